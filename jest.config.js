@@ -1,0 +1,22 @@
+// CommonJS mode on purpose: in Jest's ESM mode jest.mock silently does nothing.
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.(t|j|mj)s$': [
+      '@swc/jest',
+      { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } },
+    ],
+  },
+  // middy 7 ships ESM only; let swc turn it into CommonJS.
+  transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  globalSetup: '<rootDir>/test/support/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
+  // Integration tests open real connections; two workers keep the embedded server comfortable.
+  maxWorkers: 2,
+  testTimeout: 60_000,
+  // A run that executes no test is a failure, not a pass.
+  passWithNoTests: false,
+}

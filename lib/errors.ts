@@ -1,0 +1,40 @@
+// Every error this library throws on purpose. Each has a stable `code` that callers (and the
+// HTTP layer) switch on, so nothing downstream has to read message text.
+
+export abstract class TenantPoolsError extends Error {
+  abstract readonly code: string
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+/** The tenant id failed validation; no SQL was sent. */
+export class InvalidTenantError extends TenantPoolsError {
+  readonly code = 'INVALID_TENANT'
+}
+
+/** An option was missing, unknown or out of range when the registry was built. */
+export class InvalidOptionsError extends TenantPoolsError {
+  readonly code = 'INVALID_OPTIONS'
+}
+
+/** No connection became free within the connect timeout: the pool or the environment budget is spent. */
+export class PoolExhaustedError extends TenantPoolsError {
+  readonly code = 'POOL_EXHAUSTED'
+}
+
+/** Opening a connection failed or took longer than the connect timeout. */
+export class ConnectError extends TenantPoolsError {
+  readonly code = 'CONNECT_FAILED'
+}
+
+/** The registry, or the pool a caller was waiting on, has been ended. */
+export class PoolsEndedError extends TenantPoolsError {
+  readonly code = 'POOLS_ENDED'
+}
+
+/** The credentials provider threw or returned something unusable. */
+export class CredentialsError extends TenantPoolsError {
+  readonly code = 'CREDENTIALS_FAILED'
+}

@@ -1,0 +1,181 @@
+// Options of a TenantPools registry: defaults, validation, and the environment variables behind them.
+import type { ConnectionOptions } from 'node:tls'
+import { z } from 'zod'
+import { InvalidOptionsError } from './errors'
+import type { Clock, CredentialsProvider, Log } from './types'
+
+/** Defaults tuned for Lambda: few connections per environment, closed quickly. */
+export const defaults = {
+  schemaPrefix: 'tenant_',
+  masterSchema: 'public',
+  maxPerPool: 2,
+  budget: 4,
+  maxPools: 32,
+  idleTimeoutMs: 10_000,
+  poolTtlMs: 60_000,
+  connectTimeoutMs: 3_000,
+  maxLifetimeMs: 300_000,
+  // Below API Gateway's 30 s integration timeout, so a runaway statement ends before the caller gives up.
+  statementTimeoutMs: 25_000,
+  // The server ends sessions idle this long: a frozen environment's connections die at the server.
+  idleSessionTimeoutMs: 30_000,
+  applicationNamePrefix: 'tenant-pools',
+  proxySafe: false,
+  // HikariCP checks connections idle longer than 500 ms; a Lambda thaw is always longer than that.
+  validateAfterIdleMs: 1_000,
+  sweepIntervalMs: 1_000,
+} as const
+
+export interface TenantPoolsOptions {
+  /** postgres://… ; host/port/database/user/password also fall back to PGHOST, PGPORT … as in pg. */
+  connectionString?: string
+  host?: string
+  port?: number
+  database?: string
+  /** pg's `ssl`: false, true, or TLS options. */
+  ssl?: boolean | ConnectionOptions
+  /** Used by the default credentials provider. */
+  user?: string
+  password?: string
+  /** Called for every new connection; rotated credentials apply without rebuilding pools. */
+  credentials?: CredentialsProvider
+  /** Schema of a tenant; default `tenant_<id>`. */
+  schemaFor?: (tenantId: string) => string
+  /** Schema of the master/catalog pool. */
+  masterSchema?: string
+  maxPerPool?: number
+  /** Connections across all pools of this environment. */
+  budget?: number
+  maxPools?: number
+  idleTimeoutMs?: number
+  /** A pool unused this long is ended as a whole. */
+  poolTtlMs?: number
+  connectTimeoutMs?: number
+  maxLifetimeMs?: number
+  /** 0 disables. Not sent in proxy-safe mode: set it on the role instead. */
+  statementTimeoutMs?: number
+  /** 0 disables. Not sent in proxy-safe mode: set it on the role instead. */
+  idleSessionTimeoutMs?: number
+  applicationNamePrefix?: string
+  /** Send no startup `options` and no SET (RDS Proxy rejects the one and pins on the other). */
+  proxySafe?: boolean
+  validateAfterIdleMs?: number
+  sweepIntervalMs?: number
+  logger?: Log
+  clock?: Clock
+}
+
+const ms = z.number().int().min(0).max(2_147_483_647)
+const positive = z.number().int().min(1).max(10_000)
+const fn = <T>(what: string) =>
+  z.custom<T>((v) => typeof v === 'function', { message: `expected ${what} to be a function` })
+
+const schema = z
+  .object({
+    connectionString: z.string().min(1).optional(),
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65_535).optional(),
+    database: z.string().min(1).optional(),
+    ssl: z.union([z.boolean(), z.looseObject({})]).optional(),
+    user: z.string().min(1).optional(),
+    password: z.string().optional(),
+    credentials: fn<CredentialsProvider>('credentials').optional(),
+    schemaFor: fn<(tenantId: string) => string>('schemaFor').optional(),
+    masterSchema: z.string().min(1).max(63).optional(),
+    maxPerPool: positive.optional(),
+    budget: positive.optional(),
+    maxPools: positive.optional(),
+    idleTimeoutMs: ms.optional(),
+    poolTtlMs: ms.optional(),
+    connectTimeoutMs: ms.min(1).optional(),
+    maxLifetimeMs: ms.min(1).optional(),
+    statementTimeoutMs: ms.optional(),
+    idleSessionTimeoutMs: ms.optional(),
+    applicationNamePrefix: z
+      .string()
+      .max(20)
+      .regex(/^[A-Za-z0-9_.-]*$/)
+      .optional(),
+    proxySafe: z.boolean().optional(),
+    validateAfterIdleMs: ms.optional(),
+    sweepIntervalMs: ms.min(1).optional(),
+    logger: z.custom<Log>((v) => typeof v === 'object' && v !== null).optional(),
+    clock: z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function').optional(),
+  })
+  .strict()
+
+type Resolved = Omit<
+  Required<TenantPoolsOptions>,
+  'connectionString' | 'host' | 'port' | 'database' | 'ssl' | 'user' | 'password' | 'logger'
+> &
+  Pick<TenantPoolsOptions, 'connectionString' | 'host' | 'port' | 'database' | 'ssl' | 'logger'>
+
+/** Validates options (unknown keys included) and merges them over the defaults, once. */
+export function resolveOptions(options: TenantPoolsOptions): Resolved {
+  const parsed = schema.safeParse(options)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const key =
+      issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : (issue?.path.join('.') ?? 'options')
+    throw new InvalidOptionsError(`Invalid TenantPools option "${key}": ${issue?.message}`)
+  }
+  const { user, password, ...rest } = options
+  const merged = {
+    ...defaults,
+    schemaFor: (tenantId: string) => `${defaults.schemaPrefix}${tenantId}`,
+    credentials: async () => ({ user, password }) as { user: string; password: string },
+    clock: { now: () => Date.now() },
+    ...stripUndefined(rest),
+  }
+  if (merged.maxPerPool > merged.budget) {
+    throw new InvalidOptionsError(
+      `Invalid TenantPools option "maxPerPool": ${merged.maxPerPool} exceeds the budget of ${merged.budget}`,
+    )
+  }
+  return merged
+}
+
+const stripUndefined = <T extends object>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+
+/** Option ← environment variable. PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD are read by pg itself. */
+const fromEnv = {
+  connectionString: ['DATABASE_URL', 'string'],
+  masterSchema: ['TENANT_POOLS_MASTER_SCHEMA', 'string'],
+  maxPerPool: ['TENANT_POOLS_MAX_PER_POOL', 'number'],
+  budget: ['TENANT_POOLS_BUDGET', 'number'],
+  maxPools: ['TENANT_POOLS_MAX_POOLS', 'number'],
+  idleTimeoutMs: ['TENANT_POOLS_IDLE_TIMEOUT_MS', 'number'],
+  poolTtlMs: ['TENANT_POOLS_POOL_TTL_MS', 'number'],
+  connectTimeoutMs: ['TENANT_POOLS_CONNECT_TIMEOUT_MS', 'number'],
+  maxLifetimeMs: ['TENANT_POOLS_MAX_LIFETIME_MS', 'number'],
+  statementTimeoutMs: ['TENANT_POOLS_STATEMENT_TIMEOUT_MS', 'number'],
+  idleSessionTimeoutMs: ['TENANT_POOLS_IDLE_SESSION_TIMEOUT_MS', 'number'],
+  applicationNamePrefix: ['TENANT_POOLS_APP_NAME_PREFIX', 'string'],
+  proxySafe: ['TENANT_POOLS_PROXY_SAFE', 'boolean'],
+  validateAfterIdleMs: ['TENANT_POOLS_VALIDATE_AFTER_IDLE_MS', 'number'],
+  sweepIntervalMs: ['TENANT_POOLS_SWEEP_INTERVAL_MS', 'number'],
+} as const
+
+/** Reads the options that have an environment variable. A malformed value names its variable. */
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TenantPoolsOptions {
+  const out: Record<string, unknown> = {}
+  for (const [option, [name, type]] of Object.entries(fromEnv)) {
+    const raw = env[name]
+    if (raw === undefined || raw === '') continue
+    if (type === 'string') out[option] = raw
+    else if (type === 'boolean') {
+      if (raw !== 'true' && raw !== 'false') throw new InvalidOptionsError(`${name} must be true or false`)
+      out[option] = raw === 'true'
+    } else {
+      const n = Number(raw)
+      if (!Number.isInteger(n)) throw new InvalidOptionsError(`${name} must be an integer`)
+      out[option] = n
+    }
+  }
+  const prefix = env.TENANT_POOLS_SCHEMA_PREFIX
+  if (prefix) out.schemaFor = (tenantId: string) => `${prefix}${tenantId}`
+  return out as TenantPoolsOptions
+}
+
+export const environmentVariables = fromEnv

@@ -1,0 +1,31 @@
+// Classifies database errors by SQLSTATE (and Node socket codes), never by message text.
+
+/** SQLSTATEs that mean the server ended this session: the connection is gone, the statement never ran. */
+const SESSION_ENDED = new Set([
+  '57P01', // admin_shutdown (pg_terminate_backend, server shutdown)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '57P05', // idle_session_timeout
+])
+
+/** Socket-level codes Node reports when the peer vanished. */
+const SOCKET_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN'])
+
+export const sqlState = (err: unknown): string | undefined => {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+/** True when the error means the connection itself is unusable (as opposed to a failed statement). */
+export const isConnectionLost = (err: unknown): boolean => {
+  const code = sqlState(err)
+  if (code === undefined) return false
+  return SESSION_ENDED.has(code) || code.startsWith('08') || SOCKET_LOST.has(code)
+}
+
+/** True when the server ended the session on purpose (terminate, idle timeout): expected, not alarming. */
+export const isServerKill = (err: unknown): boolean => SESSION_ENDED.has(sqlState(err) ?? '')
+
+export const TOO_MANY_CONNECTIONS = '53300'
+export const INVALID_PASSWORD = '28P01'
+export const QUERY_CANCELED = '57014'

@@ -1,0 +1,48 @@
+// Tenant and app ids end up in schema names, application_name and pool keys, so they are checked
+// before anything touches the database. The pattern is deliberately narrow.
+import { escapeIdentifier } from 'pg'
+import { z } from 'zod'
+import { InvalidTenantError } from './errors'
+
+/** PostgreSQL truncates identifiers at 63 bytes; 48 leaves room for a `tenant_` style prefix. */
+export const MAX_TENANT_ID_LENGTH = 48
+export const MAX_APP_LENGTH = 32
+const MAX_IDENTIFIER_BYTES = 63
+
+const idPattern = /^[a-z0-9_]+$/
+const tenantIdSchema = z.string().min(1).max(MAX_TENANT_ID_LENGTH).regex(idPattern)
+const appSchema = z.string().min(1).max(MAX_APP_LENGTH).regex(idPattern)
+
+/** The message never echoes the input: it may be 10 KB of hostile text. */
+export function assertTenantId(value: unknown): asserts value is string {
+  if (!tenantIdSchema.safeParse(value).success) {
+    throw new InvalidTenantError(
+      `Invalid tenant id: use 1 to ${MAX_TENANT_ID_LENGTH} characters from a-z, 0-9 and _`,
+    )
+  }
+}
+
+export function assertApp(value: unknown): asserts value is string {
+  if (!appSchema.safeParse(value).success) {
+    throw new InvalidTenantError(
+      `Invalid app name: use 1 to ${MAX_APP_LENGTH} characters from a-z, 0-9 and _`,
+    )
+  }
+}
+
+/** Checks what a (possibly user-supplied) schemaFor returned before it is used as an identifier. */
+export function assertSchemaName(value: unknown): asserts value is string {
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    Buffer.byteLength(value) > MAX_IDENTIFIER_BYTES ||
+    value.includes('\0')
+  ) {
+    throw new InvalidTenantError('schemaFor returned an unusable schema name (empty, NUL or over 63 bytes)')
+  }
+}
+
+export const quoteIdent = (name: string): string => escapeIdentifier(name)
+
+/** The registry key: `tenantId` or `tenantId:app`. */
+export const poolKey = (tenantId: string, app?: string): string => (app ? `${tenantId}:${app}` : tenantId)

@@ -1,0 +1,384 @@
+// The registry: one small pool per `tenantId[:app]` plus one for the master schema, all sharing one
+// connection budget. Built once per execution environment and kept across warm invocations.
+import { Logger } from '@aws-lambda-powertools/logger'
+import type { Client, ClientBase, QueryConfig, QueryResult, QueryResultRow } from 'pg'
+import { ConnectionBudget } from './budget'
+import { baseConfig, clientFactory, type FactorySettings } from './client-factory'
+import type { PooledConnection } from './connection'
+import { ConnectError, PoolsEndedError } from './errors'
+import { resolveOptions, type TenantPoolsOptions } from './options'
+import { isConnectionLost, isServerKill, sqlState } from './sqlstate'
+import { assertApp, assertSchemaName, assertTenantId, poolKey } from './tenant-id'
+import { TenantPool } from './tenant-pool'
+import type { Log, PoolEvents, ScopeOptions, TenantDb } from './types'
+
+/** Key of the master/catalog pool. `$` cannot occur in a tenant id, so it never collides. */
+export const MASTER_KEY = '$master'
+
+interface Scope {
+  key: string
+  tenantId: string | null
+  app: string | null
+  schema: string
+}
+
+export interface PoolStats {
+  key: string
+  tenantId: string | null
+  app: string | null
+  total: number
+  idle: number
+  active: number
+  waiting: number
+  lastUsedAt: number
+}
+
+export interface TenantPoolsStats {
+  pools: PoolStats[]
+  totals: { pools: number; total: number; idle: number; active: number; waiting: number }
+  budget: { limit: number; used: number; waiting: number }
+  counters: Counters
+}
+
+const newCounters = () => ({
+  poolsCreated: 0,
+  poolsEvicted: 0,
+  poolsExpired: 0,
+  connectionsOpened: 0,
+  connectionsClosed: 0,
+  connectionsReused: 0,
+  /** Found dead on checkout (after a freeze, say) and replaced before the caller's statement ran. */
+  connectionsReplaced: 0,
+  connectionsLost: 0,
+  serverKills: 0,
+  connectFailures: 0,
+  acquireTimeouts: 0,
+})
+export type Counters = ReturnType<typeof newCounters>
+
+// Released with this, a connection is destroyed; it failed the liveness check.
+const STALE = new Error('connection failed its liveness check')
+
+export class TenantPools {
+  /** The master/catalog schema's database. */
+  readonly master: TenantDb
+  readonly #options: ReturnType<typeof resolveOptions>
+  readonly #factory: FactorySettings
+  readonly #pools = new Map<string, TenantPool>()
+  readonly #budget: ConnectionBudget
+  readonly #counters = newCounters()
+  readonly #events: PoolEvents
+  readonly #log: Log
+  readonly #sweepTimer: NodeJS.Timeout
+  #lastSweep: number
+  #ending: Promise<void> | undefined
+
+  constructor(options: TenantPoolsOptions = {}) {
+    this.#options = resolveOptions(options)
+    const o = this.#options
+    this.#log = o.logger ?? new Logger({ serviceName: 'tenant-pools' })
+    const { base, user, password } = baseConfig(options)
+    this.#factory = {
+      base,
+      credentials:
+        options.credentials ?? (async () => ({ user, password }) as { user: string; password: string }),
+      applicationNamePrefix: o.applicationNamePrefix,
+      connectTimeoutMs: o.connectTimeoutMs,
+      statementTimeoutMs: o.statementTimeoutMs,
+      idleSessionTimeoutMs: o.idleSessionTimeoutMs,
+      proxySafe: o.proxySafe,
+    }
+    this.#budget = new ConnectionBudget(o.budget, () => this.#freeIdleSlot())
+    this.#events = this.#poolEvents()
+    this.#lastSweep = o.clock.now()
+    // Unref'd: an idle registry must not keep a process (or a test run) alive.
+    this.#sweepTimer = setInterval(() => this.#sweep(o.clock.now()), o.sweepIntervalMs).unref()
+    this.master = this.#db(() => ({ key: MASTER_KEY, tenantId: null, app: null, schema: o.masterSchema }))
+  }
+
+  /** A tenant's database. The id is validated now and again on each call. */
+  forTenant(tenantId: string, options: ScopeOptions = {}): TenantDb {
+    this.#scope(tenantId, options)
+    return this.#db(() => this.#scope(tenantId, options))
+  }
+
+  /** Runs one statement on a pooled connection of the tenant's schema. */
+  query<R extends QueryResultRow = QueryResultRow>(
+    tenantId: string,
+    text: string,
+    values?: unknown[],
+    options: ScopeOptions = {},
+  ): Promise<QueryResult<R>> {
+    return this.#query<R>(this.#scope(tenantId, options), text, values)
+  }
+
+  /** Lends a connection for several statements. It is destroyed, not reused, if `fn` throws. */
+  withClient<T>(
+    tenantId: string,
+    fn: (client: ClientBase) => Promise<T>,
+    options: ScopeOptions = {},
+  ): Promise<T> {
+    return this.#withClient(this.#scope(tenantId, options), fn)
+  }
+
+  /** BEGIN … COMMIT around `fn`; ROLLBACK (and a destroyed connection) if it throws. */
+  transaction<T>(
+    tenantId: string,
+    fn: (client: ClientBase) => Promise<T>,
+    options: ScopeOptions = {},
+  ): Promise<T> {
+    return this.#transaction(this.#scope(tenantId, options), fn)
+  }
+
+  stats(): TenantPoolsStats {
+    const pools = [...this.#pools.values()].map((p) => ({
+      key: p.key,
+      tenantId: p.tenantId,
+      app: p.app,
+      total: p.total,
+      idle: p.idle,
+      active: p.active,
+      waiting: p.waiting,
+      lastUsedAt: p.lastUsedAt,
+    }))
+    const sum = (f: (p: PoolStats) => number) => pools.reduce((n, p) => n + f(p), 0)
+    return {
+      pools,
+      totals: {
+        pools: pools.length,
+        total: sum((p) => p.total),
+        idle: sum((p) => p.idle),
+        active: sum((p) => p.active),
+        waiting: sum((p) => p.waiting),
+      },
+      budget: { limit: this.#budget.limit, used: this.#budget.used, waiting: this.#budget.waiting },
+      counters: { ...this.#counters },
+    }
+  }
+
+  /**
+   * Ends and removes the tenant's pools in this environment: the one for `app` if given, otherwise
+   * all of the tenant's pools. In-flight calls finish; their connections close on release.
+   */
+  async evict(tenantId: string, options: ScopeOptions = {}): Promise<number> {
+    const { key, tenantId: id } = this.#scope(tenantId, options)
+    const keys = [...this.#pools.keys()].filter((k) =>
+      options.app !== undefined ? k === key : k === id || k.startsWith(`${id}:`),
+    )
+    await Promise.all(keys.map((k) => this.#remove(k)))
+    return keys.length
+  }
+
+  /** Closes every connection. Later calls fail with PoolsEndedError. Safe to call twice. */
+  end(): Promise<void> {
+    if (!this.#ending) {
+      clearInterval(this.#sweepTimer)
+      this.#ending = Promise.all([...this.#pools.keys()].map((k) => this.#remove(k))).then(() => {})
+    }
+    return this.#ending
+  }
+
+  #scope(tenantId: string, { app }: ScopeOptions): Scope {
+    assertTenantId(tenantId)
+    if (app !== undefined) assertApp(app)
+    const schema = this.#options.schemaFor(tenantId)
+    assertSchemaName(schema)
+    return { key: poolKey(tenantId, app), tenantId, app: app ?? null, schema }
+  }
+
+  #db(scope: () => Scope): TenantDb {
+    return {
+      query: (text, values) => this.#query(scope(), text, values),
+      withClient: (fn) => this.#withClient(scope(), fn),
+      transaction: (fn) => this.#transaction(scope(), fn),
+    }
+  }
+
+  async #query<R extends QueryResultRow>(
+    scope: Scope,
+    text: string,
+    values?: unknown[],
+  ): Promise<QueryResult<R>> {
+    const { pool, conn } = await this.#checkout(scope)
+    try {
+      const result = await conn.client.query<R>(text, values)
+      pool.release(conn)
+      return result
+    } catch (err) {
+      // A failed statement leaves the session clean (we ran nothing else on it): keep the connection
+      // unless the connection itself broke. `dirty` covers a statement that opened a transaction.
+      pool.release(conn, isConnectionLost(err) ? err : undefined)
+      throw err
+    }
+  }
+
+  async #withClient<T>(scope: Scope, fn: (client: ClientBase) => Promise<T>): Promise<T> {
+    const { pool, conn } = await this.#checkout(scope)
+    try {
+      const result = await fn(conn.client)
+      pool.release(conn)
+      return result
+    } catch (err) {
+      // The handler may have left session state behind; a fresh connection is cheaper than a leak.
+      pool.release(conn, err ?? new Error('withClient callback threw a nullish value'))
+      throw err
+    }
+  }
+
+  #transaction<T>(scope: Scope, fn: (client: ClientBase) => Promise<T>): Promise<T> {
+    return this.#withClient(scope, async (client) => {
+      await client.query('BEGIN')
+      try {
+        const result = await fn(client)
+        await client.query('COMMIT')
+        return result
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK')
+        } catch (rollbackErr) {
+          // Never hide the handler's error; the connection is destroyed on release anyway.
+          this.#log.warn('ROLLBACK failed', { poolKey: scope.key, sqlState: sqlState(rollbackErr) })
+        }
+        throw err
+      }
+    })
+  }
+
+  // Hands out a live connection. One idle for a while (a thawed environment, say) is checked first;
+  // if it is dead it is discarded and another taken, before any statement of the caller has run.
+  async #checkout(scope: Scope): Promise<{ pool: TenantPool; conn: PooledConnection }> {
+    if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
+    const now = this.#options.clock.now()
+    // Timers don't run while an environment is frozen, so every call also sweeps (at most once a tick).
+    if (now - this.#lastSweep >= this.#options.sweepIntervalMs) this.#sweep(now)
+    const pool = this.#poolFor(scope)
+    for (;;) {
+      const conn = await pool.acquire()
+      const idleFor = this.#options.clock.now() - conn.idleSince
+      if (conn.idleSince === 0 || idleFor < this.#options.validateAfterIdleMs) return { pool, conn }
+      if (await this.#isAlive(conn)) return { pool, conn }
+      this.#counters.connectionsReplaced++
+      pool.release(conn, STALE)
+    }
+  }
+
+  async #isAlive(conn: PooledConnection): Promise<boolean> {
+    // After a thaw, expired timers run before pending socket events are read. Yield once so that a
+    // FATAL the server sent while we were frozen (57P01, 57P05) or the socket's EOF is seen first.
+    await new Promise((resolve) => setImmediate(resolve))
+    if (conn.lost) return false
+    // pg honours a per-query query_timeout; @types/pg does not declare it.
+    const ping: QueryConfig & { query_timeout: number } = {
+      text: 'SELECT 1',
+      query_timeout: this.#options.connectTimeoutMs,
+    }
+    try {
+      await conn.client.query(ping)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  #poolFor(scope: Scope): TenantPool {
+    const existing = this.#pools.get(scope.key)
+    if (existing) return existing
+    if (scope.key !== MASTER_KEY) this.#makeRoomForPool()
+    const o = this.#options
+    const pool = new TenantPool({
+      key: scope.key,
+      tenantId: scope.tenantId,
+      app: scope.app,
+      max: o.maxPerPool,
+      idleTimeoutMs: o.idleTimeoutMs,
+      maxLifetimeMs: o.maxLifetimeMs,
+      connectTimeoutMs: o.connectTimeoutMs,
+      budget: this.#budget,
+      clock: o.clock,
+      events: this.#events,
+      createClient: clientFactory(scope.key, scope.schema, this.#factory),
+      verify: o.proxySafe ? (client) => this.#verifySchema(client, scope) : undefined,
+    })
+    this.#pools.set(scope.key, pool)
+    this.#counters.poolsCreated++
+    return pool
+  }
+
+  // In proxy-safe mode the search_path comes from the role (ALTER ROLE … SET search_path). Refuse a
+  // connection whose role would put the caller in another schema: isolation must not depend on luck.
+  async #verifySchema(client: Client, scope: Scope): Promise<void> {
+    const { rows } = await client.query<{ schema: string | null }>('SELECT current_schema() AS schema')
+    if (rows[0]?.schema !== scope.schema) {
+      throw new ConnectError(
+        `Proxy-safe mode: the role's search_path does not select schema ${scope.schema} for pool ${scope.key}. ` +
+          'Run ALTER ROLE <role> SET search_path = <schema> for the role this pool logs in as.',
+      )
+    }
+  }
+
+  // Past maxPools, the least recently used pool with no call in flight is ended. If every pool is busy
+  // the registry goes over the limit for now rather than cut a running call short.
+  #makeRoomForPool(): void {
+    const tenantPools = [...this.#pools.values()].filter((p) => p.key !== MASTER_KEY)
+    if (tenantPools.length < this.#options.maxPools) return
+    const victim = leastRecentlyUsed(tenantPools.filter((p) => p.quiet))
+    if (!victim) {
+      this.#log.warn('maxPools exceeded: every pool has a call in flight', {
+        maxPools: this.#options.maxPools,
+      })
+      return
+    }
+    this.#counters.poolsEvicted++
+    void this.#remove(victim.key)
+  }
+
+  // The budget is spent and a pool needs a connection: close an idle one of the least recently used pool.
+  #freeIdleSlot(): void {
+    const victim = leastRecentlyUsed([...this.#pools.values()].filter((p) => p.idle > 0))
+    victim?.closeOldestIdle()
+  }
+
+  #sweep(now: number): void {
+    this.#lastSweep = now
+    for (const pool of [...this.#pools.values()]) {
+      pool.sweep(now)
+      if (pool.quiet && now - pool.lastUsedAt >= this.#options.poolTtlMs) {
+        this.#counters.poolsExpired++
+        void this.#remove(pool.key)
+      }
+    }
+  }
+
+  #remove(key: string): Promise<void> {
+    const pool = this.#pools.get(key)
+    if (!pool) return Promise.resolve()
+    this.#pools.delete(key)
+    return pool.end()
+  }
+
+  #poolEvents(): PoolEvents {
+    const c = this.#counters
+    return {
+      opened: () => c.connectionsOpened++,
+      closed: () => c.connectionsClosed++,
+      reused: () => c.connectionsReused++,
+      acquireTimedOut: () => c.acquireTimeouts++,
+      connectFailed: (err) => {
+        c.connectFailures++
+        this.#log.warn('connection attempt failed', { code: sqlState(err), cause: sqlState(err.cause) })
+      },
+      lost: (key, err) => {
+        c.connectionsLost++
+        if (isServerKill(err)) c.serverKills++
+        // An idle connection killed by the server is routine in Lambda; log it, never throw it.
+        this.#log.info('connection lost', { poolKey: key, sqlState: sqlState(err) })
+      },
+    }
+  }
+}
+
+const leastRecentlyUsed = (pools: TenantPool[]): TenantPool | undefined =>
+  pools.reduce<TenantPool | undefined>(
+    (lru, p) => (!lru || p.lastUsedAt < lru.lastUsedAt ? p : lru),
+    undefined,
+  )

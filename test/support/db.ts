@@ -1,0 +1,100 @@
+// Helpers for integration tests against the real PostgreSQL named by DATABASE_URL.
+import { randomBytes } from 'node:crypto'
+import { Client } from 'pg'
+import { TenantPools, type TenantPoolsOptions } from '../../lib'
+import { type LogEntry, memoryLog } from './memory-log'
+
+export const databaseUrl = (): string => {
+  const url = process.env.DATABASE_URL
+  if (!url) throw new Error('DATABASE_URL is not set: the jest global setup should have started PostgreSQL')
+  return url
+}
+
+export async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: databaseUrl(), application_name: 'tenant-pools-test-admin' })
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}
+
+/** A prefix unique to one test, so its backends can be counted in pg_stat_activity. */
+export const uniquePrefix = (): string => `t${randomBytes(5).toString('hex')}`
+
+/** A tenant id unique to one test. */
+export const uniqueTenant = (label = 't'): string => `${label}_${randomBytes(4).toString('hex')}`
+
+/** Creates `tenant_<id>` with a `whoami` table holding the tenant's id. */
+export async function createTenants(ids: string[]): Promise<void> {
+  await withAdmin(async (admin) => {
+    for (const id of ids) {
+      await admin.query(`CREATE SCHEMA IF NOT EXISTS tenant_${id}`)
+      await admin.query(`CREATE TABLE IF NOT EXISTS tenant_${id}.whoami (tenant text NOT NULL)`)
+      await admin.query(`TRUNCATE tenant_${id}.whoami`)
+      await admin.query(`INSERT INTO tenant_${id}.whoami VALUES ($1)`, [id])
+    }
+  })
+}
+
+/** Open backends whose application_name starts with `${prefix}:`. */
+export async function countBackends(prefix: string): Promise<number> {
+  return withAdmin(async (admin) => {
+    const { rows } = await admin.query<{ n: string }>(
+      'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1',
+      [`${prefix}:%`],
+    )
+    return Number(rows[0]?.n)
+  })
+}
+
+/** Terminates every backend of this prefix; returns how many. */
+export async function terminateBackends(prefix: string): Promise<number> {
+  return withAdmin(async (admin) => {
+    const { rows } = await admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1',
+      [`${prefix}:%`],
+    )
+    return rows.length
+  })
+}
+
+export interface TestPools {
+  pools: TenantPools
+  prefix: string
+  logs: LogEntry[]
+}
+
+const open: TenantPools[] = []
+
+/** A registry on the test database with its own application_name prefix and a captured log. */
+export function testPools(options: TenantPoolsOptions = {}): TestPools {
+  const prefix = uniquePrefix()
+  const { log, entries } = memoryLog()
+  const pools = new TenantPools({
+    connectionString: databaseUrl(),
+    applicationNamePrefix: prefix,
+    logger: log,
+    ...options,
+  })
+  open.push(pools)
+  return { pools, prefix, logs: entries }
+}
+
+/** Ends every registry a test built; call in afterEach. */
+export async function endTestPools(): Promise<void> {
+  await Promise.all(open.splice(0).map((p) => p.end()))
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls until `check` returns true or `timeoutMs` passes; returns the last result. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() > deadline) return false
+    await sleep(25)
+  }
+}

@@ -1,0 +1,120 @@
+import { PoolExhaustedError } from '../../lib'
+import { createTenants, endTestPools, eventually, testPools, uniqueTenant, withAdmin } from '../support/db'
+
+const backendsOf = (prefix: string) =>
+  withAdmin(async (admin) => {
+    const { rows } = await admin.query<{ name: string }>(
+      'SELECT application_name AS name FROM pg_stat_activity WHERE application_name LIKE $1 ORDER BY 1',
+      [`${prefix}:%`],
+    )
+    return rows.map((r) => r.name.slice(prefix.length + 1))
+  })
+
+/** Holds a connection of `tenant` until the returned release function is called. */
+async function hold(pools: ReturnType<typeof testPools>['pools'], tenant: string) {
+  let release = () => {}
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let acquired = () => {}
+  const ready = new Promise<void>((resolve) => {
+    acquired = resolve
+  })
+  const done = pools.withClient(tenant, async () => {
+    acquired()
+    await released
+  })
+  await ready
+  return { release, done }
+}
+
+describe('Behaviour: per-environment budget', () => {
+  afterEach(endTestPools)
+
+  it('never has more open connections at the server than the budget, under load over 10 tenants', async () => {
+    // Prepare
+    const tenants = Array.from({ length: 10 }, (_, i) => uniqueTenant(`b${i}`))
+    await createTenants(tenants)
+    const { pools, prefix } = testPools({ budget: 4, maxPerPool: 2, connectTimeoutMs: 20_000 })
+    let peakAtServer = 0
+    let sampling = true
+    const sampler = withAdmin(async (admin) => {
+      while (sampling) {
+        const { rows } = await admin.query<{ n: string }>(
+          'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1',
+          [`${prefix}:%`],
+        )
+        peakAtServer = Math.max(peakAtServer, Number(rows[0]?.n))
+      }
+    })
+
+    // Act
+    await Promise.all(
+      Array.from({ length: 400 }, (_, i) =>
+        pools.query(tenants[i % tenants.length] as string, 'SELECT pg_sleep(0.002)'),
+      ),
+    )
+    sampling = false
+    await sampler
+
+    // Assess: the load really needed more than the budget, and the server never saw more
+    const { counters, budget } = pools.stats()
+    expect(counters.connectionsOpened).toBeGreaterThan(4)
+    expect(peakAtServer).toBeGreaterThan(0)
+    expect(peakAtServer).toBeLessThanOrEqual(4)
+    expect(budget.used).toBeLessThanOrEqual(4)
+  })
+
+  it('closes an idle connection of the least recently used pool first when the budget is spent', async () => {
+    // Prepare: budget 2, used by idle connections of A (older) and B (newer)
+    const [a, b, c] = [uniqueTenant('a'), uniqueTenant('b'), uniqueTenant('c')]
+    await createTenants([a, b, c])
+    const { pools, prefix } = testPools({ budget: 2, maxPerPool: 2 })
+    await pools.query(a, 'SELECT 1')
+    await pools.query(b, 'SELECT 1')
+    expect(await backendsOf(prefix)).toEqual([a, b].sort())
+
+    // Act
+    await pools.query(c, 'SELECT 1')
+
+    // Assess
+    expect(await eventually(async () => (await backendsOf(prefix)).join() === [b, c].sort().join())).toBe(true)
+    expect(pools.stats().budget.used).toBe(2)
+  })
+
+  it('gives a waiting caller the first connection released, within the connect timeout', async () => {
+    const [a, b, c] = [uniqueTenant('a'), uniqueTenant('b'), uniqueTenant('c')]
+    await createTenants([a, b, c])
+    const { pools } = testPools({ budget: 2, maxPerPool: 1, connectTimeoutMs: 10_000 })
+    const first = await hold(pools, a)
+    const second = await hold(pools, b)
+
+    const waiting = pools.query<{ tenant: string }>(c, 'SELECT tenant FROM whoami')
+    expect(await eventually(() => pools.stats().budget.waiting === 1)).toBe(true)
+    first.release()
+
+    await expect(waiting).resolves.toMatchObject({ rows: [{ tenant: c }] })
+    second.release()
+    await Promise.all([first.done, second.done])
+  })
+
+  it('fails a caller with PoolExhaustedError, not a hang, when nothing frees up in time', async () => {
+    const [a, b, c] = [uniqueTenant('a'), uniqueTenant('b'), uniqueTenant('c')]
+    await createTenants([a, b, c])
+    const { pools } = testPools({ budget: 2, maxPerPool: 1, connectTimeoutMs: 300 })
+    const first = await hold(pools, a)
+    const second = await hold(pools, b)
+
+    await expect(pools.query(c, 'SELECT 1')).rejects.toBeInstanceOf(PoolExhaustedError)
+    // The same holds when the tenant's own pool is full.
+    await expect(pools.query(a, 'SELECT 1')).rejects.toMatchObject({ code: 'POOL_EXHAUSTED' })
+
+    first.release()
+    second.release()
+    await Promise.all([first.done, second.done])
+    // Nothing was left queued: the budget recovers and the next call succeeds.
+    await expect(pools.query(c, 'SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] })
+    expect(pools.stats().budget.waiting).toBe(0)
+    expect(pools.stats().counters.acquireTimeouts).toBe(2)
+  })
+})

@@ -1,0 +1,53 @@
+import { PoolsEndedError } from '../../lib'
+import { countBackends, createTenants, endTestPools, testPools, uniqueTenant } from '../support/db'
+
+describe('Behaviour: end()', () => {
+  afterEach(endTestPools)
+
+  it('closes every connection, and later calls fail with a clear error', async () => {
+    // Prepare
+    const [a, b] = [uniqueTenant('a'), uniqueTenant('b')]
+    await createTenants([a, b])
+    const { pools, prefix } = testPools()
+    await Promise.all([pools.query(a, 'SELECT 1'), pools.query(b, 'SELECT 1'), pools.master.query('SELECT 1')])
+    expect(await countBackends(prefix)).toBe(3)
+
+    // Act
+    await pools.end()
+
+    // Assess
+    expect(await countBackends(prefix)).toBe(0)
+    expect(pools.stats().totals).toMatchObject({ pools: 0, total: 0 })
+    await expect(pools.query(a, 'SELECT 1')).rejects.toBeInstanceOf(PoolsEndedError)
+    await expect(pools.withClient(a, async () => 1)).rejects.toThrow(/has been ended/)
+    await expect(pools.master.query('SELECT 1')).rejects.toMatchObject({ code: 'POOLS_ENDED' })
+    await expect(pools.end()).resolves.toBeUndefined()
+  })
+
+  it('lets a call in flight finish, then closes its connection', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools, prefix } = testPools()
+    let finish = () => {}
+    const gate = new Promise<void>((resolve) => {
+      finish = resolve
+    })
+    let started = () => {}
+    const running = new Promise<void>((resolve) => {
+      started = resolve
+    })
+    const inFlight = pools.withClient(tenant, async (client) => {
+      started()
+      await gate
+      return (await client.query<{ ok: number }>('SELECT 1 AS ok')).rows[0]?.ok
+    })
+    await running
+
+    const ended = pools.end()
+    finish()
+
+    await expect(inFlight).resolves.toBe(1)
+    await ended
+    expect(await countBackends(prefix)).toBe(0)
+  })
+})

@@ -103,7 +103,7 @@ export class TenantPools {
   }
 
   /** Runs one statement on a pooled connection of the tenant's schema. */
-  query<R extends QueryResultRow = QueryResultRow>(
+  async query<R extends QueryResultRow = QueryResultRow>(
     tenantId: string,
     text: string,
     values?: unknown[],
@@ -113,7 +113,7 @@ export class TenantPools {
   }
 
   /** Lends a connection for several statements. It is destroyed, not reused, if `fn` throws. */
-  withClient<T>(
+  async withClient<T>(
     tenantId: string,
     fn: (client: ClientBase) => Promise<T>,
     options: ScopeOptions = {},
@@ -122,7 +122,7 @@ export class TenantPools {
   }
 
   /** BEGIN … COMMIT around `fn`; ROLLBACK (and a destroyed connection) if it throws. */
-  transaction<T>(
+  async transaction<T>(
     tenantId: string,
     fn: (client: ClientBase) => Promise<T>,
     options: ScopeOptions = {},
@@ -188,9 +188,9 @@ export class TenantPools {
 
   #db(scope: () => Scope): TenantDb {
     return {
-      query: (text, values) => this.#query(scope(), text, values),
-      withClient: (fn) => this.#withClient(scope(), fn),
-      transaction: (fn) => this.#transaction(scope(), fn),
+      query: async (text, values) => this.#query(scope(), text, values),
+      withClient: async (fn) => this.#withClient(scope(), fn),
+      transaction: async (fn) => this.#transaction(scope(), fn),
     }
   }
 

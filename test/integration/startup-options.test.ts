@@ -1,0 +1,89 @@
+import { ConnectError } from '../../lib'
+import {
+  createTenants,
+  endTestPools,
+  eventually,
+  testPools,
+  uniqueTenant,
+  withAdmin,
+} from '../support/db'
+
+const CLIENT_SET = `SELECT name, setting FROM pg_settings WHERE source = 'client' ORDER BY name`
+
+describe('Behaviour: server-side session settings', () => {
+  afterEach(endTestPools)
+
+  it('sends idle_session_timeout, statement_timeout and search_path in the startup options', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools } = testPools({ idleSessionTimeoutMs: 7_000, statementTimeoutMs: 9_000 })
+
+    const { rows } = await pools.query<{ name: string; setting: string }>(tenant, CLIENT_SET)
+
+    expect(Object.fromEntries(rows.map((r) => [r.name, r.setting]))).toMatchObject({
+      idle_session_timeout: '7000',
+      statement_timeout: '9000',
+      search_path: `"tenant_${tenant}"`,
+    })
+  })
+
+  it('lets the server end a session idle past idle_session_timeout; the next call still succeeds', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools } = testPools({ idleSessionTimeoutMs: 200, validateAfterIdleMs: 0 })
+    await pools.query(tenant, 'SELECT 1')
+
+    expect(await eventually(() => pools.stats().counters.serverKills === 1)).toBe(true)
+
+    await expect(pools.query(tenant, 'SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] })
+  })
+
+  it('ends a statement past statement_timeout with 57014', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools } = testPools({ statementTimeoutMs: 100 })
+
+    await expect(pools.query(tenant, 'SELECT pg_sleep(2)')).rejects.toMatchObject({ code: '57014' })
+  })
+
+  describe('proxy-safe mode', () => {
+    it('sends no startup options and no SET: the session settings come from the role', async () => {
+      // Prepare: a tenant role that carries its own settings, as it must behind RDS Proxy
+      const tenant = uniqueTenant('px')
+      const role = `role_${tenant}`
+      await createTenants([tenant])
+      await withAdmin(async (admin) => {
+        await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'role-pw'`)
+        await admin.query(`ALTER ROLE ${role} SET search_path = tenant_${tenant}`)
+        await admin.query(`ALTER ROLE ${role} SET idle_session_timeout = '45s'`)
+        await admin.query(`GRANT USAGE ON SCHEMA tenant_${tenant} TO ${role}`)
+        await admin.query(`GRANT SELECT ON tenant_${tenant}.whoami TO ${role}`)
+      })
+      const { pools } = testPools({
+        proxySafe: true,
+        credentials: async () => ({ user: role, password: 'role-pw' }),
+      })
+
+      // Act
+      const set = await pools.query<{ name: string }>(tenant, CLIENT_SET)
+      const who = await pools.query<{ tenant: string; timeout: string }>(
+        tenant,
+        `SELECT tenant, current_setting('idle_session_timeout') AS timeout FROM whoami`,
+      )
+
+      // Assess: only what pg itself always sends at startup came from the client
+      expect(set.rows.map((r) => r.name)).toEqual(['application_name', 'client_encoding'])
+      expect(who.rows).toEqual([{ tenant, timeout: '45s' }])
+    })
+
+    it('refuses a connection whose role does not select the tenant schema', async () => {
+      const tenant = uniqueTenant('px')
+      await createTenants([tenant])
+      const { pools } = testPools({ proxySafe: true })
+
+      await expect(pools.query(tenant, 'SELECT 1')).rejects.toBeInstanceOf(ConnectError)
+      await expect(pools.query(tenant, 'SELECT 1')).rejects.toThrow(/ALTER ROLE/)
+      expect(pools.stats().totals.total).toBe(0)
+    })
+  })
+})

@@ -218,7 +218,7 @@ export class TenantPool implements BudgetClaimant {
 
   // A usable connection is free: give it to a waiter, free its slot for a starving pool, or park it.
   #offer(conn: PooledConnection): void {
-    if (this.#ending || this.#expired(conn, this.#config.clock.now())) {
+    if (this.#ending || conn.lost || this.#expired(conn, this.#config.clock.now())) {
       this.#destroy(conn)
       this.#grow()
       return

@@ -56,6 +56,10 @@ const newCounters = () => ({
 })
 export type Counters = ReturnType<typeof newCounters>
 
+// A connection idle at least this long gets one event-loop turn to report a pending server kill
+// before it is handed out. Back-to-back calls within one invocation skip it; a freeze never does.
+const SETTLE_AFTER_IDLE_MS = 20
+
 // Released with this, a connection is destroyed; it failed the liveness check.
 const STALE = new Error('connection failed its liveness check')
 
@@ -249,31 +253,37 @@ export class TenantPools {
   async #checkout(scope: Scope): Promise<{ pool: TenantPool; conn: PooledConnection }> {
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
     const now = this.#options.clock.now()
-    // Timers don't run while an environment is frozen, so every call also sweeps (at most once a tick).
+    // Timers don't run while an environment is frozen, so calls sweep too (at most once an interval).
     if (now - this.#lastSweep >= this.#options.sweepIntervalMs) this.#sweep(now)
     const pool = this.#poolFor(scope)
     for (;;) {
       const conn = await pool.acquire()
       const idleFor = this.#options.clock.now() - conn.idleSince
-      if (conn.idleSince === 0 || idleFor < this.#options.validateAfterIdleMs) return { pool, conn }
-      if (await this.#isAlive(conn)) return { pool, conn }
+      // Even a fresh connection can arrive dead: frozen mid-connect, its FATAL was read with its
+      // ReadyForQuery. `lost` is set synchronously by the error event, so checking it costs nothing.
+      if (!conn.lost && (conn.idleSince === 0 || idleFor < SETTLE_AFTER_IDLE_MS)) return { pool, conn }
+      if (!conn.lost && (await this.#isAlive(conn, idleFor >= this.#options.validateAfterIdleMs))) {
+        return { pool, conn }
+      }
       this.#counters.connectionsReplaced++
       pool.release(conn, STALE)
     }
   }
 
-  async #isAlive(conn: PooledConnection): Promise<boolean> {
+  async #isAlive(conn: PooledConnection, ping: boolean): Promise<boolean> {
     // After a thaw, expired timers run before pending socket events are read. Yield once so that a
     // FATAL the server sent while we were frozen (57P01, 57P05) or the socket's EOF is seen first.
     await new Promise((resolve) => setImmediate(resolve))
     if (conn.lost) return false
+    if (!ping) return true
+    // A socket that died silently (failover, NAT timeout) only shows itself when used.
     // pg honours a per-query query_timeout; @types/pg does not declare it.
-    const ping: QueryConfig & { query_timeout: number } = {
+    const probe: QueryConfig & { query_timeout: number } = {
       text: 'SELECT 1',
       query_timeout: this.#options.connectTimeoutMs,
     }
     try {
-      await conn.client.query(ping)
+      await conn.client.query(probe)
       return true
     } catch {
       return false

@@ -78,7 +78,9 @@ describe('Behaviour: per-environment budget', () => {
     await pools.query(c, 'SELECT 1')
 
     // Assess
-    expect(await eventually(async () => (await backendsOf(prefix)).join() === [b, c].sort().join())).toBe(true)
+    expect(await eventually(async () => (await backendsOf(prefix)).join() === [b, c].sort().join())).toBe(
+      true,
+    )
     expect(pools.stats().budget.used).toBe(2)
   })
 

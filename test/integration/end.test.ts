@@ -9,7 +9,11 @@ describe('Behaviour: end()', () => {
     const [a, b] = [uniqueTenant('a'), uniqueTenant('b')]
     await createTenants([a, b])
     const { pools, prefix } = testPools()
-    await Promise.all([pools.query(a, 'SELECT 1'), pools.query(b, 'SELECT 1'), pools.master.query('SELECT 1')])
+    await Promise.all([
+      pools.query(a, 'SELECT 1'),
+      pools.query(b, 'SELECT 1'),
+      pools.master.query('SELECT 1'),
+    ])
     expect(await countBackends(prefix)).toBe(3)
 
     // Act

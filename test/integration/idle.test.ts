@@ -1,4 +1,11 @@
-import { countBackends, createTenants, endTestPools, eventually, testPools, uniqueTenant } from '../support/db'
+import {
+  countBackends,
+  createTenants,
+  endTestPools,
+  eventually,
+  testPools,
+  uniqueTenant,
+} from '../support/db'
 
 describe('Behaviour: aggressive idle', () => {
   afterEach(endTestPools)

@@ -32,7 +32,8 @@ describe('Behaviour: tenant isolation', () => {
       calls.map(async ({ tenant, app, via }) => {
         const opts = app ? { app } : {}
         if (via === 0) return (await pools.query<Row>(tenant, IDENTITY, [], opts)).rows[0]
-        if (via === 1) return pools.withClient(tenant, async (c) => (await c.query<Row>(IDENTITY)).rows[0], opts)
+        if (via === 1)
+          return pools.withClient(tenant, async (c) => (await c.query<Row>(IDENTITY)).rows[0], opts)
         return pools.transaction(tenant, async (c) => (await c.query<Row>(IDENTITY)).rows[0], opts)
       }),
     )

@@ -1,11 +1,23 @@
-import { countBackends, createTenants, endTestPools, eventually, testPools, uniqueTenant } from '../support/db'
+import {
+  countBackends,
+  createTenants,
+  endTestPools,
+  eventually,
+  testPools,
+  uniqueTenant,
+} from '../support/db'
 
 describe('Behaviour: LRU of pools', () => {
   afterEach(endTestPools)
 
   it('past maxPools ends and removes the least recently used pool', async () => {
     // Prepare
-    const [t1, t2, t3, t4] = [1, 2, 3, 4].map((i) => uniqueTenant(`lru${i}`)) as [string, string, string, string]
+    const [t1, t2, t3, t4] = [1, 2, 3, 4].map((i) => uniqueTenant(`lru${i}`)) as [
+      string,
+      string,
+      string,
+      string,
+    ]
     await createTenants([t1, t2, t3, t4])
     const { pools, prefix } = testPools({ maxPools: 3, budget: 4, maxPerPool: 1 })
     await pools.query(t1, 'SELECT 1')

@@ -38,7 +38,10 @@ describe('Behaviour: what comes back to the pool', () => {
       }),
     ).rejects.toMatchObject({ code: '22012' })
 
-    const { rows } = await pools.query<{ tenant: string } & Pid>(tenant, `SELECT tenant, pg_backend_pid() AS pid FROM whoami`)
+    const { rows } = await pools.query<{ tenant: string } & Pid>(
+      tenant,
+      `SELECT tenant, pg_backend_pid() AS pid FROM whoami`,
+    )
     expect(rows.map((r) => r.tenant)).toEqual([tenant])
     expect(rows[0]?.pid).not.toBe(first)
   })
@@ -51,7 +54,10 @@ describe('Behaviour: what comes back to the pool', () => {
       await client.query(`INSERT INTO whoami VALUES ('uncommitted')`)
     })
 
-    const { rows } = await pools.query<{ tenant: string } & Pid>(tenant, `SELECT tenant, pg_backend_pid() AS pid FROM whoami`)
+    const { rows } = await pools.query<{ tenant: string } & Pid>(
+      tenant,
+      `SELECT tenant, pg_backend_pid() AS pid FROM whoami`,
+    )
     expect(rows.map((r) => r.tenant)).toEqual([tenant])
     expect(rows[0]?.pid).not.toBe(first)
   })
@@ -65,7 +71,10 @@ describe('Behaviour: what comes back to the pool', () => {
     })
 
     expect(value).toBe('done')
-    const { rows } = await pools.query<{ n: string } & Pid>(tenant, 'SELECT count(*) AS n, pg_backend_pid() AS pid FROM whoami')
+    const { rows } = await pools.query<{ n: string } & Pid>(
+      tenant,
+      'SELECT count(*) AS n, pg_backend_pid() AS pid FROM whoami',
+    )
     expect(rows[0]).toEqual({ n: '2', pid: first })
   })
 

@@ -1,4 +1,11 @@
-import { endTestPools, eventually, terminateBackends, testPools, uniqueTenant, createTenants } from '../support/db'
+import {
+  createTenants,
+  endTestPools,
+  eventually,
+  terminateBackends,
+  testPools,
+  uniqueTenant,
+} from '../support/db'
 
 describe('Behaviour: a server-side kill never crashes the process', () => {
   afterEach(endTestPools)
@@ -16,7 +23,10 @@ describe('Behaviour: a server-side kill never crashes the process', () => {
     // Assess
     expect(await eventually(() => pools.stats().counters.serverKills === 1)).toBe(true)
     expect(logs).toContainEqual(
-      expect.objectContaining({ message: 'connection lost', extra: [{ poolKey: tenant, sqlState: '57P01' }] }),
+      expect.objectContaining({
+        message: 'connection lost',
+        extra: [{ poolKey: tenant, sqlState: '57P01' }],
+      }),
     )
     expect(pools.stats().pools[0]).toMatchObject({ total: 0, idle: 0 })
     const after = await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')

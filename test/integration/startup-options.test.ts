@@ -1,12 +1,5 @@
 import { ConnectError } from '../../lib'
-import {
-  createTenants,
-  endTestPools,
-  eventually,
-  testPools,
-  uniqueTenant,
-  withAdmin,
-} from '../support/db'
+import { createTenants, endTestPools, eventually, testPools, uniqueTenant, withAdmin } from '../support/db'
 
 const CLIENT_SET = `SELECT name, setting FROM pg_settings WHERE source = 'client' ORDER BY name`
 

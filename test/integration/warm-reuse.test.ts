@@ -26,7 +26,9 @@ describe('Behaviour: warm reuse', () => {
     await createTenants([tenant])
     const { pools } = testPools()
 
-    const web = await pools.query(tenant, 'SELECT current_setting($1) AS name', ['application_name'], { app: 'web' })
+    const web = await pools.query(tenant, 'SELECT current_setting($1) AS name', ['application_name'], {
+      app: 'web',
+    })
     const mobile = await pools.query(tenant, 'SELECT current_setting($1) AS name', ['application_name'], {
       app: 'mobile',
     })

@@ -1,0 +1,132 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import {
+  countBackends,
+  createTenants,
+  databaseUrl,
+  eventually,
+  sleep,
+  terminateBackends,
+  uniquePrefix,
+  uniqueTenant,
+  withAdmin,
+} from '../support/db'
+
+type Reply = { id?: number; ok?: boolean; code?: string; armed?: number; crashed?: boolean; stats?: object }
+
+/** Runs the worker and lets the test await its replies by id. */
+function startWorker(prefix: string, validateAfterIdleMs: number) {
+  const child: ChildProcessWithoutNullStreams = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/support/freeze-worker.ts', databaseUrl(), prefix, String(validateAfterIdleMs)],
+    { stdio: 'pipe' },
+  )
+  const replies: Reply[] = []
+  const waiting = new Map<string, (r: Reply) => void>()
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const r = JSON.parse(line) as Reply
+    replies.push(r)
+    const key = r.armed !== undefined ? `armed:${r.armed}` : r.stats ? 'stats' : `id:${r.id}`
+    waiting.get(key)?.(r)
+  })
+  let stderr = ''
+  child.stderr.on('data', (d) => {
+    stderr += d
+  })
+  const next = (key: string) =>
+    new Promise<Reply>((resolve) => {
+      const done = replies.find(
+        (r) => (r.armed !== undefined ? `armed:${r.armed}` : r.stats ? 'stats' : `id:${r.id}`) === key,
+      )
+      if (done) resolve(done)
+      else waiting.set(key, resolve)
+    })
+  const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`)
+  return { child, replies, next, send, stderr: () => stderr }
+}
+
+async function runCycles(cycles: number, validateAfterIdleMs: number) {
+  // Prepare
+  const tenants = [uniqueTenant('fz1'), uniqueTenant('fz2')]
+  await createTenants(tenants)
+  await withAdmin(async (admin) => {
+    for (const t of tenants) await admin.query(`CREATE TABLE tenant_${t}.calls (id int NOT NULL)`)
+  })
+  const prefix = uniquePrefix()
+  const worker = startWorker(prefix, validateAfterIdleMs)
+  let id = 0
+  const failures: Reply[] = []
+  const check = async (r: Promise<Reply>) => {
+    const reply = await r
+    if (!reply.ok) failures.push(reply)
+  }
+
+  try {
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      const tenant = tenants[cycle % 2] as string
+      // Warm: two overlapping requests leave two idle connections in the tenant's pool.
+      const warm = [++id, ++id]
+      for (const w of warm) worker.send({ id: w, tenant })
+      await Promise.all(warm.map((w) => check(worker.next(`id:${w}`))))
+      // A timer that will be due when the process wakes up, and that then uses the pool.
+      const timed = ++id
+      worker.send({ arm: timed, tenant, delayMs: 30 })
+      await worker.next(`armed:${timed}`)
+
+      // Act: freeze, kill its backends at the server, queue the next request, thaw
+      process.kill(worker.child.pid as number, 'SIGSTOP')
+      if (cycle % 2 === 0) {
+        expect(await terminateBackends(prefix)).toBeGreaterThan(0)
+      }
+      // Odd cycles: the 150 ms idle_session_timeout ends them while the process is stopped.
+      expect(await eventually(async () => (await countBackends(prefix)) === 0, 10_000)).toBe(true)
+      await sleep(40)
+      const queued = ++id
+      worker.send({ id: queued, tenant })
+      await sleep(5)
+      process.kill(worker.child.pid as number, 'SIGCONT')
+      await Promise.all([check(worker.next(`id:${timed}`)), check(worker.next(`id:${queued}`))])
+    }
+  } finally {
+    worker.child.stdin.end()
+  }
+  const stats = (await worker.next('stats')).stats as Record<string, number>
+  const counts = await withAdmin(async (admin) => {
+    const all = await Promise.all(
+      tenants.map((t) =>
+        admin.query<{ id: number; n: string }>(`SELECT id, count(*) AS n FROM tenant_${t}.calls GROUP BY id`),
+      ),
+    )
+    return all.flatMap((r) => r.rows)
+  })
+  return {
+    failures,
+    stats,
+    counts,
+    sent: id,
+    stderr: worker.stderr(),
+    crashed: worker.replies.filter((r) => r.crashed),
+  }
+}
+
+describe('Behaviour: freeze and thaw', () => {
+  it.each([
+    ['a pending FATAL is read before hand-out (connections idle < validateAfterIdleMs)', 50, 60_000],
+    ['connections idle longer are pinged, and replaced when dead', 50, 0],
+  ])(
+    '%s: 0 caller-visible failures, no statement run twice',
+    async (_label, cycles, validateAfterIdleMs) => {
+      const { failures, stats, counts, sent, stderr, crashed } = await runCycles(cycles, validateAfterIdleMs)
+
+      expect(crashed).toEqual([])
+      expect(failures).toEqual([])
+      // Every request ran exactly once.
+      expect(counts).toHaveLength(sent)
+      expect(counts.filter((c) => c.n !== '1')).toEqual([])
+      // The thaws really met dead connections, which were replaced before any statement ran.
+      expect(stats.connectionsReplaced).toBeGreaterThanOrEqual(cycles)
+      expect(stderr).toBe('')
+    },
+    180_000,
+  )
+})

@@ -1,0 +1,53 @@
+// A stand-in for a Lambda execution environment, driven by the freeze/thaw test. It holds warm
+// pools and serves one request per stdin line; the parent SIGSTOPs and SIGCONTs it around kills.
+// Requests: {"id":n,"tenant":"t"} runs one INSERT; {"arm":n,"tenant":"t","delayMs":d} runs the same
+// request from a timer, so that a timer is already due when the process is thawed.
+import { createInterface } from 'node:readline'
+import { TenantPools } from '../../lib'
+
+const [connectionString, prefix, validateAfterIdleMs] = process.argv.slice(2)
+const pools = new TenantPools({
+  connectionString,
+  applicationNamePrefix: prefix,
+  maxPerPool: 2,
+  budget: 4,
+  idleSessionTimeoutMs: 150,
+  validateAfterIdleMs: Number(validateAfterIdleMs),
+  logger: { debug() {}, info() {}, warn() {}, error() {} },
+})
+
+const reply = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`)
+
+async function serve(id: number, tenant: string): Promise<void> {
+  try {
+    const { rows } = await pools.query<{ pid: number }>(
+      tenant,
+      'INSERT INTO calls (id) VALUES ($1) RETURNING pg_backend_pid() AS pid',
+      [id],
+    )
+    reply({ id, ok: true, pid: rows[0]?.pid })
+  } catch (err) {
+    const e = err as { code?: string; message?: string }
+    reply({ id, ok: false, code: e.code, message: e.message })
+  }
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const request = JSON.parse(line) as { id?: number; arm?: number; tenant: string; delayMs?: number }
+  if (request.arm !== undefined) {
+    const id = request.arm
+    setTimeout(() => void serve(id, request.tenant), request.delayMs ?? 0)
+    reply({ armed: id })
+  } else if (request.id !== undefined) {
+    void serve(request.id, request.tenant)
+  }
+})
+
+process.on('uncaughtException', (err) => {
+  reply({ crashed: true, code: (err as { code?: string }).code, message: err.message })
+  process.exit(1)
+})
+
+process.stdin.on('end', () => {
+  void pools.end().then(() => reply({ stats: pools.stats().counters }))
+})

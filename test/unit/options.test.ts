@@ -1,0 +1,71 @@
+import { defaults, InvalidOptionsError, optionsFromEnv, TenantPools } from '../../lib'
+import { resolveOptions } from '../../lib/options'
+
+describe('Module: options', () => {
+  describe('Function: resolveOptions', () => {
+    it('merges over the defaults, keeping 0 where 0 is given', () => {
+      const o = resolveOptions({ idleSessionTimeoutMs: 0, statementTimeoutMs: 0, budget: 6 })
+      expect(o).toMatchObject({ ...defaults, idleSessionTimeoutMs: 0, statementTimeoutMs: 0, budget: 6 })
+      expect(o.schemaFor('acme')).toBe('tenant_acme')
+    })
+
+    it('rejects an unknown key, naming it', () => {
+      expect(() => resolveOptions({ maxConnections: 3 } as never)).toThrow(/"maxConnections"/)
+    })
+
+    it.each([
+      [{ budget: 0 }, 'budget'],
+      [{ maxPerPool: 1.5 }, 'maxPerPool'],
+      [{ connectTimeoutMs: -1 }, 'connectTimeoutMs'],
+      [{ port: 70_000 }, 'port'],
+      [{ credentials: 'secret' }, 'credentials'],
+      [{ applicationNamePrefix: 'has space' }, 'applicationNamePrefix'],
+    ])('rejects %p, naming %s', (options, key) => {
+      expect(() => resolveOptions(options as never)).toThrow(InvalidOptionsError)
+      expect(() => resolveOptions(options as never)).toThrow(`"${key}"`)
+    })
+
+    it('rejects a per-pool max above the environment budget', () => {
+      expect(() => resolveOptions({ maxPerPool: 5, budget: 4 })).toThrow(/maxPerPool.*exceeds the budget/)
+    })
+
+    it('is applied by the TenantPools constructor', () => {
+      expect(() => new TenantPools({ budget: -1 })).toThrow(InvalidOptionsError)
+    })
+  })
+
+  describe('Function: optionsFromEnv', () => {
+    it('reads every TENANT_POOLS_* variable and DATABASE_URL', () => {
+      const o = optionsFromEnv({
+        DATABASE_URL: 'postgres://db/x',
+        TENANT_POOLS_BUDGET: '8',
+        TENANT_POOLS_MAX_PER_POOL: '3',
+        TENANT_POOLS_PROXY_SAFE: 'true',
+        TENANT_POOLS_SCHEMA_PREFIX: 'org_',
+        TENANT_POOLS_MASTER_SCHEMA: 'catalog',
+        TENANT_POOLS_IDLE_SESSION_TIMEOUT_MS: '0',
+      })
+      expect(o).toMatchObject({
+        connectionString: 'postgres://db/x',
+        budget: 8,
+        maxPerPool: 3,
+        proxySafe: true,
+        masterSchema: 'catalog',
+        idleSessionTimeoutMs: 0,
+      })
+      expect(o.schemaFor?.('acme')).toBe('org_acme')
+    })
+
+    it('ignores unset and empty variables', () => {
+      expect(optionsFromEnv({ TENANT_POOLS_BUDGET: '' })).toEqual({})
+    })
+
+    it.each([
+      ['TENANT_POOLS_BUDGET', 'four'],
+      ['TENANT_POOLS_IDLE_TIMEOUT_MS', '1.5'],
+      ['TENANT_POOLS_PROXY_SAFE', 'yes'],
+    ])('names %s when its value %p is malformed', (name, value) => {
+      expect(() => optionsFromEnv({ [name]: value })).toThrow(new RegExp(name))
+    })
+  })
+})

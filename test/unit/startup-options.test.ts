@@ -1,0 +1,58 @@
+import { baseConfig, type FactorySettings, startupOptions } from '../../lib/client-factory'
+
+const settings = (over: Partial<FactorySettings> = {}): FactorySettings => ({
+  base: {},
+  credentials: async () => ({ user: 'u', password: 'p' }),
+  applicationNamePrefix: 'tp',
+  connectTimeoutMs: 3000,
+  statementTimeoutMs: 25_000,
+  idleSessionTimeoutMs: 30_000,
+  proxySafe: false,
+  ...over,
+})
+
+describe('Module: client-factory', () => {
+  describe('Function: startupOptions', () => {
+    it('quotes the schema and sends the timeouts', () => {
+      expect(startupOptions('tenant_acme', settings())).toBe(
+        '-c search_path="tenant_acme" -c idle_session_timeout=30000 -c statement_timeout=25000',
+      )
+    })
+
+    it('escapes spaces and backslashes, so a schema name stays one argument', () => {
+      expect(startupOptions('a b\\c', settings({ idleSessionTimeoutMs: 0, statementTimeoutMs: 0 }))).toBe(
+        '-c search_path="a\\ b\\\\c"',
+      )
+    })
+
+    it('leaves out a timeout set to 0', () => {
+      expect(startupOptions('s', settings({ idleSessionTimeoutMs: 0 }))).not.toMatch(/idle_session_timeout/)
+    })
+
+    it('sends nothing in proxy-safe mode', () => {
+      expect(startupOptions('tenant_acme', settings({ proxySafe: true }))).toBeUndefined()
+    })
+  })
+
+  describe('Function: baseConfig', () => {
+    it('takes user and password out of the connection string, so credentials providers win', () => {
+      const { base, user, password } = baseConfig({
+        connectionString: 'postgres://app:pw@db.example:6543/main',
+      })
+      expect(base).toMatchObject({ host: 'db.example', port: 6543, database: 'main', keepAlive: true })
+      expect(base).not.toHaveProperty('user')
+      expect(base).not.toHaveProperty('password')
+      expect({ user, password }).toEqual({ user: 'app', password: 'pw' })
+    })
+
+    it('lets explicit options override the connection string', () => {
+      const { base, user } = baseConfig({
+        connectionString: 'postgres://app@db/main',
+        host: 'other',
+        user: 'me',
+      })
+      expect(base.host).toBe('other')
+      expect(user).toBe('me')
+    })
+  })
+})

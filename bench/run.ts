@@ -1,0 +1,208 @@
+// npm run bench: the warm path against baselines measured in the same run, on the same server.
+// Prints a table and writes bench/results/<timestamp>.json. Not a test: the machines are noisy.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Client, Pool } from 'pg'
+import { TenantPools } from '../lib'
+// @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+
+const WARM_ROUNDS = 20
+const WARM_PER_ROUND = 500
+const COLD_CLIENTS = 200
+const THAWS = 50
+const MEMORY_TENANTS = 1_000
+const silent = { debug() {}, info() {}, warn() {}, error() {} }
+
+type Summary = { median: number; p99: number; n: number }
+
+const summarize = (samples: number[]): Summary => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
+  return { median: at(0.5), p99: at(0.99), n: sorted.length }
+}
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint()
+  await fn()
+  return Number(process.hrtime.bigint() - start) / 1e6
+}
+
+async function sample(n: number, fn: () => Promise<unknown>, into: number[]): Promise<void> {
+  for (let i = 0; i < n; i++) into.push(await time(fn))
+}
+
+const gc = (): void => {
+  const collect = (globalThis as { gc?: () => void }).gc
+  if (!collect) throw new Error('run with node --expose-gc (npm run bench does)')
+  collect()
+  collect()
+}
+
+async function main(): Promise<void> {
+  const server = process.env.DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres({ database: 'tenant_pools_bench' })
+  const url: string = process.env.DATABASE_URL ?? server.url
+  try {
+    const admin = new Client({ connectionString: url })
+    await admin.connect()
+    const auth = await admin.query<{ method: string }>(
+      `SELECT auth_method AS method FROM pg_hba_file_rules WHERE 'host' = type LIMIT 1`,
+    )
+    await admin.end()
+
+    // 1. Warm path: pools.query against a raw pg.Pool, interleaved in rounds so drift hits both alike.
+    const pools = new TenantPools({ connectionString: url, logger: silent, budget: 4, maxPerPool: 2 })
+    const raw = new Pool({ connectionString: url, max: 2 })
+    await pools.query('bench', 'SELECT 1')
+    await raw.query('SELECT 1')
+    const ours: number[] = []
+    const base: number[] = []
+    for (let round = 0; round < WARM_ROUNDS; round++) {
+      await sample(WARM_PER_ROUND, () => raw.query('SELECT 1'), base)
+      await sample(WARM_PER_ROUND, () => pools.query('bench', 'SELECT 1'), ours)
+    }
+    await raw.end()
+
+    // 2. A new client per request (connect, password auth, query, end).
+    const perRequest: number[] = []
+    await sample(
+      COLD_CLIENTS,
+      async () => {
+        const c = new Client({ connectionString: url })
+        await c.connect()
+        await c.query('SELECT 1')
+        await c.end()
+      },
+      perRequest,
+    )
+
+    // 3. First query after a simulated thaw: the clock jumps past the validation window and the
+    // server has killed the pool's connections meanwhile, as it does to a frozen environment.
+    let offset = 0
+    const thawPools = new TenantPools({
+      connectionString: url,
+      logger: silent,
+      applicationNamePrefix: 'bench-thaw',
+      clock: { now: () => Date.now() + offset },
+    })
+    const killer = new Client({ connectionString: url })
+    await killer.connect()
+    const thawed: number[] = []
+    const thawedAlive: number[] = []
+    for (let i = 0; i < THAWS; i++) {
+      await thawPools.query('thaw', 'SELECT 1')
+      await killer.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'bench-thaw:%'`,
+      )
+      await new Promise((r) => setTimeout(r, 20))
+      offset += 2_000
+      thawed.push(await time(() => thawPools.query('thaw', 'SELECT 1')))
+      // The same thaw with the connection still alive: the price of the liveness check alone.
+      offset += 2_000
+      thawedAlive.push(await time(() => thawPools.query('thaw', 'SELECT 1')))
+    }
+    const replaced = thawPools.stats().counters.connectionsReplaced
+    await killer.end()
+    await thawPools.end()
+
+    // 4. Memory: 1,000 tenant pools created (each with a connection), then evicted. A first cycle
+    // warms up what is allocated once (compiled code, pg's caches); the second is the one measured.
+    const many = new TenantPools({
+      connectionString: url,
+      logger: silent,
+      maxPools: MEMORY_TENANTS,
+      budget: 4,
+    })
+    const cycle = async () => {
+      for (let i = 0; i < MEMORY_TENANTS; i++) await many.query(`m${i}`, 'SELECT 1')
+      gc()
+      const withPools = process.memoryUsage().heapUsed
+      for (let i = 0; i < MEMORY_TENANTS; i++) await many.evict(`m${i}`)
+      await new Promise((r) => setTimeout(r, 100))
+      gc()
+      return withPools
+    }
+    await cycle()
+    const heapBefore = process.memoryUsage().heapUsed
+    const heapWithPools = await cycle()
+    const heapAfter = process.memoryUsage().heapUsed
+    await many.end()
+    await pools.end()
+
+    const warm = summarize(ours)
+    const rawPool = summarize(base)
+    const cold = summarize(perRequest)
+    const thaw = summarize(thawed)
+    const thawAlive = summarize(thawedAlive)
+    const results = {
+      at: new Date().toISOString(),
+      node: process.version,
+      authMethod: auth.rows[0]?.method,
+      warm: {
+        tenantPools: warm,
+        rawPgPool: rawPool,
+        medianRatio: warm.median / rawPool.median,
+        p99Ratio: warm.p99 / rawPool.p99,
+      },
+      newClientPerRequest: { ...cold, slowerThanWarmBy: cold.median / warm.median },
+      thaw: {
+        deadConnection: thaw,
+        liveConnection: thawAlive,
+        replaced,
+        deadVsWarm: thaw.median / warm.median,
+        deadVsNewClient: thaw.median / cold.median,
+      },
+      memory: {
+        pools: MEMORY_TENANTS,
+        heapBeforeMB: heapBefore / 2 ** 20,
+        heapWithPoolsMB: heapWithPools / 2 ** 20,
+        heapAfterEvictMB: heapAfter / 2 ** 20,
+        retainedRatio: heapAfter / heapBefore,
+      },
+    }
+
+    const f = (n: number) => n.toFixed(3)
+    console.table({
+      'pools.query warm (ms)': { median: f(warm.median), p99: f(warm.p99), ratio: '' },
+      'pg.Pool.query warm (ms)': { median: f(rawPool.median), p99: f(rawPool.p99), ratio: '' },
+      'warm ratio (target <= 1.15)': {
+        median: f(results.warm.medianRatio),
+        p99: f(results.warm.p99Ratio),
+        ratio: '',
+      },
+      [`new Client per request, ${results.authMethod} (ms)`]: {
+        median: f(cold.median),
+        p99: f(cold.p99),
+        ratio: `${results.newClientPerRequest.slowerThanWarmBy.toFixed(1)}x warm`,
+      },
+      'first query after thaw, dead conn (ms)': {
+        median: f(thaw.median),
+        p99: f(thaw.p99),
+        ratio: `${results.thaw.deadVsWarm.toFixed(1)}x warm, ${results.thaw.deadVsNewClient.toFixed(2)}x new client`,
+      },
+      'first query after thaw, live conn (ms)': {
+        median: f(thawAlive.median),
+        p99: f(thawAlive.p99),
+        ratio: `${(thawAlive.median / warm.median).toFixed(1)}x warm`,
+      },
+      [`heap MB: before / ${MEMORY_TENANTS} pools / evicted`]: {
+        median: `${f(results.memory.heapBeforeMB)} / ${f(results.memory.heapWithPoolsMB)} / ${f(results.memory.heapAfterEvictMB)}`,
+        p99: '',
+        ratio: `retained ${f(results.memory.retainedRatio)}x`,
+      },
+    })
+    mkdirSync(join(__dirname, 'results'), { recursive: true })
+    const file = join(__dirname, 'results', `${results.at.replace(/[:.]/g, '-')}.json`)
+    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
+    console.log(`wrote ${file}`)
+  } finally {
+    await server?.stop()
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -49,12 +49,13 @@ export async function countBackends(prefix: string): Promise<number> {
   })
 }
 
-/** Terminates every backend of this prefix; returns how many. */
-export async function terminateBackends(prefix: string): Promise<number> {
+/** Terminates every backend of this prefix (only those running a statement, if `activeOnly`). */
+export async function terminateBackends(prefix: string, { activeOnly = false } = {}): Promise<number> {
   return withAdmin(async (admin) => {
     const { rows } = await admin.query(
-      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1',
-      [`${prefix}:%`],
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE application_name LIKE $1 AND (NOT $2 OR state = 'active')`,
+      [`${prefix}:%`, activeOnly],
     )
     return rows.length
   })

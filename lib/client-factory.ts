@@ -5,7 +5,8 @@ import { parseIntoClientConfig } from 'pg-connection-string'
 import { CredentialsError } from './errors'
 import type { TenantPoolsOptions } from './options'
 import { quoteIdent } from './tenant-id'
-import type { CredentialsProvider } from './types'
+import { sslFor } from './tls'
+import type { CredentialsProvider, CredentialsRequest } from './types'
 
 export interface FactorySettings {
   base: ClientConfig
@@ -32,7 +33,8 @@ export function baseConfig(options: TenantPoolsOptions): {
   if (options.host !== undefined) base.host = options.host
   if (options.port !== undefined) base.port = options.port
   if (options.database !== undefined) base.database = options.database
-  if (options.ssl !== undefined) base.ssl = options.ssl
+  if (typeof options.ssl === 'string') base.ssl = sslFor(options.ssl, options.sslCaPath)
+  else if (options.ssl !== undefined) base.ssl = options.ssl
   return {
     base,
     user: options.user ?? user,
@@ -52,16 +54,33 @@ export function startupOptions(schema: string, s: FactorySettings): string | und
   return settings.map((kv) => `-c ${escapeOption(kv)}`).join(' ')
 }
 
-export function clientFactory(key: string, schema: string, s: FactorySettings): () => Promise<Client> {
-  const options = startupOptions(schema, s)
+export interface PoolIdentity {
+  key: string
+  tenantId: string | null
+  app: string | null
+  schema: string
+}
+
+/** Returns a function that fetches credentials and builds a (not yet connected) client. */
+export function clientFactory(
+  pool: PoolIdentity,
+  s: FactorySettings,
+): (forceRefresh: boolean) => Promise<Client> {
+  const options = startupOptions(pool.schema, s)
   // PostgreSQL truncates application_name at 63 bytes.
-  const applicationName = `${s.applicationNamePrefix}:${key}`.slice(0, 63)
-  return async () => {
+  const applicationName = `${s.applicationNamePrefix}:${pool.key}`.slice(0, 63)
+  return async (forceRefresh) => {
+    const request: CredentialsRequest = {
+      key: pool.key,
+      tenantId: pool.tenantId,
+      app: pool.app,
+      forceRefresh,
+    }
     let credentials: Awaited<ReturnType<CredentialsProvider>>
     try {
-      credentials = await s.credentials()
+      credentials = await s.credentials(request)
     } catch (err) {
-      throw new CredentialsError(`The credentials provider failed for pool ${key}`, { cause: err })
+      throw new CredentialsError(`The credentials provider failed for pool ${pool.key}`, { cause: err })
     }
     const config: ClientConfig = {
       ...s.base,

@@ -38,3 +38,13 @@ export class PoolsEndedError extends TenantPoolsError {
 export class CredentialsError extends TenantPoolsError {
   readonly code = 'CREDENTIALS_FAILED'
 }
+
+/** A secret could not be read or parsed. Names the secret, never its value. */
+export class SecretUnreadableError extends TenantPoolsError {
+  readonly code = 'SECRET_UNREADABLE'
+  readonly secretId: string
+  constructor(secretId: string, reason: string, options?: { cause?: unknown }) {
+    super(`Secret ${secretId} is unusable: ${reason}`, options)
+    this.secretId = secretId
+  }
+}

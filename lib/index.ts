@@ -1,4 +1,5 @@
 export { ConnectionBudget } from './budget'
+export * from './credentials'
 export {
   ConnectError,
   CredentialsError,
@@ -6,6 +7,7 @@ export {
   InvalidTenantError,
   PoolExhaustedError,
   PoolsEndedError,
+  SecretUnreadableError,
   TenantPoolsError,
 } from './errors'
 export { defaults, environmentVariables, optionsFromEnv, type TenantPoolsOptions } from './options'
@@ -13,4 +15,13 @@ export { getTenantPools, resetTenantPools } from './singleton'
 export { isConnectionLost, isServerKill, sqlState } from './sqlstate'
 export { assertTenantId, MAX_TENANT_ID_LENGTH, quoteIdent } from './tenant-id'
 export { type Counters, MASTER_KEY, type PoolStats, TenantPools, type TenantPoolsStats } from './tenant-pools'
-export type { Clock, Credentials, CredentialsProvider, Log, ScopeOptions, TenantDb } from './types'
+export { type SslMode, sslFor } from './tls'
+export type {
+  Clock,
+  Credentials,
+  CredentialsProvider,
+  CredentialsRequest,
+  Log,
+  ScopeOptions,
+  TenantDb,
+} from './types'

@@ -2,6 +2,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import { z } from 'zod'
 import { InvalidOptionsError } from './errors'
+import { SSL_MODES, type SslMode } from './tls'
 import type { Clock, CredentialsProvider, Log } from './types'
 
 /** Defaults tuned for Lambda: few connections per environment, closed quickly. */
@@ -32,8 +33,10 @@ export interface TenantPoolsOptions {
   host?: string
   port?: number
   database?: string
-  /** pg's `ssl`: false, true, or TLS options. */
-  ssl?: boolean | ConnectionOptions
+  /** `disable`, `require`, `verify-full` (with `sslCaPath`), or pg's own `ssl` value. */
+  ssl?: SslMode | boolean | ConnectionOptions
+  /** CA bundle for `verify-full`. */
+  sslCaPath?: string
   /** Used by the default credentials provider. */
   user?: string
   password?: string
@@ -76,7 +79,8 @@ const schema = z
     host: z.string().min(1).optional(),
     port: z.number().int().min(1).max(65_535).optional(),
     database: z.string().min(1).optional(),
-    ssl: z.union([z.boolean(), z.looseObject({})]).optional(),
+    ssl: z.union([z.enum(SSL_MODES), z.boolean(), z.looseObject({})]).optional(),
+    sslCaPath: z.string().min(1).optional(),
     user: z.string().min(1).optional(),
     password: z.string().optional(),
     credentials: fn<CredentialsProvider>('credentials').optional(),
@@ -106,9 +110,9 @@ const schema = z
 
 type Resolved = Omit<
   Required<TenantPoolsOptions>,
-  'connectionString' | 'host' | 'port' | 'database' | 'ssl' | 'user' | 'password' | 'logger'
+  'connectionString' | 'host' | 'port' | 'database' | 'ssl' | 'sslCaPath' | 'user' | 'password' | 'logger'
 > &
-  Pick<TenantPoolsOptions, 'connectionString' | 'host' | 'port' | 'database' | 'ssl' | 'logger'>
+  Pick<TenantPoolsOptions, 'connectionString' | 'host' | 'port' | 'database' | 'ssl' | 'sslCaPath' | 'logger'>
 
 /** Validates options (unknown keys included) and merges them over the defaults, once. */
 export function resolveOptions(options: TenantPoolsOptions): Resolved {
@@ -141,6 +145,8 @@ const stripUndefined = <T extends object>(o: T): Partial<T> =>
 /** Option ← environment variable. PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD are read by pg itself. */
 const fromEnv = {
   connectionString: ['DATABASE_URL', 'string'],
+  ssl: ['TENANT_POOLS_SSL_MODE', 'string'],
+  sslCaPath: ['TENANT_POOLS_SSL_CA_PATH', 'string'],
   masterSchema: ['TENANT_POOLS_MASTER_SCHEMA', 'string'],
   maxPerPool: ['TENANT_POOLS_MAX_PER_POOL', 'number'],
   budget: ['TENANT_POOLS_BUDGET', 'number'],

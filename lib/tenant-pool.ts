@@ -6,6 +6,7 @@ import type { Client } from 'pg'
 import type { BudgetClaimant, ConnectionBudget } from './budget'
 import { PooledConnection } from './connection'
 import { ConnectError, PoolExhaustedError, PoolsEndedError, TenantPoolsError } from './errors'
+import { INVALID_PASSWORD, sqlState } from './sqlstate'
 import type { Clock, PoolEvents } from './types'
 
 export interface TenantPoolConfig {
@@ -19,8 +20,8 @@ export interface TenantPoolConfig {
   budget: ConnectionBudget
   clock: Clock
   events: PoolEvents
-  /** Returns a configured, not yet connected client (credentials already fetched). */
-  createClient: () => Promise<Client>
+  /** Returns a configured, not yet connected client; `forceRefresh` bypasses cached credentials. */
+  createClient: (forceRefresh: boolean) => Promise<Client>
   /** Runs once on each new connection before first use; a throw discards the connection. */
   verify?: (client: Client) => Promise<void>
 }
@@ -184,21 +185,14 @@ export class TenantPool implements BudgetClaimant {
 
   async #open(): Promise<void> {
     this.#opening++
-    let client: Client | undefined
     try {
-      client = await this.#config.createClient()
-      const conn = new PooledConnection(client, this.#config.clock.now())
-      // Attached before connect: an 'error' event with no listener kills the process.
-      client.on('error', (err) => this.#lose(conn, err))
-      await client.connect()
-      await this.#config.verify?.(client)
+      const conn = await this.#connect()
       this.#opening--
       this.#all.add(conn)
       this.#config.events.opened()
       this.#offer(conn)
     } catch (err) {
       this.#opening--
-      client?.end().catch(() => {})
       this.#config.budget.release()
       this.#checkDrained()
       const failure =
@@ -213,6 +207,28 @@ export class TenantPool implements BudgetClaimant {
         waiter.reject(failure)
       }
       this.#grow()
+    }
+  }
+
+  // Connects with the provider's credentials. If the server refuses them (28P01: rotated under us),
+  // the provider is asked once more with its cache bypassed, and the connection is tried once more.
+  async #connect(): Promise<PooledConnection> {
+    for (let attempt = 0; ; attempt++) {
+      const forceRefresh = attempt > 0
+      let client: Client | undefined
+      try {
+        client = await this.#config.createClient(forceRefresh)
+        const conn = new PooledConnection(client, this.#config.clock.now())
+        // Attached before connect: an 'error' event with no listener kills the process.
+        client.on('error', (err) => this.#lose(conn, err))
+        await client.connect()
+        await this.#config.verify?.(client)
+        return conn
+      } catch (err) {
+        client?.end().catch(() => {})
+        if (forceRefresh || sqlState(err) !== INVALID_PASSWORD) throw err
+        this.#config.events.credentialsRefused(this.key)
+      }
     }
   }
 

@@ -5,11 +5,12 @@ import type { Client, ClientBase, QueryConfig, QueryResult, QueryResultRow } fro
 import { ConnectionBudget } from './budget'
 import { baseConfig, clientFactory, type FactorySettings } from './client-factory'
 import type { PooledConnection } from './connection'
-import { ConnectError, PoolsEndedError } from './errors'
+import { ConnectError, InvalidOptionsError, PoolsEndedError } from './errors'
 import { resolveOptions, type TenantPoolsOptions } from './options'
 import { isConnectionLost, isServerKill, sqlState } from './sqlstate'
 import { assertApp, assertSchemaName, assertTenantId, poolKey } from './tenant-id'
 import { TenantPool } from './tenant-pool'
+import { usesTls } from './tls'
 import type { Log, PoolEvents, ScopeOptions, TenantDb } from './types'
 
 /** Key of the master/catalog pool. `$` cannot occur in a tenant id, so it never collides. */
@@ -52,6 +53,8 @@ const newCounters = () => ({
   connectionsLost: 0,
   serverKills: 0,
   connectFailures: 0,
+  /** New connections refused with 28P01 and retried once with refreshed credentials. */
+  credentialRefreshes: 0,
   acquireTimeouts: 0,
 })
 export type Counters = ReturnType<typeof newCounters>
@@ -82,6 +85,12 @@ export class TenantPools {
     const o = this.#options
     this.#log = o.logger ?? new Logger({ serviceName: 'tenant-pools' })
     const { base, user, password } = baseConfig(options)
+    if (options.credentials?.requiresTls && !usesTls(base.ssl)) {
+      throw new InvalidOptionsError(
+        'Invalid TenantPools option "ssl": these credentials (an RDS IAM token) must only travel over TLS; ' +
+          "set ssl to 'require' or 'verify-full'",
+      )
+    }
     this.#factory = {
       base,
       credentials:
@@ -306,7 +315,7 @@ export class TenantPools {
       budget: this.#budget,
       clock: o.clock,
       events: this.#events,
-      createClient: clientFactory(scope.key, scope.schema, this.#factory),
+      createClient: clientFactory(scope, this.#factory),
       verify: o.proxySafe ? (client) => this.#verifySchema(client, scope) : undefined,
     })
     this.#pools.set(scope.key, pool)
@@ -373,6 +382,10 @@ export class TenantPools {
       closed: () => c.connectionsClosed++,
       reused: () => c.connectionsReused++,
       acquireTimedOut: () => c.acquireTimeouts++,
+      credentialsRefused: (key) => {
+        c.credentialRefreshes++
+        this.#log.info('credentials refused (28P01): refreshing them and retrying once', { poolKey: key })
+      },
       connectFailed: (err) => {
         c.connectFailures++
         this.#log.warn('connection attempt failed', { code: sqlState(err), cause: sqlState(err.cause) })

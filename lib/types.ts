@@ -6,8 +6,24 @@ export interface Credentials {
   password: string
 }
 
-/** Called for every new connection, so rotated credentials apply without rebuilding pools. */
-export type CredentialsProvider = () => Promise<Credentials>
+/** What a pool tells its credentials provider when it opens a connection. */
+export interface CredentialsRequest {
+  /** Pool key: `tenantId`, `tenantId:app`, or `$master`. */
+  key: string
+  /** null for the master pool. */
+  tenantId: string | null
+  app: string | null
+  /** The server refused the last credentials (28P01): bypass any cache. */
+  forceRefresh: boolean
+}
+
+/**
+ * Called for every new connection, so rotated credentials apply without rebuilding pools.
+ * A provider that must not be used without TLS (RDS IAM tokens) sets `requiresTls`.
+ */
+export type CredentialsProvider = ((request: CredentialsRequest) => Promise<Credentials>) & {
+  requiresTls?: boolean
+}
 
 export interface Clock {
   now(): number
@@ -30,6 +46,8 @@ export interface PoolEvents {
   reused(): void
   acquireTimedOut(): void
   connectFailed(err: Error): void
+  /** The server refused a connection's credentials (28P01); a refresh and one retry follow. */
+  credentialsRefused(key: string): void
   lost(key: string, err: Error): void
 }
 

@@ -1,0 +1,49 @@
+// A small promise cache shared by the credential providers: entries expire after maxAgeMs,
+// concurrent callers share one pending fetch, and a failed fetch is never cached.
+import type { Clock } from '../types'
+
+interface Entry<V> {
+  promise: Promise<V>
+  fetchedAt: number
+  settled: boolean
+  value?: V
+}
+
+export class ExpiringCache<V> {
+  // Map chosen for O(1) delete when a fetch fails.
+  readonly #entries = new Map<string, Entry<V>>()
+  readonly #maxAgeMs: number
+  readonly #clock: Clock
+
+  constructor(maxAgeMs: number, clock: Clock) {
+    this.#maxAgeMs = maxAgeMs
+    this.#clock = clock
+  }
+
+  /**
+   * The cached value, or a fresh fetch when absent, expired or `force`d. A fetch in flight is always
+   * shared, forced or not, so 100 callers refused at once trigger one refresh. `fetch` receives the
+   * value it replaces, if any.
+   */
+  get(key: string, force: boolean, fetch: (previous: V | undefined) => Promise<V>): Promise<V> {
+    const now = this.#clock.now()
+    const entry = this.#entries.get(key)
+    if (entry && (!entry.settled || (!force && now - entry.fetchedAt < this.#maxAgeMs))) return entry.promise
+    const fresh: Entry<V> = { promise: fetch(entry?.value), fetchedAt: now, settled: false }
+    this.#entries.set(key, fresh)
+    fresh.promise.then(
+      (value) => {
+        fresh.settled = true
+        fresh.value = value
+      },
+      () => {
+        if (this.#entries.get(key) === fresh) this.#entries.delete(key)
+      },
+    )
+    return fresh.promise
+  }
+
+  clear(): void {
+    this.#entries.clear()
+  }
+}

@@ -1,0 +1,2 @@
+export { type RdsIamCredentialsOptions, rdsIamCredentials } from './rds-iam'
+export { type SecretsManagerCredentialsOptions, secretsManagerCredentials } from './secrets-manager'

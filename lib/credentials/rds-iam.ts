@@ -1,0 +1,48 @@
+// Credentials from RDS IAM authentication: a signed token instead of a password.
+import { Signer, type SignerConfig } from '@aws-sdk/rds-signer'
+import type { Clock, Credentials, CredentialsProvider, CredentialsRequest } from '../types'
+import { ExpiringCache } from './cache'
+import { hiddenCredentials } from './hidden'
+
+const defaults = {
+  port: 5432,
+  // Tokens are valid for 15 minutes; re-signing at 10 leaves room for a slow connect.
+  maxAgeMs: 600_000,
+}
+
+export interface RdsIamCredentialsOptions {
+  host: string
+  port?: number
+  /** The database user, granted rds_iam. */
+  user: string
+  /** Defaults to AWS_REGION. */
+  region?: string
+  maxAgeMs?: number
+  /** AWS credentials to sign with; by default the Lambda role's. */
+  awsCredentials?: SignerConfig['credentials']
+  clock?: Clock
+}
+
+/**
+ * A credentials provider that signs an RDS IAM auth token. The token is cached, one signing is shared
+ * by concurrent callers, and TenantPools refuses to use it without TLS (`requiresTls`).
+ *
+ * @example
+ * new TenantPools({ host, ssl: 'verify-full', credentials: rdsIamCredentials({ host, user: 'app' }) })
+ */
+export function rdsIamCredentials(options: RdsIamCredentialsOptions): CredentialsProvider {
+  const config = { ...defaults, ...options }
+  const signer = new Signer({
+    hostname: config.host,
+    port: config.port,
+    username: config.user,
+    region: config.region,
+    credentials: config.awsCredentials,
+  })
+  const cache = new ExpiringCache<Credentials>(config.maxAgeMs, config.clock ?? { now: () => Date.now() })
+  const provider = (request?: CredentialsRequest) =>
+    cache.get('token', request?.forceRefresh ?? false, async () =>
+      hiddenCredentials(config.user, await signer.getAuthToken()),
+    )
+  return Object.assign(provider, { requiresTls: true })
+}

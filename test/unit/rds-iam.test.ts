@@ -1,10 +1,13 @@
 import { Signer } from '@aws-sdk/rds-signer'
-import { rdsIamCredentials } from '../../lib'
 import type { CredentialsRequest } from '../../lib'
+import { rdsIamCredentials } from '../../lib'
 
 const request: CredentialsRequest = { key: 'acme', tenantId: 'acme', app: null, forceRefresh: false }
 // Static, made-up AWS credentials: signing is local, nothing reaches AWS.
-const awsCredentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' }
+const awsCredentials = {
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+}
 
 describe('Function: rdsIamCredentials', () => {
   let sign: jest.SpiedFunction<Signer['getAuthToken']>
@@ -33,7 +36,9 @@ describe('Function: rdsIamCredentials', () => {
 
     expect(credentials.requiresTls).toBe(true)
     expect(user).toBe('app_iam')
-    expect(password).toMatch(/^db\.cluster\.eu-west-1\.rds\.amazonaws\.com:5432\/\?Action=connect&DBUser=app_iam&/)
+    expect(password).toMatch(
+      /^db\.cluster\.eu-west-1\.rds\.amazonaws\.com:5432\/\?Action=connect&DBUser=app_iam&/,
+    )
     expect(password).toContain('X-Amz-Credential=AKIDEXAMPLE%2F20261126%2Feu-west-1%2Frds-db%2Faws4_request')
     expect(password).toContain('X-Amz-Expires=900')
   })

@@ -6,15 +6,20 @@ import {
   SecretsManagerServiceException,
 } from '@aws-sdk/client-secrets-manager'
 import { mockClient } from 'aws-sdk-client-mock'
-import { SecretUnreadableError, secretsManagerCredentials } from '../../lib'
 import type { CredentialsRequest } from '../../lib'
+import { SecretUnreadableError, secretsManagerCredentials } from '../../lib'
 
 const PASSWORD = 'pw-Unit-7f3a9c'
 const secret = (username: string, password: string) =>
   JSON.stringify({ username, password, host: 'db', port: 5432, dbname: 'app', engine: 'postgres' })
 // The SDK has no class for it: access denied arrives as a service exception with this name.
 const accessDenied = () =>
-  new SecretsManagerServiceException({ name: 'AccessDeniedException', $fault: 'client', $metadata: {}, message: 'no' })
+  new SecretsManagerServiceException({
+    name: 'AccessDeniedException',
+    $fault: 'client',
+    $metadata: {},
+    message: 'no',
+  })
 const request = (over: Partial<CredentialsRequest> = {}): CredentialsRequest => ({
   key: 'acme',
   tenantId: 'acme',
@@ -28,7 +33,12 @@ describe('Function: secretsManagerCredentials', () => {
   let now = 0
   const clock = { now: () => now }
   const provider = (over = {}) =>
-    secretsManagerCredentials({ secretId: 'app/master', client: new SecretsManagerClient({}), clock, ...over })
+    secretsManagerCredentials({
+      secretId: 'app/master',
+      client: new SecretsManagerClient({}),
+      clock,
+      ...over,
+    })
 
   beforeEach(() => {
     sm.reset()
@@ -95,8 +105,12 @@ describe('Function: secretsManagerCredentials', () => {
     })
 
     it('takes AWSPENDING when AWSCURRENT still holds the refused password (rotation under way)', async () => {
-      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: secret('app', 'old') })
-      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).resolves({ SecretString: secret('app', 'pending') })
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({
+        SecretString: secret('app', 'old'),
+      })
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).resolves({
+        SecretString: secret('app', 'pending'),
+      })
       const credentials = provider()
       await credentials(request())
 
@@ -111,7 +125,9 @@ describe('Function: secretsManagerCredentials', () => {
     })
 
     it('keeps AWSCURRENT when no rotation is pending', async () => {
-      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: secret('app', 'same') })
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({
+        SecretString: secret('app', 'same'),
+      })
       sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).rejects(
         new ResourceNotFoundException({ message: 'no such label', $metadata: {} }),
       )
@@ -124,7 +140,9 @@ describe('Function: secretsManagerCredentials', () => {
 
   describe('per-tenant secrets', () => {
     it('reads a tenant’s own secret and the shared one for the master pool', async () => {
-      sm.on(GetSecretValueCommand, { SecretId: 'app/tenants/acme' }).resolves({ SecretString: secret('acme_role', 'a') })
+      sm.on(GetSecretValueCommand, { SecretId: 'app/tenants/acme' }).resolves({
+        SecretString: secret('acme_role', 'a'),
+      })
       sm.on(GetSecretValueCommand, { SecretId: 'app/master' }).resolves({ SecretString: secret('app', 'm') })
       const credentials = provider({ secretIdFor: (id: string) => `app/tenants/${id}` })
 
@@ -156,7 +174,11 @@ describe('Function: secretsManagerCredentials', () => {
     })
 
     it.each([
-      ['not found', new ResourceNotFoundException({ message: 'gone', $metadata: {} }), /ResourceNotFoundException/],
+      [
+        'not found',
+        new ResourceNotFoundException({ message: 'gone', $metadata: {} }),
+        /ResourceNotFoundException/,
+      ],
       ['access denied', accessDenied(), /AccessDeniedException/],
     ])('%s: names the secret and the SDK error', async (_label, sdkError, message) => {
       sm.on(GetSecretValueCommand).rejects(sdkError)

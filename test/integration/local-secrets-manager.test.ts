@@ -1,0 +1,124 @@
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager'
+import { startLocalSecretsManager } from '../../scripts/local-secrets-manager'
+import { localSecrets } from '../support/secrets'
+
+describe('Tool: local Secrets Manager', () => {
+  const closers: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((c) => c()))
+  })
+  async function setup() {
+    const s = await localSecrets()
+    closers.push(() => s.server.close())
+    return s
+  }
+
+  it('creates, reads, versions and describes a secret through the real SDK', async () => {
+    const { client } = await setup()
+
+    const created = await client.send(
+      new CreateSecretCommand({ Name: 'app/master', SecretString: '{"v":1}' }),
+    )
+    const put = await client.send(
+      new PutSecretValueCommand({ SecretId: 'app/master', SecretString: '{"v":2}' }),
+    )
+    const current = await client.send(new GetSecretValueCommand({ SecretId: created.ARN }))
+    const previous = await client.send(
+      new GetSecretValueCommand({ SecretId: 'app/master', VersionStage: 'AWSPREVIOUS' }),
+    )
+    const described = await client.send(new DescribeSecretCommand({ SecretId: 'app/master' }))
+
+    expect(current).toMatchObject({
+      SecretString: '{"v":2}',
+      VersionId: put.VersionId,
+      VersionStages: ['AWSCURRENT'],
+    })
+    expect(previous.SecretString).toBe('{"v":1}')
+    expect(described.VersionIdsToStages).toEqual({
+      [created.VersionId as string]: ['AWSPREVIOUS'],
+      [put.VersionId as string]: ['AWSCURRENT'],
+    })
+  })
+
+  it('stages a pending version and promotes it, as a rotation does', async () => {
+    const { client } = await setup()
+    await client.send(new CreateSecretCommand({ Name: 'rot', SecretString: 'old' }))
+
+    const pending = await client.send(
+      new PutSecretValueCommand({ SecretId: 'rot', SecretString: 'new', VersionStages: ['AWSPENDING'] }),
+    )
+    const before = await client.send(new GetSecretValueCommand({ SecretId: 'rot' }))
+    await client.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: 'rot',
+        VersionStage: 'AWSCURRENT',
+        MoveToVersionId: pending.VersionId,
+      }),
+    )
+    const after = await client.send(new GetSecretValueCommand({ SecretId: 'rot' }))
+
+    expect([before.SecretString, after.SecretString]).toEqual(['old', 'new'])
+  })
+
+  it('answers errors in the shape the SDK parses into its exception classes', async () => {
+    const { client } = await setup()
+    await client.send(new CreateSecretCommand({ Name: 'dup', SecretString: 'x' }))
+
+    await expect(client.send(new GetSecretValueCommand({ SecretId: 'missing' }))).rejects.toBeInstanceOf(
+      ResourceNotFoundException,
+    )
+    await expect(
+      client.send(new CreateSecretCommand({ Name: 'dup', SecretString: 'y' })),
+    ).rejects.toBeInstanceOf(ResourceExistsException)
+    await expect(
+      client.send(new GetSecretValueCommand({ SecretId: 'dup', VersionStage: 'AWSPENDING' })),
+    ).rejects.toBeInstanceOf(ResourceNotFoundException)
+  })
+
+  it('keeps its secrets in its file across restarts', async () => {
+    const { client, server, file } = await setup()
+    await client.send(new CreateSecretCommand({ Name: 'kept', SecretString: 'still here' }))
+    await server.close()
+
+    const again = await startLocalSecretsManager({ file })
+    closers.push(() => again.close())
+    const client2 = new SecretsManagerClient({
+      endpoint: again.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    })
+
+    await expect(client2.send(new GetSecretValueCommand({ SecretId: 'kept' }))).resolves.toMatchObject({
+      SecretString: 'still here',
+    })
+  })
+
+  it('is found by a default SDK client through AWS_ENDPOINT_URL_SECRETS_MANAGER', async () => {
+    const { client, server } = await setup()
+    await client.send(new CreateSecretCommand({ Name: 'by-env', SecretString: 'found' }))
+    const saved = { ...process.env }
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: server.url,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    })
+    try {
+      const fromEnv = new SecretsManagerClient({})
+      await expect(fromEnv.send(new GetSecretValueCommand({ SecretId: 'by-env' }))).resolves.toMatchObject({
+        SecretString: 'found',
+      })
+    } finally {
+      process.env = saved
+    }
+  })
+})

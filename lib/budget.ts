@@ -1,23 +1,32 @@
 // The per-environment connection budget: a counting semaphore shared by every pool of a registry.
 // RDS max_connections is small, and environments x tenants x pool size exhausts it, so the sum of
-// open (and opening) connections in one environment never exceeds `limit`.
+// open (and opening, and closing) connections in one environment never exceeds `limit`.
 
 export interface BudgetClaimant {
   /** Called when a slot has been reserved for this claimant. */
   granted(): void
 }
 
+interface Claim {
+  claimant: BudgetClaimant
+  since: number
+}
+
 export class ConnectionBudget {
   readonly limit: number
   #used = 0
+  // Slots whose connection is closing: they come back on their own, so nothing else needs closing.
+  #returning = 0
   // FIFO of pools waiting for a slot, one entry per connection they asked for.
-  #queue: BudgetClaimant[] = []
+  readonly #queue: Claim[] = []
   readonly #onShortage: () => void
+  readonly #now: () => number
 
   /** `onShortage` is asked to free a slot (close an idle connection) when a claimant has to queue. */
-  constructor(limit: number, onShortage: () => void) {
+  constructor(limit: number, onShortage: () => void, now: () => number = Date.now) {
     this.limit = limit
     this.#onShortage = onShortage
+    this.#now = now
   }
 
   get used(): number {
@@ -28,6 +37,11 @@ export class ConnectionBudget {
     return this.#queue.length
   }
 
+  /** When the longest waiting claim was queued, if any. */
+  get oldestClaimSince(): number | undefined {
+    return this.#queue[0]?.since
+  }
+
   /** Reserves a slot now if one is free, otherwise queues the claimant and asks for one to be freed. */
   claim(claimant: BudgetClaimant): void {
     if (this.#used < this.limit && this.#queue.length === 0) {
@@ -35,13 +49,13 @@ export class ConnectionBudget {
       claimant.granted()
       return
     }
-    this.#queue.push(claimant)
-    this.#onShortage()
+    this.#queue.push({ claimant, since: this.#now() })
+    if (this.#queue.length > this.#returning) this.#onShortage()
   }
 
   /** Withdraws one queued claim (the claimant no longer needs it). Returns false if none was queued. */
   withdraw(claimant: BudgetClaimant): boolean {
-    const i = this.#queue.indexOf(claimant)
+    const i = this.#queue.findIndex((c) => c.claimant === claimant)
     if (i === -1) return false
     this.#queue.splice(i, 1)
     return true
@@ -51,9 +65,19 @@ export class ConnectionBudget {
   release(): void {
     const next = this.#queue.shift()
     if (next) {
-      next.granted()
+      next.claimant.granted()
       return
     }
     this.#used--
+  }
+
+  /** Returns a slot once `closed` settles (a socket closing): until then it still counts as used. */
+  releaseWhen(closed: Promise<unknown>): void {
+    this.#returning++
+    const done = () => {
+      this.#returning--
+      this.release()
+    }
+    closed.then(done, done)
   }
 }

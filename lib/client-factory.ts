@@ -1,12 +1,13 @@
 // Builds the pg client for a new connection of one pool: connection settings, fresh credentials,
 // an application_name that tells our sessions apart, and the per-tenant session settings.
+import { createHash } from 'node:crypto'
 import { Client, type ClientConfig } from 'pg'
 import { parseIntoClientConfig } from 'pg-connection-string'
 import { CredentialsError } from './errors'
 import type { TenantPoolsOptions } from './options'
 import { quoteIdent } from './tenant-id'
 import { sslFor } from './tls'
-import type { CredentialsProvider, CredentialsRequest } from './types'
+import type { Credentials, CredentialsProvider, CredentialsRequest } from './types'
 
 export interface FactorySettings {
   base: ClientConfig
@@ -54,6 +55,17 @@ export function startupOptions(schema: string, s: FactorySettings): string | und
   return settings.map((kv) => `-c ${escapeOption(kv)}`).join(' ')
 }
 
+/**
+ * `<prefix>:<key>`. PostgreSQL truncates application_name at 63 bytes, and two long `tenant:app` keys
+ * could then look alike, so a key that does not fit keeps its head and ends in a hash of the whole.
+ */
+export function applicationNameFor(prefix: string, key: string): string {
+  const name = `${prefix}:${key}`
+  if (name.length <= 63) return name
+  const hash = createHash('sha256').update(key).digest('hex').slice(0, 10)
+  return `${name.slice(0, 63 - hash.length - 1)}~${hash}`
+}
+
 export interface PoolIdentity {
   key: string
   tenantId: string | null
@@ -65,18 +77,18 @@ export interface PoolIdentity {
 export function clientFactory(
   pool: PoolIdentity,
   s: FactorySettings,
-): (forceRefresh: boolean) => Promise<Client> {
+): (refused?: Credentials) => Promise<{ client: Client; credentials: Credentials }> {
   const options = startupOptions(pool.schema, s)
-  // PostgreSQL truncates application_name at 63 bytes.
-  const applicationName = `${s.applicationNamePrefix}:${pool.key}`.slice(0, 63)
-  return async (forceRefresh) => {
+  const applicationName = applicationNameFor(s.applicationNamePrefix, pool.key)
+  return async (refused) => {
     const request: CredentialsRequest = {
       key: pool.key,
       tenantId: pool.tenantId,
       app: pool.app,
-      forceRefresh,
+      forceRefresh: refused !== undefined,
+      refused,
     }
-    let credentials: Awaited<ReturnType<CredentialsProvider>>
+    let credentials: Credentials
     try {
       credentials = await s.credentials(request)
     } catch (err) {
@@ -90,6 +102,6 @@ export function clientFactory(
       connectionTimeoutMillis: s.connectTimeoutMs,
     }
     if (options) config.options = options
-    return new Client(config)
+    return { client: new Client(config), credentials }
   }
 }

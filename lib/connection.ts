@@ -5,7 +5,7 @@ import type { Client } from 'pg'
 export class PooledConnection {
   readonly client: Client
   readonly createdAt: number
-  /** When it last went idle; 0 while it has never been idle (a fresh connection needs no check). */
+  /** When it was last freed (parked or handed over); 0 while it has never been (a fresh connection). */
   idleSince = 0
   /** The socket reported an error or closed: never hand it out again. */
   lost = false
@@ -19,4 +19,26 @@ export class PooledConnection {
   get dirty(): boolean {
     return this.lost || this.client.getTransactionStatus() !== 'I'
   }
+}
+
+/**
+ * Ends a client, gracefully if the server answers within `timeoutMs`, otherwise by destroying the
+ * socket: a peer that vanished (failover, a stopped process) would otherwise hold the close, and the
+ * budget slot behind it, for as long as TCP retransmits. Never rejects.
+ */
+export function closeClient(client: Client, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      // pg has no public way to drop a socket without the goodbye; pg-pool reaches in the same way.
+      ;(client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
+      resolve()
+    }, timeoutMs)
+    client
+      .end()
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+  })
 }

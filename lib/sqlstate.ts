@@ -16,8 +16,14 @@ export const sqlState = (err: unknown): string | undefined => {
   return typeof code === 'string' ? code : undefined
 }
 
-/** True when the error means the connection itself is unusable (as opposed to a failed statement). */
+/**
+ * True when the error means the connection itself is unusable (as opposed to a failed statement).
+ * Besides the codes above, any error the server raised at FATAL or PANIC severity ends the session,
+ * whatever its SQLSTATE (25P04 transaction_timeout, recovery conflicts on a replica …).
+ */
 export const isConnectionLost = (err: unknown): boolean => {
+  const severity = (err as { severity?: unknown } | null)?.severity
+  if (severity === 'FATAL' || severity === 'PANIC') return true
   const code = sqlState(err)
   if (code === undefined) return false
   return SESSION_ENDED.has(code) || code.startsWith('08') || SOCKET_LOST.has(code)

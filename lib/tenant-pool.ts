@@ -4,10 +4,10 @@
 // neither without reaching into its private fields.
 import type { Client } from 'pg'
 import type { BudgetClaimant, ConnectionBudget } from './budget'
-import { PooledConnection } from './connection'
+import { closeClient, PooledConnection } from './connection'
 import { ConnectError, PoolExhaustedError, PoolsEndedError, TenantPoolsError } from './errors'
 import { INVALID_PASSWORD, sqlState } from './sqlstate'
-import type { Clock, PoolEvents } from './types'
+import type { Clock, Credentials, PoolEvents } from './types'
 
 export interface TenantPoolConfig {
   key: string
@@ -20,16 +20,23 @@ export interface TenantPoolConfig {
   budget: ConnectionBudget
   clock: Clock
   events: PoolEvents
-  /** Returns a configured, not yet connected client; `forceRefresh` bypasses cached credentials. */
-  createClient: (forceRefresh: boolean) => Promise<Client>
+  /** Returns a configured, not yet connected client; given `refused` credentials, fresh ones are fetched. */
+  createClient: (refused?: Credentials) => Promise<{ client: Client; credentials: Credentials }>
   /** Runs once on each new connection before first use; a throw discards the connection. */
   verify?: (client: Client) => Promise<void>
 }
+
+// A graceful close takes a round trip; a peer that doesn't answer gets a quarter of the connect
+// timeout, leaving the rest of a waiting caller's timeout for the connection that replaces it.
+const closeTimeout = (connectTimeoutMs: number) => Math.max(100, Math.floor(connectTimeoutMs / 4))
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
 interface Waiter {
   resolve: (conn: PooledConnection) => void
   reject: (err: Error) => void
   timer: NodeJS.Timeout
+  since: number
 }
 
 export class TenantPool implements BudgetClaimant {
@@ -44,6 +51,7 @@ export class TenantPool implements BudgetClaimant {
   readonly #idle: PooledConnection[] = []
   readonly #waiters: Waiter[] = []
   #opening = 0
+  // Sockets still closing (and late connection attempts): end() waits for them.
   #closing = 0
   #claims = 0
   #ending = false
@@ -78,16 +86,17 @@ export class TenantPool implements BudgetClaimant {
     return this.active === 0 && this.#waiters.length === 0 && this.#opening === 0
   }
 
-  get ending(): boolean {
-    return this.#ending
-  }
-
   /** Checks out a connection: an idle one at once, else waits up to the connect timeout. */
   acquire(): Promise<PooledConnection> {
-    this.lastUsedAt = this.#config.clock.now()
+    const now = this.#config.clock.now()
+    this.lastUsedAt = now
     if (this.#ending) return Promise.reject(new PoolsEndedError(`Pool ${this.key} has been ended`))
-    const idle = this.#idle.pop()
-    if (idle) {
+    for (let idle = this.#idle.pop(); idle; idle = this.#idle.pop()) {
+      // The sweep runs at most once an interval; don't hand out what it would have closed.
+      if (this.#stale(idle, now)) {
+        this.#destroy(idle)
+        continue
+      }
       this.#config.events.reused()
       return Promise.resolve(idle)
     }
@@ -95,6 +104,7 @@ export class TenantPool implements BudgetClaimant {
       const waiter: Waiter = {
         resolve,
         reject,
+        since: now,
         timer: setTimeout(() => this.#timeOut(waiter), this.#config.connectTimeoutMs),
       }
       this.#waiters.push(waiter)
@@ -120,7 +130,7 @@ export class TenantPool implements BudgetClaimant {
   sweep(now: number): number {
     let closed = 0
     for (const conn of [...this.#idle]) {
-      if (now - conn.idleSince >= this.#config.idleTimeoutMs || this.#expired(conn, now)) {
+      if (this.#stale(conn, now)) {
         this.#destroy(conn)
         closed++
       }
@@ -137,8 +147,8 @@ export class TenantPool implements BudgetClaimant {
   }
 
   /**
-   * Ends the pool: idle connections close now, checked-out ones when released, waiters are rejected.
-   * Resolves once every connection is closed. Safe to call more than once.
+   * Ends the pool: idle connections close now, checked-out ones when released, and callers still
+   * waiting for a connection are rejected. Resolves once every socket is closed. Safe to call twice.
    */
   end(): Promise<void> {
     if (!this.#ending) {
@@ -156,12 +166,6 @@ export class TenantPool implements BudgetClaimant {
     })
   }
 
-  #checkDrained(): void {
-    if (this.#ending && this.#all.size === 0 && this.#opening === 0 && this.#closing === 0) {
-      for (const resolve of this.#onDrained.splice(0)) resolve()
-    }
-  }
-
   /** Budget callback: a slot is ours. Open a connection if a caller still needs one. */
   granted(): void {
     this.#claims--
@@ -169,7 +173,13 @@ export class TenantPool implements BudgetClaimant {
       this.#config.budget.release()
       return
     }
-    void this.#open()
+    this.#open()
+  }
+
+  #checkDrained(): void {
+    if (this.#ending && this.#all.size === 0 && this.#opening === 0 && this.#closing === 0) {
+      for (const resolve of this.#onDrained.splice(0)) resolve()
+    }
   }
 
   // Makes sure enough connections are on their way for the callers waiting, within `max`.
@@ -183,41 +193,79 @@ export class TenantPool implements BudgetClaimant {
     }
   }
 
-  async #open(): Promise<void> {
+  // Opens one connection on a granted slot, all of it (credentials, connect, verify) within the
+  // connect timeout. The slot is returned only when the attempt has settled and any late client is
+  // closed, so a slow attempt that outlives its caller still counts against the budget.
+  #open(): void {
     this.#opening++
-    try {
-      const conn = await this.#connect()
-      this.#opening--
-      this.#all.add(conn)
-      this.#config.events.opened()
-      this.#offer(conn)
-    } catch (err) {
-      this.#opening--
-      this.#config.budget.release()
-      this.#checkDrained()
-      const failure =
-        err instanceof TenantPoolsError
-          ? err
-          : new ConnectError(`Could not open a connection for pool ${this.key}`, { cause: err })
-      this.#config.events.connectFailed(failure)
-      // One failed attempt answers one caller; the others keep waiting for their own attempt.
-      const waiter = this.#waiters.shift()
-      if (waiter) {
-        clearTimeout(waiter.timer)
-        waiter.reject(failure)
-      }
-      this.#grow()
-    }
+    const abandoned = { value: false }
+    const attempt = this.#connect(abandoned)
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new ConnectError(
+              `Opening a connection for pool ${this.key} took longer than ${this.#config.connectTimeoutMs} ms`,
+            ),
+          ),
+        this.#config.connectTimeoutMs,
+      )
+    })
+    Promise.race([attempt, deadline]).then(
+      (conn) => {
+        clearTimeout(timer)
+        this.#opening--
+        this.#all.add(conn)
+        this.#config.events.opened()
+        this.#offer(conn)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        this.#opening--
+        abandoned.value = true
+        // A late client is closed when it arrives. Its slot waits for that, but not forever: a
+        // provider that never answers must not hold the budget (or end()) hostage; an abandoned
+        // attempt opens no socket after this point.
+        const late = attempt.then((conn) =>
+          closeClient(conn.client, closeTimeout(this.#config.connectTimeoutMs)),
+        )
+        const settled = Promise.race([late.catch(() => {}), delay(this.#config.connectTimeoutMs)])
+        this.#closing++
+        this.#config.budget.releaseWhen(settled)
+        void settled.then(this.#closed)
+        const failure =
+          err instanceof TenantPoolsError
+            ? err
+            : new ConnectError(`Could not open a connection for pool ${this.key}`, { cause: err })
+        this.#config.events.connectFailed(failure)
+        // One failed attempt answers one caller; the others keep waiting for their own attempt.
+        const waiter = this.#waiters.shift()
+        if (waiter) {
+          clearTimeout(waiter.timer)
+          waiter.reject(failure)
+        }
+        this.#grow()
+      },
+    )
+  }
+
+  readonly #closed = (): void => {
+    this.#closing--
+    this.#checkDrained()
   }
 
   // Connects with the provider's credentials. If the server refuses them (28P01: rotated under us),
   // the provider is asked once more with its cache bypassed, and the connection is tried once more.
-  async #connect(): Promise<PooledConnection> {
-    for (let attempt = 0; ; attempt++) {
-      const forceRefresh = attempt > 0
+  // A failed client is closed before the attempt settles.
+  async #connect(abandoned: { value: boolean }): Promise<PooledConnection> {
+    let refused: Credentials | undefined
+    for (;;) {
       let client: Client | undefined
+      let credentials: Credentials | undefined
       try {
-        client = await this.#config.createClient(forceRefresh)
+        ;({ client, credentials } = await this.#config.createClient(refused))
+        if (abandoned.value) throw new ConnectError(`Connection attempt for pool ${this.key} was abandoned`)
         const conn = new PooledConnection(client, this.#config.clock.now())
         // Attached before connect: an 'error' event with no listener kills the process.
         client.on('error', (err) => this.#lose(conn, err))
@@ -225,8 +273,9 @@ export class TenantPool implements BudgetClaimant {
         await this.#config.verify?.(client)
         return conn
       } catch (err) {
-        client?.end().catch(() => {})
-        if (forceRefresh || sqlState(err) !== INVALID_PASSWORD) throw err
+        if (client) await closeClient(client, closeTimeout(this.#config.connectTimeoutMs))
+        if (refused || !credentials || abandoned.value || sqlState(err) !== INVALID_PASSWORD) throw err
+        refused = credentials
         this.#config.events.credentialsRefused(this.key)
       }
     }
@@ -234,24 +283,30 @@ export class TenantPool implements BudgetClaimant {
 
   // A usable connection is free: give it to a waiter, free its slot for a starving pool, or park it.
   #offer(conn: PooledConnection): void {
-    if (this.#ending || conn.lost || this.#expired(conn, this.#config.clock.now())) {
+    const now = this.#config.clock.now()
+    if (this.#ending || conn.lost || now - conn.createdAt >= this.#config.maxLifetimeMs) {
       this.#destroy(conn)
       this.#grow()
       return
     }
-    const waiter = this.#waiters.shift()
+    conn.idleSince = now
+    const waiter = this.#waiters[0]
+    const starving = this.#config.budget.oldestClaimSince
+    // Fair across tenants: if another pool has waited longer for a slot than our first caller,
+    // the slot goes there and our caller queues for a new one, so one busy tenant cannot starve the rest.
+    if (starving !== undefined && (waiter === undefined || starving < waiter.since)) {
+      this.#destroy(conn)
+      this.#grow()
+      return
+    }
     if (waiter) {
+      this.#waiters.shift()
       clearTimeout(waiter.timer)
       this.#withdrawSurplusClaims()
       this.#config.events.reused()
       waiter.resolve(conn)
       return
     }
-    if (this.#config.budget.waiting > 0) {
-      this.#destroy(conn)
-      return
-    }
-    conn.idleSince = this.#config.clock.now()
     this.#idle.push(conn)
   }
 
@@ -261,17 +316,19 @@ export class TenantPool implements BudgetClaimant {
     this.#waiters.splice(i, 1)
     this.#withdrawSurplusClaims()
     this.#config.events.acquireTimedOut()
-    const ms = this.#config.connectTimeoutMs
+    const { budget, connectTimeoutMs: ms, max } = this.#config
+    // Waiting on a connection being opened (not on the budget or the pool's max): the database or
+    // the credentials provider is slow, which is not exhaustion.
+    if (this.#opening > 0 && this.#claims === 0 && this.total < max) {
+      waiter.reject(new ConnectError(`Opening a connection for pool ${this.key} took longer than ${ms} ms`))
+      return
+    }
     waiter.reject(
-      this.#opening > 0 && this.total < this.#config.max
-        ? new ConnectError(
-            `No connection for pool ${this.key} within ${ms} ms: the database is slow to accept`,
-          )
-        : new PoolExhaustedError(
-            `No connection for pool ${this.key} within ${ms} ms: all ${this.total} of its connections ` +
-              `(max ${this.#config.max}) and ${this.#config.budget.used} of the environment budget ` +
-              `(${this.#config.budget.limit}) are in use. Retry later, or raise maxPerPool / budget.`,
-          ),
+      new PoolExhaustedError(
+        `No connection for pool ${this.key} within ${ms} ms: its connections (${this.total} of max ${max}) ` +
+          `and the environment budget (${budget.used} of ${budget.limit}) were in use. ` +
+          'Retry later, or raise maxPerPool / budget.',
+      ),
     )
   }
 
@@ -283,16 +340,17 @@ export class TenantPool implements BudgetClaimant {
     }
   }
 
-  #expired(conn: PooledConnection, now: number): boolean {
-    return now - conn.createdAt >= this.#config.maxLifetimeMs
+  #stale(conn: PooledConnection, now: number): boolean {
+    return (
+      now - conn.idleSince >= this.#config.idleTimeoutMs || now - conn.createdAt >= this.#config.maxLifetimeMs
+    )
   }
 
   #lose(conn: PooledConnection, err: Error): void {
     if (conn.lost) return
     conn.lost = true
     this.#config.events.lost(this.key, err)
-    const i = this.#idle.indexOf(conn)
-    if (i !== -1) this.#destroy(conn)
+    if (this.#idle.includes(conn)) this.#destroy(conn)
     // A checked-out connection is destroyed when its caller releases it.
   }
 
@@ -302,14 +360,9 @@ export class TenantPool implements BudgetClaimant {
     if (i !== -1) this.#idle.splice(i, 1)
     this.#config.events.closed()
     this.#closing++
-    // The slot is returned only once the socket is closed, so the server never sees more than the budget.
-    conn.client
-      .end()
-      .catch(() => {})
-      .finally(() => {
-        this.#closing--
-        this.#config.budget.release()
-        this.#checkDrained()
-      })
+    // The slot comes back only once the socket is closed, so the server never sees more than the budget.
+    const closed = closeClient(conn.client, closeTimeout(this.#config.connectTimeoutMs))
+    this.#config.budget.releaseWhen(closed)
+    closed.then(this.#closed)
   }
 }

@@ -48,6 +48,8 @@ const newCounters = () => ({
   connectionsOpened: 0,
   connectionsClosed: 0,
   connectionsReused: 0,
+  /** Pinged on checkout because they had been idle longer than validateAfterIdleMs. */
+  connectionsPinged: 0,
   /** Found dead on checkout (after a freeze, say) and replaced before the caller's statement ran. */
   connectionsReplaced: 0,
   connectionsLost: 0,
@@ -77,6 +79,8 @@ export class TenantPools {
   readonly #events: PoolEvents
   readonly #log: Log
   readonly #sweepTimer: NodeJS.Timeout
+  // Pools removed from the map (evicted, expired) whose sockets are still closing: end() waits for them.
+  readonly #draining = new Set<Promise<void>>()
   #lastSweep: number
   #ending: Promise<void> | undefined
 
@@ -101,7 +105,11 @@ export class TenantPools {
       idleSessionTimeoutMs: o.idleSessionTimeoutMs,
       proxySafe: o.proxySafe,
     }
-    this.#budget = new ConnectionBudget(o.budget, () => this.#freeIdleSlot())
+    this.#budget = new ConnectionBudget(
+      o.budget,
+      () => this.#freeIdleSlot(),
+      () => o.clock.now(),
+    )
     this.#events = this.#poolEvents()
     this.#lastSweep = o.clock.now()
     // Unref'd: an idle registry must not keep a process (or a test run) alive.
@@ -171,7 +179,8 @@ export class TenantPools {
 
   /**
    * Ends and removes the tenant's pools in this environment: the one for `app` if given, otherwise
-   * all of the tenant's pools. In-flight calls finish; their connections close on release.
+   * all of the tenant's pools. Calls holding a connection finish (it closes on release); calls still
+   * waiting for one fail with PoolsEndedError. Resolves when the pools' sockets are closed.
    */
   async evict(tenantId: string, options: ScopeOptions = {}): Promise<number> {
     const { key, tenantId: id } = this.#scope(tenantId, options)
@@ -182,11 +191,12 @@ export class TenantPools {
     return keys.length
   }
 
-  /** Closes every connection. Later calls fail with PoolsEndedError. Safe to call twice. */
+  /** Closes every connection, including those of pools removed earlier. Later calls fail. Safe to call twice. */
   end(): Promise<void> {
     if (!this.#ending) {
       clearInterval(this.#sweepTimer)
-      this.#ending = Promise.all([...this.#pools.keys()].map((k) => this.#remove(k))).then(() => {})
+      for (const key of [...this.#pools.keys()]) void this.#remove(key)
+      this.#ending = Promise.all(this.#draining).then(() => {})
     }
     return this.#ending
   }
@@ -285,6 +295,7 @@ export class TenantPools {
     await new Promise((resolve) => setImmediate(resolve))
     if (conn.lost) return false
     if (!ping) return true
+    this.#counters.connectionsPinged++
     // A socket that died silently (failover, NAT timeout) only shows itself when used.
     // pg honours a per-query query_timeout; @types/pg does not declare it.
     const probe: QueryConfig & { query_timeout: number } = {
@@ -372,7 +383,10 @@ export class TenantPools {
     const pool = this.#pools.get(key)
     if (!pool) return Promise.resolve()
     this.#pools.delete(key)
-    return pool.end()
+    const ended = pool.end()
+    this.#draining.add(ended)
+    void ended.then(() => this.#draining.delete(ended))
+    return ended
   }
 
   #poolEvents(): PoolEvents {

@@ -15,6 +15,11 @@ export interface CredentialsRequest {
   app: string | null
   /** The server refused the last credentials (28P01): bypass any cache. */
   forceRefresh: boolean
+  /**
+   * With forceRefresh, the credentials the server refused. A provider that already holds different
+   * ones (another connection refreshed first) can return those instead of fetching again.
+   */
+  refused?: Credentials
 }
 
 /**

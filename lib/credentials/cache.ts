@@ -6,7 +6,6 @@ interface Entry<V> {
   promise: Promise<V>
   fetchedAt: number
   settled: boolean
-  value?: V
 }
 
 export class ExpiringCache<V> {
@@ -22,25 +21,36 @@ export class ExpiringCache<V> {
 
   /**
    * The cached value, or a fresh fetch when absent, expired or `force`d. A fetch in flight is always
-   * shared, forced or not, so 100 callers refused at once trigger one refresh. `fetch` receives the
-   * value it replaces, if any.
+   * shared, forced or not, so 100 callers refused at once trigger one refresh.
    */
-  get(key: string, force: boolean, fetch: (previous: V | undefined) => Promise<V>): Promise<V> {
+  get(key: string, force: boolean, fetch: () => Promise<V>): Promise<V> {
     const now = this.#clock.now()
     const entry = this.#entries.get(key)
     if (entry && (!entry.settled || (!force && now - entry.fetchedAt < this.#maxAgeMs))) return entry.promise
-    const fresh: Entry<V> = { promise: fetch(entry?.value), fetchedAt: now, settled: false }
+    const fresh: Entry<V> = { promise: fetch(), fetchedAt: now, settled: false }
     this.#entries.set(key, fresh)
     fresh.promise.then(
-      (value) => {
+      () => {
         fresh.settled = true
-        fresh.value = value
       },
       () => {
         if (this.#entries.get(key) === fresh) this.#entries.delete(key)
       },
     )
     return fresh.promise
+  }
+
+  /**
+   * After the server refused `refused`: the cached (or in-flight) value if it is already different
+   * (another caller refreshed first), otherwise a forced fetch.
+   */
+  async refresh(key: string, refused: V, same: (a: V, b: V) => boolean, fetch: () => Promise<V>): Promise<V> {
+    const entry = this.#entries.get(key)
+    if (entry) {
+      const current = await entry.promise.catch(() => undefined)
+      if (current !== undefined && !same(current, refused)) return current
+    }
+    return this.get(key, true, fetch)
   }
 
   clear(): void {

@@ -9,3 +9,6 @@ export function hiddenCredentials(user: string, password: string): Credentials {
   Object.defineProperty(credentials, 'password', { value: password, enumerable: false })
   return credentials
 }
+
+export const sameCredentials = (a: Credentials, b: Credentials): boolean =>
+  a.user === b.user && a.password === b.password

@@ -2,7 +2,7 @@
 import { Signer, type SignerConfig } from '@aws-sdk/rds-signer'
 import type { Clock, Credentials, CredentialsProvider, CredentialsRequest } from '../types'
 import { ExpiringCache } from './cache'
-import { hiddenCredentials } from './hidden'
+import { hiddenCredentials, sameCredentials } from './hidden'
 
 const defaults = {
   port: 5432,
@@ -40,9 +40,10 @@ export function rdsIamCredentials(options: RdsIamCredentialsOptions): Credential
     credentials: config.awsCredentials,
   })
   const cache = new ExpiringCache<Credentials>(config.maxAgeMs, config.clock ?? { now: () => Date.now() })
+  const sign = async () => hiddenCredentials(config.user, await signer.getAuthToken())
   const provider = (request?: CredentialsRequest) =>
-    cache.get('token', request?.forceRefresh ?? false, async () =>
-      hiddenCredentials(config.user, await signer.getAuthToken()),
-    )
+    request?.refused
+      ? cache.refresh('token', request.refused, sameCredentials, sign)
+      : cache.get('token', request?.forceRefresh ?? false, sign)
   return Object.assign(provider, { requiresTls: true })
 }

@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { InvalidOptionsError, SecretUnreadableError } from '../errors'
 import type { Clock, Credentials, CredentialsProvider, CredentialsRequest } from '../types'
 import { ExpiringCache } from './cache'
-import { hiddenCredentials } from './hidden'
+import { hiddenCredentials, sameCredentials } from './hidden'
 
 const defaults = {
   maxAgeMs: 300_000,
@@ -89,12 +89,11 @@ export function secretsManagerCredentials(
     return hiddenCredentials(parsed.data.username, parsed.data.password)
   }
 
-  const readAfterRefusal = async (
-    secretId: string,
-    refused: Credentials | undefined,
-  ): Promise<Credentials> => {
+  // The server refused `refused`. AWSCURRENT may hold newer credentials; if it still holds the refused
+  // ones, a single-user rotation is between "set secret" and "finish secret": use AWSPENDING.
+  const readAfterRefusal = async (secretId: string, refused: Credentials): Promise<Credentials> => {
     const current = await read(secretId, 'AWSCURRENT')
-    if (!refused || current.password !== refused.password || current.user !== refused.user) return current
+    if (!sameCredentials(current, refused)) return current
     try {
       return await read(secretId, 'AWSPENDING')
     } catch (err) {
@@ -113,10 +112,10 @@ export function secretsManagerCredentials(
 
   const provider = (request?: CredentialsRequest): Promise<Credentials> => {
     const secretId = secretFor(request)
-    const force = request?.forceRefresh ?? false
-    return cache.get(secretId, force, (previous) =>
-      force ? readAfterRefusal(secretId, previous) : read(secretId, 'AWSCURRENT'),
-    )
+    const refused = request?.refused
+    if (refused)
+      return cache.refresh(secretId, refused, sameCredentials, () => readAfterRefusal(secretId, refused))
+    return cache.get(secretId, request?.forceRefresh ?? false, () => read(secretId, 'AWSCURRENT'))
   }
   return Object.assign(provider, { clear: () => cache.clear() })
 }

@@ -1,4 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import {
   countBackends,
@@ -11,6 +12,10 @@ import {
   uniqueTenant,
   withAdmin,
 } from '../support/db'
+
+/** State T in /proc/<pid>/stat: stopped by a signal. */
+const isStopped = (pid: number): boolean =>
+  readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('T') ?? false
 
 type Reply = { id?: number; ok?: boolean; code?: string; armed?: number; crashed?: boolean; stats?: object }
 
@@ -73,8 +78,8 @@ async function runCycles(cycles: number, validateAfterIdleMs: number) {
       worker.send({ arm: timed, tenant, delayMs: 30 })
       await worker.next(`armed:${timed}`)
 
-      // Act: freeze, kill its backends at the server, queue the next request, thaw
-      process.kill(worker.child.pid as number, 'SIGSTOP')
+      // Act: it froze itself right after arming; kill its backends, queue the next request, thaw
+      expect(await eventually(() => isStopped(worker.child.pid as number), 10_000)).toBe(true)
       if (cycle % 2 === 0) await terminateBackends(prefix)
       // Odd cycles: the 150 ms idle_session_timeout ends them while the process is stopped.
       expect(await eventually(async () => (await countBackends(prefix)) === 0, 10_000)).toBe(true)

@@ -1,7 +1,8 @@
 // A stand-in for a Lambda execution environment, driven by the freeze/thaw test. It holds warm
-// pools and serves one request per stdin line; the parent SIGSTOPs and SIGCONTs it around kills.
+// pools and serves one request per stdin line; the parent SIGCONTs it after killing its backends.
 // Requests: {"id":n,"tenant":"t"} runs one INSERT; {"arm":n,"tenant":"t","delayMs":d} runs the same
-// request from a timer, so that a timer is already due when the process is thawed.
+// request from a timer and then stops this process (SIGSTOP to itself), so the freeze always comes
+// before the timer fires, and the timer is already due when the process is thawed.
 import { createInterface } from 'node:readline'
 import { TenantPools } from '../../lib'
 
@@ -37,7 +38,9 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (request.arm !== undefined) {
     const id = request.arm
     setTimeout(() => void serve(id, request.tenant), request.delayMs ?? 0)
+    // Writes to a pipe are synchronous on Linux: the parent has this line before we stop.
     reply({ armed: id })
+    process.kill(process.pid, 'SIGSTOP')
   } else if (request.id !== undefined) {
     void serve(request.id, request.tenant)
   }

@@ -89,18 +89,33 @@ describe('Function: secretsManagerCredentials', () => {
   })
 
   describe('refresh after 28P01', () => {
-    it('re-reads a cached secret when forced, once for many concurrent refusals', async () => {
+    it('re-reads the secret once for many concurrent refusals of the same credentials', async () => {
       sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' })
         .resolvesOnce({ SecretString: secret('app', 'old') })
         .resolves({ SecretString: secret('app', 'new') })
       const credentials = provider()
-      await credentials(request())
+      const refused = await credentials(request())
 
       const refreshed = await Promise.all(
-        Array.from({ length: 20 }, () => credentials(request({ forceRefresh: true }))),
+        Array.from({ length: 20 }, () => credentials(request({ forceRefresh: true, refused }))),
       )
 
       expect(refreshed.map((c) => c.password)).toEqual(Array(20).fill('new'))
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2)
+    })
+
+    it('returns credentials another caller already refreshed, without reading again', async () => {
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' })
+        .resolvesOnce({ SecretString: secret('app', 'old') })
+        .resolves({ SecretString: secret('app', 'new') })
+      const credentials = provider()
+      const refused = await credentials(request())
+      await credentials(request({ forceRefresh: true, refused }))
+
+      // A connection that started with the old password is refused later, after the refresh.
+      const late = await credentials(request({ forceRefresh: true, refused }))
+
+      expect(late.password).toBe('new')
       expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2)
     })
 
@@ -112,9 +127,9 @@ describe('Function: secretsManagerCredentials', () => {
         SecretString: secret('app', 'pending'),
       })
       const credentials = provider()
-      await credentials(request())
+      const refused = await credentials(request())
 
-      const refreshed = await credentials(request({ forceRefresh: true }))
+      const refreshed = await credentials(request({ forceRefresh: true, refused }))
 
       expect(refreshed.password).toBe('pending')
       expect(sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.VersionStage)).toEqual([
@@ -132,9 +147,21 @@ describe('Function: secretsManagerCredentials', () => {
         new ResourceNotFoundException({ message: 'no such label', $metadata: {} }),
       )
       const credentials = provider()
+      const refused = await credentials(request())
+
+      await expect(credentials(request({ forceRefresh: true, refused }))).resolves.toMatchObject({
+        password: 'same',
+      })
+    })
+
+    it('re-reads AWSCURRENT when forced without naming refused credentials', async () => {
+      sm.on(GetSecretValueCommand).resolves({ SecretString: secret('app', 'x') })
+      const credentials = provider()
       await credentials(request())
 
-      await expect(credentials(request({ forceRefresh: true }))).resolves.toMatchObject({ password: 'same' })
+      await credentials(request({ forceRefresh: true }))
+
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2)
     })
   })
 

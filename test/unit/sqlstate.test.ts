@@ -17,6 +17,12 @@ describe('Module: sqlstate', () => {
     },
   )
 
+  it('treats any FATAL or PANIC from the server as a lost connection, whatever its SQLSTATE', () => {
+    expect(isConnectionLost(Object.assign(err('25P04'), { severity: 'FATAL' }))).toBe(true)
+    expect(isConnectionLost(Object.assign(err('XX000'), { severity: 'PANIC' }))).toBe(true)
+    expect(isConnectionLost(Object.assign(err('23505'), { severity: 'ERROR' }))).toBe(false)
+  })
+
   it('calls only the server ending a session a kill', () => {
     expect(isServerKill(err('57P01'))).toBe(true)
     expect(isServerKill(err('57P05'))).toBe(true)

@@ -1,4 +1,9 @@
-import { baseConfig, type FactorySettings, startupOptions } from '../../lib/client-factory'
+import {
+  applicationNameFor,
+  baseConfig,
+  type FactorySettings,
+  startupOptions,
+} from '../../lib/client-factory'
 
 const settings = (over: Partial<FactorySettings> = {}): FactorySettings => ({
   base: {},
@@ -53,6 +58,22 @@ describe('Module: client-factory', () => {
       })
       expect(base.host).toBe('other')
       expect(user).toBe('me')
+    })
+  })
+
+  describe('Function: applicationNameFor', () => {
+    it('is prefix:key when it fits in 63 bytes', () => {
+      expect(applicationNameFor('tenant-pools', 'acme:web')).toBe('tenant-pools:acme:web')
+    })
+
+    it('keeps two long keys with a common head apart, within 63 bytes', () => {
+      const head = 'a'.repeat(48)
+      const one = applicationNameFor('tenant-pools', `${head}:${'x'.repeat(32)}`)
+      const two = applicationNameFor('tenant-pools', `${head}:${'x'.repeat(31)}y`)
+      expect(one).toHaveLength(63)
+      expect(two).toHaveLength(63)
+      expect(one).not.toBe(two)
+      expect(one.startsWith('tenant-pools:aaaa')).toBe(true)
     })
   })
 })

@@ -1,0 +1,162 @@
+// Behaviours found in review, each with the event sequence that used to break it.
+import { ConnectError } from '../../lib'
+import {
+  countBackends,
+  createTenants,
+  endTestPools,
+  eventually,
+  sleep,
+  testPools,
+  uniqueTenant,
+  withAdmin,
+} from '../support/db'
+
+describe('Behaviour: edge cases of the pool', () => {
+  afterEach(endTestPools)
+
+  it('does not hand the next caller a connection the server ended with a FATAL of another SQLSTATE', async () => {
+    // Prepare: one connection; transaction_timeout ends the session with FATAL 25P04
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools } = testPools({ maxPerPool: 1 })
+    await pools.query(tenant, `SET transaction_timeout = '100ms'`)
+
+    // Act: the second call queues behind the first and gets its connection when it fails
+    const [first, second] = await Promise.allSettled([
+      pools.query(tenant, 'SELECT pg_sleep(1)'),
+      pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok'),
+    ])
+
+    // Assess
+    expect(first).toMatchObject({ status: 'rejected', reason: { code: '25P04', severity: 'FATAL' } })
+    expect(second).toMatchObject({ status: 'fulfilled', value: { rows: [{ ok: 1 }] } })
+  })
+
+  it('frees the budget slot of a connection whose peer stopped answering, after the connect timeout', async () => {
+    // Prepare: budget 1, held by an idle connection whose backend we stop
+    const [a, b] = [uniqueTenant('a'), uniqueTenant('b')]
+    await createTenants([a, b])
+    const { pools } = testPools({ budget: 1, maxPerPool: 1, connectTimeoutMs: 1_500 })
+    const { rows } = await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')
+    const pid = rows[0]?.pid as number
+    process.kill(pid, 'SIGSTOP')
+    try {
+      // Act: B needs A's slot; A's goodbye gets no answer
+      const result = await pools.query<{ ok: number }>(b, 'SELECT 1 AS ok')
+
+      // Assess
+      expect(result.rows).toEqual([{ ok: 1 }])
+      expect(pools.stats().budget.used).toBe(1)
+    } finally {
+      process.kill(pid, 'SIGCONT')
+    }
+  })
+
+  it('bounds opening a connection by the connect timeout, even when the credentials provider hangs', async () => {
+    const tenant = uniqueTenant()
+    const { pools } = testPools({ connectTimeoutMs: 200, credentials: () => new Promise(() => {}) })
+
+    await expect(pools.query(tenant, 'SELECT 1')).rejects.toBeInstanceOf(ConnectError)
+    await expect(pools.query(tenant, 'SELECT 1')).rejects.toThrow(/took longer than 200 ms/)
+    // Neither the budget nor end() is held hostage by the attempts that never answered.
+    await pools.end()
+    expect(pools.stats().budget.used).toBe(0)
+  })
+
+  it('pings connections idle past validateAfterIdleMs once, not again on each hand-over', async () => {
+    let now = 1_000_000
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools } = testPools({ clock: { now: () => now }, maxPerPool: 2, validateAfterIdleMs: 1_000 })
+    await Promise.all([
+      pools.query(tenant, 'SELECT pg_sleep(0.05)'),
+      pools.query(tenant, 'SELECT pg_sleep(0.05)'),
+    ])
+
+    now += 5_000
+    await Promise.all(Array.from({ length: 20 }, () => pools.query(tenant, 'SELECT 1')))
+
+    expect(pools.stats().counters.connectionsPinged).toBe(2)
+  })
+
+  it('end() also waits for pools evicted earlier whose connections are still in use', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools, prefix } = testPools()
+    let release = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let started = () => {}
+    const running = new Promise<void>((resolve) => {
+      started = resolve
+    })
+    const held = pools.withClient(tenant, async (client) => {
+      started()
+      await gate
+      return client.query('SELECT 1')
+    })
+    await running
+
+    const evicted = pools.evict(tenant)
+    let ended = false
+    const ending = pools.end().then(() => {
+      ended = true
+    })
+    await sleep(100)
+    expect(ended).toBe(false)
+    release()
+
+    await Promise.all([held, evicted, ending])
+    expect(await countBackends(prefix)).toBe(0)
+  })
+
+  it('is fair across tenants: a busy tenant cannot starve another one waiting for the budget', async () => {
+    // Prepare: budget 1; tenant A keeps three callers busy back to back
+    const [a, b] = [uniqueTenant('hot'), uniqueTenant('cold')]
+    await createTenants([a, b])
+    // The hot load outlasts B's connect timeout: without fairness B would time out.
+    const { pools } = testPools({ budget: 1, maxPerPool: 1, connectTimeoutMs: 1_000 })
+    const until = Date.now() + 3_000
+    const hot = Promise.all(
+      Array.from({ length: 3 }, async () => {
+        while (Date.now() < until) await pools.query(a, 'SELECT pg_sleep(0.005)')
+      }),
+    )
+    await sleep(100)
+
+    // Act + Assess: B gets a turn well within its connect timeout
+    await expect(pools.query<{ tenant: string }>(b, 'SELECT tenant FROM whoami')).resolves.toMatchObject({
+      rows: [{ tenant: b }],
+    })
+    await hot
+  })
+})
+
+describe('Behaviour: the server never sees more than the budget, even when verify refuses', () => {
+  afterEach(endTestPools)
+
+  it('holds the slot of a refused proxy-safe connection until its socket is closed', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools, prefix } = testPools({ proxySafe: true, budget: 1, maxPerPool: 1 })
+    let peak = 0
+    let sampling = true
+    const sampler = withAdmin(async (admin) => {
+      while (sampling) {
+        const { rows } = await admin.query<{ n: string }>(
+          'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1',
+          [`${prefix}:%`],
+        )
+        peak = Math.max(peak, Number(rows[0]?.n))
+      }
+    })
+
+    await Promise.allSettled(Array.from({ length: 30 }, () => pools.query(tenant, 'SELECT 1')))
+    sampling = false
+    await sampler
+
+    expect(peak).toBeLessThanOrEqual(1)
+    expect(await eventually(async () => (await countBackends(prefix)) === 0)).toBe(true)
+  })
+})

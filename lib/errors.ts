@@ -48,3 +48,14 @@ export class SecretUnreadableError extends TenantPoolsError {
     this.secretId = secretId
   }
 }
+
+/** A caller-facing error with its HTTP status; `message` is safe to show. */
+export class HttpError extends TenantPoolsError {
+  readonly code: string
+  readonly status: number
+  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.status = status
+    this.code = code
+  }
+}

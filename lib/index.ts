@@ -1,8 +1,10 @@
 export { ConnectionBudget } from './budget'
+export { TenantCatalog, type TenantCatalogOptions, type TenantStatus } from './catalog'
 export * from './credentials'
 export {
   ConnectError,
   CredentialsError,
+  HttpError,
   InvalidOptionsError,
   InvalidTenantError,
   PoolExhaustedError,
@@ -10,6 +12,12 @@ export {
   SecretUnreadableError,
   TenantPoolsError,
 } from './errors'
+export { bodyLimit } from './http/body-limit'
+export { httpErrors } from './http/http-errors'
+export { jsonResponse } from './http/json-response'
+export { type TenantContext, tenantDb } from './http/tenant-db'
+export { type HttpAnswer, toHttp } from './http/to-http'
+export { type Migration, migrate } from './migrate'
 export { defaults, environmentVariables, optionsFromEnv, type TenantPoolsOptions } from './options'
 export { getTenantPools, resetTenantPools } from './singleton'
 export { isConnectionLost, isServerKill, sqlState } from './sqlstate'

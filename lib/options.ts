@@ -1,6 +1,7 @@
 // Options of a TenantPools registry: defaults, validation, and the environment variables behind them.
 import type { ConnectionOptions } from 'node:tls'
 import { z } from 'zod'
+import { secretsManagerCredentials } from './credentials/secrets-manager'
 import { InvalidOptionsError } from './errors'
 import { SSL_MODES, type SslMode } from './tls'
 import type { Clock, CredentialsProvider, Log } from './types'
@@ -181,6 +182,17 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TenantPool
   }
   const prefix = env.TENANT_POOLS_SCHEMA_PREFIX
   if (prefix) out.schemaFor = (tenantId: string) => `${prefix}${tenantId}`
+  const secretId = env.TENANT_POOLS_SECRET_ID || undefined
+  const pattern = env.TENANT_POOLS_TENANT_SECRET_PATTERN || undefined
+  if (pattern !== undefined && !pattern.includes('{tenantId}')) {
+    throw new InvalidOptionsError('TENANT_POOLS_TENANT_SECRET_PATTERN must contain {tenantId}')
+  }
+  if (secretId || pattern) {
+    out.credentials = secretsManagerCredentials({
+      secretId,
+      secretIdFor: pattern ? (tenantId) => pattern.replaceAll('{tenantId}', tenantId) : undefined,
+    })
+  }
   return out as TenantPoolsOptions
 }
 

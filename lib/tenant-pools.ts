@@ -58,6 +58,9 @@ const newCounters = () => ({
   /** New connections refused with 28P01 and retried once with refreshed credentials. */
   credentialRefreshes: 0,
   acquireTimeouts: 0,
+  /** Checkouts, and the milliseconds callers spent waiting for them in total. */
+  checkouts: 0,
+  acquireWaitMs: 0,
 })
 export type Counters = ReturnType<typeof newCounters>
 
@@ -115,6 +118,16 @@ export class TenantPools {
     // Unref'd: an idle registry must not keep a process (or a test run) alive.
     this.#sweepTimer = setInterval(() => this.#sweep(o.clock.now()), o.sweepIntervalMs).unref()
     this.master = this.#db(() => ({ key: MASTER_KEY, tenantId: null, app: null, schema: o.masterSchema }))
+  }
+
+  /** The schema of a tenant (validated), as the pools use it. */
+  schemaOf(tenantId: string): string {
+    return this.#scope(tenantId, {}).schema
+  }
+
+  /** The schema of the master/catalog pool. */
+  get masterSchema(): string {
+    return this.#options.masterSchema
   }
 
   /** A tenant's database. The id is validated now and again on each call. */
@@ -280,8 +293,14 @@ export class TenantPools {
       const idleFor = this.#options.clock.now() - conn.idleSince
       // Even a fresh connection can arrive dead: frozen mid-connect, its FATAL was read with its
       // ReadyForQuery. `lost` is set synchronously by the error event, so checking it costs nothing.
-      if (!conn.lost && (conn.idleSince === 0 || idleFor < SETTLE_AFTER_IDLE_MS)) return { pool, conn }
-      if (!conn.lost && (await this.#isAlive(conn, idleFor >= this.#options.validateAfterIdleMs))) {
+      if (
+        !conn.lost &&
+        (conn.idleSince === 0 ||
+          idleFor < SETTLE_AFTER_IDLE_MS ||
+          (await this.#isAlive(conn, idleFor >= this.#options.validateAfterIdleMs)))
+      ) {
+        this.#counters.checkouts++
+        this.#counters.acquireWaitMs += this.#options.clock.now() - now
         return { pool, conn }
       }
       this.#counters.connectionsReplaced++

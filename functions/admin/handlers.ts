@@ -1,0 +1,77 @@
+// Tenant admin: provisioning, listing, suspending, deleting, and this environment's pool stats.
+import { z } from 'zod'
+import { HttpError, jsonResponse, MAX_TENANT_ID_LENGTH } from '../../lib'
+import { adminHandler } from '../shared/admin-handler'
+import { catalog, pools } from '../shared/runtime'
+import { validate } from '../shared/validate'
+import { provisionTenant } from './provision'
+
+const tenantIdSchema = z
+  .string()
+  .regex(/^[a-z0-9_]+$/)
+  .min(1)
+  .max(MAX_TENANT_ID_LENGTH)
+const createBody = z.object({ id: tenantIdSchema }).strict()
+const patchBody = z.object({ status: z.enum(['active', 'suspended']) }).strict()
+
+interface TenantRow {
+  id: string
+  status: string
+  created_at: Date
+  updated_at: Date
+}
+const toTenant = (r: TenantRow) => ({
+  id: r.id,
+  status: r.status,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+})
+
+export const create = adminHandler(
+  async (event) => {
+    const { id } = validate(createBody, event.body, 'body')
+    const { created, applied } = await provisionTenant(pools(), id)
+    catalog.invalidate(id)
+    const { rows } = await pools().master.query<TenantRow>('SELECT * FROM tenants WHERE id = $1', [id])
+    return jsonResponse(created ? 201 : 200, {
+      ...toTenant(rows[0] as TenantRow),
+      migrationsApplied: applied,
+    })
+  },
+  { body: true },
+)
+
+export const list = adminHandler(async () => {
+  const { rows } = await pools().master.query<TenantRow>('SELECT * FROM tenants ORDER BY id')
+  return jsonResponse(200, { items: rows.map(toTenant) })
+})
+
+export const patch = adminHandler(
+  async (event) => {
+    const id = validate(tenantIdSchema, event.pathParameters?.id, 'tenant id')
+    const { status } = validate(patchBody, event.body, 'body')
+    const { rows } = await pools().master.query<TenantRow>(
+      `UPDATE tenants SET status = $2, updated_at = now() WHERE id = $1 AND status <> 'deleted' RETURNING *`,
+      [id, status],
+    )
+    if (!rows[0]) throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
+    catalog.invalidate(id)
+    if (status === 'suspended') await pools().evict(id)
+    return jsonResponse(200, toTenant(rows[0]))
+  },
+  { body: true },
+)
+
+export const remove = adminHandler(async (event) => {
+  const id = validate(tenantIdSchema, event.pathParameters?.id, 'tenant id')
+  const { rowCount } = await pools().master.query(
+    `UPDATE tenants SET status = 'deleted', updated_at = now() WHERE id = $1 AND status <> 'deleted'`,
+    [id],
+  )
+  if (!rowCount) throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
+  catalog.invalidate(id)
+  const evicted = await pools().evict(id)
+  return jsonResponse(200, { id, status: 'deleted', poolsEvicted: evicted })
+})
+
+export const poolStats = adminHandler(async () => jsonResponse(200, pools().stats()))

@@ -1,0 +1,39 @@
+// The orders API: thin handlers over repo.ts, one export per route (see serverless.yml).
+import { jsonResponse } from '../../../lib'
+import { tenantHandler } from '../../shared/tenant-handler'
+import { validate } from '../../shared/validate'
+import { createOrder, getOrder, listOrders, orderStats, softDelete, updateStatus } from './repo'
+import { createOrderBody, listQuery, orderId, patchOrderBody } from './schema'
+
+const idOf = (params: Record<string, string | undefined> | undefined) =>
+  validate(orderId, params?.id, 'order id')
+
+export const create = tenantHandler(
+  async (event, { db }) =>
+    jsonResponse(201, await createOrder(db, validate(createOrderBody, event.body, 'body'))),
+  { body: true },
+)
+
+export const list = tenantHandler(async (event, { db }) => {
+  const { limit, cursor } = validate(listQuery, event.queryStringParameters ?? {}, 'query')
+  return jsonResponse(200, await listOrders(db, limit, cursor))
+})
+
+export const get = tenantHandler(async (event, { db }) =>
+  jsonResponse(200, await getOrder(db, idOf(event.pathParameters))),
+)
+
+export const patch = tenantHandler(
+  async (event, { db }) => {
+    const { status, version } = validate(patchOrderBody, event.body, 'body')
+    return jsonResponse(200, await updateStatus(db, idOf(event.pathParameters), status, version))
+  },
+  { body: true },
+)
+
+export const remove = tenantHandler(async (event, { db }) => {
+  await softDelete(db, idOf(event.pathParameters))
+  return { statusCode: 204, body: '' }
+})
+
+export const stats = tenantHandler(async (_event, { db }) => jsonResponse(200, await orderStats(db)))

@@ -1,0 +1,43 @@
+// Wraps an admin handler: the same logs, metrics and error mapping as tenant handlers, plus an admin
+// key check that holds everywhere, serverless-offline included. Fails closed: with no key
+// configured, every admin call is refused.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
+import middy from '@middy/core'
+import httpHeaderNormalizer from '@middy/http-header-normalizer'
+import httpJsonBodyParser from '@middy/http-json-body-parser'
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
+import { bodyLimit, HttpError, httpErrors } from '../../lib'
+import { logger, metrics } from './runtime'
+
+export type AdminHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>
+
+const digest = (s: string) => createHash('sha256').update(s).digest()
+
+function assertAdmin(event: APIGatewayProxyEventV2): void {
+  const expected = process.env.ADMIN_API_KEY
+  const given = event.headers?.['x-admin-key']
+  if (!expected) {
+    logger.error('ADMIN_API_KEY is not configured: refusing every admin call')
+    throw new HttpError(401, 'ADMIN_REQUIRED', 'Admin credentials required')
+  }
+  // Hashes have equal length, so the comparison takes the same time whatever was sent.
+  if (!given || !timingSafeEqual(digest(given), digest(expected))) {
+    throw new HttpError(401, 'ADMIN_REQUIRED', 'Admin credentials required')
+  }
+}
+
+export function adminHandler(handler: AdminHandler, { body = false } = {}) {
+  const chain = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .use(httpErrors({ logger }))
+    .use(httpHeaderNormalizer())
+    .use({ before: (request) => assertAdmin(request.event) })
+  if (body) chain.use(bodyLimit({ maxBytes: 16 * 1024 })).use(httpJsonBodyParser())
+  return chain.handler(handler)
+}

@@ -1,0 +1,38 @@
+// middy middleware: what this request did to the pools, as EMF metrics (acquire wait, connections
+// opened, reused and replaced, pools evicted). Counters are diffed around the request.
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
+import type { MiddlewareObj, Request } from '@middy/core'
+import type { Counters, TenantPools } from '../../lib'
+
+const reported: Array<[keyof Counters, string]> = [
+  ['connectionsOpened', 'ConnectionsOpened'],
+  ['connectionsReused', 'ConnectionsReused'],
+  ['connectionsReplaced', 'ConnectionsReplaced'],
+  ['poolsEvicted', 'PoolsEvicted'],
+  ['poolsExpired', 'PoolsExpired'],
+]
+
+export function poolMetrics(pools: () => TenantPools, metrics: Metrics): MiddlewareObj {
+  const before = new WeakMap<object, Counters>()
+  const poolMetricsBefore = (request: Request) => {
+    before.set(request.context, pools().stats().counters)
+  }
+  const poolMetricsAfter = (request: Request) => {
+    const start = before.get(request.context)
+    if (!start) return
+    const now = pools().stats().counters
+    for (const [key, name] of reported) {
+      const delta = now[key] - start[key]
+      if (delta > 0) metrics.addMetric(name, MetricUnit.Count, delta)
+    }
+    const checkouts = now.checkouts - start.checkouts
+    if (checkouts > 0) {
+      metrics.addMetric(
+        'AcquireWait',
+        MetricUnit.Milliseconds,
+        (now.acquireWaitMs - start.acquireWaitMs) / checkouts,
+      )
+    }
+  }
+  return { before: poolMetricsBefore, after: poolMetricsAfter, onError: poolMetricsAfter }
+}

@@ -1,0 +1,34 @@
+// middy middleware: every error becomes `{ "error": { "code", "message", "requestId" } }` with the
+// status toHttp() chose. Server errors are logged with what helps (name, code, SQLSTATE), never the
+// request body; the caller sees no stack and no SQL.
+import type { MiddlewareObj, Request } from '@middy/core'
+import { sqlState } from '../sqlstate'
+import type { Log } from '../types'
+import { jsonResponse } from './json-response'
+import { toHttp } from './to-http'
+
+export function httpErrors({ logger }: { logger: Log }): MiddlewareObj {
+  const httpErrorsOnError = async (request: Request) => {
+    const err = request.error
+    const answer = toHttp(err)
+    const requestId = request.context?.awsRequestId ?? 'unknown'
+    const e = err as { name?: string; code?: unknown; message?: string; stack?: string }
+    if (answer.status >= 500) {
+      logger.error('request failed', {
+        status: answer.status,
+        errorName: e?.name,
+        code: e?.code,
+        sqlState: sqlState(err),
+        stack: e?.stack,
+      })
+    } else {
+      logger.info('request rejected', { status: answer.status, code: answer.code })
+    }
+    request.response = jsonResponse(
+      answer.status,
+      { error: { code: answer.code, message: answer.message, requestId } },
+      answer.headers,
+    )
+  }
+  return { onError: httpErrorsOnError }
+}

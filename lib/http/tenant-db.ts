@@ -1,0 +1,89 @@
+// middy middleware: resolves the request's tenant, checks the catalog, and gives the handler
+// `context.tenant` and a lazy `context.db` (no connection is taken unless the handler uses it).
+import type { MiddlewareObj, Request } from '@middy/core'
+import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda'
+import type { TenantCatalog, TenantStatus } from '../catalog'
+import { HttpError } from '../errors'
+import { assertTenantId } from '../tenant-id'
+import type { TenantPools } from '../tenant-pools'
+import type { TenantDb } from '../types'
+
+const defaults = {
+  claim: 'tenant_id',
+  header: 'x-tenant-id',
+  // The header is trusted only where no authorizer runs: under serverless-offline, unless configured.
+  trustHeader: process.env.TENANT_POOLS_TRUST_TENANT_HEADER
+    ? process.env.TENANT_POOLS_TRUST_TENANT_HEADER === 'true'
+    : process.env.IS_OFFLINE === 'true',
+}
+
+export interface TenantContext extends Context {
+  tenant: { id: string; status: TenantStatus }
+  db: TenantDb
+}
+
+export interface TenantDbOptions {
+  pools: () => TenantPools
+  catalog: TenantCatalog
+  claim?: string
+  header?: string
+  trustHeader?: boolean
+}
+
+type TenantRequest = Request<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext>
+
+/** A TenantDb that remembers its calls in flight, so none outlives the handler. */
+function trackedDb(db: TenantDb): { db: TenantDb; settle: () => Promise<void> } {
+  const inFlight = new Set<Promise<unknown>>()
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p)
+    const done = () => inFlight.delete(p)
+    p.then(done, done)
+    return p
+  }
+  return {
+    db: {
+      query: (text, values) => track(db.query(text, values)),
+      withClient: (fn) => track(db.withClient(fn)),
+      transaction: (fn) => track(db.transaction(fn)),
+    },
+    settle: async () => {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight])
+    },
+  }
+}
+
+export function tenantDb(
+  options: TenantDbOptions,
+): MiddlewareObj<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext> {
+  const config = { ...defaults, ...options }
+  const settlers = new WeakMap<object, () => Promise<void>>()
+
+  const tenantDbBefore = async (request: TenantRequest) => {
+    const { event, context } = request
+    const claim = event.requestContext?.authorizer?.jwt?.claims?.[config.claim]
+    const header = config.trustHeader ? event.headers?.[config.header] : undefined
+    const tenantId = claim ?? header
+    if (tenantId === undefined || tenantId === '') {
+      throw new HttpError(401, 'TENANT_REQUIRED', 'No tenant: the request carries no tenant_id claim')
+    }
+    assertTenantId(tenantId)
+    const status = await config.catalog.status(tenantId)
+    if (status === 'unknown' || status === 'deleted') {
+      throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
+    }
+    if (status === 'suspended') throw new HttpError(403, 'TENANT_SUSPENDED', 'This tenant is suspended')
+    const { db, settle } = trackedDb(config.pools().forTenant(tenantId))
+    context.tenant = { id: tenantId, status }
+    context.db = db
+    settlers.set(context, settle)
+  }
+
+  // Whatever the handler did, nothing it started may still hold a connection when we answer:
+  // the environment may be frozen right after.
+  const tenantDbRelease = async (request: TenantRequest) => {
+    await settlers.get(request.context)?.()
+  }
+
+  return { before: tenantDbBefore, after: tenantDbRelease, onError: tenantDbRelease }
+}

@@ -1,0 +1,81 @@
+// Maps any error to the HTTP answer a caller gets: a status, a stable code and a message that is
+// safe to show (no stack, no SQL, no server detail). Database errors are classified by SQLSTATE.
+import {
+  ConnectError,
+  CredentialsError,
+  HttpError,
+  InvalidTenantError,
+  PoolExhaustedError,
+  PoolsEndedError,
+  SecretUnreadableError,
+} from '../errors'
+import { isConnectionLost, QUERY_CANCELED, sqlState, TOO_MANY_CONNECTIONS } from '../sqlstate'
+
+export interface HttpAnswer {
+  status: number
+  code: string
+  message: string
+  headers: Record<string, string>
+}
+
+const RETRY_AFTER_SECONDS = '1'
+
+const unavailable = (code: string, message: string): HttpAnswer => ({
+  status: 503,
+  code,
+  message,
+  headers: { 'retry-after': RETRY_AFTER_SECONDS },
+})
+
+// What middy's own middlewares throw (http-json-body-parser …): a status and an exposable message.
+const middyCodes: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'MALFORMED_JSON',
+}
+
+export function toHttp(err: unknown): HttpAnswer {
+  if (err instanceof HttpError)
+    return { status: err.status, code: err.code, message: err.message, headers: {} }
+  if (err instanceof InvalidTenantError)
+    return { status: 400, code: err.code, message: err.message, headers: {} }
+  if (err instanceof PoolExhaustedError)
+    return unavailable(err.code, 'Too many requests for this tenant; retry shortly')
+  if (
+    err instanceof ConnectError ||
+    err instanceof CredentialsError ||
+    err instanceof SecretUnreadableError ||
+    err instanceof PoolsEndedError
+  ) {
+    return unavailable('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly')
+  }
+  const middy = err as { statusCode?: unknown; expose?: unknown; message?: unknown }
+  if (
+    typeof middy.statusCode === 'number' &&
+    middy.statusCode >= 400 &&
+    middy.statusCode < 500 &&
+    middy.expose
+  ) {
+    return {
+      status: middy.statusCode,
+      code: middyCodes[middy.statusCode] ?? 'BAD_REQUEST',
+      message: String(middy.message),
+      headers: {},
+    }
+  }
+  const code = sqlState(err)
+  if (code === '23505')
+    return {
+      status: 409,
+      code: 'CONFLICT',
+      message: 'A resource with these values already exists',
+      headers: {},
+    }
+  if (code === QUERY_CANCELED)
+    return { status: 504, code: 'STATEMENT_TIMEOUT', message: 'The database took too long', headers: {} }
+  if (code === TOO_MANY_CONNECTIONS || code === '40001' || code === '40P01' || isConnectionLost(err)) {
+    return unavailable('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly')
+  }
+  return { status: 500, code: 'INTERNAL', message: 'Internal error', headers: {} }
+}

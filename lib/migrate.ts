@@ -1,0 +1,45 @@
+// Applies versioned migrations to one schema, once, even when several callers race.
+import type { ClientBase } from 'pg'
+import { quoteIdent } from './tenant-id'
+
+export interface Migration {
+  version: string
+  sql: string
+}
+
+/**
+ * Runs the migrations of `schema` that are not applied yet, in one transaction, under an advisory
+ * lock keyed by the schema: a second caller waits, then finds nothing left to do. Returns the
+ * versions it applied. The client must not be in a transaction.
+ */
+export async function migrate(
+  client: ClientBase,
+  schema: string,
+  migrations: Migration[],
+): Promise<string[]> {
+  const s = quoteIdent(schema)
+  await client.query('BEGIN')
+  try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:migrate:${schema}`])
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    )
+    const { rows } = await client.query<{ version: string }>(`SELECT version FROM ${s}.schema_migrations`)
+    const done = new Set(rows.map((r) => r.version))
+    const applied: string[] = []
+    // SET LOCAL ends with the transaction: the connection goes back to the pool unchanged.
+    await client.query(`SELECT set_config('search_path', $1, true)`, [s])
+    for (const m of migrations) {
+      if (done.has(m.version)) continue
+      await client.query(m.sql)
+      await client.query(`INSERT INTO ${s}.schema_migrations (version) VALUES ($1)`, [m.version])
+      applied.push(m.version)
+    }
+    await client.query('COMMIT')
+    return applied
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  }
+}

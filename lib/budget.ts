@@ -37,9 +37,9 @@ export class ConnectionBudget {
     return this.#queue.length
   }
 
-  /** When the longest waiting claim was queued, if any. */
-  get oldestClaimSince(): number | undefined {
-    return this.#queue[0]?.since
+  /** When the longest waiting claim of another claimant than `except` was queued, if any. */
+  oldestClaimSince(except: BudgetClaimant): number | undefined {
+    return this.#queue.find((c) => c.claimant !== except)?.since
   }
 
   /** Reserves a slot now if one is free, otherwise queues the claimant and asks for one to be freed. */

@@ -5,6 +5,7 @@
 import type { Client } from 'pg'
 import type { BudgetClaimant, ConnectionBudget } from './budget'
 import { closeClient, PooledConnection } from './connection'
+import { hiddenCredentials } from './credentials/hidden'
 import { ConnectError, PoolExhaustedError, PoolsEndedError, TenantPoolsError } from './errors'
 import { INVALID_PASSWORD, sqlState } from './sqlstate'
 import type { Clock, Credentials, PoolEvents } from './types'
@@ -63,6 +64,11 @@ export class TenantPool implements BudgetClaimant {
     this.tenantId = config.tenantId
     this.app = config.app
     this.lastUsedAt = config.clock.now()
+  }
+
+  // A quarter of the connect timeout: a starving pool is served well before its callers time out.
+  get #fairnessWaitMs(): number {
+    return this.#config.connectTimeoutMs / 4
   }
 
   get total(): number {
@@ -201,16 +207,16 @@ export class TenantPool implements BudgetClaimant {
     const abandoned = { value: false }
     const attempt = this.#connect(abandoned)
     let timer: NodeJS.Timeout | undefined
+    let timedOut = false
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new ConnectError(
-              `Opening a connection for pool ${this.key} took longer than ${this.#config.connectTimeoutMs} ms`,
-            ),
+      timer = setTimeout(() => {
+        timedOut = true
+        reject(
+          new ConnectError(
+            `Opening a connection for pool ${this.key} took longer than ${this.#config.connectTimeoutMs} ms`,
           ),
-        this.#config.connectTimeoutMs,
-      )
+        )
+      }, this.#config.connectTimeoutMs)
     })
     Promise.race([attempt, deadline]).then(
       (conn) => {
@@ -239,8 +245,10 @@ export class TenantPool implements BudgetClaimant {
             ? err
             : new ConnectError(`Could not open a connection for pool ${this.key}`, { cause: err })
         this.#config.events.connectFailed(failure)
-        // One failed attempt answers one caller; the others keep waiting for their own attempt.
-        const waiter = this.#waiters.shift()
+        // A failure the server or provider reported answers one caller; the others keep waiting for
+        // their own attempt. A missed deadline answers no one: each caller has its own timer, and a
+        // caller who came late must not inherit an early attempt's timeout.
+        const waiter = timedOut ? undefined : this.#waiters.shift()
         if (waiter) {
           clearTimeout(waiter.timer)
           waiter.reject(failure)
@@ -275,7 +283,8 @@ export class TenantPool implements BudgetClaimant {
       } catch (err) {
         if (client) await closeClient(client, closeTimeout(this.#config.connectTimeoutMs))
         if (refused || !credentials || abandoned.value || sqlState(err) !== INVALID_PASSWORD) throw err
-        refused = credentials
+        // Non-enumerable password: a provider that logs its request still shows no secret.
+        refused = hiddenCredentials(credentials.user, credentials.password)
         this.#config.events.credentialsRefused(this.key)
       }
     }
@@ -291,10 +300,14 @@ export class TenantPool implements BudgetClaimant {
     }
     conn.idleSince = now
     const waiter = this.#waiters[0]
-    const starving = this.#config.budget.oldestClaimSince
-    // Fair across tenants: if another pool has waited longer for a slot than our first caller,
-    // the slot goes there and our caller queues for a new one, so one busy tenant cannot starve the rest.
-    if (starving !== undefined && (waiter === undefined || starving < waiter.since)) {
+    const starving = this.#config.budget.oldestClaimSince(this)
+    // Fair across tenants: when another pool has waited for a slot longer than our first caller, and
+    // for a while (so two busy tenants don't trade a connection on every release), the slot goes there
+    // and our caller queues for a new one. One busy tenant cannot starve the rest.
+    if (
+      starving !== undefined &&
+      (waiter === undefined || (starving < waiter.since && now - starving >= this.#fairnessWaitMs))
+    ) {
       this.#destroy(conn)
       this.#grow()
       return
@@ -319,7 +332,7 @@ export class TenantPool implements BudgetClaimant {
     const { budget, connectTimeoutMs: ms, max } = this.#config
     // Waiting on a connection being opened (not on the budget or the pool's max): the database or
     // the credentials provider is slow, which is not exhaustion.
-    if (this.#opening > 0 && this.#claims === 0 && this.total < max) {
+    if (this.#opening > 0 && this.#claims === 0 && this.#all.size < max) {
       waiter.reject(new ConnectError(`Opening a connection for pool ${this.key} took longer than ${ms} ms`))
       return
     }

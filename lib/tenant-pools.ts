@@ -356,7 +356,12 @@ export class TenantPools {
   // In proxy-safe mode the search_path comes from the role (ALTER ROLE … SET search_path). Refuse a
   // connection whose role would put the caller in another schema: isolation must not depend on luck.
   async #verifySchema(client: Client, scope: Scope): Promise<void> {
-    const { rows } = await client.query<{ schema: string | null }>('SELECT current_schema() AS schema')
+    // pg honours a per-query query_timeout; @types/pg does not declare it.
+    const check: QueryConfig & { query_timeout: number } = {
+      text: 'SELECT current_schema() AS schema',
+      query_timeout: this.#options.connectTimeoutMs,
+    }
+    const { rows } = await client.query<{ schema: string | null }>(check)
     if (rows[0]?.schema !== scope.schema) {
       throw new ConnectError(
         `Proxy-safe mode: the role's search_path does not select schema ${scope.schema} for pool ${scope.key}. ` +

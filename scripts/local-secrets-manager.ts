@@ -54,7 +54,11 @@ export async function startLocalSecretsManager(
   options: Partial<typeof defaults> = {},
 ): Promise<LocalSecretsManager> {
   const config = { ...defaults, ...options }
-  const store: Store = existsSync(config.file) ? JSON.parse(readFileSync(config.file, 'utf8')) : {}
+  // A null-prototype object: a secret named "constructor" or "toString" is just a name.
+  const store: Store = Object.assign(
+    Object.create(null),
+    existsSync(config.file) ? JSON.parse(readFileSync(config.file, 'utf8')) : {},
+  )
 
   const save = () => {
     mkdirSync(dirname(config.file), { recursive: true })
@@ -66,7 +70,7 @@ export async function startLocalSecretsManager(
   const find = (id: unknown): Secret => {
     if (typeof id !== 'string' || id.length === 0)
       throw new ServiceError('InvalidParameterException', 'SecretId is required')
-    const secret = store[id] ?? Object.values(store).find((s) => s.arn === id)
+    const secret = Object.hasOwn(store, id) ? store[id] : Object.values(store).find((s) => s.arn === id)
     if (!secret) throw notFound(id)
     return secret
   }
@@ -117,7 +121,9 @@ export async function startLocalSecretsManager(
           'Name is missing or has characters Secrets Manager does not allow',
         )
       }
-      if (store[name]) throw new ServiceError('ResourceExistsException', `The secret ${name} already exists.`)
+      if (Object.hasOwn(store, name)) {
+        throw new ServiceError('ResourceExistsException', `The secret ${name} already exists.`)
+      }
       const now = Date.now() / 1000
       const secret: Secret = {
         arn: `arn:aws:secretsmanager:${config.region}:${config.account}:secret:${name}-${randomUUID().slice(0, 6)}`,
@@ -126,7 +132,11 @@ export async function startLocalSecretsManager(
         lastChangedDate: now,
         versions: {},
       }
-      const versionId = addVersion(secret, input.SecretString, input.ClientRequestToken, undefined)
+      // Like AWS, a secret may be created without a value; its first PutSecretValue makes AWSCURRENT.
+      const versionId =
+        input.SecretString === undefined
+          ? undefined
+          : addVersion(secret, input.SecretString, input.ClientRequestToken, undefined)
       store[name] = secret
       save()
       return { ARN: secret.arn, Name: name, VersionId: versionId }
@@ -170,20 +180,42 @@ export async function startLocalSecretsManager(
         VersionStages: secret.versions[versionId]?.stages,
       }
     },
+    // As AWS: moving a label that is on another version needs RemoveFromVersionId naming that
+    // version; RemoveFromVersionId alone takes the label off.
     UpdateSecretVersionStage(input) {
       const secret = find(input.SecretId)
       const stage = input.VersionStage
       const to = input.MoveToVersionId
+      const from = input.RemoveFromVersionId
       if (typeof stage !== 'string')
         throw new ServiceError('InvalidParameterException', 'VersionStage is required')
-      if (typeof to !== 'string' || !secret.versions[to]) {
+      if (to !== undefined && (typeof to !== 'string' || !secret.versions[to])) {
         throw new ServiceError('InvalidParameterException', 'MoveToVersionId must name an existing version')
       }
-      if (stage === 'AWSCURRENT') {
-        const previous = versionWith(secret, 'AWSCURRENT')
-        if (previous && previous[0] !== to) moveStage(secret, 'AWSPREVIOUS', previous[0])
+      const holder = versionWith(secret, stage)?.[0]
+      if (from !== undefined && from !== holder) {
+        throw new ServiceError(
+          'InvalidParameterException',
+          `${stage} is not attached to version ${String(from)}`,
+        )
       }
-      moveStage(secret, stage, to)
+      if (to === undefined) {
+        if (from === undefined)
+          throw new ServiceError('InvalidParameterException', 'Name MoveToVersionId or RemoveFromVersionId')
+        if (stage === 'AWSCURRENT')
+          throw new ServiceError('InvalidParameterException', 'AWSCURRENT cannot be removed, only moved')
+        moveStage(secret, stage, '')
+      } else {
+        if (holder !== undefined && holder !== to && from === undefined) {
+          throw new ServiceError(
+            'InvalidParameterException',
+            `${stage} is attached to version ${holder}: name it in RemoveFromVersionId to move the label`,
+          )
+        }
+        if (stage === 'AWSCURRENT' && holder !== undefined && holder !== to)
+          moveStage(secret, 'AWSPREVIOUS', holder)
+        moveStage(secret, stage, to)
+      }
       secret.lastChangedDate = Date.now() / 1000
       save()
       return { ARN: secret.arn, Name: secret.name }
@@ -209,6 +241,7 @@ export async function startLocalSecretsManager(
         })),
       }
     },
+    // Deletes at once; AWS would schedule the deletion (a local store needs no recovery window).
     DeleteSecret(input) {
       const secret = find(input.SecretId)
       delete store[secret.name]
@@ -224,12 +257,11 @@ export async function startLocalSecretsManager(
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
-    for await (const chunk of req) chunks.push(chunk as Buffer)
     try {
+      for await (const chunk of req) chunks.push(chunk as Buffer)
       const target = String(req.headers['x-amz-target'] ?? '')
-      const operation = target.startsWith('secretsmanager.')
-        ? operations[target.slice('secretsmanager.'.length)]
-        : undefined
+      const name = target.startsWith('secretsmanager.') ? target.slice('secretsmanager.'.length) : ''
+      const operation = Object.hasOwn(operations, name) ? operations[name] : undefined
       if (req.method !== 'POST' || !operation) {
         throw new ServiceError('UnknownOperationException', `Unsupported operation ${target || '(none)'}`)
       }

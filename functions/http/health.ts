@@ -8,6 +8,10 @@ export const handler = async () => {
     return jsonResponse(200, { ok: true })
   } catch {
     // No error text: it may name hosts or roles.
-    return jsonResponse(503, { error: { code: 'DATABASE_UNAVAILABLE', message: 'Database unavailable' } }, { 'retry-after': '1' })
+    return jsonResponse(
+      503,
+      { error: { code: 'DATABASE_UNAVAILABLE', message: 'Database unavailable' } },
+      { 'retry-after': '1' },
+    )
   }
 }

@@ -2,17 +2,19 @@
 // and stops starting new tenants when the invocation's time runs low. Resumable passes, purging and
 // ANALYZE arrive with the maintenance issue.
 import type { Context } from 'aws-lambda'
-import { logger, pools } from '../shared/runtime'
 import { migrate } from '../../lib'
 import { tenantMigrations } from '../../migrations'
 import { migrateMaster } from '../admin/provision'
+import { logger, pools } from '../shared/runtime'
 
 const SAFETY_MARGIN_MS = Number(process.env.MAINTENANCE_SAFETY_MARGIN_MS ?? 30_000)
 
 export const handler = async (_event: unknown, context: Context) => {
   const p = pools()
   await migrateMaster(p)
-  const { rows } = await p.master.query<{ id: string }>(`SELECT id FROM tenants WHERE status = 'active' ORDER BY id`)
+  const { rows } = await p.master.query<{ id: string }>(
+    `SELECT id FROM tenants WHERE status = 'active' ORDER BY id`,
+  )
   let done = 0
   for (const { id } of rows) {
     if (context.getRemainingTimeInMillis() < SAFETY_MARGIN_MS) break

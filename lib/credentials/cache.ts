@@ -42,15 +42,18 @@ export class ExpiringCache<V> {
 
   /**
    * After the server refused `refused`: the cached (or in-flight) value if it is already different
-   * (another caller refreshed first), otherwise a forced fetch.
+   * (another caller refreshed first), otherwise a new fetch that concurrent refusals share. A plain
+   * fetch that starts meanwhile is awaited and compared too, never trusted blindly.
    */
   async refresh(key: string, refused: V, same: (a: V, b: V) => boolean, fetch: () => Promise<V>): Promise<V> {
-    const entry = this.#entries.get(key)
-    if (entry) {
+    for (;;) {
+      const entry = this.#entries.get(key)
+      if (!entry) return this.get(key, true, fetch)
       const current = await entry.promise.catch(() => undefined)
+      if (this.#entries.get(key) !== entry) continue
       if (current !== undefined && !same(current, refused)) return current
+      return this.get(key, true, fetch)
     }
-    return this.get(key, true, fetch)
   }
 
   clear(): void {

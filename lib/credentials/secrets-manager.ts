@@ -1,9 +1,5 @@
 // Credentials from AWS Secrets Manager: RDS-style secrets, cached, refreshed on rotation.
-import {
-  GetSecretValueCommand,
-  ResourceNotFoundException,
-  SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager'
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import { z } from 'zod'
 import { InvalidOptionsError, SecretUnreadableError } from '../errors'
 import type { Clock, Credentials, CredentialsProvider, CredentialsRequest } from '../types'
@@ -96,10 +92,10 @@ export function secretsManagerCredentials(
     if (!sameCredentials(current, refused)) return current
     try {
       return await read(secretId, 'AWSPENDING')
-    } catch (err) {
-      // No rotation in flight: the refusal has another cause; let the retry show it.
-      if ((err as { cause?: unknown }).cause instanceof ResourceNotFoundException) return current
-      throw err
+    } catch {
+      // No rotation in flight (or no right to see one): the refusal has another cause, and the retry
+      // with AWSCURRENT will show it as the 28P01 it is.
+      return current
     }
   }
 

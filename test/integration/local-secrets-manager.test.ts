@@ -57,16 +57,49 @@ describe('Tool: local Secrets Manager', () => {
       new PutSecretValueCommand({ SecretId: 'rot', SecretString: 'new', VersionStages: ['AWSPENDING'] }),
     )
     const before = await client.send(new GetSecretValueCommand({ SecretId: 'rot' }))
+    // As AWS: moving AWSCURRENT off a version needs that version named.
+    await expect(
+      client.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: 'rot',
+          VersionStage: 'AWSCURRENT',
+          MoveToVersionId: pending.VersionId,
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidParameterException' })
     await client.send(
       new UpdateSecretVersionStageCommand({
         SecretId: 'rot',
         VersionStage: 'AWSCURRENT',
         MoveToVersionId: pending.VersionId,
+        RemoveFromVersionId: before.VersionId,
+      }),
+    )
+    await client.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: 'rot',
+        VersionStage: 'AWSPENDING',
+        RemoveFromVersionId: pending.VersionId,
       }),
     )
     const after = await client.send(new GetSecretValueCommand({ SecretId: 'rot' }))
+    const previous = await client.send(
+      new GetSecretValueCommand({ SecretId: 'rot', VersionStage: 'AWSPREVIOUS' }),
+    )
 
-    expect([before.SecretString, after.SecretString]).toEqual(['old', 'new'])
+    expect([before.SecretString, after.SecretString, previous.SecretString]).toEqual(['old', 'new', 'old'])
+    expect(after.VersionStages).toEqual(['AWSCURRENT'])
+  })
+
+  it('treats names like constructor or toString as plain secret names', async () => {
+    const { client } = await setup()
+    await expect(client.send(new GetSecretValueCommand({ SecretId: 'constructor' }))).rejects.toBeInstanceOf(
+      ResourceNotFoundException,
+    )
+    await client.send(new CreateSecretCommand({ Name: 'toString', SecretString: 'fine' }))
+    await expect(client.send(new GetSecretValueCommand({ SecretId: 'toString' }))).resolves.toMatchObject({
+      SecretString: 'fine',
+    })
   })
 
   it('answers errors in the shape the SDK parses into its exception classes', async () => {

@@ -1,8 +1,9 @@
 // Behaviours found in review, each with the event sequence that used to break it.
-import { ConnectError } from '../../lib'
+import { ConnectError, type TenantPools } from '../../lib'
 import {
   countBackends,
   createTenants,
+  databaseUrl,
   endTestPools,
   eventually,
   sleep,
@@ -130,6 +131,69 @@ describe('Behaviour: edge cases of the pool', () => {
       rows: [{ tenant: b }],
     })
     await hot
+  })
+})
+
+describe('Behaviour: fairness without churn', () => {
+  afterEach(endTestPools)
+
+  async function loop(pools: TenantPools, tenant: string, callers: number, ms: number) {
+    const until = Date.now() + ms
+    let calls = 0
+    await Promise.all(
+      Array.from({ length: callers }, async () => {
+        while (Date.now() < until) {
+          await pools.query(tenant, 'SELECT 1')
+          calls++
+        }
+      }),
+    )
+    return calls
+  }
+
+  it('a busy tenant alone keeps its connection instead of trading it with its own queued claim', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools } = testPools({ budget: 1, maxPerPool: 1 })
+
+    const calls = await loop(pools, tenant, 4, 1_000)
+
+    expect(calls).toBeGreaterThan(100)
+    expect(pools.stats().counters.connectionsOpened).toBe(1)
+  })
+
+  it('two busy tenants share the budget without reconnecting on every release', async () => {
+    const [a, b] = [uniqueTenant('a'), uniqueTenant('b')]
+    await createTenants([a, b])
+    const { pools } = testPools({ budget: 3, maxPerPool: 2 })
+
+    const [ca, cb] = await Promise.all([loop(pools, a, 3, 2_000), loop(pools, b, 3, 2_000)])
+
+    expect(ca).toBeGreaterThan(100)
+    expect(cb).toBeGreaterThan(100)
+    // Hand-overs happen at most once per fairness window (connectTimeoutMs / 4), not per call.
+    expect(pools.stats().counters.connectionsOpened).toBeLessThan(30)
+  })
+
+  it('a caller who arrives late is not failed by an earlier attempt’s deadline', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    let calls = 0
+    const { pools } = testPools({
+      connectTimeoutMs: 1_000,
+      maxPerPool: 2,
+      // The first attempt's provider call never answers; later ones do.
+      credentials: () =>
+        ++calls === 1 ? new Promise(() => {}) : Promise.resolve({ user: 'postgres', password: 'postgres' }),
+      connectionString: databaseUrl(),
+    })
+
+    const first = pools.query(tenant, 'SELECT 1 AS ok')
+    await sleep(800)
+    const second = pools.query(tenant, 'SELECT 2 AS ok')
+
+    await expect(first).resolves.toMatchObject({ rows: [{ ok: 1 }] })
+    await expect(second).resolves.toMatchObject({ rows: [{ ok: 2 }] })
   })
 })
 

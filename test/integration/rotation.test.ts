@@ -1,6 +1,7 @@
 import { inspect } from 'node:util'
 import {
   CreateSecretCommand,
+  GetSecretValueCommand,
   PutSecretValueCommand,
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
@@ -74,6 +75,7 @@ describe('Behaviour: credentials rotation under load', () => {
     // Act: rotate the way a single-user rotation lambda does, three seconds into ten of load
     const running = load(pools, tenant, 10_000)
     await sleep(3_000)
+    const current = await client.send(new GetSecretValueCommand({ SecretId: `app/${tenant}` }))
     const pending = await client.send(
       new PutSecretValueCommand({
         SecretId: `app/${tenant}`,
@@ -88,6 +90,7 @@ describe('Behaviour: credentials rotation under load', () => {
         SecretId: `app/${tenant}`,
         VersionStage: 'AWSCURRENT',
         MoveToVersionId: pending.VersionId,
+        RemoveFromVersionId: current.VersionId,
       }),
     )
     const { failures, calls } = await running

@@ -1,6 +1,6 @@
 // Wraps an admin handler: the same logs, metrics and error mapping as tenant handlers, plus an admin
-// key check that holds everywhere, serverless-offline included. Fails closed: with no key
-// configured, every admin call is refused.
+// key check (x-admin-key) that holds everywhere, serverless-offline included. Fails closed: with
+// no key configured, every admin call is refused.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
@@ -9,6 +9,7 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer'
 import httpJsonBodyParser from '@middy/http-json-body-parser'
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import { bodyLimit, HttpError, httpErrors } from '../../lib'
+import { adminKey } from './admin-key'
 import { logger, metrics } from './runtime'
 
 export type AdminHandler = (
@@ -18,11 +19,11 @@ export type AdminHandler = (
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
-function assertAdmin(event: APIGatewayProxyEventV2): void {
-  const expected = process.env.ADMIN_API_KEY
+async function assertAdmin(event: APIGatewayProxyEventV2): Promise<void> {
+  const expected = await adminKey()
   const given = event.headers?.['x-admin-key']
   if (!expected) {
-    logger.error('ADMIN_API_KEY is not configured: refusing every admin call')
+    logger.error('No admin key is configured: refusing every admin call')
     throw new HttpError(401, 'ADMIN_REQUIRED', 'Admin credentials required')
   }
   // Hashes have equal length, so the comparison takes the same time whatever was sent.

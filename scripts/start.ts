@@ -1,0 +1,147 @@
+// npm start: the whole stack on this machine, in one command.
+// 1. the embedded PostgreSQL (data kept under .local/pg), 2. the local Secrets Manager (.local/),
+// 3. the master schema migrated and two demo tenants provisioned, 4. serverless-offline on :3000.
+// Ctrl-C (or SIGTERM) stops all of it and leaves no process behind.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager'
+import { migrateMaster, provisionTenant } from '../functions/admin/provision'
+import { secretsManagerCredentials, TenantPools } from '../lib'
+// @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
+import { startEmbeddedPostgres } from './embedded-postgres.mjs'
+import { startLocalSecretsManager } from './local-secrets-manager'
+
+const config = {
+  dir: resolve(process.env.TENANT_POOLS_LOCAL_DIR ?? '.local'),
+  pgPort: Number(process.env.TENANT_POOLS_LOCAL_PGPORT ?? 54329),
+  smPort: Number(process.env.TENANT_POOLS_LOCAL_SM_PORT ?? 4566),
+  httpPort: Number(process.env.TENANT_POOLS_LOCAL_HTTP_PORT ?? 3000),
+  demoTenants: ['acme', 'globex'],
+}
+const MASTER_SECRET = 'tenant-pools/local/master'
+const ADMIN_KEY_SECRET = 'tenant-pools/local/admin-key'
+const log = (message: string) => process.stdout.write(`[start] ${message}\n`)
+
+async function ensureSecret(
+  client: SecretsManagerClient,
+  name: string,
+  value: () => string,
+): Promise<string> {
+  try {
+    return (await client.send(new GetSecretValueCommand({ SecretId: name }))).SecretString as string
+  } catch (err) {
+    if (!(err instanceof ResourceNotFoundException)) throw err
+    const secret = value()
+    await client.send(new CreateSecretCommand({ Name: name, SecretString: secret }))
+    return secret
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(config.dir, { recursive: true })
+  const stops: Array<() => Promise<unknown>> = []
+  let offline: ChildProcess | undefined
+  let stopping = false
+  const stop = async (code: number) => {
+    if (stopping) return
+    stopping = true
+    log('stopping')
+    if (offline?.pid && offline.exitCode === null) {
+      // serverless-offline runs in its own process group: end the whole group.
+      try {
+        process.kill(-offline.pid, 'SIGTERM')
+      } catch {}
+      await new Promise((r) => offline?.once('exit', r).once('error', r))
+    }
+    for (const s of stops.reverse()) await s().catch(() => {})
+    process.exit(code)
+  }
+  process.on('SIGINT', () => void stop(0))
+  process.on('SIGTERM', () => void stop(0))
+
+  try {
+    const pg = await startEmbeddedPostgres({
+      dataDir: join(config.dir, 'pg'),
+      port: config.pgPort,
+      database: 'tenant_pools',
+    })
+    stops.push(() => pg.stop())
+    log(`PostgreSQL on 127.0.0.1:${config.pgPort} (data in ${join(config.dir, 'pg')})`)
+
+    const sm = await startLocalSecretsManager({ port: config.smPort, file: join(config.dir, 'secrets.json') })
+    stops.push(() => sm.close())
+    // The real SDK, pointed at the local server through the standard variable; children inherit it.
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.url,
+      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    })
+    log(`Secrets Manager on ${sm.url} (secrets in ${join(config.dir, 'secrets.json')})`)
+
+    const client = new SecretsManagerClient({})
+    await ensureSecret(client, MASTER_SECRET, () =>
+      JSON.stringify({
+        engine: 'postgres',
+        host: '127.0.0.1',
+        port: config.pgPort,
+        dbname: 'tenant_pools',
+        username: 'postgres',
+        password: 'postgres',
+      }),
+    )
+    const adminKey = await ensureSecret(client, ADMIN_KEY_SECRET, () => randomBytes(24).toString('base64url'))
+
+    const pools = new TenantPools({
+      host: '127.0.0.1',
+      port: config.pgPort,
+      database: 'tenant_pools',
+      credentials: secretsManagerCredentials({ secretId: MASTER_SECRET, client }),
+    })
+    try {
+      await migrateMaster(pools)
+      for (const id of config.demoTenants) await provisionTenant(pools, id)
+    } finally {
+      await pools.end()
+    }
+    log(`master schema migrated; demo tenants: ${config.demoTenants.join(', ')}`)
+
+    offline = spawn(
+      process.execPath,
+      [
+        require.resolve('serverless/bin/serverless.js'),
+        'offline',
+        'start',
+        '--stage',
+        'local',
+        '--httpPort',
+        String(config.httpPort),
+      ],
+      {
+        stdio: 'inherit',
+        detached: true,
+        env: { ...process.env, TENANT_POOLS_LOCAL_PGPORT: String(config.pgPort) },
+      },
+    )
+    offline.once('exit', (code) => {
+      if (!stopping) {
+        log(`serverless-offline exited (${code}); stopping`)
+        void stop(code ?? 1)
+      }
+    })
+    log(`admin key: ${adminKey}  (kept in the local Secrets Manager as ${ADMIN_KEY_SECRET})`)
+    log(`try: curl -s localhost:${config.httpPort}/orders -H 'x-tenant-id: acme'`)
+  } catch (err) {
+    console.error(err)
+    await stop(1)
+  }
+}
+
+void main()

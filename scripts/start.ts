@@ -12,6 +12,7 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager'
+import { Client, escapeIdentifier, escapeLiteral } from 'pg'
 import { migrateMaster, provisionTenant } from '../functions/admin/provision'
 import { secretsManagerCredentials, TenantPools } from '../lib'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
@@ -23,6 +24,8 @@ const config = {
   pgPort: Number(process.env.TENANT_POOLS_LOCAL_PGPORT ?? 54329),
   smPort: Number(process.env.TENANT_POOLS_LOCAL_SM_PORT ?? 4566),
   httpPort: Number(process.env.TENANT_POOLS_LOCAL_HTTP_PORT ?? 3000),
+  lambdaPort: Number(process.env.TENANT_POOLS_LOCAL_LAMBDA_PORT ?? 3002),
+  websocketPort: Number(process.env.TENANT_POOLS_LOCAL_WEBSOCKET_PORT ?? 3001),
   demoTenants: ['acme', 'globex'],
 }
 const MASTER_SECRET = 'tenant-pools/local/master'
@@ -41,6 +44,22 @@ async function ensureSecret(
     const secret = value()
     await client.send(new CreateSecretCommand({ Name: name, SecretString: secret }))
     return secret
+  }
+}
+
+/** The application role: may create schemas in the database and owns what it creates. */
+async function ensureAppRole(superuserUrl: string, role: string, password: string): Promise<void> {
+  const admin = new Client({ connectionString: superuserUrl })
+  await admin.connect()
+  try {
+    const r = escapeIdentifier(role)
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
+    if (!rowCount) await admin.query(`CREATE ROLE ${r} LOGIN`)
+    await admin.query(`ALTER ROLE ${r} PASSWORD ${escapeLiteral(password)}`)
+    await admin.query(`GRANT CREATE ON DATABASE tenant_pools TO ${r}`)
+    await admin.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${r}`)
+  } finally {
+    await admin.end()
   }
 }
 
@@ -87,16 +106,20 @@ async function main(): Promise<void> {
     log(`Secrets Manager on ${sm.url} (secrets in ${join(config.dir, 'secrets.json')})`)
 
     const client = new SecretsManagerClient({})
-    await ensureSecret(client, MASTER_SECRET, () =>
-      JSON.stringify({
-        engine: 'postgres',
-        host: '127.0.0.1',
-        port: config.pgPort,
-        dbname: 'tenant_pools',
-        username: 'postgres',
-        password: 'postgres',
-      }),
-    )
+    // The functions log in as `app`, not as the superuser: its password lives only in the secret.
+    const master = JSON.parse(
+      await ensureSecret(client, MASTER_SECRET, () =>
+        JSON.stringify({
+          engine: 'postgres',
+          host: '127.0.0.1',
+          port: config.pgPort,
+          dbname: 'tenant_pools',
+          username: 'app',
+          password: randomBytes(18).toString('base64url'),
+        }),
+      ),
+    ) as { username: string; password: string }
+    await ensureAppRole(pg.url, master.username, master.password)
     const adminKey = await ensureSecret(client, ADMIN_KEY_SECRET, () => randomBytes(24).toString('base64url'))
 
     const pools = new TenantPools({
@@ -123,6 +146,10 @@ async function main(): Promise<void> {
         'local',
         '--httpPort',
         String(config.httpPort),
+        '--lambdaPort',
+        String(config.lambdaPort),
+        '--websocketPort',
+        String(config.websocketPort),
       ],
       {
         stdio: 'inherit',

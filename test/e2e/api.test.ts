@@ -1,0 +1,322 @@
+// End to end: the local stack (embedded PostgreSQL, local Secrets Manager, serverless-offline) driven
+// over HTTP, as a developer's curl would.
+import { Client } from 'pg'
+import { type Stack, startStack } from '../support/stack'
+
+let stack: Stack
+
+/** Polls `check` for up to five seconds. */
+async function until(check: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + 5_000
+  while (Date.now() < deadline) {
+    if (await check()) return true
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return false
+}
+
+interface Answer {
+  status: number
+  headers: Headers
+  body: { error?: { code: string; message: string; requestId: string } } & Record<string, unknown>
+  text: string
+}
+
+async function api(
+  method: string,
+  path: string,
+  {
+    tenant,
+    body,
+    raw,
+    headers = {},
+  }: { tenant?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const h: Record<string, string> = { ...headers }
+  if (tenant !== undefined) h['x-tenant-id'] = tenant
+  let payload: string | undefined = raw
+  if (body !== undefined) payload = JSON.stringify(body)
+  if (payload !== undefined) h['content-type'] ??= 'application/json'
+  const res = await fetch(`${stack.url}${path}`, { method, headers: h, body: payload })
+  const text = await res.text()
+  let parsed = {}
+  try {
+    parsed = text ? JSON.parse(text) : {}
+  } catch {
+    parsed = {}
+  }
+  return { status: res.status, headers: res.headers, body: parsed as Answer['body'], text }
+}
+
+const admin = (method: string, path: string, body?: unknown) =>
+  api(method, path, { body, headers: { 'x-admin-key': stack.adminKey } })
+
+async function superuser<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({
+    connectionString: `postgres://postgres:postgres@127.0.0.1:${stack.pgPort}/tenant_pools`,
+  })
+  await c.connect()
+  try {
+    return await fn(c)
+  } finally {
+    await c.end()
+  }
+}
+
+/** The error shape every failure must have: a code, a message, a request id, and nothing else. */
+function expectError(answer: Answer, status: number, code: string) {
+  expect({ status: answer.status, code: answer.body.error?.code }).toEqual({ status, code })
+  expect(Object.keys(answer.body)).toEqual(['error'])
+  expect(answer.body.error?.requestId).toEqual(expect.any(String))
+  expect(answer.text).not.toMatch(/SELECT|INSERT|UPDATE|\bat .*\.(ts|js):\d+/)
+}
+
+const order = (customer: string, reference?: string) => ({
+  customer,
+  ...(reference ? { reference } : {}),
+  lines: [
+    { sku: 'SKU-1', quantity: 2, unitCents: 1250 },
+    { sku: 'SKU-2', quantity: 1, unitCents: 500 },
+  ],
+})
+
+beforeAll(async () => {
+  // A short statement timeout lets the 504 row be reached with a held lock.
+  stack = await startStack({ TENANT_POOLS_STATEMENT_TIMEOUT_MS: '1500', TENANT_CATALOG_TTL_MS: '300' })
+}, 180_000)
+
+afterAll(async () => {
+  await stack?.stop()
+})
+
+describe('e2e: the orders API', () => {
+  it('runs a full order lifecycle for two tenants, neither seeing the other’s data', async () => {
+    // Create: three orders for acme, one for globex
+    const created: string[] = []
+    for (const c of ['Ada', 'Brian', 'Cleo']) {
+      const res = await api('POST', '/orders', { tenant: 'acme', body: order(c) })
+      expect(res.status).toBe(201)
+      expect(res.body).toMatchObject({ customer: c, status: 'pending', totalCents: 3000, version: 1 })
+      created.push(res.body.id as string)
+    }
+    const theirs = await api('POST', '/orders', { tenant: 'globex', body: order('Gus') })
+    expect(theirs.status).toBe(201)
+
+    // Read one, with its lines
+    const one = await api('GET', `/orders/${created[0]}`, { tenant: 'acme' })
+    expect(one.status).toBe(200)
+    expect(one.body.lines).toEqual(order('x').lines)
+
+    // Keyset pagination, newest first
+    const page1 = await api('GET', '/orders?limit=2', { tenant: 'acme' })
+    const page2 = await api('GET', `/orders?limit=2&cursor=${page1.body.nextCursor}`, { tenant: 'acme' })
+    const ids = [...(page1.body.items as { id: string }[]), ...(page2.body.items as { id: string }[])].map(
+      (o) => o.id,
+    )
+    expect(ids).toEqual([...created].reverse())
+    expect(page2.body.nextCursor).toBeNull()
+
+    // Isolation both ways
+    expect((await api('GET', `/orders/${theirs.body.id}`, { tenant: 'acme' })).status).toBe(404)
+    expect((await api('GET', `/orders/${created[0]}`, { tenant: 'globex' })).status).toBe(404)
+    const globexList = await api('GET', '/orders', { tenant: 'globex' })
+    expect((globexList.body.items as { customer: string }[]).map((o) => o.customer)).toEqual(['Gus'])
+
+    // Status change with optimistic concurrency
+    const paid = await api('PATCH', `/orders/${created[1]}`, {
+      tenant: 'acme',
+      body: { status: 'paid', version: 1 },
+    })
+    expect(paid.status).toBe(200)
+    expect(paid.body).toMatchObject({ status: 'paid', version: 2 })
+    expectError(
+      await api('PATCH', `/orders/${created[1]}`, {
+        tenant: 'acme',
+        body: { status: 'shipped', version: 1 },
+      }),
+      409,
+      'VERSION_CONFLICT',
+    )
+
+    // Stats: two queries in parallel
+    const stats = await api('GET', '/orders/stats', { tenant: 'acme' })
+    expect(stats.body).toEqual({ byStatus: { paid: 1, pending: 2 }, orders: 3, revenueCents: 9000 })
+
+    // Soft delete
+    expect((await api('DELETE', `/orders/${created[2]}`, { tenant: 'acme' })).status).toBe(204)
+    expectError(await api('GET', `/orders/${created[2]}`, { tenant: 'acme' }), 404, 'NOT_FOUND')
+    expectError(await api('DELETE', `/orders/${created[2]}`, { tenant: 'acme' }), 404, 'NOT_FOUND')
+    const { rows } = await superuser((c) =>
+      c.query('SELECT deleted_at IS NOT NULL AS deleted FROM tenant_acme.orders WHERE id = $1', [created[2]]),
+    )
+    expect(rows).toEqual([{ deleted: true }])
+    expect((await api('GET', '/orders/stats', { tenant: 'acme' })).body).toMatchObject({ orders: 2 })
+  })
+})
+
+describe('e2e: every row of the error table', () => {
+  it('400: a tenant id with SQL in it never reaches the database', async () => {
+    expectError(
+      await api('GET', '/orders', { tenant: "acme'; DROP TABLE orders; --" }),
+      400,
+      'INVALID_TENANT',
+    )
+    expectError(await api('GET', '/orders', { tenant: 'A'.repeat(5000) }), 400, 'INVALID_TENANT')
+  })
+
+  it('400: an invalid body, query or path parameter', async () => {
+    const bad = await api('POST', '/orders', { tenant: 'acme', body: { customer: '', lines: [] } })
+    expectError(bad, 400, 'VALIDATION_FAILED')
+    expect(bad.body.error?.message).toMatch(/customer/)
+    expectError(
+      await api('POST', '/orders', { tenant: 'acme', body: { ...order('x'), extra: 1 } }),
+      400,
+      'VALIDATION_FAILED',
+    )
+    expectError(await api('GET', '/orders?limit=1000', { tenant: 'acme' }), 400, 'VALIDATION_FAILED')
+    expectError(
+      await api('GET', '/orders?cursor=bm90LWEtY3Vyc29y', { tenant: 'acme' }),
+      400,
+      'VALIDATION_FAILED',
+    )
+    expectError(await api('GET', '/orders/not-a-uuid', { tenant: 'acme' }), 400, 'VALIDATION_FAILED')
+  })
+
+  it('422: malformed JSON; 400: a missing body', async () => {
+    expectError(await api('POST', '/orders', { tenant: 'acme', raw: '{"customer": ' }), 422, 'MALFORMED_JSON')
+    expectError(
+      await api('POST', '/orders', { tenant: 'acme', headers: { 'content-type': 'application/json' } }),
+      400,
+      'BODY_REQUIRED',
+    )
+    expectError(
+      await api('PATCH', `/orders/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`, { tenant: 'acme' }),
+      400,
+      'BODY_REQUIRED',
+    )
+  })
+
+  it('401: no tenant', async () => {
+    expectError(await api('GET', '/orders'), 401, 'TENANT_REQUIRED')
+  })
+
+  it('404: an unknown tenant', async () => {
+    expectError(await api('GET', '/orders', { tenant: 'nobody_here' }), 404, 'TENANT_NOT_FOUND')
+  })
+
+  it('403: a suspended tenant, and back after resuming', async () => {
+    expect((await admin('POST', '/admin/tenants', { id: 'initech' })).status).toBe(201)
+    expect((await api('GET', '/orders', { tenant: 'initech' })).status).toBe(200)
+
+    // Other environments (here: the orders functions) see it once their catalog cache expires.
+    expect((await admin('PATCH', '/admin/tenants/initech', { status: 'suspended' })).status).toBe(200)
+    const suspended = await until(
+      async () => (await api('GET', '/orders', { tenant: 'initech' })).status === 403,
+    )
+    expect(suspended).toBe(true)
+    expectError(await api('GET', '/orders', { tenant: 'initech' }), 403, 'TENANT_SUSPENDED')
+
+    expect((await admin('PATCH', '/admin/tenants/initech', { status: 'active' })).status).toBe(200)
+    expect(await until(async () => (await api('GET', '/orders', { tenant: 'initech' })).status === 200)).toBe(
+      true,
+    )
+  })
+
+  it('413: a 1 MB body', async () => {
+    expectError(
+      await api('POST', '/orders', {
+        tenant: 'acme',
+        raw: JSON.stringify({ customer: 'x'.repeat(1024 * 1024) }),
+      }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    )
+  })
+
+  it('409: a unique violation (the same reference twice)', async () => {
+    expect((await api('POST', '/orders', { tenant: 'acme', body: order('Dup', 'REF-1') })).status).toBe(201)
+    expectError(
+      await api('POST', '/orders', { tenant: 'acme', body: order('Dup', 'REF-1') }),
+      409,
+      'CONFLICT',
+    )
+    // The same reference in another tenant is no conflict.
+    expect((await api('POST', '/orders', { tenant: 'globex', body: order('Dup', 'REF-1') })).status).toBe(201)
+  })
+
+  it('503 with Retry-After: too many connections for the role', async () => {
+    await superuser(async (c) => {
+      await c.query('ALTER ROLE app CONNECTION LIMIT 0')
+      await c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'`)
+    })
+    try {
+      const res = await api('GET', '/orders', { tenant: 'globex' })
+      expectError(res, 503, 'DATABASE_UNAVAILABLE')
+      expect(res.headers.get('retry-after')).toBe('1')
+    } finally {
+      await superuser((c) => c.query('ALTER ROLE app CONNECTION LIMIT -1'))
+    }
+    expect((await api('GET', '/orders', { tenant: 'globex' })).status).toBe(200)
+  })
+
+  it('504: a statement past the statement timeout', async () => {
+    await superuser(async (c) => {
+      await c.query('BEGIN')
+      await c.query('LOCK TABLE tenant_globex.orders IN ACCESS EXCLUSIVE MODE')
+      try {
+        expectError(await api('GET', '/orders', { tenant: 'globex' }), 504, 'STATEMENT_TIMEOUT')
+      } finally {
+        await c.query('ROLLBACK')
+      }
+    })
+  })
+
+  it('admin: refused without the admin key, offline included', async () => {
+    expectError(await api('GET', '/admin/tenants'), 401, 'ADMIN_REQUIRED')
+    expectError(
+      await api('GET', '/admin/tenants', { headers: { 'x-admin-key': 'guess' } }),
+      401,
+      'ADMIN_REQUIRED',
+    )
+    expectError(await api('POST', '/admin/tenants', { body: { id: 'x' } }), 401, 'ADMIN_REQUIRED')
+  })
+})
+
+describe('e2e: tenant admin', () => {
+  it('provisions idempotently, even when two calls race', async () => {
+    const [a, b] = await Promise.all([
+      admin('POST', '/admin/tenants', { id: 'umbrella' }),
+      admin('POST', '/admin/tenants', { id: 'umbrella' }),
+    ])
+    expect([a.status, b.status].sort()).toEqual([200, 201])
+    expect((await admin('POST', '/admin/tenants', { id: 'umbrella' })).status).toBe(200)
+    const { rows } = await superuser((c) => c.query(`SELECT version FROM tenant_umbrella.schema_migrations`))
+    expect(rows).toEqual([{ version: '0001_orders' }])
+  })
+
+  it('lists tenants, deletes one softly, and shows this environment’s pools', async () => {
+    await admin('POST', '/admin/tenants', { id: 'hooli' })
+    const list = await admin('GET', '/admin/tenants')
+    expect((list.body.items as { id: string }[]).map((t) => t.id)).toEqual(
+      expect.arrayContaining(['acme', 'globex', 'hooli']),
+    )
+
+    expect((await admin('DELETE', '/admin/tenants/hooli')).status).toBe(200)
+    expectError(await api('GET', '/orders', { tenant: 'hooli' }), 404, 'TENANT_NOT_FOUND')
+    expectError(await admin('DELETE', '/admin/tenants/hooli'), 404, 'TENANT_NOT_FOUND')
+    const { rows } = await superuser((c) => c.query(`SELECT status FROM tenants WHERE id = 'hooli'`))
+    expect(rows).toEqual([{ status: 'deleted' }])
+
+    const pools = await admin('GET', '/admin/pools')
+    expect(pools.status).toBe(200)
+    expect(pools.body).toMatchObject({ budget: { limit: 4 }, counters: expect.any(Object) })
+  })
+
+  it('rejects an invalid tenant id with 400', async () => {
+    expectError(
+      await admin('POST', '/admin/tenants', { id: "x'; DROP SCHEMA public; --" }),
+      400,
+      'VALIDATION_FAILED',
+    )
+  })
+})

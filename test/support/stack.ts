@@ -1,0 +1,79 @@
+// Starts the local stack (`npm start`'s script) on free ports in a temp dir, for the e2e tests.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { chmodSync, mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+export interface Stack {
+  url: string
+  pgPort: number
+  smUrl: string
+  adminKey: string
+  output: () => string
+  stop: () => Promise<void>
+}
+
+export async function startStack(env: Record<string, string> = {}, timeoutMs = 150_000): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'tenant-pools-stack-'))
+  chmodSync(dir, 0o755)
+  const [pgPort, smPort, httpPort, lambdaPort, websocketPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ])
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    env: {
+      ...process.env,
+      TENANT_POOLS_LOCAL_DIR: join(dir, 'local'),
+      TENANT_POOLS_LOCAL_PGPORT: String(pgPort),
+      TENANT_POOLS_LOCAL_SM_PORT: String(smPort),
+      TENANT_POOLS_LOCAL_HTTP_PORT: String(httpPort),
+      TENANT_POOLS_LOCAL_LAMBDA_PORT: String(lambdaPort),
+      TENANT_POOLS_LOCAL_WEBSOCKET_PORT: String(websocketPort),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout?.on('data', (d) => {
+    out += d
+  })
+  child.stderr?.on('data', (d) => {
+    out += d
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGINT')
+    await exited
+  }
+  const url = `http://127.0.0.1:${httpPort}`
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the stack exited early:\n${out}`)
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`the stack did not answer /health in ${timeoutMs} ms:\n${out}`)
+    }
+    const ok = await fetch(`${url}/health`)
+      .then((r) => r.ok)
+      .catch(() => false)
+    if (ok) break
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  const adminKey = /admin key: (\S+)/.exec(out)?.[1]
+  if (!adminKey) throw new Error(`no admin key in the stack's output:\n${out}`)
+  return { url, pgPort, smUrl: `http://127.0.0.1:${smPort}`, adminKey, output: () => out, stop }
+}

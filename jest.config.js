@@ -12,6 +12,8 @@ module.exports = {
   },
   // middy 7 ships ESM only; let swc turn it into CommonJS.
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  // Its package.json exports only an `import` condition, which jest's CommonJS resolver skips.
+  moduleNameMapper: { '^@middy/([^/]+)$': '<rootDir>/node_modules/@middy/$1/index.js' },
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   // Integration tests open real connections; two workers keep the embedded server comfortable.

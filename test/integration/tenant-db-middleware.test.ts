@@ -1,0 +1,107 @@
+// The middy middleware in process, on the real database: tenant resolution, catalog, lazy db, release.
+import middy from '@middy/core'
+import type { APIGatewayProxyEventV2WithJWTAuthorizer } from 'aws-lambda'
+import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
+import { httpErrors, TenantCatalog, type TenantContext, tenantDb } from '../../lib'
+import { endTestPools, testPools, uniqueTenant } from '../support/db'
+
+const context = (id = 'req-1') =>
+  ({
+    awsRequestId: id,
+    functionName: 'test',
+    getRemainingTimeInMillis: () => 30_000,
+  }) as unknown as TenantContext
+
+const event = ({ claim, header }: { claim?: string; header?: string }) =>
+  ({
+    headers: header === undefined ? {} : { 'x-tenant-id': header },
+    requestContext: { authorizer: { jwt: { claims: claim === undefined ? {} : { tenant_id: claim } } } },
+  }) as unknown as APIGatewayProxyEventV2WithJWTAuthorizer
+
+describe('Middleware: tenantDb', () => {
+  afterEach(endTestPools)
+
+  async function setup(trustHeader = false) {
+    const t = testPools()
+    const tenant = uniqueTenant('mw')
+    await migrateMaster(t.pools)
+    await provisionTenant(t.pools, tenant)
+    const catalog = new TenantCatalog(() => t.pools, { ttlMs: 60_000 })
+    const wrap = (
+      handler: (e: APIGatewayProxyEventV2WithJWTAuthorizer, c: TenantContext) => Promise<unknown>,
+    ) =>
+      middy<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext>()
+        .use(httpErrors({ logger: { debug() {}, info() {}, warn() {}, error() {} } }))
+        .use(tenantDb({ pools: () => t.pools, catalog, trustHeader }))
+        .handler(handler)
+    return { ...t, tenant, catalog, wrap }
+  }
+
+  const status = (res: unknown) => (res as { statusCode: number }).statusCode
+  const code = (res: unknown) => JSON.parse((res as { body: string }).body).error.code
+
+  it('takes the tenant from the JWT claim and ignores the header unless trusted', async () => {
+    const { tenant, wrap } = await setup(false)
+    const handler = wrap(async (_e, c) => ({ statusCode: 200, body: c.tenant.id }))
+
+    await expect(handler(event({ claim: tenant }), context())).resolves.toMatchObject({ body: tenant })
+    expect(code(await handler(event({ header: tenant }), context()))).toBe('TENANT_REQUIRED')
+    expect(status(await handler(event({}), context()))).toBe(401)
+  })
+
+  it('uses the header where it is trusted (serverless-offline)', async () => {
+    const { tenant, wrap } = await setup(true)
+    const handler = wrap(async (_e, c) => ({ statusCode: 200, body: c.tenant.id }))
+    await expect(handler(event({ header: tenant }), context())).resolves.toMatchObject({ body: tenant })
+  })
+
+  it('answers 400 for an invalid id and 404 for an unknown one, caching unknown ids', async () => {
+    const { pools, wrap } = await setup()
+    const handler = wrap(async () => ({ statusCode: 200, body: '' }))
+
+    expect(status(await handler(event({ claim: "x'; DROP TABLE tenants; --" }), context()))).toBe(400)
+    const before = pools.stats().counters.checkouts
+    for (let i = 0; i < 20; i++)
+      expect(code(await handler(event({ claim: 'ghost_tenant' }), context()))).toBe('TENANT_NOT_FOUND')
+    // Twenty requests for one unknown id made one catalog query.
+    expect(pools.stats().counters.checkouts - before).toBe(1)
+  })
+
+  it('answers 403 for a suspended tenant', async () => {
+    const { pools, tenant, catalog, wrap } = await setup()
+    await pools.master.query(`UPDATE tenants SET status = 'suspended' WHERE id = $1`, [tenant])
+    catalog.invalidate(tenant)
+    expect(code(await wrap(async () => ({ statusCode: 200 }))(event({ claim: tenant }), context()))).toBe(
+      'TENANT_SUSPENDED',
+    )
+  })
+
+  it('takes no tenant connection unless the handler uses context.db', async () => {
+    const { pools, tenant, wrap } = await setup()
+    await wrap(async () => ({ statusCode: 200 }))(event({ claim: tenant }), context())
+    expect(pools.stats().pools.map((p) => p.key)).not.toContain(tenant)
+  })
+
+  it('releases everything the handler started, on success and on error, before answering', async () => {
+    const { pools, tenant, wrap } = await setup()
+    const active = () => pools.stats().pools.find((p) => p.key === tenant)?.active ?? 0
+
+    // The handler forgets to await its queries.
+    const sloppy = wrap(async (_e, c) => {
+      void c.db.query('SELECT pg_sleep(0.2)')
+      void c.db.transaction(async (client) => client.query('SELECT pg_sleep(0.2)'))
+      return { statusCode: 200 }
+    })
+    await sloppy(event({ claim: tenant }), context())
+    expect(active()).toBe(0)
+
+    const failing = wrap(async (_e, c) => {
+      void c.db.query('SELECT pg_sleep(0.2)')
+      throw new Error('handler bug')
+    })
+    const res = await failing(event({ claim: tenant }), context())
+    expect(status(res)).toBe(500)
+    expect((res as { body: string }).body).not.toContain('handler bug')
+    expect(active()).toBe(0)
+  })
+})

@@ -191,6 +191,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TenantPool
     out.credentials = secretsManagerCredentials({
       secretId,
       secretIdFor: pattern ? (tenantId) => pattern.replaceAll('{tenantId}', tenantId) : undefined,
+      fallbackToSecretId: env.TENANT_POOLS_TENANT_SECRET_FALLBACK === 'true',
     })
   }
   return out as TenantPoolsOptions

@@ -56,6 +56,8 @@ async function ensureAppRole(superuserUrl: string, role: string, password: strin
     const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
     if (!rowCount) await admin.query(`CREATE ROLE ${r} LOGIN`)
     await admin.query(`ALTER ROLE ${r} PASSWORD ${escapeLiteral(password)}`)
+    // CREATEROLE: tenant admin may give a tenant its own role (POST /admin/tenants {"role": true}).
+    await admin.query(`ALTER ROLE ${r} CREATEROLE`)
     await admin.query(`GRANT CREATE ON DATABASE tenant_pools TO ${r}`)
     await admin.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${r}`)
   } finally {

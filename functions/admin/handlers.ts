@@ -5,13 +5,14 @@ import { adminHandler } from '../shared/admin-handler'
 import { catalog, pools } from '../shared/runtime'
 import { validate } from '../shared/validate'
 import { provisionTenant } from './provision'
+import { ensureTenantRole, tenantSecretId } from './tenant-role'
 
 const tenantIdSchema = z
   .string()
   .regex(/^[a-z0-9_]+$/)
   .min(1)
   .max(MAX_TENANT_ID_LENGTH)
-const createBody = z.object({ id: tenantIdSchema }).strict()
+const createBody = z.object({ id: tenantIdSchema, role: z.boolean().optional() }).strict()
 const patchBody = z.object({ status: z.enum(['active', 'suspended']) }).strict()
 
 interface TenantRow {
@@ -29,13 +30,16 @@ const toTenant = (r: TenantRow) => ({
 
 export const create = adminHandler(
   async (event) => {
-    const { id } = validate(createBody, event.body, 'body')
+    const { id, role } = validate(createBody, event.body, 'body')
+    if (role) tenantSecretId(id) // fails fast (400) when per-tenant roles are not configured
     const { created, applied } = await provisionTenant(pools(), id)
+    const ownRole = role ? await ensureTenantRole(pools(), id) : undefined
     catalog.invalidate(id)
     const { rows } = await pools().master.query<TenantRow>('SELECT * FROM tenants WHERE id = $1', [id])
     return jsonResponse(created ? 201 : 200, {
       ...toTenant(rows[0] as TenantRow),
       migrationsApplied: applied,
+      ...(ownRole ? { role: ownRole.role, secretId: ownRole.secretId } : {}),
     })
   },
   { body: true },

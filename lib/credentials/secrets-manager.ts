@@ -15,6 +15,11 @@ export interface SecretsManagerCredentialsOptions {
   secretId?: string
   /** A tenant's own secret (its own role), e.g. `(id) => \`app/tenants/${id}\``. */
   secretIdFor?: (tenantId: string) => string
+  /**
+   * A tenant whose own secret does not exist (yet) logs in with `secretId`'s credentials, so that
+   * per-tenant roles can be introduced tenant by tenant.
+   */
+  fallbackToSecretId?: boolean
   /** How long a secret is trusted before it is read again. */
   maxAgeMs?: number
   /** A client of your own; by default one is built from the environment (AWS_ENDPOINT_URL_SECRETS_MANAGER …). */
@@ -99,6 +104,17 @@ export function secretsManagerCredentials(
     }
   }
 
+  const readCurrent = async (secretId: string): Promise<Credentials> => {
+    try {
+      return await read(secretId, 'AWSCURRENT')
+    } catch (err) {
+      const missing = (err as { cause?: { name?: string } }).cause?.name === 'ResourceNotFoundException'
+      if (!missing || !config.fallbackToSecretId || !config.secretId || secretId === config.secretId)
+        throw err
+      return read(config.secretId, 'AWSCURRENT')
+    }
+  }
+
   const secretFor = (request: CredentialsRequest | undefined): string => {
     const tenantId = request?.tenantId
     if (tenantId && config.secretIdFor) return config.secretIdFor(tenantId)
@@ -111,7 +127,7 @@ export function secretsManagerCredentials(
     const refused = request?.refused
     if (refused)
       return cache.refresh(secretId, refused, sameCredentials, () => readAfterRefusal(secretId, refused))
-    return cache.get(secretId, request?.forceRefresh ?? false, () => read(secretId, 'AWSCURRENT'))
+    return cache.get(secretId, request?.forceRefresh ?? false, () => readCurrent(secretId))
   }
   return Object.assign(provider, { clear: () => cache.clear() })
 }

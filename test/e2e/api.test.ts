@@ -312,6 +312,25 @@ describe('e2e: tenant admin', () => {
     expect(pools.body).toMatchObject({ budget: { limit: 4 }, counters: expect.any(Object) })
   })
 
+  it('gives a tenant its own role and secret on request; its pool then logs in as that role', async () => {
+    const res = await admin('POST', '/admin/tenants', { id: 'wayne', role: true })
+    expect(res.status).toBe(201)
+    expect(res.body).toMatchObject({ role: 'tenant_wayne', secretId: 'tenant-pools/local/tenants/wayne' })
+    expect((await admin('POST', '/admin/tenants', { id: 'wayne', role: true })).status).toBe(200)
+
+    expect((await api('POST', '/orders', { tenant: 'wayne', body: order('Bruce') })).status).toBe(201)
+    const { rows } = await superuser((c) =>
+      c.query(`SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = 'tenant-pools:wayne'`),
+    )
+    expect(rows).toEqual([{ usename: 'tenant_wayne' }])
+    // The role reaches its own schema only.
+    const denied = await superuser(async (c) => {
+      await c.query('SET ROLE tenant_wayne')
+      return c.query('SELECT 1 FROM tenant_acme.orders').catch((e: { code: string }) => e.code)
+    })
+    expect(denied).toBe('42501')
+  })
+
   it('rejects an invalid tenant id with 400', async () => {
     expectError(
       await admin('POST', '/admin/tenants', { id: "x'; DROP SCHEMA public; --" }),

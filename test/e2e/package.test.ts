@@ -61,21 +61,29 @@ describe('serverless package', () => {
     expect(rules[0]?.[1].Properties).toMatchObject({ ScheduleExpression: 'rate(1 hour)', State: 'ENABLED' })
   })
 
-  it('grants secretsmanager:GetSecretValue on the configured secrets only', () => {
+  it('grants secretsmanager:GetSecretValue on the configured secrets only, and CreateSecret on tenant secrets', () => {
     const [, role] = ofType('AWS::IAM::Role')[0] as [string, Resource]
     const statements = (
       role.Properties.Policies as {
-        PolicyDocument: { Statement: { Action: string[]; Resource: unknown[] }[] }
+        PolicyDocument: { Statement: { Action: string[]; Resource: unknown }[] }
       }[]
     ).flatMap((p) => p.PolicyDocument.Statement)
     const secrets = statements.filter((s) => s.Action.some((a) => a.startsWith('secretsmanager:')))
-    expect(secrets).toHaveLength(1)
-    expect(secrets[0]?.Action).toEqual(['secretsmanager:GetSecretValue'])
-    expect(secrets[0]?.Resource).toEqual([
-      'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/master-AbCdEf',
-      'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/admin-key-AbCdEf',
-      'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/tenants/*',
+    expect(secrets).toEqual([
+      expect.objectContaining({
+        Action: ['secretsmanager:CreateSecret'],
+        Resource: 'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/tenants/*',
+      }),
+      expect.objectContaining({
+        Action: ['secretsmanager:GetSecretValue'],
+        Resource: [
+          'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/master-AbCdEf',
+          'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/admin-key-AbCdEf',
+          'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/tenants/*',
+        ],
+      }),
     ])
+    expect(JSON.stringify(secrets)).not.toContain('"*"')
   })
 
   it('routes the tenant API through the JWT authorizer and leaves health open', () => {

@@ -227,3 +227,29 @@ describe('Function: secretsManagerCredentials', () => {
     expect(JSON.stringify({ ...credentials })).not.toContain(PASSWORD)
   })
 })
+
+describe('Function: secretsManagerCredentials with fallbackToSecretId', () => {
+  const sm = mockClient(SecretsManagerClient)
+  beforeEach(() => sm.reset())
+
+  it('uses the shared secret for a tenant that has no secret of its own, and only then', async () => {
+    sm.on(GetSecretValueCommand, { SecretId: 'app/tenants/old' }).rejects(
+      new ResourceNotFoundException({ message: 'none', $metadata: {} }),
+    )
+    sm.on(GetSecretValueCommand, { SecretId: 'app/tenants/new' }).resolves({
+      SecretString: secret('tenant_new', 'n'),
+    })
+    sm.on(GetSecretValueCommand, { SecretId: 'app/master' }).resolves({ SecretString: secret('app', 'm') })
+    const with_ = (fallbackToSecretId: boolean) =>
+      secretsManagerCredentials({
+        secretId: 'app/master',
+        secretIdFor: (id) => `app/tenants/${id}`,
+        fallbackToSecretId,
+        client: new SecretsManagerClient({}),
+      })
+
+    await expect(with_(true)(request({ tenantId: 'old' }))).resolves.toMatchObject({ user: 'app' })
+    await expect(with_(true)(request({ tenantId: 'new' }))).resolves.toMatchObject({ user: 'tenant_new' })
+    await expect(with_(false)(request({ tenantId: 'old' }))).rejects.toBeInstanceOf(SecretUnreadableError)
+  })
+})

@@ -1,0 +1,71 @@
+// A tenant's own database role and its secret, so that the tenant's pools log in as a role that
+// can only reach its schema. Idempotent: an existing secret keeps its password and the role is
+// (re)aligned to it.
+import { randomBytes } from 'node:crypto'
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager'
+import { escapeIdentifier, escapeLiteral } from 'pg'
+import { HttpError, type TenantPools } from '../../lib'
+
+let client: SecretsManagerClient | undefined
+
+/** The secret id of a tenant, from TENANT_POOLS_TENANT_SECRET_PATTERN (`…{tenantId}…`). */
+export function tenantSecretId(tenantId: string): string {
+  const pattern = process.env.TENANT_POOLS_TENANT_SECRET_PATTERN
+  if (!pattern?.includes('{tenantId}')) {
+    throw new HttpError(
+      400,
+      'ROLE_NOT_CONFIGURED',
+      'Per-tenant roles need TENANT_POOLS_TENANT_SECRET_PATTERN (for example app/tenants/{tenantId})',
+    )
+  }
+  return pattern.replaceAll('{tenantId}', tenantId)
+}
+
+async function ensureSecret(secretId: string, username: string): Promise<string> {
+  client ??= new SecretsManagerClient({})
+  try {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }))
+    return (JSON.parse(out.SecretString ?? '{}') as { password: string }).password
+  } catch (err) {
+    if (!(err instanceof ResourceNotFoundException)) throw err
+  }
+  const password = randomBytes(24).toString('base64url')
+  await client.send(
+    new CreateSecretCommand({
+      Name: secretId,
+      SecretString: JSON.stringify({ engine: 'postgres', username, password }),
+    }),
+  )
+  return password
+}
+
+/** Creates (or re-aligns) the tenant's role: login, its schema only, search_path set on the role. */
+export async function ensureTenantRole(
+  pools: TenantPools,
+  tenantId: string,
+): Promise<{ role: string; secretId: string }> {
+  const schema = pools.schemaOf(tenantId)
+  const role = schema
+  const secretId = tenantSecretId(tenantId)
+  const password = await ensureSecret(secretId, role)
+  const r = escapeIdentifier(role)
+  const s = escapeIdentifier(schema)
+  await pools.master.transaction(async (c) => {
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:role:${role}`])
+    const { rowCount } = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
+    await c.query(`${rowCount ? 'ALTER' : 'CREATE'} ROLE ${r} LOGIN PASSWORD ${escapeLiteral(password)}`)
+    await c.query(`GRANT USAGE ON SCHEMA ${s} TO ${r}`)
+    await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${r}`)
+    await c.query(
+      `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${r}`,
+    )
+    // Behind RDS Proxy (proxy-safe mode) the schema and timeouts can only come from the role.
+    await c.query(`ALTER ROLE ${r} SET search_path = ${s}`)
+  })
+  return { role, secretId }
+}

@@ -4,7 +4,7 @@
 // Ctrl-C (or SIGTERM) stops all of it and leaves no process behind.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import {
   CreateSecretCommand,
@@ -104,6 +104,8 @@ async function main(): Promise<void> {
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+      // As Lambda sets it: Powertools counts cold starts only for on-demand environments.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     })
     log(`Secrets Manager on ${sm.url} (secrets in ${join(config.dir, 'secrets.json')})`)
 
@@ -165,7 +167,10 @@ async function main(): Promise<void> {
         void stop(code ?? 1)
       }
     })
-    log(`admin key: ${adminKey}  (kept in the local Secrets Manager as ${ADMIN_KEY_SECRET})`)
+    // The key goes to a file only readable by you, never to the terminal or a log.
+    const keyFile = join(config.dir, 'admin-key')
+    writeFileSync(keyFile, adminKey, { mode: 0o600 })
+    log(`admin key in ${keyFile} (and in the local Secrets Manager as ${ADMIN_KEY_SECRET})`)
     log(`try: curl -s localhost:${config.httpPort}/orders -H 'x-tenant-id: acme'`)
   } catch (err) {
     console.error(err)

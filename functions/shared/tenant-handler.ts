@@ -32,6 +32,11 @@ export function tenantHandler(handler: TenantHandler, { body = false } = {}) {
       before: (request) => {
         logger.appendKeys({ tenantId: request.context.tenant.id })
       },
+      after: (request) => {
+        logger.info('request served', {
+          status: (request.response as { statusCode?: number } | undefined)?.statusCode,
+        })
+      },
     })
     .handler(handler)
 }

@@ -282,6 +282,52 @@ describe('e2e: every row of the error table', () => {
   })
 })
 
+describe('e2e: logs and metrics', () => {
+  it('logs JSON with tenantId, request id and cold start, emits EMF metrics, and leaks no secret', async () => {
+    await api('GET', '/orders', { tenant: 'acme' })
+    const lines = stack
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => {
+        try {
+          return JSON.parse(l) as Record<string, unknown>
+        } catch {
+          return {}
+        }
+      })
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        tenantId: 'acme',
+        function_request_id: expect.any(String),
+        cold_start: expect.any(Boolean),
+      }),
+    )
+    const metricNames = lines.flatMap((l) =>
+      (
+        (l._aws as { CloudWatchMetrics?: { Metrics: { Name: string }[] }[] })?.CloudWatchMetrics ?? []
+      ).flatMap((m) => m.Metrics.map((x) => x.Name)),
+    )
+    expect(metricNames).toEqual(
+      expect.arrayContaining(['ColdStart', 'ConnectionsOpened', 'ConnectionsReused', 'AcquireWait']),
+    )
+
+    // The app role's password and the admin key live in the local Secrets Manager only.
+    const secrets = await fetch(stack.smUrl, {
+      method: 'POST',
+      headers: {
+        'x-amz-target': 'secretsmanager.GetSecretValue',
+        'content-type': 'application/x-amz-json-1.1',
+      },
+      body: JSON.stringify({ SecretId: 'tenant-pools/local/master' }),
+    }).then((r) => r.json() as Promise<{ SecretString: string }>)
+    const { password } = JSON.parse(secrets.SecretString) as { password: string }
+    expect(password.length).toBeGreaterThan(10)
+    expect(stack.output()).not.toContain(password)
+    expect(stack.output()).not.toContain(stack.adminKey)
+  })
+})
+
 describe('e2e: tenant admin', () => {
   it('provisions idempotently, even when two calls race', async () => {
     const [a, b] = await Promise.all([

@@ -1,6 +1,6 @@
 // Starts the local stack (`npm start`'s script) on free ports in a temp dir, for the e2e tests.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -73,7 +73,6 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
     if (ok) break
     await new Promise((r) => setTimeout(r, 500))
   }
-  const adminKey = /admin key: (\S+)/.exec(out)?.[1]
-  if (!adminKey) throw new Error(`no admin key in the stack's output:\n${out}`)
+  const adminKey = readFileSync(join(dir, 'local', 'admin-key'), 'utf8')
   return { url, pgPort, smUrl: `http://127.0.0.1:${smPort}`, adminKey, output: () => out, stop }
 }

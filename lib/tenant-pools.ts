@@ -13,6 +13,8 @@ import { TenantPool } from './tenant-pool'
 import { usesTls } from './tls'
 import type { Log, PoolEvents, ScopeOptions, TenantDb } from './types'
 
+const MAX_CACHED_SCOPES = 10_000
+
 /** Key of the master/catalog pool. `$` cannot occur in a tenant id, so it never collides. */
 export const MASTER_KEY = '$master'
 
@@ -84,6 +86,8 @@ export class TenantPools {
   readonly #sweepTimer: NodeJS.Timeout
   // Pools removed from the map (evicted, expired) whose sockets are still closing: end() waits for them.
   readonly #draining = new Set<Promise<void>>()
+  // Validated scopes: tenantId → app ('' for none) → scope. Holds only ids that passed validation.
+  readonly #scopes = new Map<string, Map<string, Scope>>()
   #lastSweep: number
   #ending: Promise<void> | undefined
 
@@ -215,11 +219,21 @@ export class TenantPools {
   }
 
   #scope(tenantId: string, { app }: ScopeOptions): Scope {
+    // Exact (tenantId, app) pairs that passed validation before: a hit needs no check again.
+    // Nested maps, not a joined key, so that an invalid id like "acme:web" can never match.
+    const known = this.#scopes.get(tenantId)?.get(app ?? '')
+    if (known) return known
     assertTenantId(tenantId)
     if (app !== undefined) assertApp(app)
     const schema = this.#options.schemaFor(tenantId)
     assertSchemaName(schema)
-    return { key: poolKey(tenantId, app), tenantId, app: app ?? null, schema }
+    const scope = { key: poolKey(tenantId, app), tenantId, app: app ?? null, schema }
+    // Kept so that the warm path allocates and checks nothing; bounded by a reset.
+    if (this.#scopes.size >= MAX_CACHED_SCOPES) this.#scopes.clear()
+    const apps = this.#scopes.get(tenantId) ?? new Map<string, Scope>()
+    apps.set(app ?? '', scope)
+    this.#scopes.set(tenantId, apps)
+    return scope
   }
 
   #db(scope: () => Scope): TenantDb {

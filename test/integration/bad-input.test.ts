@@ -70,3 +70,17 @@ describe('Behaviour: bad tenant input never reaches the server', () => {
     expect(rows[0]?.search_path).toBe('"odd schema acme"')
   })
 })
+
+describe('Behaviour: validation is never skipped by the cache of validated ids', () => {
+  afterEach(endTestPools)
+
+  it('rejects "acme:web" even after acme with app web was used', async () => {
+    const { pools } = testPools()
+    await pools.query('acme', 'SELECT 1', [], { app: 'web' })
+
+    await expect(pools.query('acme:web', 'SELECT 1')).rejects.toBeInstanceOf(InvalidTenantError)
+    await expect(pools.query('acme', 'SELECT 1', [], { app: 'web:x' })).rejects.toBeInstanceOf(
+      InvalidTenantError,
+    )
+  })
+})

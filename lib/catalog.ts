@@ -5,10 +5,13 @@ import type { Clock } from './types'
 
 export type TenantStatus = 'active' | 'suspended' | 'deleted' | 'unknown'
 
-const defaults = { ttlMs: 30_000, maxEntries: 10_000 }
+// Unknown ids are cached briefly: long enough to absorb a stream of random ids, short enough that a
+// tenant provisioned elsewhere is served within a second.
+const defaults = { ttlMs: 30_000, unknownTtlMs: 1_000, maxEntries: 10_000 }
 
 export interface TenantCatalogOptions {
   ttlMs?: number
+  unknownTtlMs?: number
   maxEntries?: number
   clock?: Clock
 }
@@ -16,15 +19,17 @@ export interface TenantCatalogOptions {
 export class TenantCatalog {
   readonly #pools: () => TenantPools
   readonly #ttlMs: number
+  readonly #unknownTtlMs: number
   readonly #maxEntries: number
   readonly #clock: Clock
   // Pending lookups are cached too: concurrent requests for one tenant make one query.
-  readonly #entries = new Map<string, { status: Promise<TenantStatus>; at: number }>()
+  readonly #entries = new Map<string, { status: Promise<TenantStatus>; at: number; ttl: number }>()
 
   constructor(pools: () => TenantPools, options: TenantCatalogOptions = {}) {
     const o = { ...defaults, ...options }
     this.#pools = pools
     this.#ttlMs = o.ttlMs
+    this.#unknownTtlMs = o.unknownTtlMs
     this.#maxEntries = o.maxEntries
     this.#clock = o.clock ?? { now: () => Date.now() }
   }
@@ -33,12 +38,17 @@ export class TenantCatalog {
   status(tenantId: string): Promise<TenantStatus> {
     const now = this.#clock.now()
     const hit = this.#entries.get(tenantId)
-    if (hit && now - hit.at < this.#ttlMs) return hit.status
+    if (hit && now - hit.at < hit.ttl) return hit.status
     if (this.#entries.size >= this.#maxEntries) this.#entries.clear()
-    const status = this.#pools()
+    const entry = { status: Promise.resolve<TenantStatus>('unknown'), at: now, ttl: this.#ttlMs }
+    entry.status = this.#pools()
       .master.query<{ status: TenantStatus }>('SELECT status FROM tenants WHERE id = $1', [tenantId])
-      .then(({ rows }) => rows[0]?.status ?? 'unknown')
-    const entry = { status, at: now }
+      .then(({ rows }) => {
+        const status = rows[0]?.status ?? 'unknown'
+        if (status === 'unknown') entry.ttl = this.#unknownTtlMs
+        return status
+      })
+    const status = entry.status
     this.#entries.set(tenantId, entry)
     status.catch(() => {
       if (this.#entries.get(tenantId) === entry) this.#entries.delete(tenantId)

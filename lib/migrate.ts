@@ -20,6 +20,8 @@ export async function migrate(
   const s = quoteIdent(schema)
   await client.query('BEGIN')
   try {
+    // A migration may outlast the statement timeout meant for API calls; this transaction only.
+    await client.query(`SELECT set_config('statement_timeout', '0', true)`)
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:migrate:${schema}`])
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
     await client.query(

@@ -10,8 +10,9 @@ export type SslMode = (typeof SSL_MODES)[number]
  * - `disable`: plain TCP.
  * - `require`: encrypted, the server's certificate is not checked (protects against sniffing only).
  * - `verify-full`: encrypted, the certificate must chain to a trusted CA and name the host. Without
- *   `caPath`, Node's CAs plus NODE_EXTRA_CA_CERTS are trusted; on Lambda that variable already points
- *   at /var/runtime/ca-cert.pem, which includes the RDS CAs.
+ *   `caPath`, Node's CAs plus NODE_EXTRA_CA_CERTS are trusted. On Lambda, set
+ *   NODE_EXTRA_CA_CERTS=/var/runtime/ca-cert.pem (serverless.yml does): that bundle includes the RDS
+ *   CAs, and since Node.js 20 the runtime no longer loads it unless asked.
  */
 export function sslFor(mode: SslMode, caPath?: string): false | ConnectionOptions {
   if (mode === 'disable') return false

@@ -2,8 +2,16 @@
 // that the Lambda bundle carries it without file copying. Never edit a released migration: add one.
 import type { Migration } from '../lib/migrate'
 import tenants from './master/0001_tenants'
+import maintenance from './master/0002_maintenance'
 import orders from './tenant/0001_orders'
+import referenceLive from './tenant/0002_reference_live'
 
-export const masterMigrations: Migration[] = [{ version: '0001_tenants', sql: tenants }]
+export const masterMigrations: Migration[] = [
+  { version: '0001_tenants', sql: tenants },
+  { version: '0002_maintenance', sql: maintenance },
+]
 
-export const tenantMigrations: Migration[] = [{ version: '0001_orders', sql: orders }]
+export const tenantMigrations: Migration[] = [
+  { version: '0001_orders', sql: orders },
+  { version: '0002_reference_live', sql: referenceLive },
+]

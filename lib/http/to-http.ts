@@ -20,6 +20,10 @@ export interface HttpAnswer {
 
 const RETRY_AFTER_SECONDS = '1'
 
+// invalid_text_representation, datetime_field_overflow, numeric_value_out_of_range,
+// untranslatable_character, character_not_in_repertoire, invalid_datetime_format
+const INVALID_VALUE = new Set(['22P02', '22008', '22003', '22P05', '22021', '22007'])
+
 const unavailable = (code: string, message: string): HttpAnswer => ({
   status: 503,
   code,
@@ -65,6 +69,15 @@ export function toHttp(err: unknown): HttpAnswer {
     }
   }
   const code = sqlState(err)
+  // A value the server could not take (bad number, date, encoding): the caller's input, not our bug.
+  if (code !== undefined && INVALID_VALUE.has(code)) {
+    return {
+      status: 400,
+      code: 'INVALID_VALUE',
+      message: 'A value in the request is out of range or malformed',
+      headers: {},
+    }
+  }
   if (code === '23505')
     return {
       status: 409,

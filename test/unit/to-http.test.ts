@@ -34,6 +34,9 @@ describe('Function: toHttp', () => {
     ],
     [pgError('23505'), 409, 'CONFLICT'],
     [pgError('57014', 'canceling statement due to statement timeout'), 504, 'STATEMENT_TIMEOUT'],
+    [pgError('22P02', 'invalid input syntax for type uuid'), 400, 'INVALID_VALUE'],
+    [pgError('22003', 'value out of range for type integer'), 400, 'INVALID_VALUE'],
+    [pgError('22021', 'invalid byte sequence for encoding "UTF8": 0x00'), 400, 'INVALID_VALUE'],
   ])('%p → %i %s', (err, status, code) => {
     expect(toHttp(err)).toMatchObject({ status, code })
   })

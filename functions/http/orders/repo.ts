@@ -2,7 +2,7 @@
 
 import type { z } from 'zod'
 import { HttpError, type TenantDb } from '../../../lib'
-import type { createOrderBody } from './schema'
+import { type createOrderBody, orderId } from './schema'
 
 export interface OrderRow {
   id: string
@@ -68,21 +68,17 @@ export async function getOrder(db: TenantDb, id: string) {
   }
 }
 
-// The cursor is opaque to callers: the (created_at, id) of the last row, base64url encoded.
-const encodeCursor = (r: OrderRow) =>
-  Buffer.from(JSON.stringify([r.created_at.toISOString(), r.id])).toString('base64url')
+// The cursor is opaque to callers: the (created_at, id) of the last row, base64url encoded. The time
+// travels as text with microseconds: a JS Date keeps milliseconds only, and rows created within the
+// same millisecond would be skipped.
+const CURSOR_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
+const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url')
 
 function decodeCursor(cursor: string): [string, string] {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[]
-    if (
-      typeof at === 'string' &&
-      !Number.isNaN(Date.parse(at)) &&
-      typeof id === 'string' &&
-      /^[0-9a-f-]{36}$/.test(id)
-    ) {
-      return [at, id]
-    }
+    if (typeof at === 'string' && CURSOR_AT.test(at) && orderId.safeParse(id).success)
+      return [at, id as string]
   } catch {
     // falls through to the 400
   }
@@ -91,8 +87,9 @@ function decodeCursor(cursor: string): [string, string] {
 
 export async function listOrders(db: TenantDb, limit: number, cursor?: string) {
   const after = cursor ? decodeCursor(cursor) : undefined
-  const { rows } = await db.query<OrderRow>(
-    `SELECT ${COLUMNS} FROM orders
+  const { rows } = await db.query<OrderRow & { cursor_at: string }>(
+    `SELECT ${COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+       FROM orders
       WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) < ($1::timestamptz, $2::uuid))
       ORDER BY created_at DESC, id DESC
       LIMIT $3`,
@@ -100,7 +97,10 @@ export async function listOrders(db: TenantDb, limit: number, cursor?: string) {
   )
   const page = rows.slice(0, limit)
   const last = page[page.length - 1]
-  return { items: page.map(toOrder), nextCursor: rows.length > limit && last ? encodeCursor(last) : null }
+  return {
+    items: page.map(toOrder),
+    nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_at, last.id) : null,
+  }
 }
 
 export async function updateStatus(db: TenantDb, id: string, status: string, version: number) {

@@ -1,0 +1,89 @@
+// The maintenance cursor, in the master schema. A pass covers every active tenant once; each tenant
+// is claimed with a lease row (pass, tenant) so that overlapping runs never work on the same tenant,
+// and a run that stops (time budget, crash) leaves the rest of the pass to the next run.
+import type { TenantDb } from '../../../lib'
+
+/** The open pass, or a new one when there is none. Serialised so two runs cannot open two passes. */
+export async function currentPass(master: TenantDb): Promise<number> {
+  return master.transaction(async (c) => {
+    await c.query(`SELECT pg_advisory_xact_lock(hashtext('tenant-pools:maintenance:pass'))`)
+    const open = await c.query<{ id: string }>(
+      'SELECT id FROM maintenance_passes WHERE finished_at IS NULL ORDER BY id LIMIT 1',
+    )
+    if (open.rows[0]) return Number(open.rows[0].id)
+    const created = await c.query<{ id: string }>(
+      'INSERT INTO maintenance_passes DEFAULT VALUES RETURNING id',
+    )
+    return Number(created.rows[0]?.id)
+  })
+}
+
+/**
+ * Claims the next tenant of the pass that nobody has done, failed, or holds a live lease on.
+ * Tenants added mid-pass are candidates too. Returns undefined when none is left to claim.
+ */
+export async function claimNext(master: TenantDb, pass: number, runner: string, leaseMs: number) {
+  for (;;) {
+    const { rows } = await master.query<{ tenant_id: string }>(
+      `WITH next AS (
+         SELECT t.id FROM tenants t
+          WHERE t.status = 'active'
+            AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
+                             WHERE p.pass_id = $1 AND p.tenant_id = t.id
+                               AND (p.status <> 'running' OR p.lease_until > clock_timestamp()))
+          ORDER BY t.id
+          LIMIT 1)
+       INSERT INTO maintenance_progress (pass_id, tenant_id, status, runner, lease_until)
+       SELECT $1, id, 'running', $2, clock_timestamp() + make_interval(secs => $3::float8 / 1000) FROM next
+       ON CONFLICT (pass_id, tenant_id) DO UPDATE
+          SET runner = EXCLUDED.runner, lease_until = EXCLUDED.lease_until, started_at = clock_timestamp()
+        WHERE maintenance_progress.status = 'running' AND maintenance_progress.lease_until <= clock_timestamp()
+       RETURNING tenant_id`,
+      [pass, runner, leaseMs],
+    )
+    if (rows[0]) return rows[0].tenant_id
+    // Nothing returned: either nothing is left, or another runner took the candidate first.
+    if ((await remaining(master, pass)) === 0) return undefined
+  }
+}
+
+/** Active tenants of the pass not yet done or failed, nor held by a live lease. */
+export async function remaining(master: TenantDb, pass: number): Promise<number> {
+  const { rows } = await master.query<{ n: string }>(
+    `SELECT count(*) AS n FROM tenants t
+      WHERE t.status = 'active'
+        AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
+                         WHERE p.pass_id = $1 AND p.tenant_id = t.id
+                           AND (p.status <> 'running' OR p.lease_until > clock_timestamp()))`,
+    [pass],
+  )
+  return Number(rows[0]?.n)
+}
+
+export async function finish(
+  master: TenantDb,
+  pass: number,
+  tenantId: string,
+  runner: string,
+  outcome: { ok: true } | { ok: false; code: string },
+): Promise<void> {
+  await master.query(
+    `UPDATE maintenance_progress SET status = $4, error_code = $5, finished_at = clock_timestamp()
+      WHERE pass_id = $1 AND tenant_id = $2 AND runner = $3`,
+    [pass, tenantId, runner, outcome.ok ? 'done' : 'failed', outcome.ok ? null : outcome.code],
+  )
+}
+
+/** Closes the pass when no tenant is left and no lease is live; the next run opens a new one. */
+export async function closeIfComplete(master: TenantDb, pass: number): Promise<boolean> {
+  const { rowCount } = await master.query(
+    `UPDATE maintenance_passes SET finished_at = now()
+      WHERE id = $1 AND finished_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM tenants t
+                         WHERE t.status = 'active'
+                           AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
+                                            WHERE p.pass_id = $1 AND p.tenant_id = t.id AND p.status <> 'running'))`,
+    [pass],
+  )
+  return (rowCount ?? 0) > 0
+}

@@ -1,0 +1,28 @@
+// Ends this application's own zombie sessions: idle for longer than a threshold, under our
+// application_name prefix, logged in as one of our roles. Never another application's session,
+// never another role's, never the job's own (its prefix differs, and its own backend is excluded).
+import type { TenantDb } from '../../../lib'
+
+export interface ReapOptions {
+  /** The API's application_name prefix; sessions are `<prefix>:<pool key>`. */
+  prefix: string
+  idleMs: number
+  /** Roles that may be reaped; by default the job's own login role. */
+  roles?: string[]
+}
+
+// LIKE treats _ and % as wildcards: escape them so that the prefix matches itself only.
+const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`
+
+export async function reapZombies(master: TenantDb, o: ReapOptions): Promise<number> {
+  const { rows } = await master.query<{ ended: boolean }>(
+    `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+      WHERE application_name LIKE $1
+        AND state = 'idle'
+        AND state_change < clock_timestamp() - make_interval(secs => $2::float8 / 1000)
+        AND usename = ANY (COALESCE($3::text[], ARRAY[current_user::text]))
+        AND pid <> pg_backend_pid()`,
+    [likePrefix(o.prefix), o.idleMs, o.roles ?? null],
+  )
+  return rows.filter((r) => r.ended).length
+}

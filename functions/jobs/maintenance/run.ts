@@ -1,0 +1,145 @@
+// One run of the maintenance job: resumes the open pass, works through its tenants at most
+// `concurrency` at a time, stops starting new ones when the time budget runs low, and reports.
+import { randomUUID } from 'node:crypto'
+import { escapeIdentifier } from 'pg'
+import { type Log, type Migration, migrate, sqlState, type TenantPools } from '../../../lib'
+import { claimNext, closeIfComplete, currentPass, finish, remaining } from './progress'
+import { reapZombies } from './reaper'
+
+const defaults = {
+  concurrency: 4,
+  // Below this much remaining time no tenant is started: the last one must still finish.
+  safetyMarginMs: 60_000,
+  retentionDays: 30,
+  // A claim outlives a crashed run by this much, then the tenant is free again.
+  leaseMs: 15 * 60_000,
+  reapIdleMs: 10 * 60_000,
+  progressEvery: 25,
+}
+
+export interface MaintenanceOptions {
+  /** The job's own registry: its budget bounds the job's connections (concurrency + 1). */
+  pools: TenantPools
+  migrations: Migration[]
+  remainingMs: () => number
+  logger: Log
+  concurrency?: number
+  safetyMarginMs?: number
+  retentionDays?: number
+  leaseMs?: number
+  reapIdleMs?: number
+  /** Roles whose idle sessions under our application_name prefix may be reaped. */
+  reapRoles?: string[]
+  /** application_name prefix of the API's sessions (not the job's). */
+  applicationNamePrefix: string
+  progressEvery?: number
+  runner?: string
+}
+
+export interface MaintenanceSummary {
+  pass: number
+  runner: string
+  processed: number
+  failed: number
+  failures: Array<{ tenantId: string; code: string }>
+  skipped: number
+  remaining: number
+  passComplete: boolean
+  zombiesReaped: number
+  durationMs: number
+}
+
+/** Applies migrations, purges old soft-deleted rows and runs ANALYZE, all on the tenant's own connection. */
+async function maintainTenant(
+  o: Required<Omit<MaintenanceOptions, 'reapRoles'>>,
+  tenantId: string,
+): Promise<void> {
+  const schema = o.pools.schemaOf(tenantId)
+  const db = o.pools.forTenant(tenantId)
+  await db.withClient(async (client) => {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
+    // A missing schema is a fault to report, not something to recreate empty under a live tenant.
+    if (!rowCount)
+      throw Object.assign(new Error(`schema ${schema} does not exist`), { code: 'SCHEMA_MISSING' })
+    // Each migration commits with its record, or neither happens.
+    await migrate(client, schema, o.migrations)
+    await client.query('BEGIN')
+    await client.query(
+      `DELETE FROM order_lines WHERE order_id IN
+         (SELECT id FROM orders WHERE deleted_at < now() - make_interval(days => $1))`,
+      [o.retentionDays],
+    )
+    await client.query('DELETE FROM orders WHERE deleted_at < now() - make_interval(days => $1)', [
+      o.retentionDays,
+    ])
+    await client.query('COMMIT')
+    const { rows } = await client.query<{ name: string }>(
+      'SELECT tablename AS name FROM pg_tables WHERE schemaname = $1',
+      [schema],
+    )
+    for (const { name } of rows)
+      await client.query(`ANALYZE ${escapeIdentifier(schema)}.${escapeIdentifier(name)}`)
+  })
+}
+
+export async function runMaintenance(options: MaintenanceOptions): Promise<MaintenanceSummary> {
+  const o = { ...defaults, runner: randomUUID(), ...options }
+  const started = Date.now()
+  const master = o.pools.master
+  const zombiesReaped = await reapZombies(master, {
+    prefix: o.applicationNamePrefix,
+    idleMs: o.reapIdleMs,
+    roles: o.reapRoles,
+  }).catch((err: unknown) => {
+    o.logger.warn('zombie reaping failed', { code: sqlState(err) })
+    return 0
+  })
+  const pass = await currentPass(master)
+  const failures: MaintenanceSummary['failures'] = []
+  let processed = 0
+  let outOfTime = false
+
+  const worker = async () => {
+    for (;;) {
+      if (o.remainingMs() < o.safetyMarginMs) {
+        outOfTime = true
+        return
+      }
+      const tenantId = await claimNext(master, pass, o.runner, o.leaseMs)
+      if (tenantId === undefined) return
+      try {
+        await maintainTenant(o, tenantId)
+        await finish(master, pass, tenantId, o.runner, { ok: true })
+      } catch (err) {
+        const code = sqlState(err) ?? 'UNKNOWN'
+        failures.push({ tenantId, code })
+        o.logger.warn('tenant maintenance failed', { tenantId, code })
+        await finish(master, pass, tenantId, o.runner, { ok: false, code })
+      } finally {
+        // The tenant's pool goes as soon as the tenant is done: the job holds no idle connections.
+        await o.pools.evict(tenantId)
+      }
+      processed++
+      if (processed % o.progressEvery === 0)
+        o.logger.info('maintenance progress', { pass, processed, failed: failures.length })
+    }
+  }
+  await Promise.all(Array.from({ length: o.concurrency }, worker))
+
+  const left = await remaining(master, pass)
+  const passComplete = left === 0 && (await closeIfComplete(master, pass))
+  const summary: MaintenanceSummary = {
+    pass,
+    runner: o.runner,
+    processed: processed - failures.length,
+    failed: failures.length,
+    failures,
+    skipped: outOfTime ? left : 0,
+    remaining: left,
+    passComplete,
+    zombiesReaped,
+    durationMs: Date.now() - started,
+  }
+  o.logger.info('maintenance run finished', { ...summary, failures: failures.slice(0, 20) })
+  return summary
+}

@@ -337,6 +337,26 @@ describe('e2e: every row of the error table', () => {
   })
 })
 
+describe('e2e: the maintenance job', () => {
+  it('runs through npm run job:maintenance against the local stack', async () => {
+    const { execFile } = await import('node:child_process')
+    const run = () =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = execFile(
+          process.execPath,
+          ['--import', 'tsx', 'scripts/invoke-maintenance.ts'],
+          { env: { ...process.env, TENANT_POOLS_LOCAL_LAMBDA_PORT: String(stack.lambdaPort) } },
+          (_err, stdout) => resolve({ code: child.exitCode, out: stdout }),
+        )
+      })
+    const first = await run()
+    expect(first.code).toBe(0)
+    const summary = JSON.parse(first.out) as { processed: number; failed: number; passComplete: boolean }
+    expect(summary).toMatchObject({ failed: 0, passComplete: true })
+    expect(summary.processed).toBeGreaterThanOrEqual(2)
+  }, 60_000)
+})
+
 describe('e2e: logs and metrics', () => {
   it('logs JSON with tenantId, request id and cold start, emits EMF metrics, and leaks no secret', async () => {
     await api('GET', '/orders', { tenant: 'acme' })

@@ -17,6 +17,7 @@ const freePort = () =>
 
 export interface Stack {
   url: string
+  lambdaPort: number
   pgPort: number
   smUrl: string
   adminKey: string
@@ -74,5 +75,5 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
     await new Promise((r) => setTimeout(r, 500))
   }
   const adminKey = readFileSync(join(dir, 'local', 'admin-key'), 'utf8')
-  return { url, pgPort, smUrl: `http://127.0.0.1:${smPort}`, adminKey, output: () => out, stop }
+  return { url, lambdaPort, pgPort, smUrl: `http://127.0.0.1:${smPort}`, adminKey, output: () => out, stop }
 }

@@ -1,0 +1,237 @@
+// The maintenance job on the real database. Each test has its own master schema and tenant schema
+// prefix, so that the catalog it walks holds its tenants only.
+import { randomBytes } from 'node:crypto'
+import { Client } from 'pg'
+import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
+import { type MaintenanceSummary, runMaintenance } from '../../functions/jobs/maintenance/run'
+import type { Migration, TenantPools } from '../../lib'
+import { tenantMigrations } from '../../migrations'
+import { databaseUrl, endTestPools, sleep, testPools, withAdmin } from '../support/db'
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} }
+
+// Fails, with division_by_zero, in a schema whose name contains "broken"; a no-op elsewhere.
+const brokenForOne: Migration = {
+  version: '0003_broken_for_one',
+  sql: `DO $$ BEGIN
+          IF current_schema() LIKE '%broken%' THEN RAISE EXCEPTION 'broken migration' USING ERRCODE = '22012'; END IF;
+        END $$`,
+}
+const migrations = [...tenantMigrations, brokenForOne]
+
+interface World {
+  pools: TenantPools
+  prefix: string
+  master: string
+  schemaPrefix: string
+  /** A registry for the job, as a Lambda environment would build it. */
+  jobPools: (concurrency?: number) => TenantPools
+}
+
+async function world(tenants: string[]): Promise<World> {
+  const tag = randomBytes(3).toString('hex')
+  const master = `maint_${tag}`
+  const schemaPrefix = `mt${tag}_`
+  const base = { masterSchema: master, schemaFor: (id: string) => `${schemaPrefix}${id}` }
+  const { pools, prefix } = testPools(base)
+  await migrateMaster(pools)
+  for (const id of tenants) await provisionTenant(pools, id)
+  const jobPools = (concurrency = 4) =>
+    testPools({
+      ...base,
+      applicationNamePrefix: `${prefix}-job`,
+      budget: concurrency + 1,
+      maxPerPool: 1,
+      maxPools: concurrency + 1,
+    }).pools
+  return { pools, prefix, master, schemaPrefix, jobPools }
+}
+
+/** A time budget that lets `n` tenants start, then reports the invocation as nearly over. */
+const budgetFor = (n: number) => {
+  let left = n
+  return () => (left-- > 0 ? 600_000 : 0)
+}
+
+const progressOf = async (w: World, pass: number) =>
+  withAdmin(async (admin) => {
+    const { rows } = await admin.query<{
+      tenant_id: string
+      status: string
+      error_code: string | null
+      runner: string
+    }>(
+      `SELECT tenant_id, status, error_code, runner FROM ${w.master}.maintenance_progress WHERE pass_id = $1 ORDER BY tenant_id`,
+      [pass],
+    )
+    return rows
+  })
+
+describe('Job: maintenance', () => {
+  afterEach(endTestPools)
+
+  it('covers 200 tenants exactly once per pass across time-limited runs, and reports and retries the broken one', async () => {
+    // Prepare: 199 healthy tenants and one whose next migration fails
+    const ids = [...Array.from({ length: 199 }, (_, i) => `t${String(i).padStart(3, '0')}`), 'zz_broken']
+    const w = await world(ids)
+    const job = w.jobPools()
+    const run = (budget: number) =>
+      runMaintenance({
+        pools: job,
+        migrations,
+        remainingMs: budgetFor(budget),
+        logger: silent,
+        safetyMarginMs: 1_000,
+        applicationNamePrefix: w.prefix,
+      })
+
+    // Act: runs of at most 60 tenants each, with a tenant added after the first
+    const runs: MaintenanceSummary[] = [await run(60)]
+    await provisionTenant(w.pools, 'added_mid_pass')
+    while (!runs[runs.length - 1]?.passComplete && runs.length < 10) runs.push(await run(60))
+
+    // Assess: one pass, several runs, every tenant once
+    expect(runs.length).toBeGreaterThanOrEqual(4)
+    expect(new Set(runs.map((r) => r.pass)).size).toBe(1)
+    expect(runs.slice(0, -1).every((r) => !r.passComplete && r.remaining > 0)).toBe(true)
+    const rows = await progressOf(w, runs[0]?.pass as number)
+    expect(rows).toHaveLength(201)
+    expect(rows.filter((r) => r.status === 'done')).toHaveLength(200)
+    expect(rows.filter((r) => r.status === 'failed')).toEqual([
+      expect.objectContaining({ tenant_id: 'zz_broken', error_code: '22012' }),
+    ])
+    expect(runs.reduce((n, r) => n + r.processed, 0)).toBe(200)
+    expect(runs.flatMap((r) => r.failures)).toEqual([{ tenantId: 'zz_broken', code: '22012' }])
+
+    // A migration is recorded only when it committed
+    const applied = await withAdmin(async (admin) => {
+      const ok = await admin.query(
+        `SELECT 1 FROM ${w.schemaPrefix}t000.schema_migrations WHERE version = $1`,
+        [brokenForOne.version],
+      )
+      const broken = await admin.query(
+        `SELECT 1 FROM ${w.schemaPrefix}zz_broken.schema_migrations WHERE version = $1`,
+        [brokenForOne.version],
+      )
+      return [ok.rowCount, broken.rowCount]
+    })
+    expect(applied).toEqual([1, 0])
+
+    // The next pass retries the broken tenant (and fails it again, recorded again)
+    const next = await run(1_000)
+    expect(next.pass).toBe((runs[0]?.pass as number) + 1)
+    expect(next.failures).toEqual([{ tenantId: 'zz_broken', code: '22012' }])
+    expect(next).toMatchObject({ processed: 200, passComplete: true })
+  }, 180_000)
+
+  it('never holds more connections than its concurrency plus the master pool’s', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `c${i}`)
+    const w = await world(ids)
+    let peak = 0
+    let sampling = true
+    const sampler = withAdmin(async (admin) => {
+      while (sampling) {
+        const { rows } = await admin.query<{ n: string }>(
+          'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1',
+          [`${w.prefix}-job:%`],
+        )
+        peak = Math.max(peak, Number(rows[0]?.n))
+      }
+    })
+
+    const summary = await runMaintenance({
+      pools: w.jobPools(4),
+      migrations,
+      remainingMs: () => 600_000,
+      logger: silent,
+      concurrency: 4,
+      applicationNamePrefix: w.prefix,
+    })
+    sampling = false
+    await sampler
+
+    expect(summary).toMatchObject({ processed: 40, failed: 0, passComplete: true })
+    expect(peak).toBeGreaterThan(1)
+    expect(peak).toBeLessThanOrEqual(5)
+  }, 120_000)
+
+  it('two runs started together never work on the same tenant', async () => {
+    const ids = Array.from({ length: 60 }, (_, i) => `o${i}`)
+    const w = await world(ids)
+    const run = (runner: string) =>
+      runMaintenance({
+        pools: w.jobPools(3),
+        migrations,
+        remainingMs: () => 600_000,
+        logger: silent,
+        concurrency: 3,
+        applicationNamePrefix: w.prefix,
+        runner,
+      })
+
+    const [a, b] = await Promise.all([run('runner-a'), run('runner-b')])
+
+    expect(a.pass).toBe(b.pass)
+    const rows = await progressOf(w, a.pass)
+    expect(rows).toHaveLength(60)
+    expect(new Set(rows.map((r) => r.tenant_id)).size).toBe(60)
+    expect(a.processed + b.processed).toBe(60)
+    expect(a.processed).toBeGreaterThan(0)
+    expect(b.processed).toBeGreaterThan(0)
+    expect(rows.filter((r) => r.runner === 'runner-a')).toHaveLength(a.processed)
+  }, 120_000)
+
+  it('reaps only this application’s idle sessions of its roles, never others or its own', async () => {
+    // Prepare: one zombie, and five sessions that must survive
+    const w = await world([])
+    // The setup registry's own idle master connection would be a legitimate zombie: close it.
+    await w.pools.end()
+    const otherRole = `reap_other_${randomBytes(3).toString('hex')}`
+    await withAdmin((admin) => admin.query(`CREATE ROLE ${otherRole} LOGIN PASSWORD 'other-pw'`))
+    const url = new URL(databaseUrl())
+    const connect = async (applicationName: string, user?: { name: string; password: string }) => {
+      const c = new Client({
+        host: url.hostname,
+        port: Number(url.port),
+        database: url.pathname.slice(1),
+        user: user?.name ?? decodeURIComponent(url.username),
+        password: user?.password ?? decodeURIComponent(url.password),
+        application_name: applicationName,
+      })
+      c.on('error', () => {})
+      await c.connect()
+      return c
+    }
+    const zombie = await connect(`${w.prefix}:acme`)
+    const survivors = [
+      await connect('another-app:acme'),
+      await connect(`${w.prefix}x:acme`),
+      await connect(`${w.prefix}-job:acme`),
+      await connect(`${w.prefix}:acme`, { name: otherRole, password: 'other-pw' }),
+    ]
+    const busy = await connect(`${w.prefix}:busy`)
+    await sleep(400)
+    const busyQuery = busy.query('SELECT pg_sleep(1.5)').then(
+      () => 'finished',
+      (e: Error) => e,
+    )
+
+    // Act
+    const summary = await runMaintenance({
+      pools: w.jobPools(),
+      migrations,
+      remainingMs: () => 600_000,
+      logger: silent,
+      reapIdleMs: 200,
+      applicationNamePrefix: w.prefix,
+    })
+
+    // Assess
+    expect(summary.zombiesReaped).toBe(1)
+    await expect(zombie.query('SELECT 1')).rejects.toBeDefined()
+    for (const s of survivors)
+      await expect(s.query('SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] })
+    await expect(busyQuery).resolves.toBe('finished')
+    await Promise.all([...survivors, busy].map((c) => c.end()))
+  }, 60_000)
+})

@@ -1,5 +1,6 @@
 // npm run bench: the warm path against baselines measured in the same run, on the same server.
 // Prints a table and writes bench/results/<timestamp>.json. Not a test: the machines are noisy.
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Client, Pool } from 'pg'
@@ -83,8 +84,9 @@ async function main(): Promise<void> {
       perRequest,
     )
 
-    // 3. First query after a simulated thaw: the clock jumps past the validation window and the
-    // server has killed the pool's connections meanwhile, as it does to a frozen environment.
+    // 3. First query after a simulated thaw. The "freeze" is a synchronous child process that kills
+    // the pool's backends while this event loop is blocked, exactly as in a frozen environment: the
+    // server's FATAL waits unread in the socket, and the clock has moved past the validation window.
     let offset = 0
     const thawPools = new TenantPools({
       connectionString: url,
@@ -92,16 +94,18 @@ async function main(): Promise<void> {
       applicationNamePrefix: 'bench-thaw',
       clock: { now: () => Date.now() + offset },
     })
-    const killer = new Client({ connectionString: url })
-    await killer.connect()
+    const killScript = `
+      const { Client } = require('pg')
+      const c = new Client({ connectionString: process.argv[1] })
+      c.connect()
+        .then(() => c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'bench-thaw:%'"))
+        .then(() => new Promise((r) => setTimeout(r, 20)))
+        .then(() => c.end())`
     const thawed: number[] = []
     const thawedAlive: number[] = []
     for (let i = 0; i < THAWS; i++) {
       await thawPools.query('thaw', 'SELECT 1')
-      await killer.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'bench-thaw:%'`,
-      )
-      await new Promise((r) => setTimeout(r, 20))
+      spawnSync(process.execPath, ['-e', killScript, url], { cwd: process.cwd(), stdio: 'ignore' })
       offset += 2_000
       thawed.push(await time(() => thawPools.query('thaw', 'SELECT 1')))
       // The same thaw with the connection still alive: the price of the liveness check alone.
@@ -109,7 +113,6 @@ async function main(): Promise<void> {
       thawedAlive.push(await time(() => thawPools.query('thaw', 'SELECT 1')))
     }
     const replaced = thawPools.stats().counters.connectionsReplaced
-    await killer.end()
     await thawPools.end()
 
     // 4. Memory: 1,000 tenant pools created (each with a connection), then evicted. A first cycle
@@ -185,7 +188,7 @@ async function main(): Promise<void> {
       'first query after thaw, dead conn (ms)': {
         median: f(thaw.median),
         p99: f(thaw.p99),
-        ratio: `${results.thaw.deadVsWarm.toFixed(1)}x warm, ${results.thaw.deadVsNewClient.toFixed(2)}x new client`,
+        ratio: `${results.thaw.deadVsWarm.toFixed(1)}x warm, ${results.thaw.deadVsNewClient.toFixed(2)}x new client, ${replaced}/${THAWS} replaced`,
       },
       'first query after thaw, live conn (ms)': {
         median: f(thawAlive.median),

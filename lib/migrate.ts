@@ -22,6 +22,8 @@ export async function migrate(
   try {
     // A migration may outlast the statement timeout meant for API calls; this transaction only.
     await client.query(`SELECT set_config('statement_timeout', '0', true)`)
+    // …but it must not queue forever behind API traffic's locks: fail, and be retried later.
+    await client.query(`SELECT set_config('lock_timeout', '30s', true)`)
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:migrate:${schema}`])
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
     await client.query(

@@ -98,7 +98,7 @@ const schema = z
     idleSessionTimeoutMs: ms.optional(),
     applicationNamePrefix: z
       .string()
-      .max(20)
+      .max(30)
       .regex(/^[A-Za-z0-9_.-]*$/)
       .optional(),
     proxySafe: z.boolean().optional(),

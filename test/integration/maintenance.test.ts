@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { Client } from 'pg'
 import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
+import { claimNext, currentPass, finish } from '../../functions/jobs/maintenance/progress'
 import { type MaintenanceSummary, runMaintenance } from '../../functions/jobs/maintenance/run'
 import type { Migration, TenantPools } from '../../lib'
 import { tenantMigrations } from '../../migrations'
@@ -233,5 +234,84 @@ describe('Job: maintenance', () => {
       await expect(s.query('SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] })
     await expect(busyQuery).resolves.toBe('finished')
     await Promise.all([...survivors, busy].map((c) => c.end()))
+  }, 60_000)
+
+  it('keeps a pass open while a lease is live, even on a tenant suspended since, and never double-books it', async () => {
+    // Prepare: runner B holds a lease on a1, which is then suspended
+    const w = await world(['a1', 'b1'])
+    const master = w.pools.master
+    const pass = await currentPass(master)
+    expect(await claimNext(master, pass, 'B', 60_000)).toBe('a1')
+    await master.query(`UPDATE tenants SET status = 'suspended' WHERE id = 'a1'`)
+    const run = () =>
+      runMaintenance({
+        pools: w.jobPools(),
+        migrations,
+        remainingMs: () => 600_000,
+        logger: silent,
+        applicationNamePrefix: w.prefix,
+      })
+
+    // Act + Assess: A does b1, but the pass stays open for B's lease
+    expect(await run()).toMatchObject({ processed: 1, passComplete: false })
+    // a1 comes back while B still works on it: nobody else takes it
+    await master.query(`UPDATE tenants SET status = 'active' WHERE id = 'a1'`)
+    expect(await run()).toMatchObject({ pass, processed: 0, passComplete: false })
+    // B finishes; the next run closes the pass
+    expect(await finish(master, pass, 'a1', 'B', { ok: true })).toBe(true)
+    expect(await run()).toMatchObject({ pass, processed: 0, passComplete: true })
+  }, 60_000)
+
+  it('does not count work whose lease was lost to another runner', async () => {
+    const w = await world(['l1'])
+    const master = w.pools.master
+    const pass = await currentPass(master)
+    expect(await claimNext(master, pass, 'slow', 1)).toBe('l1')
+    await sleep(20)
+
+    const summary = await runMaintenance({
+      pools: w.jobPools(),
+      migrations,
+      remainingMs: () => 600_000,
+      logger: silent,
+      applicationNamePrefix: w.prefix,
+    })
+
+    expect(summary).toMatchObject({ processed: 1, passComplete: true })
+    // The slow runner's late outcome is refused, so it cannot be counted twice.
+    expect(await finish(master, pass, 'l1', 'slow', { ok: true })).toBe(false)
+  }, 60_000)
+
+  it('reaps idle sessions of per-tenant roles when asked to', async () => {
+    const w = await world([])
+    await w.pools.end()
+    const tag = randomBytes(3).toString('hex')
+    const tenantRole = `trp${tag}_acme`
+    await withAdmin((admin) => admin.query(`CREATE ROLE ${tenantRole} LOGIN PASSWORD 'tenant-pw'`))
+    const url = new URL(databaseUrl())
+    const session = new Client({
+      host: url.hostname,
+      port: Number(url.port),
+      database: url.pathname.slice(1),
+      user: tenantRole,
+      password: 'tenant-pw',
+      application_name: `${w.prefix}:acme`,
+    })
+    session.on('error', () => {})
+    await session.connect()
+    await sleep(300)
+
+    const summary = await runMaintenance({
+      pools: w.jobPools(),
+      migrations,
+      remainingMs: () => 600_000,
+      logger: silent,
+      reapIdleMs: 100,
+      reapRolePrefix: `trp${tag}_`,
+      applicationNamePrefix: w.prefix,
+    })
+
+    expect(summary.zombiesReaped).toBe(1)
+    await expect(session.query('SELECT 1')).rejects.toBeDefined()
   }, 60_000)
 })

@@ -19,7 +19,7 @@ const num = (name: string, fallback: number) => {
 let pools: TenantPools | undefined
 
 export const handler = async (_event: unknown, context: Context) => {
-  const concurrency = num('MAINTENANCE_CONCURRENCY', 4)
+  const concurrency = Math.max(1, num('MAINTENANCE_CONCURRENCY', 4))
   const env = optionsFromEnv()
   const apiPrefix = env.applicationNamePrefix ?? 'tenant-pools'
   pools ??= new TenantPools({
@@ -29,6 +29,8 @@ export const handler = async (_event: unknown, context: Context) => {
       ? secretsManagerCredentials({ secretId: process.env.TENANT_POOLS_SECRET_ID })
       : undefined,
     applicationNamePrefix: `${apiPrefix}-job`,
+    // The job logs in as the schema owner: no role carries a tenant's search_path for it.
+    proxySafe: false,
     budget: concurrency + 1,
     maxPerPool: 1,
     maxPools: concurrency + 1,
@@ -46,6 +48,7 @@ export const handler = async (_event: unknown, context: Context) => {
     retentionDays: num('MAINTENANCE_RETENTION_DAYS', 30),
     reapIdleMs: num('MAINTENANCE_REAP_IDLE_MS', 600_000),
     applicationNamePrefix: apiPrefix,
+    reapRolePrefix: process.env.TENANT_POOLS_SCHEMA_PREFIX || 'tenant_',
   })
   metrics.addMetric('MaintenanceProcessed', MetricUnit.Count, summary.processed)
   metrics.addMetric('MaintenanceFailed', MetricUnit.Count, summary.failed)

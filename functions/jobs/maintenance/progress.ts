@@ -31,6 +31,9 @@ export async function claimNext(master: TenantDb, pass: number, runner: string, 
             AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
                              WHERE p.pass_id = $1 AND p.tenant_id = t.id
                                AND (p.status <> 'running' OR p.lease_until > clock_timestamp()))
+            -- A live lease from any pass (an older pass closed under a slow runner) keeps it busy.
+            AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
+                             WHERE p.tenant_id = t.id AND p.status = 'running' AND p.lease_until > clock_timestamp())
           ORDER BY t.id
           LIMIT 1)
        INSERT INTO maintenance_progress (pass_id, tenant_id, status, runner, lease_until)
@@ -60,30 +63,40 @@ export async function remaining(master: TenantDb, pass: number): Promise<number>
   return Number(rows[0]?.n)
 }
 
+/** Records the outcome. False when the lease was lost (expired and taken by another runner). */
 export async function finish(
   master: TenantDb,
   pass: number,
   tenantId: string,
   runner: string,
   outcome: { ok: true } | { ok: false; code: string },
-): Promise<void> {
-  await master.query(
+): Promise<boolean> {
+  const { rowCount } = await master.query(
     `UPDATE maintenance_progress SET status = $4, error_code = $5, finished_at = clock_timestamp()
-      WHERE pass_id = $1 AND tenant_id = $2 AND runner = $3`,
+      WHERE pass_id = $1 AND tenant_id = $2 AND runner = $3 AND status = 'running'`,
     [pass, tenantId, runner, outcome.ok ? 'done' : 'failed', outcome.ok ? null : outcome.code],
   )
+  return (rowCount ?? 0) > 0
 }
 
-/** Closes the pass when no tenant is left and no lease is live; the next run opens a new one. */
+/**
+ * Closes the pass when every active tenant is done or failed and no lease of the pass is live
+ * (whatever its tenant's status now); the next run opens a new one.
+ */
 export async function closeIfComplete(master: TenantDb, pass: number): Promise<boolean> {
-  const { rowCount } = await master.query(
-    `UPDATE maintenance_passes SET finished_at = now()
-      WHERE id = $1 AND finished_at IS NULL
-        AND NOT EXISTS (SELECT 1 FROM tenants t
-                         WHERE t.status = 'active'
-                           AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
-                                            WHERE p.pass_id = $1 AND p.tenant_id = t.id AND p.status <> 'running'))`,
-    [pass],
-  )
-  return (rowCount ?? 0) > 0
+  return master.transaction(async (c) => {
+    await c.query(`SELECT pg_advisory_xact_lock(hashtext('tenant-pools:maintenance:pass'))`)
+    const { rowCount } = await c.query(
+      `UPDATE maintenance_passes SET finished_at = now()
+        WHERE id = $1 AND finished_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
+                           WHERE p.pass_id = $1 AND p.status = 'running' AND p.lease_until > clock_timestamp())
+          AND NOT EXISTS (SELECT 1 FROM tenants t
+                           WHERE t.status = 'active'
+                             AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
+                                              WHERE p.pass_id = $1 AND p.tenant_id = t.id AND p.status <> 'running'))`,
+      [pass],
+    )
+    return (rowCount ?? 0) > 0
+  })
 }

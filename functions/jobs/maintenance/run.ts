@@ -11,8 +11,9 @@ const defaults = {
   // Below this much remaining time no tenant is started: the last one must still finish.
   safetyMarginMs: 60_000,
   retentionDays: 30,
-  // A claim outlives a crashed run by this much, then the tenant is free again.
-  leaseMs: 15 * 60_000,
+  // A claim outlives a crashed run by this much, then the tenant is free again. Longer than Lambda's
+  // 15-minute limit, so a live run never loses its tenant to another.
+  leaseMs: 16 * 60_000,
   reapIdleMs: 10 * 60_000,
   progressEvery: 25,
 }
@@ -28,8 +29,10 @@ export interface MaintenanceOptions {
   retentionDays?: number
   leaseMs?: number
   reapIdleMs?: number
-  /** Roles whose idle sessions under our application_name prefix may be reaped. */
+  /** Roles whose idle sessions under our application_name prefix may be reaped (default: the job's). */
   reapRoles?: string[]
+  /** Also reap sessions of roles whose name starts with this (per-tenant roles, e.g. `tenant_`). */
+  reapRolePrefix?: string
   /** application_name prefix of the API's sessions (not the job's). */
   applicationNamePrefix: string
   progressEvery?: number
@@ -42,6 +45,8 @@ export interface MaintenanceSummary {
   processed: number
   failed: number
   failures: Array<{ tenantId: string; code: string }>
+  /** Tenants whose outcome could not be recorded (lease lost, master unreachable): redone later. */
+  unrecorded: number
   skipped: number
   remaining: number
   passComplete: boolean
@@ -51,7 +56,7 @@ export interface MaintenanceSummary {
 
 /** Applies migrations, purges old soft-deleted rows and runs ANALYZE, all on the tenant's own connection. */
 async function maintainTenant(
-  o: Required<Omit<MaintenanceOptions, 'reapRoles'>>,
+  o: Required<Omit<MaintenanceOptions, 'reapRoles' | 'reapRolePrefix'>>,
   tenantId: string,
 ): Promise<void> {
   const schema = o.pools.schemaOf(tenantId)
@@ -64,12 +69,14 @@ async function maintainTenant(
     // Each migration commits with its record, or neither happens.
     await migrate(client, schema, o.migrations)
     await client.query('BEGIN')
+    // Schema-qualified: the session's search_path is not relied on (proxy-safe roles set their own).
+    const q = escapeIdentifier(schema)
     await client.query(
-      `DELETE FROM order_lines WHERE order_id IN
-         (SELECT id FROM orders WHERE deleted_at < now() - make_interval(days => $1))`,
+      `DELETE FROM ${q}.order_lines WHERE order_id IN
+         (SELECT id FROM ${q}.orders WHERE deleted_at < now() - make_interval(days => $1))`,
       [o.retentionDays],
     )
-    await client.query('DELETE FROM orders WHERE deleted_at < now() - make_interval(days => $1)', [
+    await client.query(`DELETE FROM ${q}.orders WHERE deleted_at < now() - make_interval(days => $1)`, [
       o.retentionDays,
     ])
     await client.query('COMMIT')
@@ -84,12 +91,15 @@ async function maintainTenant(
 
 export async function runMaintenance(options: MaintenanceOptions): Promise<MaintenanceSummary> {
   const o = { ...defaults, runner: randomUUID(), ...options }
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 1)
+    throw new Error('concurrency must be an integer >= 1')
   const started = Date.now()
   const master = o.pools.master
   const zombiesReaped = await reapZombies(master, {
     prefix: o.applicationNamePrefix,
     idleMs: o.reapIdleMs,
     roles: o.reapRoles,
+    rolePrefix: o.reapRolePrefix,
   }).catch((err: unknown) => {
     o.logger.warn('zombie reaping failed', { code: sqlState(err) })
     return 0
@@ -99,6 +109,23 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
   let processed = 0
   let outOfTime = false
 
+  let unrecorded = 0
+  // The outcome is written once more if the master connection fails; a lost lease or a second failure
+  // is counted, never mistaken for work done (the tenant comes back when its lease expires).
+  const record = async (tenantId: string, outcome: { ok: true } | { ok: false; code: string }) => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        if (await finish(master, pass, tenantId, o.runner, outcome)) return true
+        o.logger.warn('maintenance lease lost before the outcome was recorded', { tenantId })
+        break
+      } catch (err) {
+        o.logger.warn('recording a maintenance outcome failed', { tenantId, code: sqlState(err), attempt })
+      }
+    }
+    unrecorded++
+    return false
+  }
+
   const worker = async () => {
     for (;;) {
       if (o.remainingMs() < o.safetyMarginMs) {
@@ -107,24 +134,29 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
       }
       const tenantId = await claimNext(master, pass, o.runner, o.leaseMs)
       if (tenantId === undefined) return
+      let outcome: { ok: true } | { ok: false; code: string }
       try {
         await maintainTenant(o, tenantId)
-        await finish(master, pass, tenantId, o.runner, { ok: true })
+        outcome = { ok: true }
       } catch (err) {
-        const code = sqlState(err) ?? 'UNKNOWN'
-        failures.push({ tenantId, code })
-        o.logger.warn('tenant maintenance failed', { tenantId, code })
-        await finish(master, pass, tenantId, o.runner, { ok: false, code })
+        outcome = { ok: false, code: sqlState(err) ?? 'UNKNOWN' }
+        o.logger.warn('tenant maintenance failed', { tenantId, code: outcome.code })
       } finally {
         // The tenant's pool goes as soon as the tenant is done: the job holds no idle connections.
         await o.pools.evict(tenantId)
       }
+      if (!(await record(tenantId, outcome))) continue
+      if (!outcome.ok) failures.push({ tenantId, code: outcome.code })
       processed++
       if (processed % o.progressEvery === 0)
         o.logger.info('maintenance progress', { pass, processed, failed: failures.length })
     }
   }
-  await Promise.all(Array.from({ length: o.concurrency }, worker))
+  // allSettled: one worker's failure (the master unreachable) must not leave the others unwatched.
+  const settled = await Promise.allSettled(Array.from({ length: o.concurrency }, worker))
+  for (const r of settled) {
+    if (r.status === 'rejected') o.logger.error('maintenance worker stopped', { code: sqlState(r.reason) })
+  }
 
   const left = await remaining(master, pass)
   const passComplete = left === 0 && (await closeIfComplete(master, pass))
@@ -134,6 +166,7 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
     processed: processed - failures.length,
     failed: failures.length,
     failures,
+    unrecorded,
     skipped: outOfTime ? left : 0,
     remaining: left,
     passComplete,

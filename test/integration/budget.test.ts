@@ -1,5 +1,13 @@
 import { PoolExhaustedError } from '../../lib'
-import { createTenants, endTestPools, eventually, testPools, uniqueTenant, withAdmin } from '../support/db'
+import {
+  createTenants,
+  endTestPools,
+  eventually,
+  sampleBackends,
+  testPools,
+  uniqueTenant,
+  withAdmin,
+} from '../support/db'
 
 const backendsOf = (prefix: string) =>
   withAdmin(async (admin) => {
@@ -36,17 +44,7 @@ describe('Behaviour: per-environment budget', () => {
     const tenants = Array.from({ length: 10 }, (_, i) => uniqueTenant(`b${i}`))
     await createTenants(tenants)
     const { pools, prefix } = testPools({ budget: 4, maxPerPool: 2, connectTimeoutMs: 20_000 })
-    let peakAtServer = 0
-    let sampling = true
-    const sampler = withAdmin(async (admin) => {
-      while (sampling) {
-        const { rows } = await admin.query<{ n: string }>(
-          'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1',
-          [`${prefix}:%`],
-        )
-        peakAtServer = Math.max(peakAtServer, Number(rows[0]?.n))
-      }
-    })
+    const sampler = sampleBackends(prefix)
 
     // Act
     await Promise.all(
@@ -54,8 +52,7 @@ describe('Behaviour: per-environment budget', () => {
         pools.query(tenants[i % tenants.length] as string, 'SELECT pg_sleep(0.002)'),
       ),
     )
-    sampling = false
-    await sampler
+    const peakAtServer = await sampler.stop()
 
     // Assess: the load really needed more than the budget, and the server never saw more
     const { counters, budget } = pools.stats()

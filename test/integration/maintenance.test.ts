@@ -7,7 +7,7 @@ import { claimNext, currentPass, finish } from '../../functions/jobs/maintenance
 import { type MaintenanceSummary, runMaintenance } from '../../functions/jobs/maintenance/run'
 import type { Migration, TenantPools } from '../../lib'
 import { tenantMigrations } from '../../migrations'
-import { databaseUrl, endTestPools, sleep, testPools, withAdmin } from '../support/db'
+import { databaseUrl, endTestPools, sampleBackends, sleep, testPools, withAdmin } from '../support/db'
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -128,17 +128,7 @@ describe('Job: maintenance', () => {
   it('never holds more connections than its concurrency plus the master pool’s', async () => {
     const ids = Array.from({ length: 40 }, (_, i) => `c${i}`)
     const w = await world(ids)
-    let peak = 0
-    let sampling = true
-    const sampler = withAdmin(async (admin) => {
-      while (sampling) {
-        const { rows } = await admin.query<{ n: string }>(
-          'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1',
-          [`${w.prefix}-job:%`],
-        )
-        peak = Math.max(peak, Number(rows[0]?.n))
-      }
-    })
+    const sampler = sampleBackends(`${w.prefix}-job`)
 
     const summary = await runMaintenance({
       pools: w.jobPools(4),
@@ -148,8 +138,7 @@ describe('Job: maintenance', () => {
       concurrency: 4,
       applicationNamePrefix: w.prefix,
     })
-    sampling = false
-    await sampler
+    const peak = await sampler.stop()
 
     expect(summary).toMatchObject({ processed: 40, failed: 0, passComplete: true })
     expect(peak).toBeGreaterThan(1)

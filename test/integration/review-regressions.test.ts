@@ -6,10 +6,10 @@ import {
   databaseUrl,
   endTestPools,
   eventually,
+  sampleBackends,
   sleep,
   testPools,
   uniqueTenant,
-  withAdmin,
 } from '../support/db'
 
 describe('Behaviour: edge cases of the pool', () => {
@@ -204,21 +204,10 @@ describe('Behaviour: the server never sees more than the budget, even when verif
     const tenant = uniqueTenant()
     await createTenants([tenant])
     const { pools, prefix } = testPools({ proxySafe: true, budget: 1, maxPerPool: 1 })
-    let peak = 0
-    let sampling = true
-    const sampler = withAdmin(async (admin) => {
-      while (sampling) {
-        const { rows } = await admin.query<{ n: string }>(
-          'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1',
-          [`${prefix}:%`],
-        )
-        peak = Math.max(peak, Number(rows[0]?.n))
-      }
-    })
+    const sampler = sampleBackends(prefix)
 
     await Promise.allSettled(Array.from({ length: 30 }, () => pools.query(tenant, 'SELECT 1')))
-    sampling = false
-    await sampler
+    const peak = await sampler.stop()
 
     expect(peak).toBeLessThanOrEqual(1)
     expect(await eventually(async () => (await countBackends(prefix)) === 0)).toBe(true)

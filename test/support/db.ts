@@ -49,6 +49,31 @@ export async function countBackends(prefix: string): Promise<number> {
   })
 }
 
+/**
+ * Counts backends whose application_name starts with `${prefix}:` in pg_stat_activity, over and over
+ * until `stop()`, which resolves with the highest count seen.
+ */
+export function sampleBackends(prefix: string): { stop: () => Promise<number> } {
+  let peak = 0
+  let sampling = true
+  const sampler = withAdmin(async (admin) => {
+    while (sampling) {
+      const { rows } = await admin.query<{ n: string }>(
+        'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1',
+        [`${prefix}:%`],
+      )
+      peak = Math.max(peak, Number(rows[0]?.n))
+    }
+  })
+  return {
+    stop: async () => {
+      sampling = false
+      await sampler
+      return peak
+    },
+  }
+}
+
 /** Terminates every backend of this prefix (only those running a statement, if `activeOnly`). */
 export async function terminateBackends(prefix: string, { activeOnly = false } = {}): Promise<number> {
   return withAdmin(async (admin) => {

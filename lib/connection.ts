@@ -9,6 +9,8 @@ export class PooledConnection {
   idleSince = 0
   /** The socket reported an error or closed: never hand it out again. */
   lost = false
+  /** Fires if the current holder keeps it past the leak threshold. */
+  leakTimer: NodeJS.Timeout | undefined
 
   constructor(client: Client, now: number) {
     this.client = client

@@ -26,6 +26,8 @@ export const defaults = {
   // HikariCP checks connections idle longer than 500 ms; a Lambda thaw is always longer than that.
   validateAfterIdleMs: 1_000,
   sweepIntervalMs: 1_000,
+  // Off by default, as in HikariCP: capturing the acquiring stack costs on every checkout.
+  leakDetectionMs: 0,
 } as const
 
 export interface TenantPoolsOptions {
@@ -65,6 +67,8 @@ export interface TenantPoolsOptions {
   proxySafe?: boolean
   validateAfterIdleMs?: number
   sweepIntervalMs?: number
+  /** Warn (with the acquiring stack) when a connection is held longer than this; 0 disables. */
+  leakDetectionMs?: number
   logger?: Log
   clock?: Clock
 }
@@ -104,6 +108,7 @@ const schema = z
     proxySafe: z.boolean().optional(),
     validateAfterIdleMs: ms.optional(),
     sweepIntervalMs: ms.min(1).optional(),
+    leakDetectionMs: ms.optional(),
     logger: z.custom<Log>((v) => typeof v === 'object' && v !== null).optional(),
     clock: z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function').optional(),
   })
@@ -162,6 +167,7 @@ const fromEnv = {
   proxySafe: ['TENANT_POOLS_PROXY_SAFE', 'boolean'],
   validateAfterIdleMs: ['TENANT_POOLS_VALIDATE_AFTER_IDLE_MS', 'number'],
   sweepIntervalMs: ['TENANT_POOLS_SWEEP_INTERVAL_MS', 'number'],
+  leakDetectionMs: ['TENANT_POOLS_LEAK_DETECTION_MS', 'number'],
 } as const
 
 /** Reads the options that have an environment variable. A malformed value names its variable. */

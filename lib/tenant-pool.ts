@@ -123,6 +123,8 @@ export class TenantPool implements BudgetClaimant {
    * open or failed transaction) or past its lifetime, the connection is destroyed instead.
    */
   release(conn: PooledConnection, err?: unknown): void {
+    clearTimeout(conn.leakTimer)
+    conn.leakTimer = undefined
     this.lastUsedAt = this.#config.clock.now()
     if (err !== undefined || conn.dirty) {
       this.#destroy(conn)

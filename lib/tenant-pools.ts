@@ -60,6 +60,8 @@ const newCounters = () => ({
   /** New connections refused with 28P01 and retried once with refreshed credentials. */
   credentialRefreshes: 0,
   acquireTimeouts: 0,
+  /** Checkouts held longer than leakDetectionMs. */
+  leaksSuspected: 0,
   /** Checkouts, and the milliseconds callers spent waiting for them in total. */
   checkouts: 0,
   acquireWaitMs: 0,
@@ -298,6 +300,9 @@ export class TenantPools {
   // if it is dead it is discarded and another taken, before any statement of the caller has run.
   async #checkout(scope: Scope): Promise<{ pool: TenantPool; conn: PooledConnection }> {
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
+    // Taken before the first await, while the caller's frames are still on the stack.
+    const acquiredAt =
+      this.#options.leakDetectionMs > 0 ? new Error('connection acquired here').stack : undefined
     const now = this.#options.clock.now()
     // Timers don't run while an environment is frozen, so calls sweep too (at most once an interval).
     if (now - this.#lastSweep >= this.#options.sweepIntervalMs) this.#sweep(now)
@@ -315,11 +320,26 @@ export class TenantPools {
       ) {
         this.#counters.checkouts++
         this.#counters.acquireWaitMs += this.#options.clock.now() - now
+        if (acquiredAt !== undefined) this.#watchForLeak(scope.key, conn, acquiredAt)
         return { pool, conn }
       }
       this.#counters.connectionsReplaced++
       pool.release(conn, STALE)
     }
+  }
+
+  // As HikariCP's leakDetectionThreshold: a connection held too long is reported with the stack of
+  // the code that took it. The holder keeps it; this only tells someone where to look.
+  #watchForLeak(key: string, conn: PooledConnection, acquiredAt: string): void {
+    const ms = this.#options.leakDetectionMs
+    conn.leakTimer = setTimeout(() => {
+      this.#counters.leaksSuspected++
+      this.#log.warn('connection held longer than leakDetectionMs: possible leak', {
+        poolKey: key,
+        heldMs: ms,
+        acquiredAt,
+      })
+    }, ms).unref()
   }
 
   async #isAlive(conn: PooledConnection, ping: boolean): Promise<boolean> {

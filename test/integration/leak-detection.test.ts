@@ -1,0 +1,34 @@
+import { createTenants, endTestPools, sleep, testPools, uniqueTenant } from '../support/db'
+
+describe('Behaviour: leak detection', () => {
+  afterEach(endTestPools)
+
+  it('warns with the pool key and the acquiring stack when a connection is held too long', async () => {
+    // Prepare
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools, logs } = testPools({ leakDetectionMs: 100 })
+
+    // Act: one call within the threshold, one holding its connection for 300 ms
+    await pools.query(tenant, 'SELECT 1')
+    await pools.withClient(tenant, async () => sleep(300))
+
+    // Assess
+    const leaks = logs.filter((l) => l.message.includes('possible leak'))
+    expect(leaks).toHaveLength(1)
+    expect(leaks[0]?.extra[0]).toMatchObject({ poolKey: tenant, heldMs: 100 })
+    expect(String(leaks[0]?.extra[0]?.acquiredAt)).toMatch(/leak-detection\.test\.ts/)
+    expect(pools.stats().counters.leaksSuspected).toBe(1)
+  })
+
+  it('stays silent, and captures nothing, when disabled', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools, logs } = testPools()
+
+    await pools.withClient(tenant, async () => sleep(150))
+
+    expect(logs.filter((l) => l.message.includes('possible leak'))).toEqual([])
+    expect(pools.stats().counters.leaksSuspected).toBe(0)
+  })
+})

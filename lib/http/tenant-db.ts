@@ -11,11 +11,14 @@ import type { TenantDb } from '../types'
 const defaults = {
   claim: 'tenant_id',
   header: 'x-tenant-id',
-  // The header is trusted only where no authorizer runs: under serverless-offline, unless configured.
-  trustHeader: process.env.TENANT_POOLS_TRUST_TENANT_HEADER
-    ? process.env.TENANT_POOLS_TRUST_TENANT_HEADER === 'true'
-    : process.env.IS_OFFLINE === 'true',
 }
+
+// The header is trusted only where no authorizer runs: under serverless-offline, unless configured.
+// Read when the middleware is built, not when this module loads.
+const trustHeaderFromEnv = (env: NodeJS.ProcessEnv): boolean =>
+  env.TENANT_POOLS_TRUST_TENANT_HEADER
+    ? env.TENANT_POOLS_TRUST_TENANT_HEADER === 'true'
+    : env.IS_OFFLINE === 'true'
 
 export interface TenantContext extends Context {
   tenant: { id: string; status: TenantStatus }
@@ -56,7 +59,7 @@ function trackedDb(db: TenantDb): { db: TenantDb; settle: () => Promise<void> } 
 export function tenantDb(
   options: TenantDbOptions,
 ): MiddlewareObj<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext> {
-  const config = { ...defaults, ...options }
+  const config = { ...defaults, trustHeader: trustHeaderFromEnv(process.env), ...options }
   const settlers = new WeakMap<object, () => Promise<void>>()
 
   const tenantDbBefore = async (request: TenantRequest) => {

@@ -1,0 +1,152 @@
+// Property-based fuzzing of the HTTP handlers in process, through their real middleware and the real
+// database: whatever a caller sends, the answer is a 2xx or a 4xx, never a 500, and an invalid
+// tenant id never reaches the server.
+
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
+import fc from 'fast-check'
+import { getTenantPools, resetTenantPools } from '../../lib'
+import { uniqueTenant } from '../support/db'
+
+type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
+type Handlers = Record<'create' | 'list' | 'get' | 'patch' | 'remove' | 'stats', Handler>
+
+const saved = { ...process.env }
+let handlers: Handlers
+const tenant = uniqueTenant('fuzz')
+
+beforeAll(async () => {
+  // Set before the functions are loaded: they read these once, as a Lambda environment would.
+  Object.assign(process.env, {
+    TENANT_POOLS_TRUST_TENANT_HEADER: 'true',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    TENANT_POOLS_APP_NAME_PREFIX: 'fuzz',
+  })
+  const { migrateMaster, provisionTenant } = await import('../../functions/admin/provision')
+  handlers = (await import('../../functions/http/orders/handlers')) as unknown as Handlers
+  await migrateMaster(getTenantPools())
+  await provisionTenant(getTenantPools(), tenant)
+}, 60_000)
+
+afterAll(async () => {
+  await resetTenantPools()
+  process.env = saved
+})
+
+const context = () => ({
+  awsRequestId: 'fuzz-request',
+  functionName: 'fuzz',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:000000000000:function:fuzz',
+  memoryLimitInMB: '512',
+  getRemainingTimeInMillis: () => 30_000,
+})
+
+const tenantIds = fc.oneof(
+  fc.constant(tenant),
+  fc.string(),
+  fc.string({ unit: 'grapheme', maxLength: 60 }),
+  fc.stringMatching(/^[a-z0-9_]{1,48}$/),
+  fc.constantFrom("x'; DROP TABLE orders; --", 'a\u0000b', 'A'.repeat(10_000), '', ' '),
+)
+
+// Deeply nested JSON, very large strings, unicode and NUL, or text that is not JSON at all.
+const nested = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.array(tie('value'), { maxLength: 3 }),
+    fc.dictionary(fc.string({ maxLength: 8 }), tie('value'), { maxKeys: 3 }),
+  ),
+})).value
+const bodies = fc.oneof(
+  nested.map((v) => JSON.stringify(v) ?? 'null'),
+  fc
+    .record({
+      customer: fc.oneof(
+        fc.string({ unit: 'grapheme' }),
+        fc.constant('a\u0000b'),
+        fc.constant('x'.repeat(300)),
+      ),
+      reference: fc.option(fc.string(), { nil: undefined }),
+      lines: fc.array(
+        fc.record({
+          sku: fc.string(),
+          quantity: fc.oneof(fc.integer(), fc.double()),
+          unitCents: fc.integer(),
+        }),
+        { maxLength: 3 },
+      ),
+    })
+    .map((v) => JSON.stringify(v)),
+  fc
+    .record({ status: fc.string(), version: fc.oneof(fc.integer(), fc.double(), fc.string()) })
+    .map((v) => JSON.stringify(v)),
+  fc.string(),
+  fc.constant('{"a":'.repeat(2_000)),
+)
+const ids = fc.oneof(fc.uuid(), fc.string(), fc.constant('00000000-0000-0000-0000-000000000000'))
+const queries = fc.oneof(
+  fc.constant(undefined),
+  fc.dictionary(fc.constantFrom('limit', 'cursor', 'x'), fc.oneof(fc.string(), fc.integer().map(String))),
+)
+
+const requests = fc.record({
+  handler: fc.constantFrom<keyof Handlers>('create', 'list', 'get', 'patch', 'remove', 'stats'),
+  tenantId: tenantIds,
+  body: fc.option(bodies, { nil: undefined }),
+  id: ids,
+  query: queries,
+  contentType: fc.constantFrom('application/json', 'text/plain', undefined),
+})
+
+describe('Fuzz: the orders handlers', () => {
+  it('answer every request with a 2xx or 4xx and a JSON error shape, never a 500', async () => {
+    const seen = new Map<number, number>()
+    await fc.assert(
+      fc.asyncProperty(requests, async (r) => {
+        const event = {
+          headers: { 'x-tenant-id': r.tenantId, ...(r.contentType ? { 'content-type': r.contentType } : {}) },
+          body: r.body,
+          isBase64Encoded: false,
+          queryStringParameters: r.query,
+          pathParameters: { id: r.id },
+          requestContext: { http: { method: 'POST', path: '/orders' } },
+        }
+        const res = await handlers[r.handler](event, context())
+        const status = res.statusCode ?? 0
+        seen.set(status, (seen.get(status) ?? 0) + 1)
+        expect(status).toBeGreaterThanOrEqual(200)
+        expect(status).toBeLessThan(500)
+        if (status >= 400) {
+          const body = JSON.parse(res.body ?? '') as { error: { code: string } }
+          expect(Object.keys(body)).toEqual(['error'])
+          expect(body.error.code).toEqual(expect.any(String))
+        }
+      }),
+      { numRuns: 400 },
+    )
+    // The runs reached the database and the handlers, not only the tenant check.
+    const statuses = [...seen.keys()]
+    expect(statuses.some((st) => st >= 200 && st < 300)).toBe(true)
+    expect(statuses).toEqual(expect.arrayContaining([400, 404]))
+  }, 120_000)
+
+  it('never opens a pool (so never sends SQL) for an invalid tenant id', async () => {
+    const invalid = tenantIds.filter((id) => !/^[a-z0-9_]{1,48}$/.test(id))
+    await fc.assert(
+      fc.asyncProperty(invalid, async (tenantId) => {
+        const res = await handlers.list(
+          { headers: { 'x-tenant-id': tenantId }, requestContext: {} },
+          context(),
+        )
+        expect(res.statusCode === 400 || res.statusCode === 401).toBe(true)
+      }),
+      { numRuns: 200 },
+    )
+    const keys = getTenantPools()
+      .stats()
+      .pools.map((p) => p.key)
+    expect(keys.every((k) => k === '$master' || /^[a-z0-9_]{1,48}$/.test(k))).toBe(true)
+  }, 60_000)
+})

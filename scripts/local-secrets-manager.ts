@@ -241,7 +241,7 @@ export async function startLocalSecretsManager(
         })),
       }
     },
-    // Deletes at once; AWS would schedule the deletion (a local store needs no recovery window).
+    // Deletes at once, whatever RecoveryWindowInDays says: a local store needs no recovery window.
     DeleteSecret(input) {
       const secret = find(input.SecretId)
       delete store[secret.name]

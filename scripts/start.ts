@@ -58,6 +58,8 @@ async function ensureAppRole(superuserUrl: string, role: string, password: strin
     await admin.query(`ALTER ROLE ${r} PASSWORD ${escapeLiteral(password)}`)
     // CREATEROLE: tenant admin may give a tenant its own role (POST /admin/tenants {"role": true}).
     await admin.query(`ALTER ROLE ${r} CREATEROLE`)
+    // As rds_superuser has: see and end other roles' sessions (the reaper, tenant deprovisioning).
+    await admin.query(`GRANT pg_signal_backend, pg_read_all_stats TO ${r}`)
     await admin.query(`GRANT CREATE ON DATABASE tenant_pools TO ${r}`)
     await admin.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${r}`)
   } finally {

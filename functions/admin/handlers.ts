@@ -5,7 +5,7 @@ import { adminHandler } from '../shared/admin-handler'
 import { catalog, pools } from '../shared/runtime'
 import { validate } from '../shared/validate'
 import { provisionTenant } from './provision'
-import { ensureTenantRole, tenantSecretId } from './tenant-role'
+import { dropTenantRole, ensureTenantRole, tenantSecretId } from './tenant-role'
 
 const tenantIdSchema = z
   .string()
@@ -77,7 +77,14 @@ export const remove = adminHandler(async (event) => {
   if (!rowCount) throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
   catalog.invalidate(id)
   const evicted = await pools().evict(id)
-  return jsonResponse(200, { id, status: 'deleted', poolsEvicted: evicted })
+  // Its own role (if it had one) can no longer log in, and its secret is scheduled for deletion.
+  const dropped = await dropTenantRole(pools(), id)
+  return jsonResponse(200, {
+    id,
+    status: 'deleted',
+    poolsEvicted: evicted,
+    roleDropped: dropped?.role ?? null,
+  })
 })
 
 export const poolStats = adminHandler(async () => jsonResponse(200, pools().stats()))

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import {
   CreateSecretCommand,
+  DeleteSecretCommand,
   GetSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
@@ -91,4 +92,46 @@ export async function ensureTenantRole(
     await c.query(`ALTER ROLE ${r} SET search_path = ${s}`)
   })
   return { role, secretId }
+}
+
+/**
+ * Deprovisioning: ends the tenant role's sessions, revokes what it was granted and drops it, then
+ * schedules its secret for deletion. A tenant without a role of its own is left as it is.
+ */
+export async function dropTenantRole(
+  pools: TenantPools,
+  tenantId: string,
+): Promise<{ role: string } | undefined> {
+  const schema = pools.schemaOf(tenantId)
+  const role = schema
+  const r = escapeIdentifier(role)
+  const s = escapeIdentifier(schema)
+  const dropped = await pools.master.transaction(async (c) => {
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:role:${role}`])
+    const { rowCount } = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
+    if (!rowCount) return false
+    await c.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} REVOKE ALL ON TABLES FROM ${r}`)
+    await c.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r}`)
+    await c.query(`REVOKE ALL ON SCHEMA ${s} FROM ${r}`)
+    await c.query(`DROP ROLE ${r}`)
+    return true
+  })
+  // Its live sessions (in other environments) end too. Needs pg_signal_backend; without it they
+  // fail at their next statement, having lost every grant.
+  await pools.master
+    .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role])
+    .catch(() => undefined)
+  if (!dropped) return undefined
+  const pattern = process.env.TENANT_POOLS_TENANT_SECRET_PATTERN
+  if (pattern?.includes('{tenantId}')) {
+    client ??= new SecretsManagerClient({})
+    try {
+      await client.send(
+        new DeleteSecretCommand({ SecretId: tenantSecretId(tenantId), RecoveryWindowInDays: 7 }),
+      )
+    } catch (err) {
+      if (!(err instanceof ResourceNotFoundException)) throw err
+    }
+  }
+  return { role }
 }

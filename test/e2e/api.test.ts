@@ -459,6 +459,27 @@ describe('e2e: tenant admin', () => {
     expect(denied).toBe('42501')
   })
 
+  it('deprovisioning revokes and drops the tenant role and deletes its secret', async () => {
+    expect((await admin('POST', '/admin/tenants', { id: 'stark', role: true })).status).toBe(201)
+    expect((await api('GET', '/orders', { tenant: 'stark' })).status).toBe(200)
+
+    const res = await admin('DELETE', '/admin/tenants/stark')
+
+    expect(res.body).toMatchObject({ status: 'deleted', roleDropped: 'tenant_stark' })
+    const { rows } = await superuser((c) => c.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tenant_stark'`))
+    expect(rows).toEqual([])
+    const secret = await fetch(stack.smUrl, {
+      method: 'POST',
+      headers: {
+        'x-amz-target': 'secretsmanager.GetSecretValue',
+        'content-type': 'application/x-amz-json-1.1',
+      },
+      body: JSON.stringify({ SecretId: 'tenant-pools/local/tenants/stark' }),
+    })
+    expect(secret.status).toBe(400)
+    expect(((await secret.json()) as { __type: string }).__type).toBe('ResourceNotFoundException')
+  })
+
   it('rejects an invalid tenant id with 400', async () => {
     expectError(
       await admin('POST', '/admin/tenants', { id: "x'; DROP SCHEMA public; --" }),

@@ -71,7 +71,7 @@ describe('serverless package', () => {
     const secrets = statements.filter((s) => s.Action.some((a) => a.startsWith('secretsmanager:')))
     expect(secrets).toEqual([
       expect.objectContaining({
-        Action: ['secretsmanager:CreateSecret'],
+        Action: ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret'],
         Resource: 'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/tenants/*',
       }),
       expect.objectContaining({

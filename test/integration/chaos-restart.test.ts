@@ -1,0 +1,144 @@
+// Chaos: the database stops for 3 s under load and comes back. Callers get typed errors that map to
+// 503 with Retry-After while it is down, the registry recovers on its own, nothing crashes or leaks.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { chmodSync, mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { Client } from 'pg'
+import { TenantPools, toHttp } from '../../lib'
+import { memoryLog } from '../support/memory-log'
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    })
+  })
+
+interface Outcome {
+  at: number
+  ok: boolean
+  tookMs: number
+  status?: number
+  retryAfter?: string
+}
+
+describe('Chaos: a database restart under load', () => {
+  let child: ChildProcessWithoutNullStreams
+  let url: string
+  const lines: string[] = []
+  const waiters = new Map<string, () => void>()
+  const expectLine = (prefix: string) =>
+    new Promise<void>((resolve) => {
+      if (lines.some((l) => l.startsWith(prefix))) resolve()
+      else waiters.set(prefix, resolve)
+    })
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tenant-pools-chaos-'))
+    chmodSync(dir, 0o755)
+    child = spawn(process.execPath, [
+      'test/support/pg-server.mjs',
+      join(dir, 'data'),
+      String(await freePort()),
+    ])
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      lines.push(line)
+      for (const [prefix, resolve] of waiters) if (line.startsWith(prefix)) resolve()
+    })
+    await expectLine('ready')
+    url = (lines.find((l) => l.startsWith('ready')) as string).split(' ')[1] as string
+    const admin = new Client({ connectionString: url })
+    await admin.connect()
+    for (let t = 0; t < 10; t++) {
+      await admin.query(`CREATE SCHEMA IF NOT EXISTS tenant_c${t}`)
+      await admin.query(`CREATE TABLE IF NOT EXISTS tenant_c${t}.whoami AS SELECT 'c${t}'::text AS tenant`)
+    }
+    await admin.end()
+  }, 60_000)
+
+  afterAll(async () => {
+    child.stdin.write('quit\n')
+    await new Promise((r) => child.once('exit', r))
+  })
+
+  it('answers 503 with Retry-After while it is down, recovers by itself, and leaks nothing', async () => {
+    // Prepare: 20 callers over 10 tenants
+    const { log } = memoryLog()
+    const budget = 8
+    const pools = new TenantPools({
+      connectionString: url,
+      budget,
+      maxPerPool: 2,
+      connectTimeoutMs: 1_000,
+      logger: log,
+    })
+    const outcomes: Outcome[] = []
+    let running = true
+    const callers = Array.from({ length: 20 }, async (_, i) => {
+      while (running) {
+        const started = Date.now()
+        const tenant = `c${(i + outcomes.length) % 10}`
+        try {
+          const { rows } = await pools.query<{ tenant: string }>(tenant, 'SELECT tenant FROM whoami')
+          expect(rows[0]?.tenant).toBe(tenant)
+          outcomes.push({ at: started, ok: true, tookMs: Date.now() - started })
+        } catch (err) {
+          const answer = toHttp(err)
+          outcomes.push({
+            at: started,
+            ok: false,
+            tookMs: Date.now() - started,
+            status: answer.status,
+            retryAfter: answer.headers['retry-after'],
+          })
+          await new Promise((r) => setTimeout(r, 50))
+        }
+      }
+    })
+
+    // Act: 1.5 s of traffic, the server stopped for 3 s, then 3 s more
+    await new Promise((r) => setTimeout(r, 1_500))
+    child.stdin.write('stop\n')
+    await expectLine('stopped')
+    const downAt = Date.now()
+    await new Promise((r) => setTimeout(r, 3_000))
+    child.stdin.write('start\n')
+    await expectLine('started')
+    const upAt = Date.now()
+    await new Promise((r) => setTimeout(r, 3_000))
+    running = false
+    await Promise.all(callers)
+
+    // Assess: failures only around the outage, every one a 503 with Retry-After, none slow
+    const failures = outcomes.filter((o) => !o.ok)
+    expect(outcomes.filter((o) => o.ok && o.at < downAt).length).toBeGreaterThan(100)
+    expect(failures.length).toBeGreaterThan(0)
+    expect(failures.filter((f) => f.status !== 503 || f.retryAfter !== '1')).toEqual([])
+    // Bounded by the connect timeout (1 s), with room for a noisy machine; never a hang.
+    expect(Math.max(...failures.map((f) => f.tookMs))).toBeLessThan(5_000)
+    const firstSuccessAfter = outcomes.filter((o) => o.ok && o.at >= upAt).sort((a, b) => a.at - b.at)[0]
+    expect(firstSuccessAfter).toBeDefined()
+    const recoveryMs = (firstSuccessAfter?.at ?? 0) + (firstSuccessAfter?.tookMs ?? 0) - upAt
+    console.log(
+      `restart: ${outcomes.length} calls, ${failures.length} failed (all 503), ` +
+        `slowest failure ${Math.max(...failures.map((f) => f.tookMs))} ms, first success ${recoveryMs} ms after the server was back`,
+    )
+    // The last second is all successes: recovered, and stayed so.
+    const lastSecond = outcomes.filter((o) => o.at > Date.now() - 1_000)
+    expect(lastSecond.length).toBeGreaterThan(0)
+    expect(lastSecond.every((o) => o.ok)).toBe(true)
+
+    // Nothing leaked: no caller waiting, every pool within bounds, the budget accounted for
+    const stats = pools.stats()
+    expect(stats.totals.waiting).toBe(0)
+    expect(stats.pools.every((p) => p.total <= 2 && p.active === 0)).toBe(true)
+    expect(stats.budget.used).toBeLessThanOrEqual(budget)
+    expect(stats.budget.waiting).toBe(0)
+    await pools.end()
+    expect(pools.stats().budget.used).toBe(0)
+  }, 60_000)
+})

@@ -59,3 +59,12 @@ export class HttpError extends TenantPoolsError {
     this.code = code
   }
 }
+
+/**
+ * The connection died under a statement and pg reported it without a SQLSTATE ("terminated
+ * unexpectedly"). Known by the connection's state, not the message; the statement may or may not
+ * have run, so callers must not blindly retry writes.
+ */
+export class ConnectionLostError extends TenantPoolsError {
+  readonly code = 'CONNECTION_LOST'
+}

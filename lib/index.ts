@@ -3,6 +3,7 @@ export { TenantCatalog, type TenantCatalogOptions, type TenantStatus } from './c
 export * from './credentials'
 export {
   ConnectError,
+  ConnectionLostError,
   CredentialsError,
   HttpError,
   InvalidOptionsError,

@@ -5,7 +5,13 @@ import type { Client, ClientBase, QueryConfig, QueryResult, QueryResultRow } fro
 import { ConnectionBudget } from './budget'
 import { baseConfig, clientFactory, type FactorySettings } from './client-factory'
 import type { PooledConnection } from './connection'
-import { ConnectError, InvalidOptionsError, PoolsEndedError } from './errors'
+import {
+  ConnectError,
+  ConnectionLostError,
+  InvalidOptionsError,
+  PoolsEndedError,
+  TenantPoolsError,
+} from './errors'
 import { resolveOptions, type TenantPoolsOptions } from './options'
 import { isConnectionLost, isServerKill, sqlState } from './sqlstate'
 import { assertApp, assertSchemaName, assertTenantId, poolKey } from './tenant-id'
@@ -259,8 +265,8 @@ export class TenantPools {
     } catch (err) {
       // A failed statement leaves the session clean (we ran nothing else on it): keep the connection
       // unless the connection itself broke. `dirty` covers a statement that opened a transaction.
-      pool.release(conn, isConnectionLost(err) ? err : undefined)
-      throw err
+      pool.release(conn, isConnectionLost(err) || conn.lost ? err : undefined)
+      throw typed(err, conn)
     }
   }
 
@@ -273,7 +279,7 @@ export class TenantPools {
     } catch (err) {
       // The handler may have left session state behind; a fresh connection is cheaper than a leak.
       pool.release(conn, err ?? new Error('withClient callback threw a nullish value'))
-      throw err
+      throw typed(err, conn)
     }
   }
 
@@ -471,6 +477,12 @@ export class TenantPools {
     }
   }
 }
+
+// An error without SQLSTATE from a connection that is now lost is the loss itself.
+const typed = (err: unknown, conn: PooledConnection): unknown =>
+  conn.lost && sqlState(err) === undefined && !(err instanceof TenantPoolsError)
+    ? new ConnectionLostError('The connection to the database was lost during the call', { cause: err })
+    : err
 
 const leastRecentlyUsed = (pools: TenantPool[]): TenantPool | undefined =>
   pools.reduce<TenantPool | undefined>(

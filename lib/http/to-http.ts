@@ -2,6 +2,7 @@
 // safe to show (no stack, no SQL, no server detail). Database errors are classified by SQLSTATE.
 import {
   ConnectError,
+  ConnectionLostError,
   CredentialsError,
   HttpError,
   InvalidTenantError,
@@ -48,6 +49,7 @@ export function toHttp(err: unknown): HttpAnswer {
     return unavailable(err.code, 'Too many requests for this tenant; retry shortly')
   if (
     err instanceof ConnectError ||
+    err instanceof ConnectionLostError ||
     err instanceof CredentialsError ||
     err instanceof SecretUnreadableError ||
     err instanceof PoolsEndedError

@@ -1,5 +1,6 @@
 import {
   ConnectError,
+  ConnectionLostError,
   CredentialsError,
   HttpError,
   InvalidTenantError,
@@ -44,6 +45,7 @@ describe('Function: toHttp', () => {
   it.each([
     [new PoolExhaustedError('all in use'), 'POOL_EXHAUSTED'],
     [new ConnectError('refused'), 'DATABASE_UNAVAILABLE'],
+    [new ConnectionLostError('lost'), 'DATABASE_UNAVAILABLE'],
     [new CredentialsError('provider failed'), 'DATABASE_UNAVAILABLE'],
     [new PoolsEndedError('ended'), 'DATABASE_UNAVAILABLE'],
     [pgError('53300', 'sorry, too many clients already'), 'DATABASE_UNAVAILABLE'],

@@ -16,6 +16,7 @@ const defaults = {
   port: undefined, // a free port
   log: false,
   tls: false, // serve TLS with a self-signed certificate made now; its path is returned as `caPath`
+  flags: [], // more `-c name=value` server settings
 }
 
 export const freePort = () =>
@@ -56,7 +57,14 @@ export async function startEmbeddedPostgres(options = {}) {
     password: config.password,
     persistent,
     createPostgresUser: isRoot,
-    postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1', ...tlsFlags],
+    postgresFlags: [
+      '-c',
+      'max_connections=200',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      ...tlsFlags,
+      ...config.flags.flatMap((f) => ['-c', f]),
+    ],
     onLog: config.log ? (m) => process.stdout.write(`[postgres] ${m}\n`) : () => {},
     onError: (m) => process.stderr.write(`[postgres] ${m}\n`),
   })

@@ -1,22 +1,9 @@
 // Chaos: the database stops for 3 s under load and comes back. Callers get typed errors that map to
 // 503 with Retry-After while it is down, the registry recovers on its own, nothing crashes or leaks.
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { Client } from 'pg'
 import { TenantPools, toHttp } from '../../lib'
+import { type ControlledServer, controlledServer } from '../support/controlled-pg'
 import { memoryLog } from '../support/memory-log'
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
 
 interface Outcome {
   at: number
@@ -27,30 +14,12 @@ interface Outcome {
 }
 
 describe('Chaos: a database restart under load', () => {
-  let child: ChildProcessWithoutNullStreams
+  let server: ControlledServer
   let url: string
-  const lines: string[] = []
-  const waiters = new Map<string, () => void>()
-  const expectLine = (prefix: string) =>
-    new Promise<void>((resolve) => {
-      if (lines.some((l) => l.startsWith(prefix))) resolve()
-      else waiters.set(prefix, resolve)
-    })
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tenant-pools-chaos-'))
-    chmodSync(dir, 0o755)
-    child = spawn(process.execPath, [
-      'test/support/pg-server.mjs',
-      join(dir, 'data'),
-      String(await freePort()),
-    ])
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      lines.push(line)
-      for (const [prefix, resolve] of waiters) if (line.startsWith(prefix)) resolve()
-    })
-    await expectLine('ready')
-    url = (lines.find((l) => l.startsWith('ready')) as string).split(' ')[1] as string
+    server = await controlledServer()
+    url = server.url
     const admin = new Client({ connectionString: url })
     await admin.connect()
     for (let t = 0; t < 10; t++) {
@@ -61,10 +30,7 @@ describe('Chaos: a database restart under load', () => {
     await admin.end()
   }, 60_000)
 
-  afterAll(async () => {
-    child.stdin.write('quit\n')
-    await new Promise((r) => child.once('exit', r))
-  })
+  afterAll(() => server.quit())
 
   it('answers 503 with Retry-After while it is down, recovers by itself, and leaks nothing', async () => {
     // Prepare: 20 callers over 10 tenants
@@ -114,12 +80,10 @@ describe('Chaos: a database restart under load', () => {
 
     // Act: 1.5 s of traffic, the server stopped for 3 s, then 3 s more
     await new Promise((r) => setTimeout(r, 1_500))
-    child.stdin.write('stop\n')
-    await expectLine('stopped')
+    await server.stop()
     const downAt = Date.now()
     await new Promise((r) => setTimeout(r, 3_000))
-    child.stdin.write('start\n')
-    await expectLine('started')
+    await server.start()
     const upAt = Date.now()
     await new Promise((r) => setTimeout(r, 3_000))
     running = false

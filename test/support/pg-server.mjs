@@ -1,10 +1,12 @@
 // A PostgreSQL that a test can stop and start: a child process driven by stdin lines
-// ("stop", "start", "quit"), answering "ready", "stopped", "started" on stdout.
+// ("stop", "start", "quit"), answering "ready", "stopped", "started" on stdout. Further arguments
+// are server settings (name=value); the server's own log lines come out prefixed with "[postgres]".
 import { createInterface } from 'node:readline'
 import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.mjs'
 
-const [dataDir, port] = process.argv.slice(2)
-const start = () => startEmbeddedPostgres({ dataDir, port: Number(port), database: 'chaos' })
+const [dataDir, port, ...flags] = process.argv.slice(2)
+const start = () =>
+  startEmbeddedPostgres({ dataDir, port: Number(port), database: 'chaos', flags, log: true })
 let server = await start()
 process.stdout.write(`ready ${server.url}\n`)
 

@@ -7,7 +7,7 @@ import type { BudgetClaimant, ConnectionBudget } from './budget'
 import { closeClient, PooledConnection } from './connection'
 import { hiddenCredentials } from './credentials/hidden'
 import { ConnectError, PoolExhaustedError, PoolsEndedError, TenantPoolsError } from './errors'
-import { INVALID_PASSWORD, sqlState } from './sqlstate'
+import { INVALID_PASSWORD, sqlState, TOO_MANY_CONNECTIONS } from './sqlstate'
 import type { Clock, Credentials, PoolEvents } from './types'
 
 export interface TenantPoolConfig {
@@ -30,6 +30,11 @@ export interface TenantPoolConfig {
 // A graceful close takes a round trip; a peer that doesn't answer gets a quarter of the connect
 // timeout, leaving the rest of a waiting caller's timeout for the connection that replaces it.
 const closeTimeout = (connectTimeoutMs: number) => Math.max(100, Math.floor(connectTimeoutMs / 4))
+
+// Backoff when the server is full: 25 ms doubling per retry, capped at 400 ms, fully jittered.
+const BACKOFF_BASE_MS = 25
+const BACKOFF_CAP_MS = 400
+const SERVER_FULL = new Set([TOO_MANY_CONNECTIONS, '57P03'])
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
@@ -144,6 +149,13 @@ export class TenantPool implements BudgetClaimant {
       }
     }
     return closed
+  }
+
+  /** Closes every idle connection. Returns how many. */
+  closeIdle(): number {
+    const idle = [...this.#idle]
+    for (const conn of idle) this.#destroy(conn)
+    return idle.length
   }
 
   /** Closes the connection that has been idle longest, to give its budget slot to another pool. */
@@ -270,6 +282,7 @@ export class TenantPool implements BudgetClaimant {
   // A failed client is closed before the attempt settles.
   async #connect(abandoned: { value: boolean }): Promise<PooledConnection> {
     let refused: Credentials | undefined
+    let fullRetries = 0
     for (;;) {
       let client: Client | undefined
       let credentials: Credentials | undefined
@@ -284,6 +297,15 @@ export class TenantPool implements BudgetClaimant {
         return conn
       } catch (err) {
         if (client) await closeClient(client, closeTimeout(this.#config.connectTimeoutMs))
+        if (!abandoned.value && SERVER_FULL.has(sqlState(err) ?? '')) {
+          // The server is out of connections (53300) or not accepting yet (57P03). Give back what
+          // this environment holds idle elsewhere, then retry with full-jitter exponential backoff;
+          // the attempt's deadline (connectTimeoutMs) bounds the whole loop.
+          this.#config.events.serverFull(this.key)
+          const cap = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** fullRetries++)
+          await delay(Math.random() * cap)
+          continue
+        }
         if (refused || !credentials || abandoned.value || sqlState(err) !== INVALID_PASSWORD) throw err
         // Non-enumerable password: a provider that logs its request still shows no secret.
         refused = hiddenCredentials(credentials.user, credentials.password)

@@ -66,6 +66,8 @@ const newCounters = () => ({
   /** New connections refused with 28P01 and retried once with refreshed credentials. */
   credentialRefreshes: 0,
   acquireTimeouts: 0,
+  /** Connection attempts the server refused as full (53300, 57P03) and retried after a backoff. */
+  serverFullRetries: 0,
   /** Checkouts held longer than leakDetectionMs. */
   leaksSuspected: 0,
   /** Checkouts, and the milliseconds callers spent waiting for them in total. */
@@ -460,6 +462,16 @@ export class TenantPools {
       closed: () => c.connectionsClosed++,
       reused: () => c.connectionsReused++,
       acquireTimedOut: () => c.acquireTimeouts++,
+      serverFull: (key) => {
+        c.serverFullRetries++
+        // Our own idle connections elsewhere are what we can give back to a full server.
+        let closed = 0
+        for (const pool of this.#pools.values()) if (pool.key !== key) closed += pool.closeIdle()
+        this.#log.warn('server out of connections: retrying with backoff', {
+          poolKey: key,
+          idleClosed: closed,
+        })
+      },
       credentialsRefused: (key) => {
         c.credentialRefreshes++
         this.#log.info('credentials refused (28P01): refreshing them and retrying once', { poolKey: key })

@@ -53,6 +53,8 @@ export interface PoolEvents {
   connectFailed(err: Error): void
   /** The server refused a connection's credentials (28P01); a refresh and one retry follow. */
   credentialsRefused(key: string): void
+  /** The server had no connection to give (53300, 57P03); a backoff and a retry follow. */
+  serverFull(key: string): void
   lost(key: string, err: Error): void
 }
 

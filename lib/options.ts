@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { secretsManagerCredentials } from './credentials/secrets-manager'
 import { InvalidOptionsError } from './errors'
 import { SSL_MODES, type SslMode } from './tls'
-import type { Clock, CredentialsProvider, Log } from './types'
+import { type Clock, type CredentialsProvider, type Log, systemClock } from './types'
 
 /** Defaults tuned for Lambda: few connections per environment, closed quickly. */
 export const defaults = {
@@ -114,11 +114,18 @@ const schema = z
   })
   .strict()
 
-type Resolved = Omit<
-  Required<TenantPoolsOptions>,
-  'connectionString' | 'host' | 'port' | 'database' | 'ssl' | 'sslCaPath' | 'user' | 'password' | 'logger'
-> &
-  Pick<TenantPoolsOptions, 'connectionString' | 'host' | 'port' | 'database' | 'ssl' | 'sslCaPath' | 'logger'>
+// Connection settings and credentials are turned into a client config by client-factory.ts.
+type Passthrough =
+  | 'connectionString'
+  | 'host'
+  | 'port'
+  | 'database'
+  | 'ssl'
+  | 'sslCaPath'
+  | 'credentials'
+  | 'logger'
+type Resolved = Omit<Required<TenantPoolsOptions>, Passthrough | 'user' | 'password'> &
+  Pick<TenantPoolsOptions, Passthrough>
 
 /** Validates options (unknown keys included) and merges them over the defaults, once. */
 export function resolveOptions(options: TenantPoolsOptions): Resolved {
@@ -129,12 +136,12 @@ export function resolveOptions(options: TenantPoolsOptions): Resolved {
       issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : (issue?.path.join('.') ?? 'options')
     throw new InvalidOptionsError(`Invalid TenantPools option "${key}": ${issue?.message}`)
   }
-  const { user, password, ...rest } = options
+  // The password stays with client-factory.ts, out of the merged options.
+  const { user: _user, password: _password, ...rest } = options
   const merged = {
     ...defaults,
     schemaFor: (tenantId: string) => `${defaults.schemaPrefix}${tenantId}`,
-    credentials: async () => ({ user, password }) as { user: string; password: string },
-    clock: { now: () => Date.now() },
+    clock: systemClock,
     ...stripUndefined(rest),
   }
   if (merged.maxPerPool > merged.budget) {

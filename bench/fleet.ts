@@ -27,7 +27,10 @@ const zipf = (() => {
   const total = weights.reduce((a, b) => a + b, 0)
   const cumulative: number[] = []
   let sum = 0
-  for (const w of weights) cumulative.push((sum += w / total))
+  for (const w of weights) {
+    sum += w / total
+    cumulative.push(sum)
+  }
   return () => {
     const r = Math.random()
     return `t${cumulative.findIndex((c) => c >= r)}`

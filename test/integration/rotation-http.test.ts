@@ -61,13 +61,18 @@ afterAll(async () => {
 it('answers every call with 200 while the password rotates under load', async () => {
   // Prepare
   const event = { headers: { 'x-tenant-id': tenant }, requestContext: {} }
-  const context = { awsRequestId: 'rot', functionName: 'list', getRemainingTimeInMillis: () => 30_000 }
+  // A context of its own per invocation, as Lambda gives: the middleware puts the tenant's db on it.
+  const context = () => ({
+    awsRequestId: 'rot',
+    functionName: 'list',
+    getRemainingTimeInMillis: () => 30_000,
+  })
   const statuses = new Map<number, number>()
   const deadline = Date.now() + 8_000
   const load = Promise.all(
     Array.from({ length: 20 }, async () => {
       while (Date.now() < deadline) {
-        const status = (await list(event, context)).statusCode ?? 0
+        const status = (await list(event, context())).statusCode ?? 0
         statuses.set(status, (statuses.get(status) ?? 0) + 1)
       }
     }),

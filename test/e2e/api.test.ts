@@ -51,6 +51,17 @@ async function api(
 const admin = (method: string, path: string, body?: unknown) =>
   api(method, path, { body, headers: { 'x-admin-key': stack.adminKey } })
 
+/** GetSecretValue on the stack's local Secrets Manager, as the SDK would send it. */
+const readLocalSecret = (secretId: string) =>
+  fetch(stack.smUrl, {
+    method: 'POST',
+    headers: {
+      'x-amz-target': 'secretsmanager.GetSecretValue',
+      'content-type': 'application/x-amz-json-1.1',
+    },
+    body: JSON.stringify({ SecretId: secretId }),
+  })
+
 async function superuser<T>(fn: (c: Client) => Promise<T>): Promise<T> {
   const c = new Client({
     connectionString: `postgres://postgres:postgres@127.0.0.1:${stack.pgPort}/tenant_pools`,
@@ -388,14 +399,9 @@ describe('e2e: logs and metrics', () => {
     )
 
     // The app role's password and the admin key live in the local Secrets Manager only.
-    const secrets = await fetch(stack.smUrl, {
-      method: 'POST',
-      headers: {
-        'x-amz-target': 'secretsmanager.GetSecretValue',
-        'content-type': 'application/x-amz-json-1.1',
-      },
-      body: JSON.stringify({ SecretId: 'tenant-pools/local/master' }),
-    }).then((r) => r.json() as Promise<{ SecretString: string }>)
+    const secrets = await readLocalSecret('tenant-pools/local/master').then(
+      (r) => r.json() as Promise<{ SecretString: string }>,
+    )
     const { password } = JSON.parse(secrets.SecretString) as { password: string }
     expect(password.length).toBeGreaterThan(10)
     expect(stack.output()).not.toContain(password)
@@ -468,14 +474,7 @@ describe('e2e: tenant admin', () => {
     expect(res.body).toMatchObject({ status: 'deleted', roleDropped: 'tenant_stark' })
     const { rows } = await superuser((c) => c.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tenant_stark'`))
     expect(rows).toEqual([])
-    const secret = await fetch(stack.smUrl, {
-      method: 'POST',
-      headers: {
-        'x-amz-target': 'secretsmanager.GetSecretValue',
-        'content-type': 'application/x-amz-json-1.1',
-      },
-      body: JSON.stringify({ SecretId: 'tenant-pools/local/tenants/stark' }),
-    })
+    const secret = await readLocalSecret('tenant-pools/local/tenants/stark')
     expect(secret.status).toBe(400)
     expect(((await secret.json()) as { __type: string }).__type).toBe('ResourceNotFoundException')
   })

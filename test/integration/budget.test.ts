@@ -4,6 +4,7 @@ import {
   endTestPools,
   eventually,
   sampleBackends,
+  signal,
   testPools,
   uniqueTenant,
   withAdmin,
@@ -20,20 +21,14 @@ const backendsOf = (prefix: string) =>
 
 /** Holds a connection of `tenant` until the returned release function is called. */
 async function hold(pools: ReturnType<typeof testPools>['pools'], tenant: string) {
-  let release = () => {}
-  const released = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  let acquired = () => {}
-  const ready = new Promise<void>((resolve) => {
-    acquired = resolve
-  })
+  const released = signal()
+  const acquired = signal()
   const done = pools.withClient(tenant, async () => {
-    acquired()
-    await released
+    acquired.fire()
+    await released.done
   })
-  await ready
-  return { release, done }
+  await acquired.done
+  return { release: released.fire, done }
 }
 
 describe('Behaviour: per-environment budget', () => {

@@ -1,5 +1,5 @@
 import { PoolsEndedError } from '../../lib'
-import { countBackends, createTenants, endTestPools, testPools, uniqueTenant } from '../support/db'
+import { countBackends, createTenants, endTestPools, signal, testPools, uniqueTenant } from '../support/db'
 
 describe('Behaviour: end()', () => {
   afterEach(endTestPools)
@@ -32,23 +32,17 @@ describe('Behaviour: end()', () => {
     const tenant = uniqueTenant()
     await createTenants([tenant])
     const { pools, prefix } = testPools()
-    let finish = () => {}
-    const gate = new Promise<void>((resolve) => {
-      finish = resolve
-    })
-    let started = () => {}
-    const running = new Promise<void>((resolve) => {
-      started = resolve
-    })
+    const gate = signal()
+    const running = signal()
     const inFlight = pools.withClient(tenant, async (client) => {
-      started()
-      await gate
+      running.fire()
+      await gate.done
       return (await client.query<{ ok: number }>('SELECT 1 AS ok')).rows[0]?.ok
     })
-    await running
+    await running.done
 
     const ended = pools.end()
-    finish()
+    gate.fire()
 
     await expect(inFlight).resolves.toBe(1)
     await ended

@@ -7,6 +7,7 @@ import {
   endTestPools,
   eventually,
   sampleBackends,
+  signal,
   sleep,
   testPools,
   uniqueTenant,
@@ -84,20 +85,14 @@ describe('Behaviour: edge cases of the pool', () => {
     const tenant = uniqueTenant()
     await createTenants([tenant])
     const { pools, prefix } = testPools()
-    let release = () => {}
-    const gate = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    let started = () => {}
-    const running = new Promise<void>((resolve) => {
-      started = resolve
-    })
+    const gate = signal()
+    const running = signal()
     const held = pools.withClient(tenant, async (client) => {
-      started()
-      await gate
+      running.fire()
+      await gate.done
       return client.query('SELECT 1')
     })
-    await running
+    await running.done
 
     const evicted = pools.evict(tenant)
     let ended = false
@@ -106,7 +101,7 @@ describe('Behaviour: edge cases of the pool', () => {
     })
     await sleep(100)
     expect(ended).toBe(false)
-    release()
+    gate.fire()
 
     await Promise.all([held, evicted, ending])
     expect(await countBackends(prefix)).toBe(0)

@@ -113,6 +113,15 @@ export async function endTestPools(): Promise<void> {
   await Promise.all(open.splice(0).map((p) => p.end()))
 }
 
+/** A promise and the function that resolves it: a gate a test opens when it chooses. */
+export function signal(): { done: Promise<void>; fire: () => void } {
+  let fire = () => {}
+  const done = new Promise<void>((resolve) => {
+    fire = resolve
+  })
+  return { done, fire }
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Polls until `check` returns true or `timeoutMs` passes; returns the last result. */

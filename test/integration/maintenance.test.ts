@@ -4,7 +4,11 @@ import { randomBytes } from 'node:crypto'
 import { Client } from 'pg'
 import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
 import { claimNext, currentPass, finish } from '../../functions/jobs/maintenance/progress'
-import { type MaintenanceSummary, runMaintenance } from '../../functions/jobs/maintenance/run'
+import {
+  type MaintenanceOptions,
+  type MaintenanceSummary,
+  runMaintenance,
+} from '../../functions/jobs/maintenance/run'
 import type { Migration, TenantPools } from '../../lib'
 import { tenantMigrations } from '../../migrations'
 import { databaseUrl, endTestPools, sampleBackends, sleep, testPools, withAdmin } from '../support/db'
@@ -27,6 +31,8 @@ interface World {
   schemaPrefix: string
   /** A registry for the job, as a Lambda environment would build it. */
   jobPools: (concurrency?: number) => TenantPools
+  /** One job run on its own registry (unless `pools` is given), with time to spare unless told otherwise. */
+  run: (options?: Partial<MaintenanceOptions>) => Promise<MaintenanceSummary>
 }
 
 async function world(tenants: string[]): Promise<World> {
@@ -45,7 +51,16 @@ async function world(tenants: string[]): Promise<World> {
       maxPerPool: 1,
       maxPools: concurrency + 1,
     }).pools
-  return { pools, prefix, master, schemaPrefix, jobPools }
+  const run = (options: Partial<MaintenanceOptions> = {}) =>
+    runMaintenance({
+      pools: options.pools ?? jobPools(options.concurrency),
+      migrations,
+      remainingMs: () => 600_000,
+      logger: silent,
+      applicationNamePrefix: prefix,
+      ...options,
+    })
+  return { pools, prefix, master, schemaPrefix, jobPools, run }
 }
 
 /** A time budget that lets `n` tenants start, then reports the invocation as nearly over. */
@@ -77,14 +92,7 @@ describe('Job: maintenance', () => {
     const w = await world(ids)
     const job = w.jobPools()
     const run = (budget: number) =>
-      runMaintenance({
-        pools: job,
-        migrations,
-        remainingMs: budgetFor(budget),
-        logger: silent,
-        safetyMarginMs: 1_000,
-        applicationNamePrefix: w.prefix,
-      })
+      w.run({ pools: job, remainingMs: budgetFor(budget), safetyMarginMs: 1_000 })
 
     // Act: runs of at most 60 tenants each, with a tenant added after the first
     const runs: MaintenanceSummary[] = [await run(60)]
@@ -130,14 +138,7 @@ describe('Job: maintenance', () => {
     const w = await world(ids)
     const sampler = sampleBackends(`${w.prefix}-job`)
 
-    const summary = await runMaintenance({
-      pools: w.jobPools(4),
-      migrations,
-      remainingMs: () => 600_000,
-      logger: silent,
-      concurrency: 4,
-      applicationNamePrefix: w.prefix,
-    })
+    const summary = await w.run({ concurrency: 4 })
     const peak = await sampler.stop()
 
     expect(summary).toMatchObject({ processed: 40, failed: 0, passComplete: true })
@@ -148,16 +149,7 @@ describe('Job: maintenance', () => {
   it('two runs started together never work on the same tenant', async () => {
     const ids = Array.from({ length: 60 }, (_, i) => `o${i}`)
     const w = await world(ids)
-    const run = (runner: string) =>
-      runMaintenance({
-        pools: w.jobPools(3),
-        migrations,
-        remainingMs: () => 600_000,
-        logger: silent,
-        concurrency: 3,
-        applicationNamePrefix: w.prefix,
-        runner,
-      })
+    const run = (runner: string) => w.run({ concurrency: 3, runner })
 
     const [a, b] = await Promise.all([run('runner-a'), run('runner-b')])
 
@@ -207,14 +199,7 @@ describe('Job: maintenance', () => {
     )
 
     // Act
-    const summary = await runMaintenance({
-      pools: w.jobPools(),
-      migrations,
-      remainingMs: () => 600_000,
-      logger: silent,
-      reapIdleMs: 200,
-      applicationNamePrefix: w.prefix,
-    })
+    const summary = await w.run({ reapIdleMs: 200 })
 
     // Assess
     expect(summary.zombiesReaped).toBe(1)
@@ -232,23 +217,15 @@ describe('Job: maintenance', () => {
     const pass = await currentPass(master)
     expect(await claimNext(master, pass, 'B', 60_000)).toBe('a1')
     await master.query(`UPDATE tenants SET status = 'suspended' WHERE id = 'a1'`)
-    const run = () =>
-      runMaintenance({
-        pools: w.jobPools(),
-        migrations,
-        remainingMs: () => 600_000,
-        logger: silent,
-        applicationNamePrefix: w.prefix,
-      })
 
     // Act + Assess: A does b1, but the pass stays open for B's lease
-    expect(await run()).toMatchObject({ processed: 1, passComplete: false })
+    expect(await w.run()).toMatchObject({ processed: 1, passComplete: false })
     // a1 comes back while B still works on it: nobody else takes it
     await master.query(`UPDATE tenants SET status = 'active' WHERE id = 'a1'`)
-    expect(await run()).toMatchObject({ pass, processed: 0, passComplete: false })
+    expect(await w.run()).toMatchObject({ pass, processed: 0, passComplete: false })
     // B finishes; the next run closes the pass
     expect(await finish(master, pass, 'a1', 'B', { ok: true })).toBe(true)
-    expect(await run()).toMatchObject({ pass, processed: 0, passComplete: true })
+    expect(await w.run()).toMatchObject({ pass, processed: 0, passComplete: true })
   }, 60_000)
 
   it('does not count work whose lease was lost to another runner', async () => {
@@ -258,13 +235,7 @@ describe('Job: maintenance', () => {
     expect(await claimNext(master, pass, 'slow', 1)).toBe('l1')
     await sleep(20)
 
-    const summary = await runMaintenance({
-      pools: w.jobPools(),
-      migrations,
-      remainingMs: () => 600_000,
-      logger: silent,
-      applicationNamePrefix: w.prefix,
-    })
+    const summary = await w.run()
 
     expect(summary).toMatchObject({ processed: 1, passComplete: true })
     // The slow runner's late outcome is refused, so it cannot be counted twice.
@@ -290,15 +261,7 @@ describe('Job: maintenance', () => {
     await session.connect()
     await sleep(300)
 
-    const summary = await runMaintenance({
-      pools: w.jobPools(),
-      migrations,
-      remainingMs: () => 600_000,
-      logger: silent,
-      reapIdleMs: 100,
-      reapRolePrefix: `trp${tag}_`,
-      applicationNamePrefix: w.prefix,
-    })
+    const summary = await w.run({ reapIdleMs: 100, reapRolePrefix: `trp${tag}_` })
 
     expect(summary.zombiesReaped).toBe(1)
     await expect(session.query('SELECT 1')).rejects.toBeDefined()

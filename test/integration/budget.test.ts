@@ -3,8 +3,8 @@ import {
   createTenants,
   endTestPools,
   eventually,
+  holdConnection,
   sampleBackends,
-  signal,
   testPools,
   uniqueTenant,
   withAdmin,
@@ -18,18 +18,6 @@ const backendsOf = (prefix: string) =>
     )
     return rows.map((r) => r.name.slice(prefix.length + 1))
   })
-
-/** Holds a connection of `tenant` until the returned release function is called. */
-async function hold(pools: ReturnType<typeof testPools>['pools'], tenant: string) {
-  const released = signal()
-  const acquired = signal()
-  const done = pools.withClient(tenant, async () => {
-    acquired.fire()
-    await released.done
-  })
-  await acquired.done
-  return { release: released.fire, done }
-}
 
 describe('Behaviour: per-environment budget', () => {
   afterEach(endTestPools)
@@ -80,8 +68,8 @@ describe('Behaviour: per-environment budget', () => {
     const [a, b, c] = [uniqueTenant('a'), uniqueTenant('b'), uniqueTenant('c')]
     await createTenants([a, b, c])
     const { pools } = testPools({ budget: 2, maxPerPool: 1, connectTimeoutMs: 10_000 })
-    const first = await hold(pools, a)
-    const second = await hold(pools, b)
+    const first = await holdConnection(pools, a)
+    const second = await holdConnection(pools, b)
 
     const waiting = pools.query<{ tenant: string }>(c, 'SELECT tenant FROM whoami')
     expect(await eventually(() => pools.stats().budget.waiting === 1)).toBe(true)
@@ -96,8 +84,8 @@ describe('Behaviour: per-environment budget', () => {
     const [a, b, c] = [uniqueTenant('a'), uniqueTenant('b'), uniqueTenant('c')]
     await createTenants([a, b, c])
     const { pools } = testPools({ budget: 2, maxPerPool: 1, connectTimeoutMs: 300 })
-    const first = await hold(pools, a)
-    const second = await hold(pools, b)
+    const first = await holdConnection(pools, a)
+    const second = await holdConnection(pools, b)
 
     await expect(pools.query(c, 'SELECT 1')).rejects.toBeInstanceOf(PoolExhaustedError)
     // The same holds when the tenant's own pool is full.

@@ -1,5 +1,12 @@
 import { PoolsEndedError } from '../../lib'
-import { countBackends, createTenants, endTestPools, signal, testPools, uniqueTenant } from '../support/db'
+import {
+  countBackends,
+  createTenants,
+  endTestPools,
+  holdConnection,
+  testPools,
+  uniqueTenant,
+} from '../support/db'
 
 describe('Behaviour: end()', () => {
   afterEach(endTestPools)
@@ -32,19 +39,16 @@ describe('Behaviour: end()', () => {
     const tenant = uniqueTenant()
     await createTenants([tenant])
     const { pools, prefix } = testPools()
-    const gate = signal()
-    const running = signal()
-    const inFlight = pools.withClient(tenant, async (client) => {
-      running.fire()
-      await gate.done
-      return (await client.query<{ ok: number }>('SELECT 1 AS ok')).rows[0]?.ok
-    })
-    await running.done
+    const inFlight = await holdConnection(
+      pools,
+      tenant,
+      async (client) => (await client.query<{ ok: number }>('SELECT 1 AS ok')).rows[0]?.ok,
+    )
 
     const ended = pools.end()
-    gate.fire()
+    inFlight.release()
 
-    await expect(inFlight).resolves.toBe(1)
+    await expect(inFlight.done).resolves.toBe(1)
     await ended
     expect(await countBackends(prefix)).toBe(0)
   })

@@ -6,8 +6,8 @@ import {
   databaseUrl,
   endTestPools,
   eventually,
+  holdConnection,
   sampleBackends,
-  signal,
   sleep,
   testPools,
   uniqueTenant,
@@ -85,14 +85,7 @@ describe('Behaviour: edge cases of the pool', () => {
     const tenant = uniqueTenant()
     await createTenants([tenant])
     const { pools, prefix } = testPools()
-    const gate = signal()
-    const running = signal()
-    const held = pools.withClient(tenant, async (client) => {
-      running.fire()
-      await gate.done
-      return client.query('SELECT 1')
-    })
-    await running.done
+    const held = await holdConnection(pools, tenant, (client) => client.query('SELECT 1'))
 
     const evicted = pools.evict(tenant)
     let ended = false
@@ -101,9 +94,9 @@ describe('Behaviour: edge cases of the pool', () => {
     })
     await sleep(100)
     expect(ended).toBe(false)
-    gate.fire()
+    held.release()
 
-    await Promise.all([held, evicted, ending])
+    await Promise.all([held.done, evicted, ending])
     expect(await countBackends(prefix)).toBe(0)
   })
 

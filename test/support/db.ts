@@ -1,6 +1,6 @@
 // Helpers for integration tests against the real PostgreSQL named by DATABASE_URL.
 import { randomBytes } from 'node:crypto'
-import { Client } from 'pg'
+import { Client, type ClientBase } from 'pg'
 import { TenantPools, type TenantPoolsOptions } from '../../lib'
 import { type LogEntry, memoryLog } from './memory-log'
 
@@ -120,6 +120,26 @@ export function signal(): { done: Promise<void>; fire: () => void } {
     fire = resolve
   })
   return { done, fire }
+}
+
+/**
+ * Takes a connection of `tenant` and holds it until `release()`; then runs `after` on it (if given)
+ * and gives it back. Resolves once the connection is held; `done` settles with `after`'s result.
+ */
+export async function holdConnection<T = undefined>(
+  pools: TenantPools,
+  tenant: string,
+  after?: (client: ClientBase) => Promise<T>,
+): Promise<{ release: () => void; done: Promise<T | undefined> }> {
+  const released = signal()
+  const acquired = signal()
+  const done = pools.withClient(tenant, async (client) => {
+    acquired.fire()
+    await released.done
+    return after?.(client)
+  })
+  await acquired.done
+  return { release: released.fire, done }
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,10 +1,10 @@
 // Options of a TenantPools registry: defaults, validation, and the environment variables behind them.
 import type { ConnectionOptions } from 'node:tls'
-import { z } from 'zod'
 import { secretsManagerCredentials } from './credentials/secrets-manager'
 import { InvalidOptionsError } from './errors'
 import { SSL_MODES, type SslMode } from './tls'
 import { type Clock, type CredentialsProvider, type Log, systemClock } from './types'
+import * as z from './zod'
 
 /** Defaults tuned for Lambda: few connections per environment, closed quickly. */
 export const defaults = {
@@ -73,46 +73,43 @@ export interface TenantPoolsOptions {
   clock?: Clock
 }
 
-const ms = z.number().int().min(0).max(2_147_483_647)
-const positive = z.number().int().min(1).max(10_000)
+const ms = (min = 0) => z.optional(z.int().check(z.gte(min), z.lte(2_147_483_647)))
+const positive = z.optional(z.int().check(z.gte(1), z.lte(10_000)))
+const text = (max = 10_000) => z.optional(z.string().check(z.minLength(1), z.maxLength(max)))
 const fn = <T>(what: string) =>
-  z.custom<T>((v) => typeof v === 'function', { message: `expected ${what} to be a function` })
+  z.optional(z.custom<T>((v) => typeof v === 'function', { message: `expected ${what} to be a function` }))
 
-const schema = z
-  .object({
-    connectionString: z.string().min(1).optional(),
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65_535).optional(),
-    database: z.string().min(1).optional(),
-    ssl: z.union([z.enum(SSL_MODES), z.boolean(), z.looseObject({})]).optional(),
-    sslCaPath: z.string().min(1).optional(),
-    user: z.string().min(1).optional(),
-    password: z.string().optional(),
-    credentials: fn<CredentialsProvider>('credentials').optional(),
-    schemaFor: fn<(tenantId: string) => string>('schemaFor').optional(),
-    masterSchema: z.string().min(1).max(63).optional(),
-    maxPerPool: positive.optional(),
-    budget: positive.optional(),
-    maxPools: positive.optional(),
-    idleTimeoutMs: ms.optional(),
-    poolTtlMs: ms.optional(),
-    connectTimeoutMs: ms.min(1).optional(),
-    maxLifetimeMs: ms.min(1).optional(),
-    statementTimeoutMs: ms.optional(),
-    idleSessionTimeoutMs: ms.optional(),
-    applicationNamePrefix: z
-      .string()
-      .max(30)
-      .regex(/^[A-Za-z0-9_.-]*$/)
-      .optional(),
-    proxySafe: z.boolean().optional(),
-    validateAfterIdleMs: ms.optional(),
-    sweepIntervalMs: ms.min(1).optional(),
-    leakDetectionMs: ms.optional(),
-    logger: z.custom<Log>((v) => typeof v === 'object' && v !== null).optional(),
-    clock: z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function').optional(),
-  })
-  .strict()
+const schema = z.builtOnFirstUse(() =>
+  z.strictObject({
+    connectionString: text(),
+    host: text(),
+    port: z.optional(z.int().check(z.gte(1), z.lte(65_535))),
+    database: text(),
+    ssl: z.optional(z.union([z.enum(SSL_MODES), z.boolean(), z.looseObject({})])),
+    sslCaPath: text(),
+    user: text(),
+    password: z.optional(z.string()),
+    credentials: fn<CredentialsProvider>('credentials'),
+    schemaFor: fn<(tenantId: string) => string>('schemaFor'),
+    masterSchema: text(63),
+    maxPerPool: positive,
+    budget: positive,
+    maxPools: positive,
+    idleTimeoutMs: ms(),
+    poolTtlMs: ms(),
+    connectTimeoutMs: ms(1),
+    maxLifetimeMs: ms(1),
+    statementTimeoutMs: ms(),
+    idleSessionTimeoutMs: ms(),
+    applicationNamePrefix: z.optional(z.string().check(z.maxLength(30), z.regex(/^[A-Za-z0-9_.-]*$/))),
+    proxySafe: z.optional(z.boolean()),
+    validateAfterIdleMs: ms(),
+    sweepIntervalMs: ms(1),
+    leakDetectionMs: ms(),
+    logger: z.optional(z.custom<Log>((v) => typeof v === 'object' && v !== null)),
+    clock: z.optional(z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function')),
+  }),
+)
 
 // Connection settings and credentials are turned into a client config by client-factory.ts.
 type Passthrough =
@@ -129,7 +126,7 @@ type Resolved = Omit<Required<TenantPoolsOptions>, Passthrough | 'user' | 'passw
 
 /** Validates options (unknown keys included) and merges them over the defaults, once. */
 export function resolveOptions(options: TenantPoolsOptions): Resolved {
-  const parsed = schema.safeParse(options)
+  const parsed = schema().safeParse(options)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const key =

@@ -1,19 +1,19 @@
 // Tenant admin: provisioning, listing, suspending, deleting, and this environment's pool stats.
-import { z } from 'zod'
 import { HttpError, jsonResponse, MAX_TENANT_ID_LENGTH } from '../../lib'
+import * as z from '../../lib/zod'
 import { adminHandler } from '../shared/admin-handler'
 import { catalog, pools } from '../shared/runtime'
 import { validate } from '../shared/validate'
 import { provisionTenant } from './provision'
 import { dropTenantRole, ensureTenantRole, tenantSecretId } from './tenant-role'
 
-const tenantIdSchema = z
-  .string()
-  .regex(/^[a-z0-9_]+$/)
-  .min(1)
-  .max(MAX_TENANT_ID_LENGTH)
-const createBody = z.object({ id: tenantIdSchema, role: z.boolean().optional() }).strict()
-const patchBody = z.object({ status: z.enum(['active', 'suspended']) }).strict()
+const tenantIdSchema = z.builtOnFirstUse(() =>
+  z.string().check(z.regex(/^[a-z0-9_]+$/), z.minLength(1), z.maxLength(MAX_TENANT_ID_LENGTH)),
+)
+const createBody = z.builtOnFirstUse(() =>
+  z.strictObject({ id: tenantIdSchema(), role: z.optional(z.boolean()) }),
+)
+const patchBody = z.builtOnFirstUse(() => z.strictObject({ status: z.enum(['active', 'suspended']) }))
 
 interface TenantRow {
   id: string
@@ -30,7 +30,7 @@ const toTenant = (r: TenantRow) => ({
 
 export const create = adminHandler(
   async (event) => {
-    const { id, role } = validate(createBody, event.body, 'body')
+    const { id, role } = validate(createBody(), event.body, 'body')
     if (role) tenantSecretId(id) // fails fast (400) when per-tenant roles are not configured
     const { created, applied } = await provisionTenant(pools(), id)
     const ownRole = role ? await ensureTenantRole(pools(), id) : undefined
@@ -52,8 +52,8 @@ export const list = adminHandler(async () => {
 
 export const patch = adminHandler(
   async (event) => {
-    const id = validate(tenantIdSchema, event.pathParameters?.id, 'tenant id')
-    const { status } = validate(patchBody, event.body, 'body')
+    const id = validate(tenantIdSchema(), event.pathParameters?.id, 'tenant id')
+    const { status } = validate(patchBody(), event.body, 'body')
     const { rows } = await pools().master.query<TenantRow>(
       `UPDATE tenants SET status = $2, updated_at = now() WHERE id = $1 AND status <> 'deleted' RETURNING *`,
       [id, status],
@@ -69,7 +69,7 @@ export const patch = adminHandler(
 )
 
 export const remove = adminHandler(async (event) => {
-  const id = validate(tenantIdSchema, event.pathParameters?.id, 'tenant id')
+  const id = validate(tenantIdSchema(), event.pathParameters?.id, 'tenant id')
   const { rowCount } = await pools().master.query(
     `UPDATE tenants SET status = 'deleted', updated_at = now() WHERE id = $1 AND status <> 'deleted'`,
     [id],

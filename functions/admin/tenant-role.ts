@@ -2,18 +2,9 @@
 // can only reach its schema. Idempotent: an existing secret keeps its password and the role is
 // (re)aligned to it.
 import { randomBytes } from 'node:crypto'
-import {
-  CreateSecretCommand,
-  DeleteSecretCommand,
-  GetSecretValueCommand,
-  ResourceExistsException,
-  ResourceNotFoundException,
-  SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager'
 import { escapeIdentifier, escapeLiteral } from 'pg'
 import { HttpError, SecretUnreadableError, type TenantPools } from '../../lib'
-
-let client: SecretsManagerClient | undefined
+import { secretsManagerClient, secretsManagerSdk } from '../../lib/aws/secrets-manager-client'
 
 /** The secret id of a tenant, from TENANT_POOLS_TENANT_SECRET_PATTERN (`…{tenantId}…`). */
 export function tenantSecretId(tenantId: string): string {
@@ -29,7 +20,8 @@ export function tenantSecretId(tenantId: string): string {
 }
 
 async function readPassword(secretId: string): Promise<string | undefined> {
-  client ??= new SecretsManagerClient({})
+  const { GetSecretValueCommand, ResourceNotFoundException } = await secretsManagerSdk()
+  const client = await secretsManagerClient()
   let text: string | undefined
   try {
     text = (await client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString
@@ -52,8 +44,10 @@ async function ensureSecret(secretId: string, username: string): Promise<string>
   const existing = await readPassword(secretId)
   if (existing) return existing
   const password = randomBytes(24).toString('base64url')
+  const { CreateSecretCommand, ResourceExistsException } = await secretsManagerSdk()
+  const client = await secretsManagerClient()
   try {
-    await client?.send(
+    await client.send(
       new CreateSecretCommand({
         Name: secretId,
         SecretString: JSON.stringify({ engine: 'postgres', username, password }),
@@ -124,7 +118,8 @@ export async function dropTenantRole(
   if (!dropped) return undefined
   const pattern = process.env.TENANT_POOLS_TENANT_SECRET_PATTERN
   if (pattern?.includes('{tenantId}')) {
-    client ??= new SecretsManagerClient({})
+    const { DeleteSecretCommand, ResourceNotFoundException } = await secretsManagerSdk()
+    const client = await secretsManagerClient()
     try {
       await client.send(
         new DeleteSecretCommand({ SecretId: tenantSecretId(tenantId), RecoveryWindowInDays: 7 }),

@@ -1,16 +1,16 @@
 // The admin key: from Secrets Manager (ADMIN_API_KEY_SECRET_ID, the deployed and local setup) or,
 // for tests, from ADMIN_API_KEY. Cached for five minutes; a failed read is not cached.
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+import { secretsManagerClient, secretsManagerSdk } from '../../lib/aws/secrets-manager-client'
 import { ExpiringCache } from '../../lib/credentials/cache'
 
 const cache = new ExpiringCache<string | undefined>(300_000, { now: () => Date.now() })
-let client: SecretsManagerClient | undefined
 
 export function adminKey(): Promise<string | undefined> {
   const secretId = process.env.ADMIN_API_KEY_SECRET_ID
   if (!secretId) return Promise.resolve(process.env.ADMIN_API_KEY || undefined)
   return cache.get(secretId, false, async () => {
-    client ??= new SecretsManagerClient({})
+    const { GetSecretValueCommand } = await secretsManagerSdk()
+    const client = await secretsManagerClient()
     const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }))
     return out.SecretString || undefined
   })

@@ -1,5 +1,5 @@
 // Credentials from RDS IAM authentication: a signed token instead of a password.
-import { Signer, type SignerConfig } from '@aws-sdk/rds-signer'
+import type { Signer, SignerConfig } from '@aws-sdk/rds-signer'
 import type { Clock, Credentials, CredentialsProvider, CredentialsRequest } from '../types'
 import { ExpiringCache } from './cache'
 import { hiddenCredentials, sameCredentials } from './hidden'
@@ -32,15 +32,27 @@ export interface RdsIamCredentialsOptions {
  */
 export function rdsIamCredentials(options: RdsIamCredentialsOptions): CredentialsProvider {
   const config = { ...defaults, ...options }
-  const signer = new Signer({
-    hostname: config.host,
-    port: config.port,
-    username: config.user,
-    region: config.region,
-    credentials: config.awsCredentials,
-  })
+  // Imported on first signing: init never pays for the signer and its credential chain.
+  let signer: Promise<Signer> | undefined
+  const load = () =>
+    import('@aws-sdk/rds-signer').then(
+      ({ Signer }) =>
+        new Signer({
+          hostname: config.host,
+          port: config.port,
+          username: config.user,
+          region: config.region,
+          credentials: config.awsCredentials,
+        }),
+    )
   const cache = new ExpiringCache<Credentials>(config.maxAgeMs, config.clock ?? { now: () => Date.now() })
-  const sign = async () => hiddenCredentials(config.user, await signer.getAuthToken())
+  const sign = async () => {
+    signer ??= load().catch((err: unknown) => {
+      signer = undefined
+      throw err
+    })
+    return hiddenCredentials(config.user, await (await signer).getAuthToken())
+  }
   const provider = (request?: CredentialsRequest) =>
     request?.refused
       ? cache.refresh('token', request.refused, sameCredentials, sign)

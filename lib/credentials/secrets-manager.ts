@@ -1,8 +1,9 @@
 // Credentials from AWS Secrets Manager: RDS-style secrets, cached, refreshed on rotation.
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
-import { z } from 'zod'
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+import { secretsManagerClient, secretsManagerSdk } from '../aws/secrets-manager-client'
 import { InvalidOptionsError, SecretUnreadableError } from '../errors'
 import type { Clock, Credentials, CredentialsProvider, CredentialsRequest } from '../types'
+import * as z from '../zod'
 import { ExpiringCache } from './cache'
 import { hiddenCredentials, sameCredentials } from './hidden'
 
@@ -29,12 +30,12 @@ export interface SecretsManagerCredentialsOptions {
 
 /** The fields of an RDS secret (as rotation lambdas write them). Only username and password are needed. */
 const rdsSecret = z.object({
-  username: z.string().min(1),
-  password: z.string().min(1),
-  host: z.string().optional(),
-  port: z.union([z.number(), z.string()]).optional(),
-  dbname: z.string().optional(),
-  engine: z.string().optional(),
+  username: z.string().check(z.minLength(1)),
+  password: z.string().check(z.minLength(1)),
+  host: z.optional(z.string()),
+  port: z.optional(z.union([z.number(), z.string()])),
+  dbname: z.optional(z.string()),
+  engine: z.optional(z.string()),
 })
 
 /**
@@ -59,12 +60,12 @@ export function secretsManagerCredentials(
   }
   const clock = config.clock ?? { now: () => Date.now() }
   const cache = new ExpiringCache<Credentials>(config.maxAgeMs, clock)
-  let client = config.client
 
   const read = async (secretId: string, stage: 'AWSCURRENT' | 'AWSPENDING'): Promise<Credentials> => {
-    client ??= new SecretsManagerClient({})
     let text: string | undefined
     try {
+      const { GetSecretValueCommand } = await secretsManagerSdk()
+      const client = config.client ?? (await secretsManagerClient())
       const out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }))
       text = out.SecretString
     } catch (err) {

@@ -6,16 +6,16 @@ import { createOrder, getOrder, listOrders, orderStats, softDelete, updateStatus
 import { createOrderBody, listQuery, orderId, patchOrderBody } from './schema'
 
 const idOf = (params: Record<string, string | undefined> | undefined) =>
-  validate(orderId, params?.id, 'order id')
+  validate(orderId(), params?.id, 'order id')
 
 export const create = tenantHandler(
   async (event, { db }) =>
-    jsonResponse(201, await createOrder(db, validate(createOrderBody, event.body, 'body'))),
+    jsonResponse(201, await createOrder(db, validate(createOrderBody(), event.body, 'body'))),
   { body: true },
 )
 
 export const list = tenantHandler(async (event, { db }) => {
-  const { limit, cursor } = validate(listQuery, event.queryStringParameters ?? {}, 'query')
+  const { limit, cursor } = validate(listQuery(), event.queryStringParameters ?? {}, 'query')
   return jsonResponse(200, await listOrders(db, limit, cursor))
 })
 
@@ -25,7 +25,7 @@ export const get = tenantHandler(async (event, { db }) =>
 
 export const patch = tenantHandler(
   async (event, { db }) => {
-    const { status, version } = validate(patchOrderBody, event.body, 'body')
+    const { status, version } = validate(patchOrderBody(), event.body, 'body')
     return jsonResponse(200, await updateStatus(db, idOf(event.pathParameters), status, version))
   },
   { body: true },

@@ -1,7 +1,7 @@
 // Orders SQL. Every statement runs on the tenant's own connection, so names are unqualified.
 
-import type { z } from 'zod'
 import { HttpError, type TenantDb } from '../../../lib'
+import type * as z from '../../../lib/zod'
 import { type createOrderBody, orderId } from './schema'
 
 export interface OrderRow {
@@ -28,7 +28,7 @@ export const toOrder = (r: OrderRow) => ({
 
 const COLUMNS = 'id, reference, customer, status, total_cents, version, created_at, updated_at'
 
-export async function createOrder(db: TenantDb, input: z.infer<typeof createOrderBody>) {
+export async function createOrder(db: TenantDb, input: z.infer<ReturnType<typeof createOrderBody>>) {
   return db.transaction(async (client) => {
     const total = input.lines.reduce((sum, l) => sum + l.quantity * l.unitCents, 0)
     const { rows } = await client.query<OrderRow>(
@@ -77,7 +77,7 @@ const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at,
 function decodeCursor(cursor: string): [string, string] {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[]
-    if (typeof at === 'string' && CURSOR_AT.test(at) && orderId.safeParse(id).success)
+    if (typeof at === 'string' && CURSOR_AT.test(at) && orderId().safeParse(id).success)
       return [at, id as string]
   } catch {
     // falls through to the 400

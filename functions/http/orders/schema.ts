@@ -1,51 +1,46 @@
 // What callers may send to the orders API.
-import { z } from 'zod'
+import * as z from '../../../lib/zod'
 
 export const ORDER_STATUSES = ['pending', 'paid', 'shipped', 'cancelled'] as const
 
 // PostgreSQL text cannot hold NUL; refuse it here rather than fail at the server.
 const text = (max: number) =>
-  z
-    .string()
-    .min(1)
-    .max(max)
-    .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters')
+  z.string().check(
+    z.minLength(1),
+    z.maxLength(max),
+    z.refine((v) => !v.includes('\u0000'), 'must not contain NUL characters'),
+  )
 
-export const createOrderBody = z
-  .object({
-    reference: text(64).optional(),
+const intBetween = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max))
+
+export const createOrderBody = z.builtOnFirstUse(() =>
+  z.strictObject({
+    reference: z.optional(text(64)),
     customer: text(200),
     lines: z
       .array(
-        z
-          .object({
-            sku: text(64),
-            quantity: z.number().int().min(1).max(10_000),
-            unitCents: z.number().int().min(0).max(1_000_000_000),
-          })
-          .strict(),
+        z.strictObject({
+          sku: text(64),
+          quantity: intBetween(1, 10_000),
+          unitCents: intBetween(0, 1_000_000_000),
+        }),
       )
-      .min(1)
-      .max(100),
-  })
-  .strict()
+      .check(z.minLength(1), z.maxLength(100)),
+  }),
+)
 
-export const patchOrderBody = z
-  .object({
+export const patchOrderBody = z.builtOnFirstUse(() =>
+  z.strictObject({
     status: z.enum(ORDER_STATUSES),
-    version: z.number().int().min(1).max(2_147_483_647),
-  })
-  .strict()
+    version: intBetween(1, 2_147_483_647),
+  }),
+)
 
-export const listQuery = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z
-      .string()
-      .max(200)
-      .regex(/^[A-Za-z0-9_-]+$/)
-      .optional(),
-  })
-  .strict()
+export const listQuery = z.builtOnFirstUse(() =>
+  z.strictObject({
+    limit: z._default(z.pipe(z.coerce.number(), intBetween(1, 100)), 20),
+    cursor: z.optional(z.string().check(z.maxLength(200), z.regex(/^[A-Za-z0-9_-]+$/))),
+  }),
+)
 
-export const orderId = z.uuid()
+export const orderId = z.builtOnFirstUse(() => z.uuid())

@@ -1,0 +1,35 @@
+// The one Secrets Manager client of an environment, loaded on first use. The SDK is imported lazily
+// so that a function's init never pays for it (it is the largest module a handler can reach), and it
+// is not bundled: Lambda's Node.js runtime ships it (see "Cold start" in the README).
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+
+export type SecretsManagerSdk = typeof import('@aws-sdk/client-secrets-manager')
+
+let sdk: Promise<SecretsManagerSdk> | undefined
+let client: Promise<SecretsManagerClient> | undefined
+
+/** The SDK module, imported once. */
+export function secretsManagerSdk(): Promise<SecretsManagerSdk> {
+  sdk ??= import('@aws-sdk/client-secrets-manager').catch((err: unknown) => {
+    sdk = undefined
+    throw err
+  })
+  return sdk
+}
+
+/** The shared client, built from the environment (AWS_REGION, AWS_ENDPOINT_URL_SECRETS_MANAGER …). */
+export function secretsManagerClient(): Promise<SecretsManagerClient> {
+  client ??= secretsManagerSdk().then(
+    (m) => new m.SecretsManagerClient({}),
+    (err: unknown) => {
+      client = undefined
+      throw err
+    },
+  )
+  return client
+}
+
+/** Forgets the shared client, for tests (a test that changes the endpoint needs a new one). */
+export function resetSecretsManagerClient(): void {
+  client = undefined
+}

@@ -19,10 +19,14 @@ interface Run {
 }
 
 // An empty folder and no environment beyond PATH: nothing to resolve outside the bundle, no AWS
-// credentials, no database. Each child reports its own peak RSS.
+// credentials, no database. Each child reports its own peak RSS: VmHWM, because getrusage's maxRSS
+// starts a spawned child at its parent's size (Linux carries it across fork and exec).
+const peakRss =
+  "process.stdout.write((require('fs').readFileSync('/proc/self/status','utf8').match(/VmHWM:\\s+(\\d+)/)||[0,process.resourceUsage().maxRSS])[1])"
+
 function runNode(code: string, cwd: string): Run {
   const start = process.hrtime.bigint()
-  const out = spawnSync(node, ['-e', `${code};process.stdout.write(String(process.resourceUsage().maxRSS))`], {
+  const out = spawnSync(node, ['-e', `${code};${peakRss}`], {
     cwd,
     env: { PATH: process.env.PATH },
     encoding: 'utf8',
@@ -91,7 +95,8 @@ async function main(): Promise<void> {
     })
   }
 
-  const header = '| handler | functions | bundle | zip | bare node | load | ratio | peak RSS bare → loaded | ratio |'
+  const header =
+    '| handler | functions | bundle | zip | bare node | load | ratio | peak RSS bare → loaded | ratio |'
   console.log(header)
   console.log('|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {

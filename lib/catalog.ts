@@ -1,7 +1,7 @@
 // The tenant catalog (master schema), read through a short in-memory cache. Unknown ids are cached
 // too, so a stream of random tenant ids cannot hammer the master database.
 import type { TenantPools } from './tenant-pools'
-import type { Clock } from './types'
+import type { CallLimits, Clock } from './types'
 
 export type TenantStatus = 'active' | 'suspended' | 'deleted' | 'unknown'
 
@@ -34,15 +34,20 @@ export class TenantCatalog {
     this.#clock = o.clock ?? { now: () => Date.now() }
   }
 
-  /** The tenant's status; the id must already be validated. */
-  status(tenantId: string): Promise<TenantStatus> {
+  /**
+   * The tenant's status; the id must already be validated. `limits` bound the look-up when it is not
+   * cached (a concurrent caller for the same tenant shares it, and its limits). A failed look-up is
+   * forgotten at once, so an outage lasts no longer here than at the database.
+   */
+  status(tenantId: string, limits: CallLimits = {}): Promise<TenantStatus> {
     const now = this.#clock.now()
     const hit = this.#entries.get(tenantId)
     if (hit && now - hit.at < hit.ttl) return hit.status
     if (this.#entries.size >= this.#maxEntries) this.#entries.clear()
     const entry = { status: Promise.resolve<TenantStatus>('unknown'), at: now, ttl: this.#ttlMs }
     entry.status = this.#pools()
-      .master.query<{ status: TenantStatus }>('SELECT status FROM tenants WHERE id = $1', [tenantId])
+      .forMaster(limits)
+      .query<{ status: TenantStatus }>('SELECT status FROM tenants WHERE id = $1', [tenantId])
       .then(({ rows }) => {
         const status = rows[0]?.status ?? 'unknown'
         if (status === 'unknown') entry.ttl = this.#unknownTtlMs

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { Client, type ClientConfig } from 'pg'
 import { parseIntoClientConfig } from 'pg-connection-string'
 import { CredentialsError } from './errors'
-import type { TenantPoolsOptions } from './options'
+import { defaults, type TenantPoolsOptions } from './options'
 import { quoteIdent } from './tenant-id'
 import { sslFor } from './tls'
 import type { Credentials, CredentialsProvider, CredentialsRequest } from './types'
@@ -30,7 +30,13 @@ export function baseConfig(options: TenantPoolsOptions): {
 } {
   const parsed = options.connectionString ? parseIntoClientConfig(options.connectionString) : {}
   const { user, password, ...rest } = parsed
-  const base: ClientConfig = { ...rest, keepAlive: true }
+  // A short keepalive delay: an idle connection to a vanished server is found while idle, as far as
+  // the OS probe interval allows (Node sets only the initial delay).
+  const base: ClientConfig = {
+    ...rest,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: options.keepAliveInitialDelayMs ?? defaults.keepAliveInitialDelayMs,
+  }
   if (options.host !== undefined) base.host = options.host
   if (options.port !== undefined) base.port = options.port
   if (options.database !== undefined) base.database = options.database

@@ -68,3 +68,27 @@ export class HttpError extends TenantPoolsError {
 export class ConnectionLostError extends TenantPoolsError {
   readonly code = 'CONNECTION_LOST'
 }
+
+/**
+ * The call's deadline (the invocation's remaining time less a margin, or one the caller gave) came
+ * before a connection did, or its signal was aborted. No statement of the call was sent.
+ */
+export class DeadlineExceededError extends TenantPoolsError {
+  readonly code = 'DEADLINE_EXCEEDED'
+  readonly mayHaveRun = false
+}
+
+/**
+ * A statement was sent and no answer came within statementTimeoutMs plus a margin, or before the
+ * call's deadline: the server may be gone, or still running it. The connection was destroyed.
+ * `mayHaveRun` is false only when the statement cannot have taken effect (a transaction whose COMMIT
+ * was never sent); otherwise a write may have committed, and must not be reported as not done.
+ */
+export class StatementTimeoutError extends TenantPoolsError {
+  readonly code = 'STATEMENT_TIMEOUT'
+  readonly mayHaveRun: boolean
+  constructor(message: string, mayHaveRun: boolean, options?: { cause?: unknown }) {
+    super(message, options)
+    this.mayHaveRun = mayHaveRun
+  }
+}

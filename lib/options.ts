@@ -28,6 +28,13 @@ export const defaults = {
   sweepIntervalMs: 1_000,
   // Off by default, as in HikariCP: capturing the acquiring stack costs on every checkout.
   leakDetectionMs: 0,
+  // A statement with no answer this long after the server's own statement_timeout should have ended
+  // it is given up on client-side: the server is gone (failover, partition) or cannot cancel.
+  statementTimeoutMarginMs: 1_000,
+  // A liveness ping answers in a round trip; a third of the connect timeout is already generous.
+  validationTimeoutMs: 1_000,
+  // TCP keepalive on idle connections, so a vanished peer is found while idle where the OS allows.
+  keepAliveInitialDelayMs: 5_000,
 } as const
 
 export interface TenantPoolsOptions {
@@ -69,6 +76,12 @@ export interface TenantPoolsOptions {
   sweepIntervalMs?: number
   /** Warn (with the acquiring stack) when a connection is held longer than this; 0 disables. */
   leakDetectionMs?: number
+  /** A `query()` with no answer after statementTimeoutMs plus this is given up on (StatementTimeoutError). */
+  statementTimeoutMarginMs?: number
+  /** How long a liveness ping may take before the connection is replaced. */
+  validationTimeoutMs?: number
+  /** Initial delay of TCP keepalive probes on every connection. */
+  keepAliveInitialDelayMs?: number
   logger?: Log
   clock?: Clock
 }
@@ -106,6 +119,9 @@ const schema = z.builtOnFirstUse(() =>
     validateAfterIdleMs: ms(),
     sweepIntervalMs: ms(1),
     leakDetectionMs: ms(),
+    statementTimeoutMarginMs: ms(),
+    validationTimeoutMs: ms(1),
+    keepAliveInitialDelayMs: ms(),
     logger: z.optional(z.custom<Log>((v) => typeof v === 'object' && v !== null)),
     clock: z.optional(z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function')),
   }),
@@ -172,6 +188,9 @@ const fromEnv = {
   validateAfterIdleMs: ['TENANT_POOLS_VALIDATE_AFTER_IDLE_MS', 'number'],
   sweepIntervalMs: ['TENANT_POOLS_SWEEP_INTERVAL_MS', 'number'],
   leakDetectionMs: ['TENANT_POOLS_LEAK_DETECTION_MS', 'number'],
+  statementTimeoutMarginMs: ['TENANT_POOLS_STATEMENT_TIMEOUT_MARGIN_MS', 'number'],
+  validationTimeoutMs: ['TENANT_POOLS_VALIDATION_TIMEOUT_MS', 'number'],
+  keepAliveInitialDelayMs: ['TENANT_POOLS_KEEPALIVE_INITIAL_DELAY_MS', 'number'],
 } as const
 
 /** Reads the options that have an environment variable. A malformed value names its variable. */

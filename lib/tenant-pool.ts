@@ -6,7 +6,13 @@ import type { Client } from 'pg'
 import type { BudgetClaimant, ConnectionBudget } from './budget'
 import { closeClient, PooledConnection } from './connection'
 import { hiddenCredentials } from './credentials/hidden'
-import { ConnectError, PoolExhaustedError, PoolsEndedError, TenantPoolsError } from './errors'
+import {
+  ConnectError,
+  DeadlineExceededError,
+  PoolExhaustedError,
+  PoolsEndedError,
+  TenantPoolsError,
+} from './errors'
 import { INVALID_PASSWORD, sqlState, TOO_MANY_CONNECTIONS } from './sqlstate'
 import type { Clock, Credentials, PoolEvents } from './types'
 
@@ -43,6 +49,18 @@ interface Waiter {
   reject: (err: Error) => void
   timer: NodeJS.Timeout
   since: number
+  /** The caller's deadline, not the connect timeout, bounds this wait. */
+  deadlineBound: boolean
+  signal?: AbortSignal
+  onAbort?: () => void
+}
+
+/** How long one checkout may wait; by default the connect timeout. */
+export interface AcquireLimits {
+  waitMs: number
+  /** The wait was cut short by the caller's deadline: its timeout is a DeadlineExceededError. */
+  deadlineBound: boolean
+  signal?: AbortSignal
 }
 
 export class TenantPool implements BudgetClaimant {
@@ -97,8 +115,8 @@ export class TenantPool implements BudgetClaimant {
     return this.active === 0 && this.#waiters.length === 0 && this.#opening === 0
   }
 
-  /** Checks out a connection: an idle one at once, else waits up to the connect timeout. */
-  acquire(): Promise<PooledConnection> {
+  /** Checks out a connection: an idle one at once, else waits up to the connect timeout (or `limits`). */
+  acquire(limits?: AcquireLimits): Promise<PooledConnection> {
     const now = this.#config.clock.now()
     this.lastUsedAt = now
     if (this.#ending) return Promise.reject(new PoolsEndedError(`Pool ${this.key} has been ended`))
@@ -113,14 +131,41 @@ export class TenantPool implements BudgetClaimant {
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
-        resolve,
-        reject,
+        resolve: (conn) => {
+          this.#forgetSignal(waiter)
+          resolve(conn)
+        },
+        reject: (err) => {
+          this.#forgetSignal(waiter)
+          reject(err)
+        },
         since: now,
-        timer: setTimeout(() => this.#timeOut(waiter), this.#config.connectTimeoutMs),
+        deadlineBound: limits?.deadlineBound ?? false,
+        timer: setTimeout(() => this.#timeOut(waiter), limits?.waitMs ?? this.#config.connectTimeoutMs),
+      }
+      const signal = limits?.signal
+      if (signal) {
+        waiter.signal = signal
+        waiter.onAbort = () => this.#abandon(waiter)
+        signal.addEventListener('abort', waiter.onAbort, { once: true })
       }
       this.#waiters.push(waiter)
       this.#grow()
     })
+  }
+
+  #forgetSignal(waiter: Waiter): void {
+    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort)
+  }
+
+  // The caller's signal was aborted while it waited.
+  #abandon(waiter: Waiter): void {
+    const i = this.#waiters.indexOf(waiter)
+    if (i === -1) return
+    this.#waiters.splice(i, 1)
+    clearTimeout(waiter.timer)
+    this.#withdrawSurplusClaims()
+    waiter.reject(new DeadlineExceededError(`The wait for a connection of pool ${this.key} was aborted`))
   }
 
   /**
@@ -353,6 +398,12 @@ export class TenantPool implements BudgetClaimant {
     this.#waiters.splice(i, 1)
     this.#withdrawSurplusClaims()
     this.#config.events.acquireTimedOut()
+    if (waiter.deadlineBound) {
+      waiter.reject(
+        new DeadlineExceededError(`No connection for pool ${this.key} before the call's deadline`),
+      )
+      return
+    }
     const { budget, connectTimeoutMs: ms, max } = this.#config
     // Waiting on a connection being opened (not on the budget or the pool's max): the database or
     // the credentials provider is slow, which is not exhaustion.

@@ -8,8 +8,10 @@ import type { PooledConnection } from './connection'
 import {
   ConnectError,
   ConnectionLostError,
+  DeadlineExceededError,
   InvalidOptionsError,
   PoolsEndedError,
+  StatementTimeoutError,
   TenantPoolsError,
 } from './errors'
 import { resolveOptions, type TenantPoolsOptions } from './options'
@@ -17,7 +19,8 @@ import { isConnectionLost, isServerKill, sqlState } from './sqlstate'
 import { assertApp, assertSchemaName, assertTenantId, poolKey } from './tenant-id'
 import { TenantPool } from './tenant-pool'
 import { usesTls } from './tls'
-import type { Log, PoolEvents, ScopeOptions, TenantDb } from './types'
+import type { CallLimits, Log, PoolEvents, ScopeOptions, TenantDb } from './types'
+import { within } from './within'
 
 const MAX_CACHED_SCOPES = 10_000
 
@@ -60,6 +63,12 @@ const newCounters = () => ({
   connectionsPinged: 0,
   /** Found dead on checkout (after a freeze, say) and replaced before the caller's statement ran. */
   connectionsReplaced: 0,
+  /** Statements (or withClient/transaction callbacks) given up on client-side; their connection destroyed. */
+  statementTimeouts: 0,
+  /** Liveness pings with no answer within validationTimeoutMs. */
+  validationTimeouts: 0,
+  /** Calls refused because their deadline had passed, or came while they waited for a connection. */
+  deadlinesExceeded: 0,
   connectionsLost: 0,
   serverKills: 0,
   connectFailures: 0,
@@ -100,6 +109,9 @@ export class TenantPools {
   readonly #scopes = new Map<string, Map<string, Scope>>()
   #lastSweep: number
   #ending: Promise<void> | undefined
+  // When a statement or a ping last went unanswered: connections idle since before then are pinged
+  // before they are handed out, whatever their idle time, since their server may be gone too.
+  #suspectSince = -1
 
   constructor(options: TenantPoolsOptions = {}) {
     this.#options = resolveOptions(options)
@@ -131,7 +143,13 @@ export class TenantPools {
     this.#lastSweep = o.clock.now()
     // Unref'd: an idle registry must not keep a process (or a test run) alive.
     this.#sweepTimer = setInterval(() => this.#sweep(o.clock.now()), o.sweepIntervalMs).unref()
-    this.master = this.#db(() => ({ key: MASTER_KEY, tenantId: null, app: null, schema: o.masterSchema }))
+    this.master = this.forMaster()
+  }
+
+  /** The master/catalog schema's database, with `limits` on each call (a deadline, a signal). */
+  forMaster(limits: CallLimits = {}): TenantDb {
+    const schema = this.#options.masterSchema
+    return this.#db(() => ({ key: MASTER_KEY, tenantId: null, app: null, schema }), limitsOf(limits))
   }
 
   /** The schema of a tenant (validated), as the pools use it. */
@@ -144,10 +162,17 @@ export class TenantPools {
     return this.#options.masterSchema
   }
 
-  /** A tenant's database. The id is validated now and again on each call. */
+  /**
+   * A tenant's database. The id is validated now and again on each call. A `deadline` or `signal`
+   * in `options` bounds every call made through it.
+   *
+   * @example
+   * const db = pools.forTenant('acme', { deadline: Date.now() + context.getRemainingTimeInMillis() - 1000 })
+   * const { rows } = await db.query('SELECT * FROM orders WHERE id = $1', [id])
+   */
   forTenant(tenantId: string, options: ScopeOptions = {}): TenantDb {
     this.#scope(tenantId, options)
-    return this.#db(() => this.#scope(tenantId, options))
+    return this.#db(() => this.#scope(tenantId, options), limitsOf(options))
   }
 
   /** Runs one statement on a pooled connection of the tenant's schema. */
@@ -157,7 +182,7 @@ export class TenantPools {
     values?: unknown[],
     options: ScopeOptions = {},
   ): Promise<QueryResult<R>> {
-    return this.#query<R>(this.#scope(tenantId, options), text, values)
+    return this.#query<R>(this.#scope(tenantId, options), text, values, limitsOf(options))
   }
 
   /** Lends a connection for several statements. It is destroyed, not reused, if `fn` throws. */
@@ -166,7 +191,7 @@ export class TenantPools {
     fn: (client: ClientBase) => Promise<T>,
     options: ScopeOptions = {},
   ): Promise<T> {
-    return this.#withClient(this.#scope(tenantId, options), fn)
+    return this.#withClient(this.#scope(tenantId, options), fn, limitsOf(options))
   }
 
   /** BEGIN … COMMIT around `fn`; ROLLBACK (and a destroyed connection) if it throws. */
@@ -175,7 +200,7 @@ export class TenantPools {
     fn: (client: ClientBase) => Promise<T>,
     options: ScopeOptions = {},
   ): Promise<T> {
-    return this.#transaction(this.#scope(tenantId, options), fn)
+    return this.#transaction(this.#scope(tenantId, options), fn, limitsOf(options))
   }
 
   stats(): TenantPoolsStats {
@@ -246,67 +271,153 @@ export class TenantPools {
     return scope
   }
 
-  #db(scope: () => Scope): TenantDb {
+  #db(scope: () => Scope, limits: CallLimits): TenantDb {
     return {
-      query: async (text, values) => this.#query(scope(), text, values),
-      withClient: async (fn) => this.#withClient(scope(), fn),
-      transaction: async (fn) => this.#transaction(scope(), fn),
+      query: async (text, values) => this.#query(scope(), text, values, limits),
+      withClient: async (fn) => this.#withClient(scope(), fn, limits),
+      transaction: async (fn) => this.#transaction(scope(), fn, limits),
     }
+  }
+
+  /**
+   * Milliseconds left before the call's deadline (Infinity without one). Throws once it has passed
+   * or the signal is aborted: nothing more of the call may start.
+   */
+  #remaining(limits: CallLimits, what: string): number {
+    if (limits.signal?.aborted) {
+      this.#counters.deadlinesExceeded++
+      throw new DeadlineExceededError(`The call was aborted before ${what}`)
+    }
+    if (limits.deadline === undefined) return Number.POSITIVE_INFINITY
+    const left = limits.deadline - this.#options.clock.now()
+    if (left <= 0) {
+      this.#counters.deadlinesExceeded++
+      throw new DeadlineExceededError(`The call's deadline passed before ${what}`)
+    }
+    return left
+  }
+
+  // A statement that the server does not answer: its connection is destroyed (the server may still
+  // run it, and the socket may be dead), and idle connections become suspect.
+  #statementTimedOut(pool: TenantPool, conn: PooledConnection, err: StatementTimeoutError): never {
+    this.#counters.statementTimeouts++
+    conn.lost = true
+    pool.release(conn, err)
+    this.#suspectSince = this.#options.clock.now()
+    this.#log.warn('statement unanswered: connection destroyed', {
+      poolKey: pool.key,
+      mayHaveRun: err.mayHaveRun,
+    })
+    throw err
   }
 
   async #query<R extends QueryResultRow>(
     scope: Scope,
     text: string,
-    values?: unknown[],
+    values: unknown[] | undefined,
+    limits: CallLimits,
   ): Promise<QueryResult<R>> {
-    const { pool, conn } = await this.#checkout(scope)
+    const { pool, conn } = await this.#checkout(scope, limits)
+    let boundMs: number
     try {
-      const result = await conn.client.query<R>(text, values)
-      pool.release(conn)
-      return result
+      const server = this.#options.statementTimeoutMs
+      const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
+      boundMs = Math.min(own, this.#remaining(limits, 'its statement was sent'))
     } catch (err) {
+      pool.release(conn)
+      throw err
+    }
+    // Made only when the timer fires: the warm path allocates no error.
+    let timedOut: StatementTimeoutError | undefined
+    const outOfTime = () => {
+      timedOut = new StatementTimeoutError(
+        `No answer to a statement of pool ${scope.key} within ${Math.round(boundMs)} ms; it may have run`,
+        true,
+      )
+      return timedOut
+    }
+    let result: QueryResult<R>
+    try {
+      result = await within(conn.client.query<R>(text, values), boundMs, outOfTime)
+    } catch (err) {
+      if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(pool, conn, timedOut)
       // A failed statement leaves the session clean (we ran nothing else on it): keep the connection
       // unless the connection itself broke. `dirty` covers a statement that opened a transaction.
       pool.release(conn, isConnectionLost(err) || conn.lost ? err : undefined)
       throw typed(err, conn)
     }
+    pool.release(conn)
+    return result
   }
 
-  async #withClient<T>(scope: Scope, fn: (client: ClientBase) => Promise<T>): Promise<T> {
-    const { pool, conn } = await this.#checkout(scope)
+  async #withClient<T>(
+    scope: Scope,
+    fn: (client: ClientBase) => Promise<T>,
+    limits: CallLimits,
+    commit?: { sent: boolean },
+  ): Promise<T> {
+    const { pool, conn } = await this.#checkout(scope, limits)
+    let boundMs: number
     try {
-      const result = await fn(conn.client)
-      pool.release(conn)
-      return result
+      boundMs = this.#remaining(limits, 'its callback ran')
     } catch (err) {
+      pool.release(conn)
+      throw err
+    }
+    // Individual statements of a callback are not bounded here (the server's statement_timeout
+    // is); the whole callback is bounded by the deadline.
+    let timedOut: StatementTimeoutError | undefined
+    const outOfTime = () => {
+      // A transaction whose COMMIT was never sent cannot have committed: the server rolls it back
+      // when the destroyed connection's socket closes.
+      timedOut = new StatementTimeoutError(
+        `The callback for pool ${scope.key} did not finish before the call's deadline`,
+        commit ? commit.sent : true,
+      )
+      return timedOut
+    }
+    let result: T
+    try {
+      result = await within(fn(conn.client), boundMs, outOfTime)
+    } catch (err) {
+      if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(pool, conn, timedOut)
       // The handler may have left session state behind; a fresh connection is cheaper than a leak.
       pool.release(conn, err ?? new Error('withClient callback threw a nullish value'))
       throw typed(err, conn)
     }
+    pool.release(conn)
+    return result
   }
 
-  #transaction<T>(scope: Scope, fn: (client: ClientBase) => Promise<T>): Promise<T> {
-    return this.#withClient(scope, async (client) => {
-      await client.query('BEGIN')
-      try {
-        const result = await fn(client)
-        await client.query('COMMIT')
-        return result
-      } catch (err) {
+  #transaction<T>(scope: Scope, fn: (client: ClientBase) => Promise<T>, limits: CallLimits): Promise<T> {
+    const commit = { sent: false }
+    return this.#withClient(
+      scope,
+      async (client) => {
+        await client.query('BEGIN')
         try {
-          await client.query('ROLLBACK')
-        } catch (rollbackErr) {
-          // Never hide the handler's error; the connection is destroyed on release anyway.
-          this.#log.warn('ROLLBACK failed', { poolKey: scope.key, sqlState: sqlState(rollbackErr) })
+          const result = await fn(client)
+          commit.sent = true
+          await client.query('COMMIT')
+          return result
+        } catch (err) {
+          try {
+            await client.query('ROLLBACK')
+          } catch (rollbackErr) {
+            // Never hide the handler's error; the connection is destroyed on release anyway.
+            this.#log.warn('ROLLBACK failed', { poolKey: scope.key, sqlState: sqlState(rollbackErr) })
+          }
+          throw err
         }
-        throw err
-      }
-    })
+      },
+      limits,
+      commit,
+    )
   }
 
   // Hands out a live connection. One idle for a while (a thawed environment, say) is checked first;
   // if it is dead it is discarded and another taken, before any statement of the caller has run.
-  async #checkout(scope: Scope): Promise<{ pool: TenantPool; conn: PooledConnection }> {
+  async #checkout(scope: Scope, limits: CallLimits): Promise<{ pool: TenantPool; conn: PooledConnection }> {
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
     // Taken before the first await, while the caller's frames are still on the stack.
     const acquiredAt =
@@ -316,15 +427,17 @@ export class TenantPools {
     if (now - this.#lastSweep >= this.#options.sweepIntervalMs) this.#sweep(now)
     const pool = this.#poolFor(scope)
     for (;;) {
-      const conn = await pool.acquire()
+      const conn = await this.#acquire(pool, limits)
       const idleFor = this.#options.clock.now() - conn.idleSince
+      // Idle since before a statement or ping went unanswered: its server may be gone too.
+      const suspect = conn.idleSince <= this.#suspectSince
       // Even a fresh connection can arrive dead: frozen mid-connect, its FATAL was read with its
       // ReadyForQuery. `lost` is set synchronously by the error event, so checking it costs nothing.
       if (
         !conn.lost &&
         (conn.idleSince === 0 ||
-          idleFor < SETTLE_AFTER_IDLE_MS ||
-          (await this.#isAlive(conn, idleFor >= this.#options.validateAfterIdleMs)))
+          (idleFor < SETTLE_AFTER_IDLE_MS && !suspect) ||
+          (await this.#isAlive(conn, suspect || idleFor >= this.#options.validateAfterIdleMs, limits)))
       ) {
         this.#counters.checkouts++
         this.#counters.acquireWaitMs += this.#options.clock.now() - now
@@ -350,7 +463,23 @@ export class TenantPools {
     }, ms).unref()
   }
 
-  async #isAlive(conn: PooledConnection, ping: boolean): Promise<boolean> {
+  // A checkout waits at most the connect timeout, or until the deadline if that comes first.
+  async #acquire(pool: TenantPool, limits: CallLimits): Promise<PooledConnection> {
+    const left = this.#remaining(limits, 'it got a connection')
+    const waitMs = Math.min(this.#options.connectTimeoutMs, left)
+    try {
+      return await pool.acquire({
+        waitMs,
+        deadlineBound: left < this.#options.connectTimeoutMs,
+        signal: limits.signal,
+      })
+    } catch (err) {
+      if (err instanceof DeadlineExceededError) this.#counters.deadlinesExceeded++
+      throw err
+    }
+  }
+
+  async #isAlive(conn: PooledConnection, ping: boolean, limits: CallLimits): Promise<boolean> {
     // After a thaw, expired timers run before pending socket events are read. Yield once so that a
     // FATAL the server sent while we were frozen (57P01, 57P05) or the socket's EOF is seen first.
     await new Promise((resolve) => setImmediate(resolve))
@@ -358,15 +487,22 @@ export class TenantPools {
     if (!ping) return true
     this.#counters.connectionsPinged++
     // A socket that died silently (failover, NAT timeout) only shows itself when used.
-    // pg honours a per-query query_timeout; @types/pg does not declare it.
-    const probe: QueryConfig & { query_timeout: number } = {
-      text: 'SELECT 1',
-      query_timeout: this.#options.connectTimeoutMs,
-    }
+    const boundMs = Math.min(
+      this.#options.validationTimeoutMs,
+      this.#remaining(limits, 'it got a connection'),
+    )
+    const unanswered = new Error('liveness ping unanswered')
     try {
-      await conn.client.query(probe)
+      await within(conn.client.query('SELECT 1'), boundMs, unanswered)
       return true
-    } catch {
+    } catch (err) {
+      if (err === unanswered) {
+        // The server answers nothing: every idle connection to it would cost the caller the same
+        // wait, so they are closed now rather than pinged one by one.
+        this.#counters.validationTimeouts++
+        this.#suspectSince = this.#options.clock.now()
+        for (const pool of this.#pools.values()) pool.closeIdle()
+      }
       return false
     }
   }
@@ -489,6 +625,8 @@ export class TenantPools {
     }
   }
 }
+
+const limitsOf = ({ deadline, signal }: CallLimits): CallLimits => ({ deadline, signal })
 
 // An error without SQLSTATE from a connection that is now lost is the loss itself.
 const typed = (err: unknown, conn: PooledConnection): unknown =>

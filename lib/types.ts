@@ -58,7 +58,19 @@ export interface PoolEvents {
   lost(key: string, err: Error): void
 }
 
-export interface ScopeOptions {
+/** Bounds on one call, or on every call of a `forTenant` handle. */
+export interface CallLimits {
+  /**
+   * When the call must be over, in the registry clock's milliseconds (`Date.now()` by default):
+   * the wait for a connection, its validation and every statement share what remains. The tenantDb
+   * middleware sets it from the invocation's remaining time.
+   */
+  deadline?: number
+  /** Aborting it ends a wait for a connection at once (DeadlineExceededError). */
+  signal?: AbortSignal
+}
+
+export interface ScopeOptions extends CallLimits {
   /** A separate pool per app of a tenant (web, mobile …): the key becomes `tenantId:app`. */
   app?: string
 }

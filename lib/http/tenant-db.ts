@@ -11,6 +11,10 @@ import type { TenantDb } from '../types'
 const defaults = {
   claim: 'tenant_id',
   header: 'x-tenant-id',
+  // Kept back from the invocation's remaining time: enough to map the error and answer before Lambda
+  // times the invocation out (a timeout bills in full, answers API Gateway's bare 503, and resets
+  // the environment).
+  deadlineMarginMs: 1_000,
 }
 
 // The header is trusted only where no authorizer runs: under serverless-offline, unless configured.
@@ -31,6 +35,22 @@ export interface TenantDbOptions {
   claim?: string
   header?: string
   trustHeader?: boolean
+  /** Milliseconds kept back from `context.getRemainingTimeInMillis()` to answer in. */
+  deadlineMarginMs?: number
+}
+
+/**
+ * When this invocation's database work must be over: its remaining time less the margin. Undefined
+ * for a context without a clock (a test, a direct call).
+ */
+export function invocationDeadline(
+  context: Partial<Context>,
+  marginMs: number,
+  now = Date.now(),
+): number | undefined {
+  const remaining = context.getRemainingTimeInMillis?.()
+  if (typeof remaining !== 'number' || !Number.isFinite(remaining)) return undefined
+  return now + remaining - marginMs
 }
 
 type TenantRequest = Request<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext>
@@ -71,12 +91,14 @@ export function tenantDb(
       throw new HttpError(401, 'TENANT_REQUIRED', 'No tenant: the request carries no tenant_id claim')
     }
     assertTenantId(tenantId)
-    const status = await config.catalog.status(tenantId)
+    // One budget for the catalog look-up and every statement of the handler.
+    const deadline = invocationDeadline(context, config.deadlineMarginMs)
+    const status = await config.catalog.status(tenantId, { deadline })
     if (status === 'unknown' || status === 'deleted') {
       throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
     }
     if (status === 'suspended') throw new HttpError(403, 'TENANT_SUSPENDED', 'This tenant is suspended')
-    const { db, settle } = trackedDb(config.pools().forTenant(tenantId))
+    const { db, settle } = trackedDb(config.pools().forTenant(tenantId, { deadline }))
     context.tenant = { id: tenantId, status }
     context.db = db
     settlers.set(context, settle)

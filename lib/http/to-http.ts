@@ -4,11 +4,13 @@ import {
   ConnectError,
   ConnectionLostError,
   CredentialsError,
+  DeadlineExceededError,
   HttpError,
   InvalidTenantError,
   PoolExhaustedError,
   PoolsEndedError,
   SecretUnreadableError,
+  StatementTimeoutError,
 } from '../errors'
 import { isConnectionLost, QUERY_CANCELED, sqlState, TOO_MANY_CONNECTIONS } from '../sqlstate'
 
@@ -45,6 +47,25 @@ export function toHttp(err: unknown): HttpAnswer {
     return { status: err.status, code: err.code, message: err.message, headers: {} }
   if (err instanceof InvalidTenantError)
     return { status: 400, code: err.code, message: err.message, headers: {} }
+  // The database did not answer in time. A write that may have committed says so: the caller must
+  // check before retrying it, never assume it was not done.
+  if (err instanceof StatementTimeoutError) {
+    return err.mayHaveRun
+      ? {
+          status: 504,
+          code: 'OUTCOME_UNKNOWN',
+          message: 'The database did not answer in time; the request may or may not have taken effect',
+          headers: { 'retry-after': RETRY_AFTER_SECONDS },
+        }
+      : {
+          status: 504,
+          code: 'DATABASE_TIMEOUT',
+          message: 'The database did not answer in time; the request did not take effect',
+          headers: { 'retry-after': RETRY_AFTER_SECONDS },
+        }
+  }
+  if (err instanceof DeadlineExceededError)
+    return unavailable('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly')
   if (err instanceof PoolExhaustedError)
     return unavailable(err.code, 'Too many requests for this tenant; retry shortly')
   if (

@@ -20,6 +20,9 @@ export interface ControlledServer {
   lines: string[]
   stop(): Promise<void>
   start(): Promise<void>
+  /** SIGSTOP on the postmaster and its backends: connections hang instead of failing. */
+  freeze(): Promise<void>
+  thaw(): Promise<void>
   quit(): Promise<void>
 }
 
@@ -59,6 +62,8 @@ export async function controlledServer(settings: string[] = []): Promise<Control
     lines,
     stop: () => command('stop', 'stopped'),
     start: () => command('start', 'started'),
+    freeze: () => command('freeze', 'frozen'),
+    thaw: () => command('thaw', 'thawed'),
     quit: async () => {
       child.stdin.write('quit\n')
       await new Promise((r) => child.once('exit', r))

@@ -1,6 +1,10 @@
 // A PostgreSQL that a test can stop and start: a child process driven by stdin lines
-// ("stop", "start", "quit"), answering "ready", "stopped", "started" on stdout. Further arguments
+// ("stop", "start", "freeze", "thaw", "quit"), answering "ready", "stopped", "started", "frozen",
+// "thawed" on stdout. A frozen server (SIGSTOP on the postmaster and every backend) accepts TCP
+// connections in the kernel and answers nothing: what a failover or a partition looks like. Further arguments
 // are server settings (name=value); the server's own log lines come out prefixed with "[postgres]".
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.mjs'
 
@@ -10,7 +14,51 @@ const start = () =>
 let server = await start()
 process.stdout.write(`ready ${server.url}\n`)
 
+// The postmaster (first line of postmaster.pid) and its children, from /proc.
+const serverPids = () => {
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  const children = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        // Field 4 of /proc/<pid>/stat is the parent; the name (field 2) may hold spaces, so split after it.
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster
+      } catch {
+        return false
+      }
+    })
+    .map(Number)
+  return [postmaster, ...children]
+}
+const signalAll = (signal) => {
+  let pids = []
+  try {
+    pids = serverPids()
+  } catch {
+    return // not running
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 createInterface({ input: process.stdin }).on('line', async (line) => {
+  if (line === 'freeze') {
+    // The postmaster first, so it forks no backend that would escape the freeze.
+    signalAll('SIGSTOP')
+    process.stdout.write('frozen\n')
+    return
+  }
+  if (line === 'thaw') {
+    signalAll('SIGCONT')
+    process.stdout.write('thawed\n')
+    return
+  }
   if (line === 'stop') {
     await server.stop()
     process.stdout.write('stopped\n')
@@ -18,11 +66,13 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
     server = await start()
     process.stdout.write('started\n')
   } else if (line === 'quit') {
+    signalAll('SIGCONT')
     await server.stop()
     process.exit(0)
   }
 })
 process.stdin.on('end', async () => {
+  signalAll('SIGCONT')
   await server.stop().catch(() => {})
   process.exit(0)
 })

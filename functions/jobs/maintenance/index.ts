@@ -16,6 +16,8 @@ const num = (name: string, fallback: number) => {
   return n
 }
 
+const JOB_ANSWER_MARGIN_MS = 5_000
+
 let pools: TenantPools | undefined
 
 export const handler = async (_event: unknown, context: Context) => {
@@ -42,6 +44,8 @@ export const handler = async (_event: unknown, context: Context) => {
     pools,
     migrations: tenantMigrations,
     remainingMs: () => context.getRemainingTimeInMillis(),
+    // Kept back from the invocation's end: time to record outcomes and return the summary.
+    deadline: Date.now() + context.getRemainingTimeInMillis() - JOB_ANSWER_MARGIN_MS,
     logger,
     concurrency,
     safetyMarginMs: num('MAINTENANCE_SAFETY_MARGIN_MS', 60_000),

@@ -23,6 +23,12 @@ export interface MaintenanceOptions {
   pools: TenantPools
   migrations: Migration[]
   remainingMs: () => number
+  /**
+   * When the job's database work must be over (`Date.now()` milliseconds): the invocation's end less
+   * a margin. A tenant whose work is still running then fails with a typed error instead of the
+   * whole invocation timing out. Undefined: no bound beyond the server's statement_timeout.
+   */
+  deadline?: number
   logger: Log
   concurrency?: number
   safetyMarginMs?: number
@@ -56,11 +62,14 @@ export interface MaintenanceSummary {
 
 /** Applies migrations, purges old soft-deleted rows and runs ANALYZE, all on the tenant's own connection. */
 async function maintainTenant(
-  o: Required<Omit<MaintenanceOptions, 'reapRoles' | 'reapRolePrefix'>>,
+  o: Required<Omit<MaintenanceOptions, 'reapRoles' | 'reapRolePrefix' | 'deadline'>> &
+    Pick<MaintenanceOptions, 'deadline'>,
   tenantId: string,
 ): Promise<void> {
   const schema = o.pools.schemaOf(tenantId)
-  const db = o.pools.forTenant(tenantId)
+  // Bounded by the invocation: the job's own work on a tenant that hangs (a silent database) ends
+  // with a typed error, recorded as that tenant's failure, before Lambda's timeout would end it all.
+  const db = o.pools.forTenant(tenantId, { deadline: o.deadline })
   await db.withClient(async (client) => {
     const { rowCount } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
     // A missing schema is a fault to report, not something to recreate empty under a live tenant.

@@ -437,7 +437,12 @@ export class TenantPools {
         !conn.lost &&
         (conn.idleSince === 0 ||
           (idleFor < SETTLE_AFTER_IDLE_MS && !suspect) ||
-          (await this.#isAlive(conn, suspect || idleFor >= this.#options.validateAfterIdleMs, limits)))
+          (await this.#isAliveOrRelease(
+            pool,
+            conn,
+            suspect || idleFor >= this.#options.validateAfterIdleMs,
+            limits,
+          )))
       ) {
         this.#counters.checkouts++
         this.#counters.acquireWaitMs += this.#options.clock.now() - now
@@ -475,6 +480,21 @@ export class TenantPools {
       })
     } catch (err) {
       if (err instanceof DeadlineExceededError) this.#counters.deadlinesExceeded++
+      throw err
+    }
+  }
+
+  // A deadline that passes during the check must not strand the connection: it goes back first.
+  async #isAliveOrRelease(
+    pool: TenantPool,
+    conn: PooledConnection,
+    ping: boolean,
+    limits: CallLimits,
+  ): Promise<boolean> {
+    try {
+      return await this.#isAlive(conn, ping, limits)
+    } catch (err) {
+      pool.release(conn, STALE)
       throw err
     }
   }

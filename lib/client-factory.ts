@@ -23,7 +23,10 @@ export interface FactorySettings {
  * Connection settings without user and password. A connection string is parsed here because pg
  * lets its user and password override any given alongside, which would defeat rotation.
  */
-export function baseConfig(options: TenantPoolsOptions): {
+export function baseConfig(
+  options: TenantPoolsOptions,
+  keepAliveInitialDelayMs: number = defaults.keepAliveInitialDelayMs,
+): {
   base: ClientConfig
   user?: string
   password?: string
@@ -35,7 +38,7 @@ export function baseConfig(options: TenantPoolsOptions): {
   const base: ClientConfig = {
     ...rest,
     keepAlive: true,
-    keepAliveInitialDelayMillis: options.keepAliveInitialDelayMs ?? defaults.keepAliveInitialDelayMs,
+    keepAliveInitialDelayMillis: keepAliveInitialDelayMs,
   }
   if (options.host !== undefined) base.host = options.host
   if (options.port !== undefined) base.port = options.port

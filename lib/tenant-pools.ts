@@ -117,7 +117,7 @@ export class TenantPools {
     this.#options = resolveOptions(options)
     const o = this.#options
     this.#log = o.logger ?? new Logger({ serviceName: 'tenant-pools' })
-    const { base, user, password } = baseConfig(options)
+    const { base, user, password } = baseConfig(options, o.keepAliveInitialDelayMs)
     if (options.credentials?.requiresTls && !usesTls(base.ssl)) {
       throw new InvalidOptionsError(
         'Invalid TenantPools option "ssl": these credentials (an RDS IAM token) must only travel over TLS; ' +
@@ -317,16 +317,10 @@ export class TenantPools {
     values: unknown[] | undefined,
     limits: CallLimits,
   ): Promise<QueryResult<R>> {
-    const { pool, conn } = await this.#checkout(scope, limits)
-    let boundMs: number
-    try {
-      const server = this.#options.statementTimeoutMs
-      const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
-      boundMs = Math.min(own, this.#remaining(limits, 'its statement was sent'))
-    } catch (err) {
-      pool.release(conn)
-      throw err
-    }
+    const { pool, conn, leftMs } = await this.#checkout(scope, limits)
+    const server = this.#options.statementTimeoutMs
+    const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
+    const boundMs = Math.min(own, leftMs)
     // Made only when the timer fires: the warm path allocates no error.
     let timedOut: StatementTimeoutError | undefined
     const outOfTime = () => {
@@ -356,14 +350,7 @@ export class TenantPools {
     limits: CallLimits,
     commit?: { sent: boolean },
   ): Promise<T> {
-    const { pool, conn } = await this.#checkout(scope, limits)
-    let boundMs: number
-    try {
-      boundMs = this.#remaining(limits, 'its callback ran')
-    } catch (err) {
-      pool.release(conn)
-      throw err
-    }
+    const { pool, conn, leftMs: boundMs } = await this.#checkout(scope, limits)
     // Individual statements of a callback are not bounded here (the server's statement_timeout
     // is); the whole callback is bounded by the deadline.
     let timedOut: StatementTimeoutError | undefined
@@ -417,7 +404,10 @@ export class TenantPools {
 
   // Hands out a live connection. One idle for a while (a thawed environment, say) is checked first;
   // if it is dead it is discarded and another taken, before any statement of the caller has run.
-  async #checkout(scope: Scope, limits: CallLimits): Promise<{ pool: TenantPool; conn: PooledConnection }> {
+  async #checkout(
+    scope: Scope,
+    limits: CallLimits,
+  ): Promise<{ pool: TenantPool; conn: PooledConnection; leftMs: number }> {
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
     // Taken before the first await, while the caller's frames are still on the stack.
     const acquiredAt =
@@ -444,10 +434,18 @@ export class TenantPools {
             limits,
           )))
       ) {
+        // What remains of the deadline for the caller's statements; none left, the connection goes back.
+        let leftMs: number
+        try {
+          leftMs = this.#remaining(limits, 'its first statement was sent')
+        } catch (err) {
+          pool.release(conn)
+          throw err
+        }
         this.#counters.checkouts++
         this.#counters.acquireWaitMs += this.#options.clock.now() - now
         if (acquiredAt !== undefined) this.#watchForLeak(scope.key, conn, acquiredAt)
-        return { pool, conn }
+        return { pool, conn, leftMs }
       }
       this.#counters.connectionsReplaced++
       pool.release(conn, STALE)

@@ -3,12 +3,10 @@
 // HTTP handlers with a Lambda-like context whose remaining time counts down. Every call must end
 // before its invocation would time out, with 503 or 504 and Retry-After; the first success follows
 // the thaw; nothing leaks; no acknowledged write is lost and none is duplicated.
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
 import { Client } from 'pg'
-import { getTenantPools, resetTenantPools } from '../../lib'
-import { type ControlledServer, controlledServer } from '../support/controlled-pg'
-
-type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
+import { getTenantPools } from '../../lib'
+import type { ControlledServer } from '../support/controlled-pg'
+import { type HandlerWorld, handlerWorld } from '../support/handler-world'
 
 interface Outcome {
   at: number
@@ -23,34 +21,24 @@ const TENANTS = Array.from({ length: 5 }, (_, t) => `b${t}`)
 // The invocation timeout these handlers get; the middleware keeps its default 1 s margin to answer.
 const INVOCATION_MS = 2_500
 const FREEZE_MS = 4_000
-const saved = { ...process.env }
+let world: HandlerWorld
 let server: ControlledServer
-let handlers: { create: Handler; list: Handler }
+let handlers: HandlerWorld['handlers']
 
 beforeAll(async () => {
-  server = await controlledServer()
-  Object.assign(process.env, {
-    DATABASE_URL: server.url,
-    TENANT_POOLS_TRUST_TENANT_HEADER: 'true',
+  world = await handlerWorld(TENANTS, {
     TENANT_POOLS_BUDGET: '8',
     TENANT_POOLS_CONNECT_TIMEOUT_MS: '1000',
     TENANT_POOLS_VALIDATE_AFTER_IDLE_MS: '200',
     TENANT_POOLS_APP_NAME_PREFIX: 'blackhole',
     TENANT_CATALOG_TTL_MS: '500',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
   })
-  const { migrateMaster, provisionTenant } = await import('../../functions/admin/provision')
-  handlers = (await import('../../functions/http/orders/handlers')) as unknown as typeof handlers
-  await migrateMaster(getTenantPools())
-  for (const t of TENANTS) await provisionTenant(getTenantPools(), t)
+  ;({ server, handlers } = world)
 }, 60_000)
 
 afterAll(async () => {
   await server.thaw()
-  await resetTenantPools()
-  await server.quit()
-  process.env = saved
+  await world.end()
 })
 
 // As Lambda gives: a context per invocation whose remaining time counts down from the timeout.

@@ -1,12 +1,10 @@
 // Chaos: the database stops for 3 s under load and comes back, with 20 callers over 10 tenants going
 // through the HTTP handlers and their middleware. While it is down callers get a prompt 503 with
 // Retry-After; the registry recovers on its own; nothing crashes, leaks or gets lost.
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
 import { Client } from 'pg'
-import { getTenantPools, resetTenantPools } from '../../lib'
-import { type ControlledServer, controlledServer } from '../support/controlled-pg'
-
-type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
+import { getTenantPools } from '../../lib'
+import type { ControlledServer } from '../support/controlled-pg'
+import { type HandlerWorld, handlerWorld } from '../support/handler-world'
 
 interface Outcome {
   at: number
@@ -16,32 +14,21 @@ interface Outcome {
 }
 
 const TENANTS = Array.from({ length: 10 }, (_, t) => `c${t}`)
-const saved = { ...process.env }
+let world: HandlerWorld
 let server: ControlledServer
-let handlers: { create: Handler; list: Handler }
+let handlers: HandlerWorld['handlers']
 
 beforeAll(async () => {
-  server = await controlledServer()
-  // The functions build their registry from these, once, as a Lambda environment would.
-  Object.assign(process.env, {
-    DATABASE_URL: server.url,
-    TENANT_POOLS_TRUST_TENANT_HEADER: 'true',
+  world = await handlerWorld(TENANTS, {
     TENANT_POOLS_BUDGET: '8',
     TENANT_POOLS_CONNECT_TIMEOUT_MS: '1000',
     TENANT_POOLS_APP_NAME_PREFIX: 'chaos',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
   })
-  const { migrateMaster, provisionTenant } = await import('../../functions/admin/provision')
-  handlers = (await import('../../functions/http/orders/handlers')) as unknown as typeof handlers
-  await migrateMaster(getTenantPools())
-  for (const t of TENANTS) await provisionTenant(getTenantPools(), t)
+  ;({ server, handlers } = world)
 }, 60_000)
 
 afterAll(async () => {
-  await resetTenantPools()
-  await server.quit()
-  process.env = saved
+  await world.end()
 })
 
 // A context of its own per invocation, as Lambda gives: the middleware puts the tenant's db on it.

@@ -1,6 +1,6 @@
 // One budget per call: the wait for a connection, its validation and the statement all end by the
 // call's deadline, with typed errors that say whether anything may have run.
-import { DeadlineExceededError, StatementTimeoutError } from '../../lib'
+import { DeadlineExceededError, StatementTimeoutError, type TenantPoolsOptions } from '../../lib'
 import {
   createTenants,
   endTestPools,
@@ -12,12 +12,17 @@ import {
 
 afterEach(endTestPools)
 
+// A tenant of the test's own and a registry on the shared server.
+async function prepare(options: TenantPoolsOptions = {}) {
+  const tenant = uniqueTenant()
+  await createTenants([tenant])
+  return { tenant, pools: testPools(options).pools }
+}
+
 describe('Deadlines', () => {
   it('ends a wait for a connection at the deadline, long before the connect timeout', async () => {
     // Prepare: the only connection of the budget is held
-    const tenant = uniqueTenant()
-    await createTenants([tenant])
-    const { pools } = testPools({ budget: 1, maxPerPool: 1, connectTimeoutMs: 20_000 })
+    const { tenant, pools } = await prepare({ budget: 1, maxPerPool: 1, connectTimeoutMs: 20_000 })
     const held = await holdConnection(pools, tenant)
 
     // Act
@@ -37,9 +42,7 @@ describe('Deadlines', () => {
   })
 
   it('refuses a call whose deadline has passed without taking a connection', async () => {
-    const tenant = uniqueTenant()
-    await createTenants([tenant])
-    const { pools } = testPools()
+    const { tenant, pools } = await prepare()
     await expect(pools.query(tenant, 'SELECT 1', [], { deadline: Date.now() - 1 })).rejects.toBeInstanceOf(
       DeadlineExceededError,
     )
@@ -53,9 +56,7 @@ describe('Deadlines', () => {
   })
 
   it('ends a wait for a connection when the signal is aborted', async () => {
-    const tenant = uniqueTenant()
-    await createTenants([tenant])
-    const { pools } = testPools({ budget: 1, maxPerPool: 1, connectTimeoutMs: 20_000 })
+    const { tenant, pools } = await prepare({ budget: 1, maxPerPool: 1, connectTimeoutMs: 20_000 })
     const held = await holdConnection(pools, tenant)
     const controller = new AbortController()
     const pending = pools.query(tenant, 'SELECT 1', [], { signal: controller.signal })
@@ -67,9 +68,7 @@ describe('Deadlines', () => {
   })
 
   it('gives up on an unanswered statement at the deadline, destroys its connection and says it may have run', async () => {
-    const tenant = uniqueTenant()
-    await createTenants([tenant])
-    const { pools } = testPools()
+    const { tenant, pools } = await prepare()
     await pools.query(tenant, 'SELECT 1')
     const before = pools.stats().counters
 
@@ -102,9 +101,7 @@ describe('Deadlines', () => {
   })
 
   it('reports a transaction that ran out of time before COMMIT as not done, and nothing was written', async () => {
-    const tenant = uniqueTenant()
-    await createTenants([tenant])
-    const { pools } = testPools()
+    const { tenant, pools } = await prepare()
     const err = await pools
       .transaction(
         tenant,

@@ -1,5 +1,5 @@
 // middy middleware: what this request did to the pools, as EMF metrics (acquire wait, connections
-// opened, reused and replaced, pools evicted). Counters are diffed around the request.
+// opened, reused and replaced, pools evicted, checkouts). Counters are diffed around the request.
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { Counters, TenantPools } from '../../lib'
@@ -26,6 +26,9 @@ export function poolMetrics(pools: () => TenantPools, metrics: Metrics): Middlew
       if (delta > 0) metrics.addMetric(name, MetricUnit.Count, delta)
     }
     const checkouts = now.checkouts - start.checkouts
+    // Always one metric per request, zero included: a request that failed before any checkout
+    // would otherwise publish nothing, and Powertools warns in plain text on every such request.
+    metrics.addMetric('Checkouts', MetricUnit.Count, checkouts)
     if (checkouts > 0) {
       metrics.addMetric(
         'AcquireWait',

@@ -313,7 +313,11 @@ describe('e2e: every row of the error table', () => {
   it('503 with Retry-After: too many connections for the role', async () => {
     await superuser(async (c) => {
       await c.query('ALTER ROLE app CONNECTION LIMIT 0')
-      await c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'`)
+      // pg_terminate_backend only signals unless given a timeout: wait for every backend to exit, so
+      // that none can still answer the request below.
+      await c.query(`SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = 'app'`)
+      const left = await c.query(`SELECT pid FROM pg_stat_activity WHERE usename = 'app'`)
+      expect(left.rows).toEqual([])
     })
     try {
       const res = await api('GET', '/orders', { tenant: 'globex' })

@@ -1,20 +1,40 @@
-// The orders handlers on a controlled server of the test file's own: the functions build their
+// The orders handlers on a controlled server of the caller's own: the functions build their
 // registry from the environment, once, as a Lambda environment would; the master schema is migrated
 // and the tenants provisioned.
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
-import { getTenantPools, resetTenantPools } from '../../lib'
+import type { TenantPools } from '../../lib'
 import { type ControlledServer, controlledServer } from './controlled-pg'
 
 export type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
 
+/** What a world needs from the functions; loaded after the environment is set. */
+export interface WorldModules {
+  handlers: { create: Handler; list: Handler }
+  migrateMaster(pools: TenantPools): Promise<unknown>
+  provisionTenant(pools: TenantPools, tenantId: string): Promise<unknown>
+  getTenantPools(): TenantPools
+  resetTenantPools(): Promise<void>
+}
+
 export interface HandlerWorld {
   server: ControlledServer
-  handlers: { create: Handler; list: Handler }
+  handlers: WorldModules['handlers']
   /** Ends the registry and the server, and restores the environment. */
   end(): Promise<void>
 }
 
-export async function handlerWorld(tenants: string[], env: Record<string, string>): Promise<HandlerWorld> {
+/** Jest's loader: the sources, through its transform. */
+const fromSources = async (): Promise<WorldModules> => ({
+  ...(await import('../../functions/admin/provision')),
+  ...(await import('../../lib')),
+  handlers: (await import('../../functions/http/orders/handlers')) as unknown as WorldModules['handlers'],
+})
+
+export async function handlerWorld(
+  tenants: string[],
+  env: Record<string, string>,
+  load: () => Promise<WorldModules> = fromSources,
+): Promise<HandlerWorld> {
   const saved = { ...process.env }
   const server = await controlledServer()
   Object.assign(process.env, {
@@ -24,17 +44,14 @@ export async function handlerWorld(tenants: string[], env: Record<string, string
     POWERTOOLS_METRICS_DISABLED: 'true',
     ...env,
   })
-  const { migrateMaster, provisionTenant } = await import('../../functions/admin/provision')
-  const handlers = (await import(
-    '../../functions/http/orders/handlers'
-  )) as unknown as HandlerWorld['handlers']
-  await migrateMaster(getTenantPools())
-  for (const t of tenants) await provisionTenant(getTenantPools(), t)
+  const modules = await load()
+  await modules.migrateMaster(modules.getTenantPools())
+  for (const t of tenants) await modules.provisionTenant(modules.getTenantPools(), t)
   return {
     server,
-    handlers,
+    handlers: modules.handlers,
     end: async () => {
-      await resetTenantPools()
+      await modules.resetTenantPools()
       await server.quit()
       process.env = saved
     },

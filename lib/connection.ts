@@ -7,6 +7,8 @@ export class PooledConnection {
   readonly createdAt: number
   /** When it was last freed (parked or handed over); 0 while it has never been (a fresh connection). */
   idleSince = 0
+  /** The registry's invocation count when it was last freed: freed in an earlier one, a freeze may lie between. */
+  freedInInvocation = 0
   /** The socket reported an error or closed: never hand it out again. */
   lost = false
   /** Fires if the current holder keeps it past the leak threshold. */

@@ -29,6 +29,8 @@ export interface TenantPoolConfig {
   events: PoolEvents
   /** Returns a configured, not yet connected client; given `refused` credentials, fresh ones are fetched. */
   createClient: (refused?: Credentials) => Promise<{ client: Client; credentials: Credentials }>
+  /** The registry's invocation count (see TenantPools.invocationStarted). */
+  invocation: () => number
   /** Runs once on each new connection before first use; a throw discards the connection. */
   verify?: (client: Client) => Promise<void>
 }
@@ -368,6 +370,7 @@ export class TenantPool implements BudgetClaimant {
       return
     }
     conn.idleSince = now
+    conn.freedInInvocation = this.#config.invocation()
     const waiter = this.#waiters[0]
     const starving = this.#config.budget.oldestClaimSince(this)
     // Fair across tenants: when another pool has waited for a slot longer than our first caller, and

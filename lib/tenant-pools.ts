@@ -85,8 +85,8 @@ const newCounters = () => ({
 })
 export type Counters = ReturnType<typeof newCounters>
 
-// A connection idle at least this long gets one event-loop turn to report a pending server kill
-// before it is handed out. Back-to-back calls within one invocation skip it; a freeze never does.
+// A connection idle at least this long, or freed in an earlier invocation, waits one full poll phase
+// for a pending server kill before it is handed out. Back-to-back calls within one invocation skip it.
 const SETTLE_AFTER_IDLE_MS = 20
 
 // Released with this, a connection is destroyed; it failed the liveness check.
@@ -112,6 +112,9 @@ export class TenantPools {
   // When a statement or a ping last went unanswered: connections idle since before then are pinged
   // before they are handed out, whatever their idle time, since their server may be gone too.
   #suspectSince = -1
+  // Invocations started (invocationStarted): a connection freed in an earlier one may have been
+  // frozen since, however short the freeze, and always waits for pending socket events.
+  #invocation = 0
 
   constructor(options: TenantPoolsOptions = {}) {
     this.#options = resolveOptions(options)
@@ -150,6 +153,16 @@ export class TenantPools {
   forMaster(limits: CallLimits = {}): TenantDb {
     const schema = this.#options.masterSchema
     return this.#db(() => ({ key: MASTER_KEY, tenantId: null, app: null, schema }), limitsOf(limits))
+  }
+
+  /**
+   * Tells the registry an invocation has begun (the tenantDb middleware does it). The environment may
+   * have been frozen since the previous one, for any length of time: each connection freed before
+   * now then waits one full event-loop poll phase before it is handed out, so that a FATAL the server
+   * sent meanwhile is read first. Without it, only connections idle 20 ms or more wait.
+   */
+  invocationStarted(): void {
+    this.#invocation++
   }
 
   /** The schema of a tenant (validated), as the pools use it. */
@@ -426,7 +439,7 @@ export class TenantPools {
       if (
         !conn.lost &&
         (conn.idleSince === 0 ||
-          (idleFor < SETTLE_AFTER_IDLE_MS && !suspect) ||
+          (idleFor < SETTLE_AFTER_IDLE_MS && !suspect && conn.freedInInvocation === this.#invocation) ||
           (await this.#isAliveOrRelease(
             pool,
             conn,
@@ -498,9 +511,10 @@ export class TenantPools {
   }
 
   async #isAlive(conn: PooledConnection, ping: boolean, limits: CallLimits): Promise<boolean> {
-    // After a thaw, expired timers run before pending socket events are read. Yield once so that a
-    // FATAL the server sent while we were frozen (57P01, 57P05) or the socket's EOF is seen first.
-    await new Promise((resolve) => setImmediate(resolve))
+    // After a thaw, expired timers run before pending socket events are read, and a request read in
+    // the poll phase the freeze interrupted resumes before the FATALs the server sent meanwhile
+    // (57P01, 57P05) are read in the next one. Wait through one full poll phase so they are seen.
+    await settleOnePollPhase()
     if (conn.lost) return false
     if (!ping) return true
     this.#counters.connectionsPinged++
@@ -541,6 +555,7 @@ export class TenantPools {
       budget: this.#budget,
       clock: o.clock,
       events: this.#events,
+      invocation: () => this.#invocation,
       createClient: clientFactory(scope, this.#factory),
       verify: o.proxySafe ? (client) => this.#verifySchema(client, scope) : undefined,
     })
@@ -643,6 +658,10 @@ export class TenantPools {
     }
   }
 }
+
+// An immediate runs in the check phase of the current loop turn, before the next poll phase; one
+// scheduled from there runs in the next turn's check phase, after that poll phase has read the sockets.
+const settleOnePollPhase = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
 
 const limitsOf = ({ deadline, signal }: CallLimits): CallLimits => ({ deadline, signal })
 

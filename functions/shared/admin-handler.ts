@@ -10,7 +10,7 @@ import httpJsonBodyParser from '@middy/http-json-body-parser'
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import { bodyLimit, HttpError, httpErrors } from '../../lib'
 import { adminKey } from './admin-key'
-import { logger, metrics } from './runtime'
+import { logger, metrics, pools } from './runtime'
 
 export type AdminHandler = (
   event: APIGatewayProxyEventV2,
@@ -39,6 +39,8 @@ export function adminHandler(handler: AdminHandler, { body = false } = {}) {
     .use(httpErrors({ logger }))
     .use(httpHeaderNormalizer())
     .use({ before: (request) => assertAdmin(request.event) })
+    // A freeze may lie between this invocation and the last, however short.
+    .use({ before: () => pools().invocationStarted() })
   if (body) chain.use(bodyLimit({ maxBytes: 16 * 1024 })).use(httpJsonBodyParser())
   return chain.handler(handler)
 }

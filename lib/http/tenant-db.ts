@@ -84,6 +84,7 @@ export function tenantDb(
 
   const tenantDbBefore = async (request: TenantRequest) => {
     const { event, context } = request
+    config.pools().invocationStarted()
     const claim = event.requestContext?.authorizer?.jwt?.claims?.[config.claim]
     const header = config.trustHeader ? event.headers?.[config.header] : undefined
     const tenantId = claim ?? header

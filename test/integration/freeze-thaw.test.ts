@@ -17,7 +17,21 @@ import {
 const isStopped = (pid: number): boolean =>
   readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('T') ?? false
 
-type Reply = { id?: number; ok?: boolean; code?: string; armed?: number; crashed?: boolean; stats?: object }
+type Reply = {
+  id?: number
+  ok?: boolean
+  code?: string
+  armed?: number
+  freezing?: number
+  crashed?: boolean
+  stats?: object
+}
+
+const keyOf = (r: Reply): string => {
+  if (r.armed !== undefined) return `armed:${r.armed}`
+  if (r.freezing !== undefined) return `freezing:${r.freezing}`
+  return r.stats ? 'stats' : `id:${r.id}`
+}
 
 /** Runs the worker and lets the test await its replies by id. */
 function startWorker(prefix: string, validateAfterIdleMs: number) {
@@ -31,8 +45,7 @@ function startWorker(prefix: string, validateAfterIdleMs: number) {
   createInterface({ input: child.stdout }).on('line', (line) => {
     const r = JSON.parse(line) as Reply
     replies.push(r)
-    const key = r.armed !== undefined ? `armed:${r.armed}` : r.stats ? 'stats' : `id:${r.id}`
-    waiting.get(key)?.(r)
+    waiting.get(keyOf(r))?.(r)
   })
   let stderr = ''
   child.stderr.on('data', (d) => {
@@ -40,9 +53,7 @@ function startWorker(prefix: string, validateAfterIdleMs: number) {
   })
   const next = (key: string) =>
     new Promise<Reply>((resolve) => {
-      const done = replies.find(
-        (r) => (r.armed !== undefined ? `armed:${r.armed}` : r.stats ? 'stats' : `id:${r.id}`) === key,
-      )
+      const done = replies.find((r) => keyOf(r) === key)
       if (done) resolve(done)
       else waiting.set(key, resolve)
     })
@@ -50,7 +61,14 @@ function startWorker(prefix: string, validateAfterIdleMs: number) {
   return { child, replies, next, send, stderr: () => stderr }
 }
 
-async function runCycles(cycles: number, validateAfterIdleMs: number) {
+/**
+ * `timer`: a timer due at the thaw uses the pool, and a request queued during the freeze follows.
+ * `request`: the request is read just before the freeze takes hold, and served after the thaw from
+ * the same poll phase, which holds only it: the FATALs are read no earlier than the next one.
+ */
+type Race = 'timer' | 'request'
+
+async function runCycles(cycles: number, validateAfterIdleMs: number, race: Race = 'timer') {
   // Prepare
   const tenants = [uniqueTenant('fz1'), uniqueTenant('fz2')]
   await createTenants(tenants)
@@ -73,6 +91,17 @@ async function runCycles(cycles: number, validateAfterIdleMs: number) {
       const warm = [++id, ++id]
       for (const w of warm) worker.send({ id: w, tenant })
       await Promise.all(warm.map((w) => check(worker.next(`id:${w}`))))
+      if (race === 'request') {
+        const racing = ++id
+        worker.send({ id: racing, tenant, freezeFirst: true })
+        await worker.next(`freezing:${racing}`)
+        expect(await eventually(() => isStopped(worker.child.pid as number), 10_000)).toBe(true)
+        await terminateBackends(prefix)
+        expect(await eventually(async () => (await countBackends(prefix)) === 0, 10_000)).toBe(true)
+        process.kill(worker.child.pid as number, 'SIGCONT')
+        await check(worker.next(`id:${racing}`))
+        continue
+      }
       // A timer that will be due when the process wakes up, and that then uses the pool.
       const timed = ++id
       worker.send({ arm: timed, tenant, delayMs: 30 })
@@ -113,13 +142,23 @@ async function runCycles(cycles: number, validateAfterIdleMs: number) {
 }
 
 describe('Behaviour: freeze and thaw', () => {
-  it.each([
-    ['a pending FATAL is read before hand-out (connections idle < validateAfterIdleMs)', 50, 60_000],
-    ['connections idle longer are pinged, and replaced when dead', 50, 0],
+  it.each<[string, number, number, Race]>([
+    ['a pending FATAL is read before hand-out (connections idle < validateAfterIdleMs)', 50, 60_000, 'timer'],
+    ['connections idle longer are pinged, and replaced when dead', 50, 0, 'timer'],
+    [
+      'a request read at the moment of the freeze waits a full poll phase for the FATALs',
+      30,
+      60_000,
+      'request',
+    ],
   ])(
     '%s: 0 caller-visible failures, no statement run twice',
-    async (_label, cycles, validateAfterIdleMs) => {
-      const { failures, stats, counts, sent, stderr, crashed } = await runCycles(cycles, validateAfterIdleMs)
+    async (_label, cycles, validateAfterIdleMs, race) => {
+      const { failures, stats, counts, sent, stderr, crashed } = await runCycles(
+        cycles,
+        validateAfterIdleMs,
+        race,
+      )
 
       expect(crashed).toEqual([])
       expect(failures).toEqual([])

@@ -3,6 +3,9 @@
 // Requests: {"id":n,"tenant":"t"} runs one INSERT; {"arm":n,"tenant":"t","delayMs":d} runs the same
 // request from a timer and then stops this process (SIGSTOP to itself), so the freeze always comes
 // before the timer fires, and the timer is already due when the process is thawed.
+// {"id":n,"tenant":"t","freezeFirst":true} stops this process as soon as the request is read, and
+// serves it after the thaw from the same callback: the request was read in the poll phase before the
+// freeze, so the poll phase it resumes in holds only the request, not the FATALs that came meanwhile.
 import { createInterface } from 'node:readline'
 import { TenantPools } from '../../lib'
 
@@ -20,6 +23,8 @@ const pools = new TenantPools({
 const reply = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`)
 
 async function serve(id: number, tenant: string): Promise<void> {
+  // As a handler's middleware does: a freeze may lie between this request and the last.
+  pools.invocationStarted()
   try {
     const { rows } = await pools.query<{ pid: number }>(
       tenant,
@@ -34,7 +39,13 @@ async function serve(id: number, tenant: string): Promise<void> {
 }
 
 createInterface({ input: process.stdin }).on('line', (line) => {
-  const request = JSON.parse(line) as { id?: number; arm?: number; tenant: string; delayMs?: number }
+  const request = JSON.parse(line) as {
+    id?: number
+    arm?: number
+    tenant: string
+    delayMs?: number
+    freezeFirst?: boolean
+  }
   if (request.arm !== undefined) {
     const id = request.arm
     setTimeout(() => void serve(id, request.tenant), request.delayMs ?? 0)
@@ -42,6 +53,10 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     reply({ armed: id })
     process.kill(process.pid, 'SIGSTOP')
   } else if (request.id !== undefined) {
+    if (request.freezeFirst) {
+      reply({ freezing: request.id })
+      process.kill(process.pid, 'SIGSTOP')
+    }
     void serve(request.id, request.tenant)
   }
 })

@@ -39,6 +39,7 @@ export const handler = async (_event: unknown, context: Context) => {
     statementTimeoutMs: num('MAINTENANCE_STATEMENT_TIMEOUT_MS', 600_000),
     logger,
   })
+  pools.invocationStarted()
   await migrateMaster(pools)
   const summary = await runMaintenance({
     pools,

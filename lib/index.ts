@@ -1,5 +1,3 @@
-export { ConnectionBudget } from './budget'
-export { TenantCatalog, type TenantCatalogOptions, type TenantStatus } from './catalog'
 export * from './credentials'
 export {
   ConnectError,
@@ -20,13 +18,21 @@ export { httpErrors } from './http/http-errors'
 export { jsonResponse } from './http/json-response'
 export { invocationDeadline, type TenantContext, tenantDb } from './http/tenant-db'
 export { type HttpAnswer, toHttp } from './http/to-http'
-export { type Migration, migrate } from './migrate'
 export { defaults, environmentVariables, optionsFromEnv, type TenantPoolsOptions } from './options'
-export { getTenantPools, resetTenantPools } from './singleton'
+export { ConnectionBudget } from './pool/budget'
+export { type SslMode, sslFor } from './pool/tls'
+export { getTenantPools, resetTenantPools } from './registry/singleton'
+export {
+  type Counters,
+  MASTER_KEY,
+  type PoolStats,
+  TenantPools,
+  type TenantPoolsStats,
+} from './registry/tenant-pools'
 export { isConnectionLost, isServerKill, sqlState } from './sqlstate'
-export { assertTenantId, MAX_TENANT_ID_LENGTH, quoteIdent } from './tenant-id'
-export { type Counters, MASTER_KEY, type PoolStats, TenantPools, type TenantPoolsStats } from './tenant-pools'
-export { type SslMode, sslFor } from './tls'
+export { TenantCatalog, type TenantCatalogOptions, type TenantStatus } from './tenancy/catalog'
+export { type Migration, migrate } from './tenancy/migrate'
+export { assertTenantId, MAX_TENANT_ID_LENGTH, quoteIdent } from './tenancy/tenant-id'
 export type {
   CallLimits,
   Clock,

@@ -2,7 +2,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import { secretsManagerCredentials } from './credentials/secrets-manager'
 import { InvalidOptionsError } from './errors'
-import { SSL_MODES, type SslMode } from './tls'
+import { SSL_MODES, type SslMode } from './pool/tls'
 import { type Clock, type CredentialsProvider, type Log, systemClock } from './types'
 import * as z from './zod'
 

@@ -1,6 +1,6 @@
 // Versioned migrations, applied in order and tracked per schema. SQL lives in TypeScript modules so
 // that the Lambda bundle carries it without file copying. Never edit a released migration: add one.
-import type { Migration } from '../lib/migrate'
+import type { Migration } from '../lib/tenancy/migrate'
 import tenants from './master/0001_tenants'
 import maintenance from './master/0002_maintenance'
 import orders from './tenant/0001_orders'

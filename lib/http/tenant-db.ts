@@ -2,10 +2,10 @@
 // `context.tenant` and a lazy `context.db` (no connection is taken unless the handler uses it).
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda'
-import type { TenantCatalog, TenantStatus } from '../catalog'
 import { HttpError } from '../errors'
-import { assertTenantId } from '../tenant-id'
-import type { TenantPools } from '../tenant-pools'
+import type { TenantPools } from '../registry/tenant-pools'
+import type { TenantCatalog, TenantStatus } from '../tenancy/catalog'
+import { assertTenantId } from '../tenancy/tenant-id'
 import type { TenantDb } from '../types'
 
 const defaults = {

@@ -3,7 +3,7 @@ import {
   baseConfig,
   type FactorySettings,
   startupOptions,
-} from '../../lib/client-factory'
+} from '../../lib/pool/connector'
 
 const settings = (over: Partial<FactorySettings> = {}): FactorySettings => ({
   base: {},

@@ -6,7 +6,7 @@ import {
   assertTenantId,
   MAX_TENANT_ID_LENGTH,
   poolKey,
-} from '../../lib/tenant-id'
+} from '../../lib/tenancy/tenant-id'
 
 const valid = fc.stringMatching(/^[a-z0-9_]{1,48}$/)
 

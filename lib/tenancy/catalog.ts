@@ -1,7 +1,7 @@
 // The tenant catalog (master schema), read through a short in-memory cache. Unknown ids are cached
 // too, so a stream of random tenant ids cannot hammer the master database.
-import type { TenantPools } from './tenant-pools'
-import type { CallLimits, Clock } from './types'
+import type { TenantPools } from '../registry/tenant-pools'
+import type { CallLimits, Clock } from '../types'
 
 export type TenantStatus = 'active' | 'suspended' | 'deleted' | 'unknown'
 

@@ -1,7 +1,7 @@
 // TLS modes, named as libpq names them, mapped to the options Node's tls module takes.
 import { readFileSync } from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
-import { InvalidOptionsError } from './errors'
+import { InvalidOptionsError } from '../errors'
 
 export const SSL_MODES = ['disable', 'require', 'verify-full'] as const
 export type SslMode = (typeof SSL_MODES)[number]

@@ -1,7 +1,7 @@
 // Tenant and app ids end up in schema names, application_name and pool keys, so they are checked
 // before anything touches the database. The pattern is deliberately narrow.
 import { escapeIdentifier } from 'pg'
-import { InvalidTenantError } from './errors'
+import { InvalidTenantError } from '../errors'
 
 /** PostgreSQL truncates identifiers at 63 bytes; 48 leaves room for a `tenant_` style prefix. */
 export const MAX_TENANT_ID_LENGTH = 48

@@ -2,9 +2,6 @@
 // connection budget. Built once per execution environment and kept across warm invocations.
 import { Logger } from '@aws-lambda-powertools/logger'
 import type { Client, ClientBase, QueryConfig, QueryResult, QueryResultRow } from 'pg'
-import { ConnectionBudget } from './budget'
-import { baseConfig, clientFactory, type FactorySettings } from './client-factory'
-import type { PooledConnection } from './connection'
 import {
   ConnectError,
   ConnectionLostError,
@@ -13,13 +10,16 @@ import {
   PoolsEndedError,
   StatementTimeoutError,
   TenantPoolsError,
-} from './errors'
-import { resolveOptions, type TenantPoolsOptions } from './options'
-import { isConnectionLost, isServerKill, sqlState } from './sqlstate'
-import { assertApp, assertSchemaName, assertTenantId, poolKey } from './tenant-id'
-import { TenantPool } from './tenant-pool'
-import { usesTls } from './tls'
-import type { CallLimits, Log, PoolEvents, ScopeOptions, TenantDb } from './types'
+} from '../errors'
+import { resolveOptions, type TenantPoolsOptions } from '../options'
+import { ConnectionBudget } from '../pool/budget'
+import type { PooledConnection } from '../pool/connection'
+import { baseConfig, clientFactory, type FactorySettings } from '../pool/connector'
+import { TenantPool } from '../pool/login-pool'
+import { usesTls } from '../pool/tls'
+import { isConnectionLost, isServerKill, sqlState } from '../sqlstate'
+import { assertApp, assertSchemaName, assertTenantId, poolKey } from '../tenancy/tenant-id'
+import type { CallLimits, Log, PoolEvents, ScopeOptions, TenantDb } from '../types'
 import { within } from './within'
 
 const MAX_CACHED_SCOPES = 10_000

@@ -3,11 +3,11 @@
 import { createHash } from 'node:crypto'
 import { Client, type ClientConfig } from 'pg'
 import { parseIntoClientConfig } from 'pg-connection-string'
-import { CredentialsError } from './errors'
-import { defaults, type TenantPoolsOptions } from './options'
-import { quoteIdent } from './tenant-id'
+import { CredentialsError } from '../errors'
+import { defaults, type TenantPoolsOptions } from '../options'
+import { quoteIdent } from '../tenancy/tenant-id'
+import type { Credentials, CredentialsProvider, CredentialsRequest } from '../types'
 import { sslFor } from './tls'
-import type { Credentials, CredentialsProvider, CredentialsRequest } from './types'
 
 export interface FactorySettings {
   base: ClientConfig

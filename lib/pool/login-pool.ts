@@ -3,18 +3,18 @@
 // the registry must be able to close another pool's idle connection to free one. pg.Pool offers
 // neither without reaching into its private fields.
 import type { Client } from 'pg'
-import type { BudgetClaimant, ConnectionBudget } from './budget'
-import { closeClient, PooledConnection } from './connection'
-import { hiddenCredentials } from './credentials/hidden'
+import { hiddenCredentials } from '../credentials/hidden'
 import {
   ConnectError,
   DeadlineExceededError,
   PoolExhaustedError,
   PoolsEndedError,
   TenantPoolsError,
-} from './errors'
-import { INVALID_PASSWORD, sqlState, TOO_MANY_CONNECTIONS } from './sqlstate'
-import type { Clock, Credentials, PoolEvents } from './types'
+} from '../errors'
+import { INVALID_PASSWORD, sqlState, TOO_MANY_CONNECTIONS } from '../sqlstate'
+import type { Clock, Credentials, PoolEvents } from '../types'
+import type { BudgetClaimant, ConnectionBudget } from './budget'
+import { closeClient, PooledConnection } from './connection'
 
 export interface TenantPoolConfig {
   key: string

@@ -1,6 +1,17 @@
 // Narrow interfaces the library depends on, so tests can pass trivial fakes.
 import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
 
+/** A logical unit of the registry: a tenant (optionally one of its apps) or the master schema. */
+export interface Scope {
+  /** `tenantId`, `tenantId:app`, or `$master`. */
+  key: string
+  /** null for the master scope. */
+  tenantId: string | null
+  app: string | null
+  /** The schema its sessions' search_path selects. */
+  schema: string
+}
+
 export interface Credentials {
   user: string
   password: string

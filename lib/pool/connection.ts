@@ -1,6 +1,8 @@
 // One physical connection as the pool sees it: the pg client plus the timestamps the pool's
-// decisions need (lifetime, idle time) and whether the socket is known to be dead.
+// decisions need (lifetime, idle time), which scope its session is bound to, who holds it, and
+// whether the socket is known to be dead.
 import type { Client } from 'pg'
+import type { ScopeUse } from './scope-use'
 
 export class PooledConnection {
   readonly client: Client
@@ -11,15 +13,22 @@ export class PooledConnection {
   freedInInvocation = 0
   /** The socket reported an error or closed: never hand it out again. */
   lost = false
+  /** The scope whose search_path (and application_name) the session has. */
+  boundTo: ScopeUse
+  /** The scope of the call holding it, while checked out. */
+  holder: ScopeUse | undefined
+  /** Its session may carry a caller's state: reset before anyone uses it again. */
+  needsReset = false
   /** Fires if the current holder keeps it past the leak threshold. */
   leakTimer: NodeJS.Timeout | undefined
 
-  constructor(client: Client, now: number) {
+  constructor(client: Client, now: number, boundTo: ScopeUse) {
     this.client = client
     this.createdAt = now
+    this.boundTo = boundTo
   }
 
-  /** True when the session may carry state a next caller must not inherit. */
+  /** True when the session cannot be reset and reused: lost, or in an open or failed transaction. */
   get dirty(): boolean {
     return this.lost || this.client.getTransactionStatus() !== 'I'
   }

@@ -6,7 +6,8 @@ import { parseIntoClientConfig } from 'pg-connection-string'
 import { CredentialsError } from '../errors'
 import { defaults, type TenantPoolsOptions } from '../options'
 import { quoteIdent } from '../tenancy/tenant-id'
-import type { Credentials, CredentialsProvider, CredentialsRequest } from '../types'
+import type { Credentials, CredentialsProvider, CredentialsRequest, Scope } from '../types'
+import type { ScopeUse } from './scope-use'
 import { sslFor } from './tls'
 
 export interface FactorySettings {
@@ -75,42 +76,41 @@ export function applicationNameFor(prefix: string, key: string): string {
   return `${name.slice(0, 63 - hash.length - 1)}~${hash}`
 }
 
-export interface PoolIdentity {
-  key: string
-  tenantId: string | null
-  app: string | null
-  schema: string
-}
-
-/** Returns a function that fetches credentials and builds a (not yet connected) client. */
-export function clientFactory(
-  pool: PoolIdentity,
+/** Returns a function that fetches a scope's credentials and builds a (not yet connected) client for it. */
+export function connector(
   s: FactorySettings,
-): (refused?: Credentials) => Promise<{ client: Client; credentials: Credentials }> {
-  const options = startupOptions(pool.schema, s)
-  const applicationName = applicationNameFor(s.applicationNamePrefix, pool.key)
-  return async (refused) => {
-    const request: CredentialsRequest = {
-      key: pool.key,
-      tenantId: pool.tenantId,
-      app: pool.app,
-      forceRefresh: refused !== undefined,
-      refused,
-    }
+): (use: ScopeUse, refused?: Credentials) => Promise<{ client: Client; credentials: Credentials }> {
+  return async (use, refused) => {
+    const { scope } = use
     let credentials: Credentials
     try {
-      credentials = await s.credentials(request)
+      credentials = await s.credentials(credentialsRequest(scope, refused))
     } catch (err) {
-      throw new CredentialsError(`The credentials provider failed for pool ${pool.key}`, { cause: err })
+      throw new CredentialsError(`The credentials provider failed for pool ${scope.key}`, { cause: err })
     }
     const config: ClientConfig = {
       ...s.base,
       user: credentials.user,
       password: credentials.password,
-      application_name: applicationName,
+      application_name: use.binding.applicationName,
       connectionTimeoutMillis: s.connectTimeoutMs,
     }
+    const options = startupOptions(scope.schema, s)
     if (options) config.options = options
     return { client: new Client(config), credentials }
   }
+}
+
+/** What a scope's connection asks its credentials provider. */
+export const credentialsRequest = (scope: Scope, refused?: Credentials): CredentialsRequest => ({
+  key: scope.key,
+  tenantId: scope.tenantId,
+  app: scope.app,
+  forceRefresh: refused !== undefined,
+  refused,
+})
+
+/** `host:port/database` of the connection settings: with the user, a login's key. */
+export function endpointOf(base: ClientConfig): string {
+  return `${base.host ?? process.env.PGHOST ?? 'localhost'}:${base.port ?? process.env.PGPORT ?? 5432}/${base.database ?? process.env.PGDATABASE ?? ''}`
 }

@@ -1,7 +1,10 @@
-// One small pool for one key (`tenantId`, `tenantId:app` or the master schema).
-// Not pg.Pool: every connection here must first win a slot of the environment-wide budget, and
-// the registry must be able to close another pool's idle connection to free one. pg.Pool offers
-// neither without reaching into its private fields.
+// The physical connections of one login (endpoint, database and user), shared by every scope that
+// logs in the same way. A scope takes an idle connection already bound to it if there is one, else
+// the login's least recently used idle connection (the registry rebinds it in one round trip), else
+// a new one within the environment's budget, else it waits.
+// Not pg.Pool: every connection here must first win a slot of the environment-wide budget, the
+// registry must be able to close another login's idle connection to free one, and a per-scope
+// limit applies to connections in use. pg.Pool offers none of that without reaching into it.
 import type { Client } from 'pg'
 import { hiddenCredentials } from '../credentials/hidden'
 import {
@@ -15,24 +18,27 @@ import { INVALID_PASSWORD, sqlState, TOO_MANY_CONNECTIONS } from '../sqlstate'
 import type { Clock, Credentials, PoolEvents } from '../types'
 import type { BudgetClaimant, ConnectionBudget } from './budget'
 import { closeClient, PooledConnection } from './connection'
+import type { ScopeUse } from './scope-use'
 
-export interface TenantPoolConfig {
+export interface LoginPoolConfig {
   key: string
-  tenantId: string | null
-  app: string | null
-  max: number
+  /** Connections one scope's calls may hold at once. */
+  maxPerScope: number
   idleTimeoutMs: number
   maxLifetimeMs: number
   connectTimeoutMs: number
   budget: ConnectionBudget
   clock: Clock
   events: PoolEvents
-  /** Returns a configured, not yet connected client; given `refused` credentials, fresh ones are fetched. */
-  createClient: (refused?: Credentials) => Promise<{ client: Client; credentials: Credentials }>
   /** The registry's invocation count (see TenantPools.invocationStarted). */
   invocation: () => number
+  /** A configured, not yet connected client for `scope`; given `refused` credentials, fresh ones are fetched. */
+  createClient: (
+    scope: ScopeUse,
+    refused?: Credentials,
+  ) => Promise<{ client: Client; credentials: Credentials }>
   /** Runs once on each new connection before first use; a throw discards the connection. */
-  verify?: (client: Client) => Promise<void>
+  verify?: (client: Client, scope: ScopeUse) => Promise<void>
 }
 
 // A graceful close takes a round trip; a peer that doesn't answer gets a quarter of the connect
@@ -47,6 +53,7 @@ const SERVER_FULL = new Set([TOO_MANY_CONNECTIONS, '57P03'])
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
 interface Waiter {
+  scope: ScopeUse
   resolve: (conn: PooledConnection) => void
   reject: (err: Error) => void
   timer: NodeJS.Timeout
@@ -65,15 +72,13 @@ export interface AcquireLimits {
   signal?: AbortSignal
 }
 
-export class TenantPool implements BudgetClaimant {
+export class LoginPool implements BudgetClaimant {
   readonly key: string
-  readonly tenantId: string | null
-  readonly app: string | null
   lastUsedAt: number
-  readonly #config: TenantPoolConfig
+  readonly #config: LoginPoolConfig
   // Every connected connection, idle or checked out.
   readonly #all = new Set<PooledConnection>()
-  // A stack: the most recently released connection is reused first, so surplus ones age out.
+  // Least recently freed first: a rebind takes the one idle longest, a bound hit the newest.
   readonly #idle: PooledConnection[] = []
   readonly #waiters: Waiter[] = []
   #opening = 0
@@ -83,15 +88,13 @@ export class TenantPool implements BudgetClaimant {
   #ending = false
   readonly #onDrained: Array<() => void> = []
 
-  constructor(config: TenantPoolConfig) {
+  constructor(config: LoginPoolConfig) {
     this.#config = config
     this.key = config.key
-    this.tenantId = config.tenantId
-    this.app = config.app
     this.lastUsedAt = config.clock.now()
   }
 
-  // A quarter of the connect timeout: a starving pool is served well before its callers time out.
+  // A quarter of the connect timeout: a starving login is served well before its callers time out.
   get #fairnessWaitMs(): number {
     return this.#config.connectTimeoutMs / 4
   }
@@ -117,22 +120,28 @@ export class TenantPool implements BudgetClaimant {
     return this.active === 0 && this.#waiters.length === 0 && this.#opening === 0
   }
 
-  /** Checks out a connection: an idle one at once, else waits up to the connect timeout (or `limits`). */
-  acquire(limits?: AcquireLimits): Promise<PooledConnection> {
+  /**
+   * Checks out a connection for `scope`: an idle one bound to it, else the login's least recently
+   * used idle one (bound to another scope: the caller rebinds it), else waits up to the connect
+   * timeout (or `limits`) for one freed or opened.
+   */
+  acquire(scope: ScopeUse, limits?: AcquireLimits): Promise<PooledConnection> {
     const now = this.#config.clock.now()
     this.lastUsedAt = now
-    if (this.#ending) return Promise.reject(new PoolsEndedError(`Pool ${this.key} has been ended`))
-    for (let idle = this.#idle.pop(); idle; idle = this.#idle.pop()) {
-      // The sweep runs at most once an interval; don't hand out what it would have closed.
-      if (this.#stale(idle, now)) {
-        this.#destroy(idle)
-        continue
+    scope.lastUsedAt = now
+    if (this.#ending || scope.ended) {
+      return Promise.reject(new PoolsEndedError(`Pool ${scope.key} has been ended`))
+    }
+    if (scope.active < this.#config.maxPerScope) {
+      const idle = this.#takeIdle(scope, now)
+      if (idle) {
+        this.#hand(idle, scope)
+        return Promise.resolve(idle)
       }
-      this.#config.events.reused()
-      return Promise.resolve(idle)
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
+        scope,
         resolve: (conn) => {
           this.#forgetSignal(waiter)
           resolve(conn)
@@ -152,38 +161,90 @@ export class TenantPool implements BudgetClaimant {
         signal.addEventListener('abort', waiter.onAbort, { once: true })
       }
       this.#waiters.push(waiter)
+      scope.waiting++
       this.#grow()
     })
+  }
+
+  // The newest idle connection bound to `scope`, else the least recently used one. The sweep runs
+  // at most once an interval: what it would have closed is closed now instead of handed out.
+  #takeIdle(scope: ScopeUse, now: number): PooledConnection | undefined {
+    for (let i = this.#idle.length - 1; i >= 0; i--) {
+      const conn = this.#idle[i] as PooledConnection
+      if (conn.boundTo !== scope) continue
+      if (this.#stale(conn, now)) {
+        this.#destroy(conn)
+        continue
+      }
+      this.#unpark(conn)
+      return conn
+    }
+    while (this.#idle.length > 0) {
+      const conn = this.#idle[0] as PooledConnection
+      if (this.#stale(conn, now)) {
+        this.#destroy(conn)
+        continue
+      }
+      this.#unpark(conn)
+      return conn
+    }
+    return undefined
+  }
+
+  #unpark(conn: PooledConnection): void {
+    this.#idle.splice(this.#idle.indexOf(conn), 1)
+    conn.boundTo.idle--
+  }
+
+  #hand(conn: PooledConnection, scope: ScopeUse): void {
+    conn.holder = scope
+    scope.active++
+    this.#config.events.reused()
   }
 
   #forgetSignal(waiter: Waiter): void {
     if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort)
   }
 
+  #unqueue(waiter: Waiter): boolean {
+    const i = this.#waiters.indexOf(waiter)
+    if (i === -1) return false
+    this.#waiters.splice(i, 1)
+    waiter.scope.waiting--
+    clearTimeout(waiter.timer)
+    return true
+  }
+
   // The caller's signal was aborted while it waited.
   #abandon(waiter: Waiter): void {
-    const i = this.#waiters.indexOf(waiter)
-    if (i === -1) return
-    this.#waiters.splice(i, 1)
-    clearTimeout(waiter.timer)
+    if (!this.#unqueue(waiter)) return
     this.#withdrawSurplusClaims()
-    waiter.reject(new DeadlineExceededError(`The wait for a connection of pool ${this.key} was aborted`))
+    waiter.reject(
+      new DeadlineExceededError(`The wait for a connection of pool ${waiter.scope.key} was aborted`),
+    )
   }
 
   /**
    * Returns a checked-out connection. With an error, or when the session is dirty (lost socket,
-   * open or failed transaction) or past its lifetime, the connection is destroyed instead.
+   * open or failed transaction), past its lifetime or its scope ended, it is destroyed instead.
+   * `reset`: the holder may have left state in the session; it is reset before its next use.
    */
-  release(conn: PooledConnection, err?: unknown): void {
+  release(conn: PooledConnection, err?: unknown, reset = false): void {
     clearTimeout(conn.leakTimer)
     conn.leakTimer = undefined
-    this.lastUsedAt = this.#config.clock.now()
-    if (err !== undefined || conn.dirty) {
-      this.#destroy(conn)
-      this.#grow()
-      return
+    const holder = conn.holder
+    conn.holder = undefined
+    const now = this.#config.clock.now()
+    this.lastUsedAt = now
+    if (holder) {
+      holder.active--
+      holder.lastUsedAt = now
     }
-    this.#offer(conn)
+    if (reset) conn.needsReset = true
+    if (err !== undefined || conn.dirty) this.#destroy(conn)
+    else this.#offer(conn)
+    holder?.checkDrained()
+    this.#grow()
   }
 
   /** Closes idle connections past the idle timeout or lifetime. Returns how many were closed. */
@@ -198,14 +259,14 @@ export class TenantPool implements BudgetClaimant {
     return closed
   }
 
-  /** Closes every idle connection. Returns how many. */
-  closeIdle(): number {
-    const idle = [...this.#idle]
+  /** Closes every idle connection (of one scope, if given). Returns how many. */
+  closeIdle(scope?: ScopeUse): number {
+    const idle = this.#idle.filter((c) => scope === undefined || c.boundTo === scope)
     for (const conn of idle) this.#destroy(conn)
     return idle.length
   }
 
-  /** Closes the connection that has been idle longest, to give its budget slot to another pool. */
+  /** Closes the connection that has been idle longest, to give its budget slot to another login. */
   closeOldestIdle(): boolean {
     const oldest = this.#idle[0]
     if (!oldest) return false
@@ -213,16 +274,38 @@ export class TenantPool implements BudgetClaimant {
     return true
   }
 
+  /** When the oldest idle connection was freed, if any: the registry closes the least recently used. */
+  get oldestIdleSince(): number | undefined {
+    return this.#idle[0]?.idleSince
+  }
+
   /**
-   * Ends the pool: idle connections close now, checked-out ones when released, and callers still
-   * waiting for a connection are rejected. Resolves once every socket is closed. Safe to call twice.
+   * Ends one scope here: its waiters are refused, its idle connections closed, and those its calls
+   * hold are closed when freed. Resolves once they are.
+   */
+  endScope(scope: ScopeUse): Promise<void> {
+    scope.ended = true
+    for (const waiter of this.#waiters.filter((w) => w.scope === scope)) {
+      this.#unqueue(waiter)
+      waiter.reject(new PoolsEndedError(`Pool ${scope.key} was ended while waiting for a connection`))
+    }
+    this.#withdrawSurplusClaims()
+    this.closeIdle(scope)
+    return scope.drained()
+  }
+
+  /**
+   * Ends the login's pool: idle connections close now, checked-out ones when released, and callers
+   * still waiting for a connection are rejected. Resolves once every socket is closed. Safe to call twice.
    */
   end(): Promise<void> {
     if (!this.#ending) {
       this.#ending = true
-      for (const waiter of this.#waiters.splice(0)) {
-        clearTimeout(waiter.timer)
-        waiter.reject(new PoolsEndedError(`Pool ${this.key} was ended while waiting for a connection`))
+      for (const waiter of [...this.#waiters]) {
+        this.#unqueue(waiter)
+        waiter.reject(
+          new PoolsEndedError(`Pool ${waiter.scope.key} was ended while waiting for a connection`),
+        )
       }
       while (this.#claims > 0 && this.#config.budget.withdraw(this)) this.#claims--
       for (const conn of [...this.#idle]) this.#destroy(conn)
@@ -236,11 +319,12 @@ export class TenantPool implements BudgetClaimant {
   /** Budget callback: a slot is ours. Open a connection if a caller still needs one. */
   granted(): void {
     this.#claims--
-    if (this.#ending || this.#waiters.length <= this.#opening) {
+    const scope = this.#ending ? undefined : this.#firstEligible()?.scope
+    if (!scope || this.#eligibleWaiters() <= this.#opening) {
       this.#config.budget.release()
       return
     }
-    this.#open()
+    this.#open(scope)
   }
 
   #checkDrained(): void {
@@ -249,12 +333,32 @@ export class TenantPool implements BudgetClaimant {
     }
   }
 
-  // Makes sure enough connections are on their way for the callers waiting, within `max`.
+  // A waiter may be served only while its scope holds fewer than maxPerScope connections.
+  #eligible(waiter: Waiter, taken: Map<ScopeUse, number>): boolean {
+    const held = waiter.scope.active + (taken.get(waiter.scope) ?? 0)
+    if (held >= this.#config.maxPerScope) return false
+    taken.set(waiter.scope, (taken.get(waiter.scope) ?? 0) + 1)
+    return true
+  }
+
+  #firstEligible(): Waiter | undefined {
+    const taken = new Map<ScopeUse, number>()
+    return this.#waiters.find((w) => this.#eligible(w, taken))
+  }
+
+  #eligibleWaiters(): number {
+    const taken = new Map<ScopeUse, number>()
+    let n = 0
+    for (const w of this.#waiters) if (this.#eligible(w, taken)) n++
+    return n
+  }
+
+  // Makes sure enough connections are on their way for the waiters that may be served. A waiter
+  // whose scope is at its limit waits for one of its own scope's connections instead.
   #grow(): void {
     if (this.#ending) return
-    const needed = this.#waiters.length - this.#opening - this.#claims
-    const room = this.#config.max - this.total - this.#claims
-    for (let i = 0; i < Math.min(needed, room); i++) {
+    const needed = this.#eligibleWaiters() - this.#opening - this.#claims
+    for (let i = 0; i < needed; i++) {
       this.#claims++
       this.#config.budget.claim(this)
     }
@@ -263,10 +367,10 @@ export class TenantPool implements BudgetClaimant {
   // Opens one connection on a granted slot, all of it (credentials, connect, verify) within the
   // connect timeout. The slot is returned only when the attempt has settled and any late client is
   // closed, so a slow attempt that outlives its caller still counts against the budget.
-  #open(): void {
+  #open(scope: ScopeUse): void {
     this.#opening++
     const abandoned = { value: false }
-    const attempt = this.#connect(abandoned)
+    const attempt = this.#connect(scope, abandoned)
     let timer: NodeJS.Timeout | undefined
     let timedOut = false
     const deadline = new Promise<never>((_, reject) => {
@@ -274,7 +378,7 @@ export class TenantPool implements BudgetClaimant {
         timedOut = true
         reject(
           new ConnectError(
-            `Opening a connection for pool ${this.key} took longer than ${this.#config.connectTimeoutMs} ms`,
+            `Opening a connection for pool ${scope.key} took longer than ${this.#config.connectTimeoutMs} ms`,
           ),
         )
       }, this.#config.connectTimeoutMs)
@@ -286,6 +390,7 @@ export class TenantPool implements BudgetClaimant {
         this.#all.add(conn)
         this.#config.events.opened()
         this.#offer(conn)
+        this.#grow()
       },
       (err: unknown) => {
         clearTimeout(timer)
@@ -304,14 +409,17 @@ export class TenantPool implements BudgetClaimant {
         const failure =
           err instanceof TenantPoolsError
             ? err
-            : new ConnectError(`Could not open a connection for pool ${this.key}`, { cause: err })
+            : new ConnectError(`Could not open a connection for pool ${scope.key}`, { cause: err })
         this.#config.events.connectFailed(failure)
-        // A failure the server or provider reported answers one caller; the others keep waiting for
-        // their own attempt. A missed deadline answers no one: each caller has its own timer, and a
-        // caller who came late must not inherit an early attempt's timeout.
-        const waiter = timedOut ? undefined : this.#waiters.shift()
+        // A failure the server or provider reported answers one caller (of the scope it was opened
+        // for, if one still waits); the others keep waiting for their own attempt. A missed deadline
+        // answers no one: each caller has its own timer, and a caller who came late must not inherit
+        // an early attempt's timeout.
+        const waiter = timedOut
+          ? undefined
+          : (this.#waiters.find((w) => w.scope === scope) ?? this.#firstEligible())
         if (waiter) {
-          clearTimeout(waiter.timer)
+          this.#unqueue(waiter)
           waiter.reject(failure)
         }
         this.#grow()
@@ -327,20 +435,20 @@ export class TenantPool implements BudgetClaimant {
   // Connects with the provider's credentials. If the server refuses them (28P01: rotated under us),
   // the provider is asked once more with its cache bypassed, and the connection is tried once more.
   // A failed client is closed before the attempt settles.
-  async #connect(abandoned: { value: boolean }): Promise<PooledConnection> {
+  async #connect(scope: ScopeUse, abandoned: { value: boolean }): Promise<PooledConnection> {
     let refused: Credentials | undefined
     let fullRetries = 0
     for (;;) {
       let client: Client | undefined
       let credentials: Credentials | undefined
       try {
-        ;({ client, credentials } = await this.#config.createClient(refused))
-        if (abandoned.value) throw new ConnectError(`Connection attempt for pool ${this.key} was abandoned`)
-        const conn = new PooledConnection(client, this.#config.clock.now())
+        ;({ client, credentials } = await this.#config.createClient(scope, refused))
+        if (abandoned.value) throw new ConnectError(`Connection attempt for pool ${scope.key} was abandoned`)
+        const conn = new PooledConnection(client, this.#config.clock.now(), scope)
         // Attached before connect: an 'error' event with no listener kills the process.
         client.on('error', (err) => this.#lose(conn, err))
         await client.connect()
-        await this.#config.verify?.(client)
+        await this.#config.verify?.(client, scope)
         return conn
       } catch (err) {
         if (client) await closeClient(client, closeTimeout(this.#config.connectTimeoutMs))
@@ -348,7 +456,7 @@ export class TenantPool implements BudgetClaimant {
           // The server is out of connections (53300) or not accepting yet (57P03). Give back what
           // this environment holds idle elsewhere, then retry with full-jitter exponential backoff;
           // the attempt's deadline (connectTimeoutMs) bounds the whole loop.
-          this.#config.events.serverFull(this.key)
+          this.#config.events.serverFull(scope.key)
           const cap = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** fullRetries++)
           await delay(Math.random() * cap)
           continue
@@ -356,76 +464,79 @@ export class TenantPool implements BudgetClaimant {
         if (refused || !credentials || abandoned.value || sqlState(err) !== INVALID_PASSWORD) throw err
         // Non-enumerable password: a provider that logs its request still shows no secret.
         refused = hiddenCredentials(credentials.user, credentials.password)
-        this.#config.events.credentialsRefused(this.key)
+        this.#config.events.credentialsRefused(scope.key)
       }
     }
   }
 
-  // A usable connection is free: give it to a waiter, free its slot for a starving pool, or park it.
+  // A usable connection is free: give it to a waiter, free its slot for a starving login, or park it.
   #offer(conn: PooledConnection): void {
     const now = this.#config.clock.now()
-    if (this.#ending || conn.lost || now - conn.createdAt >= this.#config.maxLifetimeMs) {
+    if (
+      this.#ending ||
+      conn.lost ||
+      conn.boundTo.ended ||
+      now - conn.createdAt >= this.#config.maxLifetimeMs
+    ) {
       this.#destroy(conn)
-      this.#grow()
       return
     }
     conn.idleSince = now
     conn.freedInInvocation = this.#config.invocation()
-    const waiter = this.#waiters[0]
+    const waiter = this.#firstEligible()
     const starving = this.#config.budget.oldestClaimSince(this)
-    // Fair across tenants: when another pool has waited for a slot longer than our first caller, and
-    // for a while (so two busy tenants don't trade a connection on every release), the slot goes there
-    // and our caller queues for a new one. One busy tenant cannot starve the rest.
+    // Fair across logins: when another login has waited for a slot longer than our first caller, and
+    // for a while (so two busy logins don't trade a connection on every release), the slot goes there
+    // and our caller queues for a new one. One busy login cannot starve the rest.
     if (
       starving !== undefined &&
       (waiter === undefined || (starving < waiter.since && now - starving >= this.#fairnessWaitMs))
     ) {
       this.#destroy(conn)
-      this.#grow()
       return
     }
     if (waiter) {
-      this.#waiters.shift()
-      clearTimeout(waiter.timer)
+      this.#unqueue(waiter)
       this.#withdrawSurplusClaims()
-      this.#config.events.reused()
+      this.#hand(conn, waiter.scope)
       waiter.resolve(conn)
       return
     }
     this.#idle.push(conn)
+    conn.boundTo.idle++
   }
 
   #timeOut(waiter: Waiter): void {
-    const i = this.#waiters.indexOf(waiter)
-    if (i === -1) return
-    this.#waiters.splice(i, 1)
+    if (!this.#unqueue(waiter)) return
     this.#withdrawSurplusClaims()
     this.#config.events.acquireTimedOut()
+    const { scope } = waiter
     if (waiter.deadlineBound) {
       waiter.reject(
-        new DeadlineExceededError(`No connection for pool ${this.key} before the call's deadline`),
+        new DeadlineExceededError(`No connection for pool ${scope.key} before the call's deadline`),
       )
       return
     }
-    const { budget, connectTimeoutMs: ms, max } = this.#config
-    // Waiting on a connection being opened (not on the budget or the pool's max): the database or
+    const { budget, connectTimeoutMs: ms, maxPerScope: max } = this.#config
+    // Waiting on a connection being opened (not on the budget or the scope's max): the database or
     // the credentials provider is slow, which is not exhaustion.
-    if (this.#opening > 0 && this.#claims === 0 && this.#all.size < max) {
-      waiter.reject(new ConnectError(`Opening a connection for pool ${this.key} took longer than ${ms} ms`))
+    if (this.#opening > 0 && this.#claims === 0 && scope.active < max) {
+      waiter.reject(new ConnectError(`Opening a connection for pool ${scope.key} took longer than ${ms} ms`))
       return
     }
     waiter.reject(
       new PoolExhaustedError(
-        `No connection for pool ${this.key} within ${ms} ms: its connections (${this.total} of max ${max}) ` +
-          `and the environment budget (${budget.used} of ${budget.limit}) were in use. ` +
-          'Retry later, or raise maxPerPool / budget.',
+        `No connection for pool ${scope.key} within ${ms} ms: its connections in use (${scope.active} of max ${max}) ` +
+          `and the environment budget (${budget.used} of ${budget.limit}) were taken. ` +
+          'Retry later, or raise maxPerPool / budget. A call that checks out a connection while it ' +
+          'already holds one (a query inside a transaction callback) can exhaust them by itself.',
       ),
     )
   }
 
   // Queued budget claims beyond what the remaining waiters need are handed back.
   #withdrawSurplusClaims(): void {
-    while (this.#claims > 0 && this.#claims + this.#opening > this.#waiters.length) {
+    while (this.#claims > 0 && this.#claims + this.#opening > this.#eligibleWaiters()) {
       if (!this.#config.budget.withdraw(this)) break
       this.#claims--
     }
@@ -440,7 +551,7 @@ export class TenantPool implements BudgetClaimant {
   #lose(conn: PooledConnection, err: Error): void {
     if (conn.lost) return
     conn.lost = true
-    this.#config.events.lost(this.key, err)
+    this.#config.events.lost(conn.boundTo.key, err)
     if (this.#idle.includes(conn)) this.#destroy(conn)
     // A checked-out connection is destroyed when its caller releases it.
   }
@@ -448,12 +559,16 @@ export class TenantPool implements BudgetClaimant {
   #destroy(conn: PooledConnection): void {
     if (!this.#all.delete(conn)) return
     const i = this.#idle.indexOf(conn)
-    if (i !== -1) this.#idle.splice(i, 1)
+    if (i !== -1) {
+      this.#idle.splice(i, 1)
+      conn.boundTo.idle--
+    }
     this.#config.events.closed()
     this.#closing++
     // The slot comes back only once the socket is closed, so the server never sees more than the budget.
     const closed = closeClient(conn.client, closeTimeout(this.#config.connectTimeoutMs))
     this.#config.budget.releaseWhen(closed)
+    conn.boundTo.closing(closed)
     closed.then(this.#closed)
   }
 }

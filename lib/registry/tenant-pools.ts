@@ -1,10 +1,13 @@
-// The registry: one small pool per `tenantId[:app]` plus one for the master schema, all sharing one
-// connection budget. Built once per execution environment and kept across warm invocations.
+// The registry: tenant scopes (`tenantId[:app]`, plus the master schema) are the logical unit, with
+// a per-scope limit, stats, LRU and TTL. Physical connections belong to logins (endpoint, database,
+// user) and are rebound between the scopes of a login, all within one per-environment budget. Built
+// once per execution environment and kept across warm invocations.
 import { Logger } from '@aws-lambda-powertools/logger'
 import type { Client, ClientBase, QueryConfig, QueryResult, QueryResultRow } from 'pg'
 import {
   ConnectError,
   ConnectionLostError,
+  CredentialsError,
   DeadlineExceededError,
   InvalidOptionsError,
   PoolsEndedError,
@@ -14,76 +17,35 @@ import {
 import { resolveOptions, type TenantPoolsOptions } from '../options'
 import { ConnectionBudget } from '../pool/budget'
 import type { PooledConnection } from '../pool/connection'
-import { baseConfig, clientFactory, type FactorySettings } from '../pool/connector'
-import { TenantPool } from '../pool/login-pool'
+import {
+  applicationNameFor,
+  baseConfig,
+  connector,
+  credentialsRequest,
+  endpointOf,
+  type FactorySettings,
+} from '../pool/connector'
+import { LoginPool } from '../pool/login-pool'
+import { ScopeUse } from '../pool/scope-use'
+import {
+  forgetPreparedStatements,
+  maybeChangesSession,
+  PROXY_SAFE_RESET_SQL,
+  resetSql,
+} from '../pool/session'
 import { usesTls } from '../pool/tls'
 import { isConnectionLost, isServerKill, sqlState } from '../sqlstate'
 import { assertApp, assertSchemaName, assertTenantId, poolKey } from '../tenancy/tenant-id'
-import type { CallLimits, Log, PoolEvents, ScopeOptions, TenantDb } from '../types'
+import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb } from '../types'
+import { type Counters, newCounters, type PoolStats, type TenantPoolsStats } from './stats'
 import { within } from './within'
+
+export type { Counters, LoginStats, PoolStats, TenantPoolsStats } from './stats'
 
 const MAX_CACHED_SCOPES = 10_000
 
-/** Key of the master/catalog pool. `$` cannot occur in a tenant id, so it never collides. */
+/** Key of the master/catalog scope. `$` cannot occur in a tenant id, so it never collides. */
 export const MASTER_KEY = '$master'
-
-interface Scope {
-  key: string
-  tenantId: string | null
-  app: string | null
-  schema: string
-}
-
-export interface PoolStats {
-  key: string
-  tenantId: string | null
-  app: string | null
-  total: number
-  idle: number
-  active: number
-  waiting: number
-  lastUsedAt: number
-}
-
-export interface TenantPoolsStats {
-  pools: PoolStats[]
-  totals: { pools: number; total: number; idle: number; active: number; waiting: number }
-  budget: { limit: number; used: number; waiting: number }
-  counters: Counters
-}
-
-const newCounters = () => ({
-  poolsCreated: 0,
-  poolsEvicted: 0,
-  poolsExpired: 0,
-  connectionsOpened: 0,
-  connectionsClosed: 0,
-  connectionsReused: 0,
-  /** Pinged on checkout because they had been idle longer than validateAfterIdleMs. */
-  connectionsPinged: 0,
-  /** Found dead on checkout (after a freeze, say) and replaced before the caller's statement ran. */
-  connectionsReplaced: 0,
-  /** Statements (or withClient/transaction callbacks) given up on client-side; their connection destroyed. */
-  statementTimeouts: 0,
-  /** Liveness pings with no answer within validationTimeoutMs. */
-  validationTimeouts: 0,
-  /** Calls refused because their deadline had passed, or came while they waited for a connection. */
-  deadlinesExceeded: 0,
-  connectionsLost: 0,
-  serverKills: 0,
-  connectFailures: 0,
-  /** New connections refused with 28P01 and retried once with refreshed credentials. */
-  credentialRefreshes: 0,
-  acquireTimeouts: 0,
-  /** Connection attempts the server refused as full (53300, 57P03) and retried after a backoff. */
-  serverFullRetries: 0,
-  /** Checkouts held longer than leakDetectionMs. */
-  leaksSuspected: 0,
-  /** Checkouts, and the milliseconds callers spent waiting for them in total. */
-  checkouts: 0,
-  acquireWaitMs: 0,
-})
-export type Counters = ReturnType<typeof newCounters>
 
 // A connection idle at least this long, or freed in an earlier invocation, waits one full poll phase
 // for a pending server kill before it is handed out. Back-to-back calls within one invocation skip it.
@@ -97,16 +59,21 @@ export class TenantPools {
   readonly master: TenantDb
   readonly #options: ReturnType<typeof resolveOptions>
   readonly #factory: FactorySettings
-  readonly #pools = new Map<string, TenantPool>()
+  // Scopes in use, by key: their counts and limits. The connections belong to logins.
+  readonly #uses = new Map<string, ScopeUse>()
+  readonly #logins = new Map<string, LoginPool>()
+  // The login each scope in use connects with, found on its first checkout.
+  readonly #loginOf = new WeakMap<ScopeUse, LoginPool>()
+  readonly #endpoint: string
   readonly #budget: ConnectionBudget
   readonly #counters = newCounters()
   readonly #events: PoolEvents
   readonly #log: Log
   readonly #sweepTimer: NodeJS.Timeout
-  // Pools removed from the map (evicted, expired) whose sockets are still closing: end() waits for them.
+  // Scopes removed (evicted, expired) and logins ended whose sockets are still closing: end() waits.
   readonly #draining = new Set<Promise<void>>()
   // Validated scopes: tenantId → app ('' for none) → scope. Holds only ids that passed validation.
-  readonly #scopes = new Map<string, Map<string, Scope>>()
+  readonly #validated = new Map<string, Map<string, Scope>>()
   #lastSweep: number
   #ending: Promise<void> | undefined
   // When a statement or a ping last went unanswered: connections idle since before then are pinged
@@ -137,6 +104,7 @@ export class TenantPools {
       idleSessionTimeoutMs: o.idleSessionTimeoutMs,
       proxySafe: o.proxySafe,
     }
+    this.#endpoint = endpointOf(base)
     this.#budget = new ConnectionBudget(
       o.budget,
       () => this.#freeIdleSlot(),
@@ -217,25 +185,33 @@ export class TenantPools {
   }
 
   stats(): TenantPoolsStats {
-    const pools = [...this.#pools.values()].map((p) => ({
-      key: p.key,
-      tenantId: p.tenantId,
-      app: p.app,
-      total: p.total,
-      idle: p.idle,
-      active: p.active,
-      waiting: p.waiting,
-      lastUsedAt: p.lastUsedAt,
+    const pools: PoolStats[] = [...this.#uses.values()].map((u) => ({
+      key: u.key,
+      tenantId: u.scope.tenantId,
+      app: u.scope.app,
+      total: u.idle + u.active,
+      idle: u.idle,
+      active: u.active,
+      waiting: u.waiting,
+      lastUsedAt: u.lastUsedAt,
     }))
-    const sum = (f: (p: PoolStats) => number) => pools.reduce((n, p) => n + f(p), 0)
+    const logins = [...this.#logins.values()].map((l) => ({
+      key: l.key,
+      total: l.total,
+      idle: l.idle,
+      active: l.active,
+      waiting: l.waiting,
+    }))
+    const sum = (f: (l: (typeof logins)[number]) => number) => logins.reduce((n, l) => n + f(l), 0)
     return {
       pools,
+      logins,
       totals: {
         pools: pools.length,
-        total: sum((p) => p.total),
-        idle: sum((p) => p.idle),
-        active: sum((p) => p.active),
-        waiting: sum((p) => p.waiting),
+        total: sum((l) => l.total),
+        idle: sum((l) => l.idle),
+        active: sum((l) => l.active),
+        waiting: sum((l) => l.waiting),
       },
       budget: { limit: this.#budget.limit, used: this.#budget.used, waiting: this.#budget.waiting },
       counters: { ...this.#counters },
@@ -249,7 +225,7 @@ export class TenantPools {
    */
   async evict(tenantId: string, options: ScopeOptions = {}): Promise<number> {
     const { key, tenantId: id } = this.#scope(tenantId, options)
-    const keys = [...this.#pools.keys()].filter((k) =>
+    const keys = [...this.#uses.keys()].filter((k) =>
       options.app !== undefined ? k === key : k === id || k.startsWith(`${id}:`),
     )
     await Promise.all(keys.map((k) => this.#remove(k)))
@@ -260,7 +236,9 @@ export class TenantPools {
   end(): Promise<void> {
     if (!this.#ending) {
       clearInterval(this.#sweepTimer)
-      for (const key of [...this.#pools.keys()]) void this.#remove(key)
+      for (const key of [...this.#uses.keys()]) void this.#remove(key)
+      for (const login of this.#logins.values()) this.#drain(login.end())
+      this.#logins.clear()
       this.#ending = Promise.all(this.#draining).then(() => {})
     }
     return this.#ending
@@ -269,7 +247,7 @@ export class TenantPools {
   #scope(tenantId: string, { app }: ScopeOptions): Scope {
     // Exact (tenantId, app) pairs that passed validation before: a hit needs no check again.
     // Nested maps, not a joined key, so that an invalid id like "acme:web" can never match.
-    const known = this.#scopes.get(tenantId)?.get(app ?? '')
+    const known = this.#validated.get(tenantId)?.get(app ?? '')
     if (known) return known
     assertTenantId(tenantId)
     if (app !== undefined) assertApp(app)
@@ -277,10 +255,10 @@ export class TenantPools {
     assertSchemaName(schema)
     const scope = { key: poolKey(tenantId, app), tenantId, app: app ?? null, schema }
     // Kept so that the warm path allocates and checks nothing; bounded by a reset.
-    if (this.#scopes.size >= MAX_CACHED_SCOPES) this.#scopes.clear()
-    const apps = this.#scopes.get(tenantId) ?? new Map<string, Scope>()
+    if (this.#validated.size >= MAX_CACHED_SCOPES) this.#validated.clear()
+    const apps = this.#validated.get(tenantId) ?? new Map<string, Scope>()
     apps.set(app ?? '', scope)
-    this.#scopes.set(tenantId, apps)
+    this.#validated.set(tenantId, apps)
     return scope
   }
 
@@ -312,13 +290,13 @@ export class TenantPools {
 
   // A statement that the server does not answer: its connection is destroyed (the server may still
   // run it, and the socket may be dead), and idle connections become suspect.
-  #statementTimedOut(pool: TenantPool, conn: PooledConnection, err: StatementTimeoutError): never {
+  #statementTimedOut(out: Checkout, err: StatementTimeoutError): never {
     this.#counters.statementTimeouts++
-    conn.lost = true
-    pool.release(conn, err)
+    out.conn.lost = true
+    out.login.release(out.conn, err)
     this.#suspectSince = this.#options.clock.now()
     this.#log.warn('statement unanswered: connection destroyed', {
-      poolKey: pool.key,
+      poolKey: out.use.key,
       mayHaveRun: err.mayHaveRun,
     })
     throw err
@@ -330,10 +308,11 @@ export class TenantPools {
     values: unknown[] | undefined,
     limits: CallLimits,
   ): Promise<QueryResult<R>> {
-    const { pool, conn, leftMs } = await this.#checkout(scope, limits)
+    const out = await this.#checkout(scope, limits)
+    const { conn, login } = out
     const server = this.#options.statementTimeoutMs
     const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
-    const boundMs = Math.min(own, leftMs)
+    const boundMs = Math.min(own, out.leftMs)
     // Made only when the timer fires: the warm path allocates no error.
     let timedOut: StatementTimeoutError | undefined
     const outOfTime = () => {
@@ -343,17 +322,20 @@ export class TenantPools {
       )
       return timedOut
     }
+    // A statement that may have left state in the session (SET, a temp table …) gets it reset
+    // before the connection's next use, by this scope or another.
+    const reset = maybeChangesSession(text)
     let result: QueryResult<R>
     try {
       result = await within(conn.client.query<R>(text, values), boundMs, outOfTime)
     } catch (err) {
-      if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(pool, conn, timedOut)
+      if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
       // A failed statement leaves the session clean (we ran nothing else on it): keep the connection
       // unless the connection itself broke. `dirty` covers a statement that opened a transaction.
-      pool.release(conn, isConnectionLost(err) || conn.lost ? err : undefined)
+      login.release(conn, isConnectionLost(err) || conn.lost ? err : undefined, reset)
       throw typed(err, conn)
     }
-    pool.release(conn)
+    login.release(conn, undefined, reset)
     return result
   }
 
@@ -363,7 +345,8 @@ export class TenantPools {
     limits: CallLimits,
     commit?: { sent: boolean },
   ): Promise<T> {
-    const { pool, conn, leftMs: boundMs } = await this.#checkout(scope, limits)
+    const out = await this.#checkout(scope, limits)
+    const { conn, login, leftMs: boundMs } = out
     // Individual statements of a callback are not bounded here (the server's statement_timeout
     // is); the whole callback is bounded by the deadline.
     let timedOut: StatementTimeoutError | undefined
@@ -380,12 +363,14 @@ export class TenantPools {
     try {
       result = await within(fn(conn.client), boundMs, outOfTime)
     } catch (err) {
-      if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(pool, conn, timedOut)
+      if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
       // The handler may have left session state behind; a fresh connection is cheaper than a leak.
-      pool.release(conn, err ?? new Error('withClient callback threw a nullish value'))
+      login.release(conn, err ?? new Error('withClient callback threw a nullish value'))
       throw typed(err, conn)
     }
-    pool.release(conn)
+    // Whatever the callback did to the session is undone before anyone, this scope included, uses
+    // the connection again.
+    login.release(conn, undefined, true)
     return result
   }
 
@@ -415,12 +400,11 @@ export class TenantPools {
     )
   }
 
-  // Hands out a live connection. One idle for a while (a thawed environment, say) is checked first;
-  // if it is dead it is discarded and another taken, before any statement of the caller has run.
-  async #checkout(
-    scope: Scope,
-    limits: CallLimits,
-  ): Promise<{ pool: TenantPool; conn: PooledConnection; leftMs: number }> {
+  // Hands out a live connection whose session is bound to the scope and clean. One bound to another
+  // scope, or left with a caller's state, is reset and rebound in one round trip, which also proves
+  // it alive. One idle for a while (a thawed environment, say) is checked first. A dead one is
+  // discarded and another taken, before any statement of the caller has run.
+  async #checkout(scope: Scope, limits: CallLimits): Promise<Checkout> {
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
     // Taken before the first await, while the caller's frames are still on the stack.
     const acquiredAt =
@@ -428,41 +412,85 @@ export class TenantPools {
     const now = this.#options.clock.now()
     // Timers don't run while an environment is frozen, so calls sweep too (at most once an interval).
     if (now - this.#lastSweep >= this.#options.sweepIntervalMs) this.#sweep(now)
-    const pool = this.#poolFor(scope)
+    const use = this.#useFor(scope)
+    let login = this.#loginOf.get(use)
+    if (!login) {
+      // While the login is looked up, the scope is in use: LRU and TTL must not end it meanwhile.
+      use.arriving++
+      try {
+        login = await this.#findLogin(use, limits)
+      } finally {
+        use.arriving--
+      }
+    }
     for (;;) {
-      const conn = await this.#acquire(pool, limits)
-      const idleFor = this.#options.clock.now() - conn.idleSince
-      // Idle since before a statement or ping went unanswered: its server may be gone too.
-      const suspect = conn.idleSince <= this.#suspectSince
-      // Even a fresh connection can arrive dead: frozen mid-connect, its FATAL was read with its
-      // ReadyForQuery. `lost` is set synchronously by the error event, so checking it costs nothing.
-      if (
-        !conn.lost &&
-        (conn.idleSince === 0 ||
-          (idleFor < SETTLE_AFTER_IDLE_MS && !suspect && conn.freedInInvocation === this.#invocation) ||
-          (await this.#isAliveOrRelease(
-            pool,
-            conn,
-            suspect || idleFor >= this.#options.validateAfterIdleMs,
-            limits,
-          )))
-      ) {
+      const conn = await this.#acquire(login, use, limits)
+      if (await this.#readyOrRelease(login, use, conn, limits)) {
         // What remains of the deadline for the caller's statements; none left, the connection goes back.
         let leftMs: number
         try {
           leftMs = this.#remaining(limits, 'its first statement was sent')
         } catch (err) {
-          pool.release(conn)
+          login.release(conn)
           throw err
         }
         this.#counters.checkouts++
         this.#counters.acquireWaitMs += this.#options.clock.now() - now
         if (acquiredAt !== undefined) this.#watchForLeak(scope.key, conn, acquiredAt)
-        return { pool, conn, leftMs }
+        return { login, use, conn, leftMs }
       }
       this.#counters.connectionsReplaced++
-      pool.release(conn, STALE)
+      login.release(conn, STALE)
     }
+  }
+
+  // Whether `conn` may be handed to `use` as it is, once rebound or reset if it needs it. A deadline
+  // that passes meanwhile must not strand the connection: it goes back first.
+  async #readyOrRelease(
+    login: LoginPool,
+    use: ScopeUse,
+    conn: PooledConnection,
+    limits: CallLimits,
+  ): Promise<boolean> {
+    // `lost` is set synchronously by the error event, so checking it costs nothing. Even a fresh
+    // connection can arrive dead: frozen mid-connect, its FATAL was read with its ReadyForQuery.
+    if (conn.lost) return false
+    const rebind = conn.boundTo !== use
+    if (rebind || conn.needsReset) {
+      try {
+        return await this.#reset(conn, use, rebind, limits)
+      } catch (err) {
+        login.release(conn, STALE)
+        throw err
+      }
+    }
+    if (conn.idleSince === 0) return true
+    const idleFor = this.#options.clock.now() - conn.idleSince
+    // Idle since before a statement or ping went unanswered: its server may be gone too.
+    const suspect = conn.idleSince <= this.#suspectSince
+    if (idleFor < SETTLE_AFTER_IDLE_MS && !suspect && conn.freedInInvocation === this.#invocation) return true
+    try {
+      return await this.#isAlive(conn, suspect || idleFor >= this.#options.validateAfterIdleMs, limits)
+    } catch (err) {
+      login.release(conn, STALE)
+      throw err
+    }
+  }
+
+  // One round trip: everything a previous caller may have left in the session is discarded, and the
+  // session is bound to `use`'s schema. It doubles as a liveness ping: a FATAL that waits unread in
+  // the socket (a thaw) fails it, before any statement of the caller was sent.
+  async #reset(conn: PooledConnection, use: ScopeUse, rebind: boolean, limits: CallLimits): Promise<boolean> {
+    const sql = this.#options.proxySafe ? PROXY_SAFE_RESET_SQL : resetSql(use.binding)
+    const ok = await this.#probe(conn, sql, limits)
+    if (!ok) return false
+    // DEALLOCATE ALL dropped the server's prepared statements: pg must forget them too.
+    forgetPreparedStatements(conn.client)
+    conn.needsReset = false
+    conn.boundTo = use
+    if (rebind) this.#counters.connectionsRebound++
+    else this.#counters.sessionsReset++
+    return true
   }
 
   // As HikariCP's leakDetectionThreshold: a connection held too long is reported with the stack of
@@ -480,32 +508,17 @@ export class TenantPools {
   }
 
   // A checkout waits at most the connect timeout, or until the deadline if that comes first.
-  async #acquire(pool: TenantPool, limits: CallLimits): Promise<PooledConnection> {
+  async #acquire(login: LoginPool, use: ScopeUse, limits: CallLimits): Promise<PooledConnection> {
     const left = this.#remaining(limits, 'it got a connection')
     const waitMs = Math.min(this.#options.connectTimeoutMs, left)
     try {
-      return await pool.acquire({
+      return await login.acquire(use, {
         waitMs,
         deadlineBound: left < this.#options.connectTimeoutMs,
         signal: limits.signal,
       })
     } catch (err) {
       if (err instanceof DeadlineExceededError) this.#counters.deadlinesExceeded++
-      throw err
-    }
-  }
-
-  // A deadline that passes during the check must not strand the connection: it goes back first.
-  async #isAliveOrRelease(
-    pool: TenantPool,
-    conn: PooledConnection,
-    ping: boolean,
-    limits: CallLimits,
-  ): Promise<boolean> {
-    try {
-      return await this.#isAlive(conn, ping, limits)
-    } catch (err) {
-      pool.release(conn, STALE)
       throw err
     }
   }
@@ -519,36 +532,78 @@ export class TenantPools {
     if (!ping) return true
     this.#counters.connectionsPinged++
     // A socket that died silently (failover, NAT timeout) only shows itself when used.
+    return this.#probe(conn, 'SELECT 1', limits)
+  }
+
+  // Runs `sql` within the validation timeout (or what remains of the deadline). No answer: the
+  // server answers nothing, and every idle connection to it would cost the caller the same wait, so
+  // they are closed now rather than tried one by one.
+  async #probe(conn: PooledConnection, sql: string, limits: CallLimits): Promise<boolean> {
     const boundMs = Math.min(
       this.#options.validationTimeoutMs,
       this.#remaining(limits, 'it got a connection'),
     )
-    const unanswered = new Error('liveness ping unanswered')
+    const unanswered = new Error('liveness check unanswered')
     try {
-      await within(conn.client.query('SELECT 1'), boundMs, unanswered)
+      await within(conn.client.query(sql), boundMs, unanswered)
       return true
     } catch (err) {
       if (err === unanswered) {
-        // The server answers nothing: every idle connection to it would cost the caller the same
-        // wait, so they are closed now rather than pinged one by one.
         this.#counters.validationTimeouts++
         this.#suspectSince = this.#options.clock.now()
-        for (const pool of this.#pools.values()) pool.closeIdle()
+        for (const login of this.#logins.values()) login.closeIdle()
       }
       return false
     }
   }
 
-  #poolFor(scope: Scope): TenantPool {
-    const existing = this.#pools.get(scope.key)
+  #useFor(scope: Scope): ScopeUse {
+    const existing = this.#uses.get(scope.key)
     if (existing) return existing
-    if (scope.key !== MASTER_KEY) this.#makeRoomForPool()
+    if (scope.key !== MASTER_KEY) this.#makeRoomForScope()
+    const use = new ScopeUse(
+      scope,
+      applicationNameFor(this.#options.applicationNamePrefix, scope.key),
+      this.#options.clock.now(),
+    )
+    this.#uses.set(scope.key, use)
+    this.#counters.poolsCreated++
+    return use
+  }
+
+  // A scope's login: the endpoint, database and user it connects with. Scopes of one login share its
+  // connections. In proxy-safe mode the role carries the schema, so each scope is a login of its own.
+  // The user comes from the credentials provider (cached there), asked once per scope.
+  async #findLogin(use: ScopeUse, limits: CallLimits): Promise<LoginPool> {
+    let key: string
+    if (this.#options.proxySafe) {
+      key = `${this.#endpoint}|scope:${use.key}`
+    } else {
+      let user: string
+      // Bounded as a connect is: a provider that never answers must not hold the caller.
+      const ms = Math.min(this.#options.connectTimeoutMs, this.#remaining(limits, 'it got a connection'))
+      const slow = new ConnectError(
+        `Opening a connection for pool ${use.key} took longer than ${Math.round(ms)} ms: the credentials provider did not answer`,
+      )
+      try {
+        ;({ user } = await within(this.#factory.credentials(credentialsRequest(use.scope)), ms, slow))
+      } catch (err) {
+        if (err === slow) throw err
+        throw new CredentialsError(`The credentials provider failed for pool ${use.key}`, { cause: err })
+      }
+      key = `${this.#endpoint}|${user}`
+    }
+    if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
+    const login = this.#logins.get(key) ?? this.#newLogin(key)
+    this.#loginOf.set(use, login)
+    return login
+  }
+
+  #newLogin(key: string): LoginPool {
     const o = this.#options
-    const pool = new TenantPool({
-      key: scope.key,
-      tenantId: scope.tenantId,
-      app: scope.app,
-      max: o.maxPerPool,
+    const login = new LoginPool({
+      key,
+      maxPerScope: o.maxPerPool,
       idleTimeoutMs: o.idleTimeoutMs,
       maxLifetimeMs: o.maxLifetimeMs,
       connectTimeoutMs: o.connectTimeoutMs,
@@ -556,12 +611,11 @@ export class TenantPools {
       clock: o.clock,
       events: this.#events,
       invocation: () => this.#invocation,
-      createClient: clientFactory(scope, this.#factory),
-      verify: o.proxySafe ? (client) => this.#verifySchema(client, scope) : undefined,
+      createClient: connector(this.#factory),
+      verify: o.proxySafe ? (client, use) => this.#verifySchema(client, use.scope) : undefined,
     })
-    this.#pools.set(scope.key, pool)
-    this.#counters.poolsCreated++
-    return pool
+    this.#logins.set(key, login)
+    return login
   }
 
   // In proxy-safe mode the search_path comes from the role (ALTER ROLE … SET search_path). Refuse a
@@ -581,12 +635,12 @@ export class TenantPools {
     }
   }
 
-  // Past maxPools, the least recently used pool with no call in flight is ended. If every pool is busy
-  // the registry goes over the limit for now rather than cut a running call short.
-  #makeRoomForPool(): void {
-    const tenantPools = [...this.#pools.values()].filter((p) => p.key !== MASTER_KEY)
-    if (tenantPools.length < this.#options.maxPools) return
-    const victim = leastRecentlyUsed(tenantPools.filter((p) => p.quiet))
+  // Past maxPools scopes, the least recently used one with no call in flight is ended. If every
+  // scope is busy the registry goes over the limit for now rather than cut a running call short.
+  #makeRoomForScope(): void {
+    const tenantScopes = [...this.#uses.values()].filter((u) => u.key !== MASTER_KEY)
+    if (tenantScopes.length < this.#options.maxPools) return
+    const victim = leastRecentlyUsed(tenantScopes.filter((u) => u.quiet))
     if (!victim) {
       this.#log.warn('maxPools exceeded: every pool has a call in flight', {
         maxPools: this.#options.maxPools,
@@ -597,28 +651,54 @@ export class TenantPools {
     void this.#remove(victim.key)
   }
 
-  // The budget is spent and a pool needs a connection: close an idle one of the least recently used pool.
+  // The budget is spent and a login needs a connection: close the connection idle longest, of any login.
   #freeIdleSlot(): void {
-    const victim = leastRecentlyUsed([...this.#pools.values()].filter((p) => p.idle > 0))
+    let victim: LoginPool | undefined
+    for (const login of this.#logins.values()) {
+      const since = login.oldestIdleSince
+      if (since !== undefined && (victim === undefined || since < (victim.oldestIdleSince as number))) {
+        victim = login
+      }
+    }
     victim?.closeOldestIdle()
   }
 
   #sweep(now: number): void {
     this.#lastSweep = now
-    for (const pool of [...this.#pools.values()]) {
-      pool.sweep(now)
-      if (pool.quiet && now - pool.lastUsedAt >= this.#options.poolTtlMs) {
+    for (const login of this.#logins.values()) login.sweep(now)
+    for (const use of [...this.#uses.values()]) {
+      if (use.quiet && now - use.lastUsedAt >= this.#options.poolTtlMs) {
         this.#counters.poolsExpired++
-        void this.#remove(pool.key)
+        void this.#remove(use.key)
+      }
+    }
+    // A login no scope uses any more, with nothing open, is forgotten (per-tenant roles come and go).
+    const inUse = new Set<LoginPool>()
+    for (const use of this.#uses.values()) {
+      const login = this.#loginOf.get(use)
+      if (login) inUse.add(login)
+    }
+    for (const [key, login] of this.#logins) {
+      if (!inUse.has(login) && login.quiet && login.total === 0) {
+        this.#logins.delete(key)
+        this.#drain(login.end())
       }
     }
   }
 
   #remove(key: string): Promise<void> {
-    const pool = this.#pools.get(key)
-    if (!pool) return Promise.resolve()
-    this.#pools.delete(key)
-    const ended = pool.end()
+    const use = this.#uses.get(key)
+    if (!use) return Promise.resolve()
+    this.#uses.delete(key)
+    const login = this.#loginOf.get(use)
+    if (!login) {
+      use.ended = true
+      return Promise.resolve()
+    }
+    return this.#drain(login.endScope(use))
+  }
+
+  #drain(ended: Promise<void>): Promise<void> {
     this.#draining.add(ended)
     void ended.then(() => this.#draining.delete(ended))
     return ended
@@ -633,9 +713,9 @@ export class TenantPools {
       acquireTimedOut: () => c.acquireTimeouts++,
       serverFull: (key) => {
         c.serverFullRetries++
-        // Our own idle connections elsewhere are what we can give back to a full server.
+        // Our own idle connections are what we can give back to a full server.
         let closed = 0
-        for (const pool of this.#pools.values()) if (pool.key !== key) closed += pool.closeIdle()
+        for (const login of this.#logins.values()) closed += login.closeIdle()
         this.#log.warn('server out of connections: retrying with backoff', {
           poolKey: key,
           idleClosed: closed,
@@ -659,6 +739,14 @@ export class TenantPools {
   }
 }
 
+/** A checked-out connection, its login, and what remains of the call's deadline. */
+interface Checkout {
+  login: LoginPool
+  use: ScopeUse
+  conn: PooledConnection
+  leftMs: number
+}
+
 // An immediate runs in the check phase of the current loop turn, before the next poll phase; one
 // scheduled from there runs in the next turn's check phase, after that poll phase has read the sockets.
 const settleOnePollPhase = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
@@ -671,8 +759,5 @@ const typed = (err: unknown, conn: PooledConnection): unknown =>
     ? new ConnectionLostError('The connection to the database was lost during the call', { cause: err })
     : err
 
-const leastRecentlyUsed = (pools: TenantPool[]): TenantPool | undefined =>
-  pools.reduce<TenantPool | undefined>(
-    (lru, p) => (!lru || p.lastUsedAt < lru.lastUsedAt ? p : lru),
-    undefined,
-  )
+const leastRecentlyUsed = (uses: ScopeUse[]): ScopeUse | undefined =>
+  uses.reduce<ScopeUse | undefined>((lru, u) => (!lru || u.lastUsedAt < lru.lastUsedAt ? u : lru), undefined)

@@ -89,12 +89,17 @@ describe('Deadlines', () => {
   it('bounds a statement by statementTimeoutMs plus the margin even without a deadline', async () => {
     const tenant = uniqueTenant()
     await createTenants([tenant])
-    // One connection, whose server-side statement_timeout a caller turned off (as a server that
-    // cannot cancel would behave): only the client-side bound can end the next statement.
+    // One connection, whose backend is stopped (SIGSTOP) as a server that cannot cancel would
+    // behave: its statement_timeout never fires, and only the client-side bound ends the statement.
     const { pools } = testPools({ maxPerPool: 1, statementTimeoutMs: 200, statementTimeoutMarginMs: 100 })
-    await pools.withClient(tenant, (c) => c.query('SET statement_timeout = 0'))
+    const { rows } = await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')
+    const pid = rows[0]?.pid as number
+    process.kill(pid, 'SIGSTOP')
     const started = Date.now()
-    const err = await pools.query(tenant, 'SELECT pg_sleep(5)').catch((e: unknown) => e)
+    const err = await pools
+      .query(tenant, 'SELECT 1')
+      .catch((e: unknown) => e)
+      .finally(() => process.kill(pid, 'SIGCONT'))
     expect(err).toBeInstanceOf(StatementTimeoutError)
     expect(Date.now() - started).toBeLessThan(4_000)
     expect(pools.stats().counters.statementTimeouts).toBe(1)

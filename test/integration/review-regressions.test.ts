@@ -21,11 +21,10 @@ describe('Behaviour: edge cases of the pool', () => {
     const tenant = uniqueTenant()
     await createTenants([tenant])
     const { pools } = testPools({ maxPerPool: 1 })
-    await pools.query(tenant, `SET transaction_timeout = '100ms'`)
 
     // Act: the second call queues behind the first and gets its connection when it fails
     const [first, second] = await Promise.allSettled([
-      pools.query(tenant, 'SELECT pg_sleep(1)'),
+      pools.query(tenant, `SET transaction_timeout = '100ms'; SELECT pg_sleep(1)`),
       pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok'),
     ])
 
@@ -180,7 +179,9 @@ describe('Behaviour: fairness without churn', () => {
     await sleep(800)
     const second = pools.query(tenant, 'SELECT 2 AS ok')
 
-    await expect(first).resolves.toMatchObject({ rows: [{ ok: 1 }] })
+    // The first caller's own attempt never answered: it fails at its connect timeout, and the
+    // second, which came while that attempt hung, gets its own.
+    await expect(first).rejects.toThrow(/took longer than 1000 ms/)
     await expect(second).resolves.toMatchObject({ rows: [{ ok: 2 }] })
   })
 })

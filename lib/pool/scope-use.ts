@@ -1,0 +1,61 @@
+// A scope's use of its login's connections: the per-scope limit on connections in use, the counts
+// its stats report, and its waiters' bookkeeping. The connections themselves belong to the login.
+
+import type { Scope } from '../types'
+import type { Binding } from './session'
+
+export class ScopeUse {
+  readonly scope: Scope
+  readonly binding: Binding
+  /** Connections this scope's calls hold. At most the registry's maxPerPool. */
+  active = 0
+  /** Idle connections whose session is bound to this scope: taking one needs no reset. */
+  idle = 0
+  /** Calls of this scope waiting for a connection. */
+  waiting = 0
+  /** Calls of this scope on their way to the login pool (finding the login): not quiet yet. */
+  arriving = 0
+  lastUsedAt: number
+  /** Evicted or expired: its connections close when freed, and its waiters were refused. */
+  ended = false
+  // Resolved once no call holds a connection of this scope and its closing sockets are closed.
+  readonly #drained: Array<() => void> = []
+  #closing = 0
+
+  constructor(scope: Scope, applicationName: string, now: number) {
+    this.scope = scope
+    this.binding = { schema: scope.schema, applicationName }
+    this.lastUsedAt = now
+  }
+
+  get key(): string {
+    return this.scope.key
+  }
+
+  /** No call holds or awaits a connection. */
+  get quiet(): boolean {
+    return this.active === 0 && this.waiting === 0 && this.arriving === 0
+  }
+
+  /** A socket of this scope's started closing; `closed` settles when it has. */
+  closing(closed: Promise<unknown>): void {
+    this.#closing++
+    const done = () => {
+      this.#closing--
+      this.checkDrained()
+    }
+    closed.then(done, done)
+  }
+
+  /** Resolves when no call holds one of this scope's connections and none of its sockets is closing. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#drained.push(resolve)
+      this.checkDrained()
+    })
+  }
+
+  checkDrained(): void {
+    if (this.active === 0 && this.#closing === 0) for (const resolve of this.#drained.splice(0)) resolve()
+  }
+}

@@ -1,0 +1,77 @@
+// A clean session for every caller: what a connection's session is reset to before another scope
+// (or, after withClient or transaction, anyone) uses it, in one round trip.
+import type { Client } from 'pg'
+import { quoteIdent } from '../tenancy/tenant-id'
+
+/**
+ * Everything DISCARD ALL clears, except that DISCARD ALL refuses to run in a multi-statement query
+ * (an implicit transaction block): cursors, SET SESSION AUTHORIZATION and SET ROLE, every setting
+ * (back to the role's and the startup packet's values), prepared statements, LISTEN, session
+ * advisory locks, cached sequence values and temporary tables (whose schema comes first in any
+ * search_path, so a temp table could shadow the next tenant's table).
+ */
+const DISCARD_EVERYTHING = [
+  'CLOSE ALL',
+  'SET SESSION AUTHORIZATION DEFAULT',
+  'RESET ALL',
+  'DEALLOCATE ALL',
+  'UNLISTEN *',
+  'SELECT pg_advisory_unlock_all()',
+  'DISCARD SEQUENCES',
+  'DISCARD TEMP',
+].join('; ')
+
+/** One session's binding: the schema its search_path selects, and the name it shows in pg_stat_activity. */
+export interface Binding {
+  schema: string
+  applicationName: string
+}
+
+const quoteLiteral = (value: string): string => `'${value.replace(/'/g, "''")}'`
+
+/** The reset that binds a session to `binding`, as one simple-protocol query (one round trip). */
+export function resetSql(binding: Binding): string {
+  return (
+    // The quoted identifier as a string, exactly as the startup packet sets it: SHOW search_path
+    // reads the same whichever way the session was bound.
+    `${DISCARD_EVERYTHING}; SELECT set_config('search_path', ${quoteLiteral(quoteIdent(binding.schema))}, false); ` +
+    `SET application_name TO ${quoteLiteral(binding.applicationName)}`
+  )
+}
+
+/**
+ * Proxy-safe mode: no SET (a proxy pins or refuses it) and nothing else to bind, since the role
+ * carries the search_path. DISCARD ALL alone, as PgBouncer's own server_reset_query.
+ */
+export const PROXY_SAFE_RESET_SQL = 'DISCARD ALL'
+
+/**
+ * pg remembers which named statements it has prepared on a connection and skips the Parse next
+ * time. After DEALLOCATE ALL that memory is false: it is cleared with the server's. pg offers no
+ * public way to do so; these are the fields its Query consults.
+ */
+export function forgetPreparedStatements(client: Client): void {
+  const connection = (
+    client as unknown as {
+      connection?: {
+        parsedStatements?: Record<string, string>
+        submittedNamedStatements?: Record<string, string>
+      }
+    }
+  ).connection
+  if (!connection) return
+  connection.parsedStatements = {}
+  connection.submittedNamedStatements = {}
+}
+
+// Statements that leave state in the session: SET / RESET / DISCARD / LISTEN / PREPARE / DECLARE
+// at the start of a statement, and anywhere: set_config, advisory locks, temporary tables.
+const SESSION_CHANGING =
+  /(?:^|;)\s*(?:set|reset|discard|listen|unlisten|prepare|deallocate|declare|load)\b|\bset_config\s*\(|\bpg_advisory_lock|\bpg_try_advisory_lock|\btemp(?:orary)?\s+(?:table|view|sequence)\b|\binto\s+temp/i
+
+/**
+ * Whether a statement run through `query()` may have changed its session, so that the connection
+ * is reset before its next use. A change hidden in a function's body is not seen: run such calls
+ * with withClient or transaction, which always reset.
+ */
+export const maybeChangesSession = (text: string): boolean => SESSION_CHANGING.test(text)

@@ -1,0 +1,71 @@
+// What a registry reports: per scope, per login, totals, the budget, and counters since it was built.
+
+export interface PoolStats {
+  /** The scope: `tenantId`, `tenantId:app`, or `$master`. */
+  key: string
+  tenantId: string | null
+  app: string | null
+  /** Connections bound to the scope: idle + active. */
+  total: number
+  /** Idle connections whose session is bound to the scope. */
+  idle: number
+  /** Connections the scope's calls hold. */
+  active: number
+  waiting: number
+  lastUsedAt: number
+}
+
+export interface LoginStats {
+  /** `host:port/database|user` (or a scope of its own in proxy-safe mode). */
+  key: string
+  total: number
+  idle: number
+  active: number
+  waiting: number
+}
+
+export interface TenantPoolsStats {
+  pools: PoolStats[]
+  logins: LoginStats[]
+  /** Physical connections (total, idle, active) and calls waiting, over every login. */
+  totals: { pools: number; total: number; idle: number; active: number; waiting: number }
+  budget: { limit: number; used: number; waiting: number }
+  counters: Counters
+}
+
+export const newCounters = () => ({
+  poolsCreated: 0,
+  poolsEvicted: 0,
+  poolsExpired: 0,
+  connectionsOpened: 0,
+  connectionsClosed: 0,
+  connectionsReused: 0,
+  /** Idle connections of a login bound to another scope, reset and rebound in one round trip. */
+  connectionsRebound: 0,
+  /** Sessions reset for the same scope after a caller may have left state in them. */
+  sessionsReset: 0,
+  /** Pinged on checkout because they had been idle longer than validateAfterIdleMs. */
+  connectionsPinged: 0,
+  /** Found dead on checkout (after a freeze, say) and replaced before the caller's statement ran. */
+  connectionsReplaced: 0,
+  /** Statements (or withClient/transaction callbacks) given up on client-side; their connection destroyed. */
+  statementTimeouts: 0,
+  /** Liveness pings (or resets) with no answer within validationTimeoutMs. */
+  validationTimeouts: 0,
+  /** Calls refused because their deadline had passed, or came while they waited for a connection. */
+  deadlinesExceeded: 0,
+  connectionsLost: 0,
+  serverKills: 0,
+  connectFailures: 0,
+  /** New connections refused with 28P01 and retried once with refreshed credentials. */
+  credentialRefreshes: 0,
+  acquireTimeouts: 0,
+  /** Connection attempts the server refused as full (53300, 57P03) and retried after a backoff. */
+  serverFullRetries: 0,
+  /** Checkouts held longer than leakDetectionMs. */
+  leaksSuspected: 0,
+  /** Checkouts, and the milliseconds callers spent waiting for them in total. */
+  checkouts: 0,
+  acquireWaitMs: 0,
+})
+export type Counters = ReturnType<typeof newCounters>

@@ -1,0 +1,152 @@
+// A clean session for every caller: 50 tenants share one login's few connections, rebound between
+// them, while callers leave state behind on purpose (SET, set_config, SET ROLE, a temp table that
+// shadows the tenant's table, a prepared statement, an advisory lock, LISTEN, another tenant's
+// search_path), through query(), withClient() and transaction(), interleaved at random. Every answer
+// must come from the caller's own schema, and no caller may see anyone's session state, its own
+// tenant's included.
+import fc from 'fast-check'
+import type { ClientBase } from 'pg'
+import { createTenants, endTestPools, testPools, uniqueTenant, withAdmin } from '../support/db'
+
+const TENANTS = Array.from({ length: 50 }, (_, i) => uniqueTenant(`cs${i}`))
+const ROLE = `cs_role_${TENANTS[0]}`
+
+beforeAll(async () => {
+  await createTenants(TENANTS)
+  await withAdmin((admin) => admin.query(`CREATE ROLE ${ROLE}`))
+}, 60_000)
+
+afterAll(async () => {
+  await endTestPools()
+  await withAdmin((admin) => admin.query(`DROP ROLE IF EXISTS ${ROLE}`))
+})
+
+// What a session left dirty would show; a clean one shows only defaults. `shadow` counts visible
+// temp tables; `prepared` the server's prepared statements.
+const PROBE = `SELECT w.tenant,
+  current_schema() AS schema,
+  current_user AS "user",
+  current_setting('statement_timeout') AS statement_timeout,
+  coalesce(current_setting('cs.tag', true), '') AS tag,
+  (SELECT count(*)::int FROM pg_prepared_statements) AS prepared,
+  (SELECT count(*)::int FROM pg_listening_channels()) AS listening,
+  (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,
+  (SELECT count(*)::int FROM pg_class WHERE relnamespace = pg_my_temp_schema()) AS temp_tables
+FROM whoami w`
+
+interface Probe {
+  tenant: string
+  schema: string
+  user: string
+  statement_timeout: string
+  tag: string
+  prepared: number
+  listening: number
+  locks: number
+  temp_tables: number
+}
+
+// Each leaves state in the session; `other` is another tenant, for the search_path one.
+const DIRT = {
+  set: () => `SET statement_timeout = '4321ms'`,
+  setConfig: (t: string) => `SELECT set_config('cs.tag', '${t}', false)`,
+  setRole: () => `SET ROLE ${ROLE}`,
+  tempTable: () => `CREATE TEMP TABLE whoami AS SELECT 'shadow'::text AS tenant`,
+  prepare: () => 'PREPARE cs_prepared AS SELECT 1',
+  advisoryLock: (t: string) => `SELECT pg_advisory_lock(hashtext('${t}'))`,
+  listen: () => 'LISTEN cs_channel',
+  searchPath: (_t: string, other: string) => `SET search_path = tenant_${other}`,
+} as const
+type Dirt = keyof typeof DIRT
+type Via = 'query' | 'withClient' | 'transaction'
+
+type Step = { tenant: number; via: Via } & ({ kind: 'probe' } | { kind: 'dirty'; dirt: Dirt; other: number })
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  fc.record({
+    kind: fc.constant('probe' as const),
+    tenant: fc.nat(TENANTS.length - 1),
+    via: fc.constantFrom<Via>('query', 'withClient', 'transaction'),
+  }),
+  fc.record({
+    kind: fc.constant('dirty' as const),
+    tenant: fc.nat(TENANTS.length - 1),
+    via: fc.constantFrom<Via>('query', 'withClient', 'transaction'),
+    dirt: fc.constantFrom(...(Object.keys(DIRT) as Dirt[])),
+    other: fc.nat(TENANTS.length - 1),
+  }),
+)
+
+describe('Behaviour: a clean session for every caller', () => {
+  it('interleaved calls of 50 tenants on shared connections see only their own schema and a clean session', async () => {
+    const { pools } = testPools({ budget: 4, maxPerPool: 2, connectTimeoutMs: 10_000 })
+    const run = (tenant: string, via: Via, fn: (c: ClientBase) => Promise<Probe | undefined>) =>
+      via === 'withClient' ? pools.withClient(tenant, fn) : pools.transaction(tenant, fn)
+
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 20, maxLength: 60 }), async (steps) => {
+        const seen = await Promise.all(
+          steps.map(async (s): Promise<{ tenant: string; probe?: Probe }> => {
+            const tenant = TENANTS[s.tenant] as string
+            if (s.kind === 'probe') {
+              const probe =
+                s.via === 'query'
+                  ? (await pools.query<Probe>(tenant, PROBE)).rows[0]
+                  : await run(tenant, s.via, async (c) => (await c.query<Probe>(PROBE)).rows[0])
+              return { tenant, probe }
+            }
+            const sql = DIRT[s.dirt](tenant, TENANTS[s.other] as string)
+            if (s.via === 'query') await pools.query(tenant, sql)
+            else await run(tenant, s.via, async (c) => (await c.query(sql), undefined))
+            return { tenant }
+          }),
+        )
+        for (const { tenant, probe } of seen) {
+          if (!probe) continue
+          expect(probe).toEqual({
+            tenant,
+            schema: `tenant_${tenant}`,
+            user: 'postgres',
+            statement_timeout: expect.not.stringMatching(/^4321ms$/),
+            tag: '',
+            prepared: 0,
+            listening: 0,
+            locks: 0,
+            temp_tables: 0,
+          })
+        }
+      }),
+      { numRuns: 25 },
+    )
+
+    // The property ran on shared connections: rebound between tenants and reset after callers
+    const { counters, totals } = pools.stats()
+    expect(counters.connectionsOpened).toBeLessThanOrEqual(8)
+    expect(counters.connectionsRebound).toBeGreaterThan(100)
+    expect(counters.sessionsReset).toBeGreaterThan(10)
+    expect(totals.total).toBeLessThanOrEqual(4)
+  }, 120_000)
+
+  it('keeps pg’s prepared-statement cache true across a reset: a named query reads the new tenant', async () => {
+    const [a, b] = [TENANTS[0] as string, TENANTS[1] as string]
+    const { pools } = testPools({ budget: 1, maxPerPool: 1 })
+    const named = { name: 'cs_whoami', text: 'SELECT tenant FROM whoami' }
+    // The same physical connection: A prepares, B (after a rebind) runs the same name
+    const first = await pools.withClient(a, (c) => c.query<{ tenant: string }>(named))
+    const second = await pools.withClient(b, (c) => c.query<{ tenant: string }>(named))
+    expect([first.rows[0]?.tenant, second.rows[0]?.tenant]).toEqual([a, b])
+    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsRebound: 1 })
+  })
+
+  it('resets after withClient for the same tenant too', async () => {
+    const tenant = TENANTS[2] as string
+    const { pools } = testPools({ budget: 1, maxPerPool: 1 })
+    await pools.withClient(tenant, (c) => c.query(`SELECT set_config('cs.tag', 'left behind', false)`))
+    const { rows } = await pools.query<{ tag: string }>(
+      tenant,
+      `SELECT coalesce(current_setting('cs.tag', true), '') AS tag`,
+    )
+    expect(rows).toEqual([{ tag: '' }])
+    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, sessionsReset: 1 })
+  })
+})

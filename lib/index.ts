@@ -19,7 +19,6 @@ export { jsonResponse } from './http/json-response'
 export { invocationDeadline, type TenantContext, tenantDb } from './http/tenant-db'
 export { type HttpAnswer, toHttp } from './http/to-http'
 export { defaults, environmentVariables, optionsFromEnv, type TenantPoolsOptions } from './options'
-export { ConnectionBudget } from './pool/budget'
 export { type SslMode, sslFor } from './pool/tls'
 export { getTenantPools, resetTenantPools } from './registry/singleton'
 export {

@@ -280,17 +280,18 @@ export class LoginPool implements BudgetClaimant {
   }
 
   /**
-   * Ends one scope here: its waiters are refused, its idle connections closed, and those its calls
-   * hold are closed when freed. Resolves once they are.
+   * Ends one scope here: its waiters are refused, its idle connections closed (with `closeIdle`;
+   * otherwise they stay for other scopes to rebind), and those its calls hold are closed when freed.
+   * Resolves once they are.
    */
-  endScope(scope: ScopeUse): Promise<void> {
+  endScope(scope: ScopeUse, closeIdle = true): Promise<void> {
     scope.ended = true
     for (const waiter of this.#waiters.filter((w) => w.scope === scope)) {
       this.#unqueue(waiter)
       waiter.reject(new PoolsEndedError(`Pool ${scope.key} was ended while waiting for a connection`))
     }
     this.#withdrawSurplusClaims()
-    this.closeIdle(scope)
+    if (closeIdle) this.closeIdle(scope)
     return scope.drained()
   }
 

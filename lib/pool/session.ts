@@ -29,14 +29,25 @@ export interface Binding {
 
 const quoteLiteral = (value: string): string => `'${value.replace(/'/g, "''")}'`
 
-/** The reset that binds a session to `binding`, as one simple-protocol query (one round trip). */
+/**
+ * Binds a clean session to `binding`. Two SETs in one query cost what one SET does (measured: a
+ * SELECT of set_config() is dearer), which is all a shared pool's SET search_path costs.
+ */
+export function bindSql(binding: Binding): string {
+  return bindStatements(binding).join('; ')
+}
+
+/** The statements of bindSql, one by one (the extended protocol takes one per message). */
+export function bindStatements(binding: Binding): string[] {
+  return [
+    `SET search_path TO ${quoteIdent(binding.schema)}`,
+    `SET application_name TO ${quoteLiteral(binding.applicationName)}`,
+  ]
+}
+
+/** Discards whatever a caller left in the session and binds it to `binding`, in one round trip. */
 export function resetSql(binding: Binding): string {
-  return (
-    // The quoted identifier as a string, exactly as the startup packet sets it: SHOW search_path
-    // reads the same whichever way the session was bound.
-    `${DISCARD_EVERYTHING}; SELECT set_config('search_path', ${quoteLiteral(quoteIdent(binding.schema))}, false); ` +
-    `SET application_name TO ${quoteLiteral(binding.applicationName)}`
-  )
+  return `${DISCARD_EVERYTHING}; ${bindSql(binding)}`
 }
 
 /**

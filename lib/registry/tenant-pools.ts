@@ -15,6 +15,7 @@ import {
   TenantPoolsError,
 } from '../errors'
 import { resolveOptions, type TenantPoolsOptions } from '../options'
+import { boundQuery, combinable } from '../pool/bound-query'
 import { ConnectionBudget } from '../pool/budget'
 import type { PooledConnection } from '../pool/connection'
 import {
@@ -28,6 +29,8 @@ import {
 import { LoginPool } from '../pool/login-pool'
 import { ScopeUse } from '../pool/scope-use'
 import {
+  bindSql,
+  bindStatements,
   forgetPreparedStatements,
   maybeChangesSession,
   PROXY_SAFE_RESET_SQL,
@@ -37,7 +40,7 @@ import { usesTls } from '../pool/tls'
 import { isConnectionLost, isServerKill, sqlState } from '../sqlstate'
 import { assertApp, assertSchemaName, assertTenantId, poolKey } from '../tenancy/tenant-id'
 import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb } from '../types'
-import { type Counters, newCounters, type PoolStats, type TenantPoolsStats } from './stats'
+import { newCounters, type PoolStats, type TenantPoolsStats } from './stats'
 import { within } from './within'
 
 export type { Counters, LoginStats, PoolStats, TenantPoolsStats } from './stats'
@@ -65,6 +68,8 @@ export class TenantPools {
   // The login each scope in use connects with, found on its first checkout.
   readonly #loginOf = new WeakMap<ScopeUse, LoginPool>()
   readonly #endpoint: string
+  // The one login of every scope when no credentials provider is given (and not proxy-safe).
+  readonly #staticLoginKey: string | undefined
   readonly #budget: ConnectionBudget
   readonly #counters = newCounters()
   readonly #events: PoolEvents
@@ -105,6 +110,8 @@ export class TenantPools {
       proxySafe: o.proxySafe,
     }
     this.#endpoint = endpointOf(base)
+    this.#staticLoginKey =
+      options.credentials || o.proxySafe ? undefined : `${this.#endpoint}|${user ?? process.env.PGUSER ?? ''}`
     this.#budget = new ConnectionBudget(
       o.budget,
       () => this.#freeIdleSlot(),
@@ -308,7 +315,10 @@ export class TenantPools {
     values: unknown[] | undefined,
     limits: CallLimits,
   ): Promise<QueryResult<R>> {
-    const out = await this.#checkout(scope, limits)
+    // A statement that may change the session gets a reset before the connection's next use; one
+    // that can share an implicit transaction with the rebinding SETs carries them (one round trip).
+    const reset = maybeChangesSession(text)
+    const out = await this.#checkout(scope, limits, !reset && combinable(text))
     const { conn, login } = out
     const server = this.#options.statementTimeoutMs
     const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
@@ -322,12 +332,17 @@ export class TenantPools {
       )
       return timedOut
     }
-    // A statement that may have left state in the session (SET, a temp table …) gets it reset
-    // before the connection's next use, by this scope or another.
-    const reset = maybeChangesSession(text)
     let result: QueryResult<R>
     try {
-      result = await within(conn.client.query<R>(text, values), boundMs, outOfTime)
+      const running = out.bindWithStatement
+        ? boundQuery<R>(conn.client, bindStatements(out.use.binding), text, values)
+        : conn.client.query<R>(text, values)
+      result = await within(running, boundMs, outOfTime)
+      if (out.bindWithStatement) {
+        // Committed with the statement: the session is now the caller's scope's.
+        conn.boundTo = out.use
+        this.#counters.connectionsRebound++
+      }
     } catch (err) {
       if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
       // A failed statement leaves the session clean (we ran nothing else on it): keep the connection
@@ -404,7 +419,7 @@ export class TenantPools {
   // scope, or left with a caller's state, is reset and rebound in one round trip, which also proves
   // it alive. One idle for a while (a thawed environment, say) is checked first. A dead one is
   // discarded and another taken, before any statement of the caller has run.
-  async #checkout(scope: Scope, limits: CallLimits): Promise<Checkout> {
+  async #checkout(scope: Scope, limits: CallLimits, combinable = false): Promise<Checkout> {
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
     // Taken before the first await, while the caller's frames are still on the stack.
     const acquiredAt =
@@ -413,7 +428,7 @@ export class TenantPools {
     // Timers don't run while an environment is frozen, so calls sweep too (at most once an interval).
     if (now - this.#lastSweep >= this.#options.sweepIntervalMs) this.#sweep(now)
     const use = this.#useFor(scope)
-    let login = this.#loginOf.get(use)
+    let login = this.#loginOf.get(use) ?? this.#staticLogin(use)
     if (!login) {
       // While the login is looked up, the scope is in use: LRU and TTL must not end it meanwhile.
       use.arriving++
@@ -425,7 +440,8 @@ export class TenantPools {
     }
     for (;;) {
       const conn = await this.#acquire(login, use, limits)
-      if (await this.#readyOrRelease(login, use, conn, limits)) {
+      const ready = await this.#readyOrRelease(login, use, conn, limits, combinable)
+      if (ready) {
         // What remains of the deadline for the caller's statements; none left, the connection goes back.
         let leftMs: number
         try {
@@ -437,7 +453,7 @@ export class TenantPools {
         this.#counters.checkouts++
         this.#counters.acquireWaitMs += this.#options.clock.now() - now
         if (acquiredAt !== undefined) this.#watchForLeak(scope.key, conn, acquiredAt)
-        return { login, use, conn, leftMs }
+        return { login, use, conn, leftMs, bindWithStatement: ready === BIND_WITH_STATEMENT }
       }
       this.#counters.connectionsReplaced++
       login.release(conn, STALE)
@@ -446,46 +462,52 @@ export class TenantPools {
 
   // Whether `conn` may be handed to `use` as it is, once rebound or reset if it needs it. A deadline
   // that passes meanwhile must not strand the connection: it goes back first.
+  // `combinable`: the caller's statement can carry a rebind in its own round trip (see
+  // bound-query.ts); BIND_WITH_STATEMENT then says the rebind is left to it.
   async #readyOrRelease(
     login: LoginPool,
     use: ScopeUse,
     conn: PooledConnection,
     limits: CallLimits,
-  ): Promise<boolean> {
+    combinable: boolean,
+  ): Promise<boolean | typeof BIND_WITH_STATEMENT> {
     // `lost` is set synchronously by the error event, so checking it costs nothing. Even a fresh
     // connection can arrive dead: frozen mid-connect, its FATAL was read with its ReadyForQuery.
     if (conn.lost) return false
     const rebind = conn.boundTo !== use
-    if (rebind || conn.needsReset) {
-      try {
-        return await this.#reset(conn, use, rebind, limits)
-      } catch (err) {
-        login.release(conn, STALE)
-        throw err
-      }
-    }
-    if (conn.idleSince === 0) return true
-    const idleFor = this.#options.clock.now() - conn.idleSince
+    const idleFor = conn.idleSince === 0 ? 0 : this.#options.clock.now() - conn.idleSince
     // Idle since before a statement or ping went unanswered: its server may be gone too.
-    const suspect = conn.idleSince <= this.#suspectSince
-    if (idleFor < SETTLE_AFTER_IDLE_MS && !suspect && conn.freedInInvocation === this.#invocation) return true
+    const suspect = conn.idleSince !== 0 && conn.idleSince <= this.#suspectSince
+    const ping = suspect || idleFor >= this.#options.validateAfterIdleMs
+    const settle =
+      conn.idleSince !== 0 && (idleFor >= SETTLE_AFTER_IDLE_MS || conn.freedInInvocation !== this.#invocation)
     try {
-      return await this.#isAlive(conn, suspect || idleFor >= this.#options.validateAfterIdleMs, limits)
+      // A clean session bound elsewhere, that needs no ping: the rebind rides with the statement.
+      if (rebind && combinable && !ping && !conn.needsReset && !this.#options.proxySafe) {
+        if (settle) return (await this.#isAlive(conn, false, limits)) && BIND_WITH_STATEMENT
+        return BIND_WITH_STATEMENT
+      }
+      if (rebind || conn.needsReset) return await this.#reset(conn, use, rebind, limits)
+      if (!settle && !suspect) return true
+      return await this.#isAlive(conn, ping, limits)
     } catch (err) {
       login.release(conn, STALE)
       throw err
     }
   }
 
-  // One round trip: everything a previous caller may have left in the session is discarded, and the
-  // session is bound to `use`'s schema. It doubles as a liveness ping: a FATAL that waits unread in
+  // One round trip: the session is bound to `use`'s schema and, if a caller may have left state in
+  // it, everything is discarded first. It doubles as a liveness ping: a FATAL that waits unread in
   // the socket (a thaw) fails it, before any statement of the caller was sent.
   async #reset(conn: PooledConnection, use: ScopeUse, rebind: boolean, limits: CallLimits): Promise<boolean> {
-    const sql = this.#options.proxySafe ? PROXY_SAFE_RESET_SQL : resetSql(use.binding)
+    const full = conn.needsReset
+    let sql: string
+    if (this.#options.proxySafe) sql = PROXY_SAFE_RESET_SQL
+    else sql = full ? resetSql(use.binding) : bindSql(use.binding)
     const ok = await this.#probe(conn, sql, limits)
     if (!ok) return false
     // DEALLOCATE ALL dropped the server's prepared statements: pg must forget them too.
-    forgetPreparedStatements(conn.client)
+    if (full) forgetPreparedStatements(conn.client)
     conn.needsReset = false
     conn.boundTo = use
     if (rebind) this.#counters.connectionsRebound++
@@ -543,12 +565,17 @@ export class TenantPools {
       this.#options.validationTimeoutMs,
       this.#remaining(limits, 'it got a connection'),
     )
-    const unanswered = new Error('liveness check unanswered')
+    // Made only when the timer fires: an Error captures a stack, which the warm path cannot afford.
+    let unanswered: Error | undefined
+    const noAnswer = () => {
+      unanswered = new Error('liveness check unanswered')
+      return unanswered
+    }
     try {
-      await within(conn.client.query(sql), boundMs, unanswered)
+      await within(conn.client.query(sql), boundMs, noAnswer)
       return true
     } catch (err) {
-      if (err === unanswered) {
+      if (unanswered !== undefined && err === unanswered) {
         this.#counters.validationTimeouts++
         this.#suspectSince = this.#options.clock.now()
         for (const login of this.#logins.values()) login.closeIdle()
@@ -582,18 +609,32 @@ export class TenantPools {
       let user: string
       // Bounded as a connect is: a provider that never answers must not hold the caller.
       const ms = Math.min(this.#options.connectTimeoutMs, this.#remaining(limits, 'it got a connection'))
-      const slow = new ConnectError(
-        `Opening a connection for pool ${use.key} took longer than ${Math.round(ms)} ms: the credentials provider did not answer`,
-      )
+      let slow: ConnectError | undefined
+      const tooSlow = () => {
+        slow = new ConnectError(
+          `Opening a connection for pool ${use.key} took longer than ${Math.round(ms)} ms: the credentials provider did not answer`,
+        )
+        return slow
+      }
       try {
-        ;({ user } = await within(this.#factory.credentials(credentialsRequest(use.scope)), ms, slow))
+        ;({ user } = await within(this.#factory.credentials(credentialsRequest(use.scope)), ms, tooSlow))
       } catch (err) {
-        if (err === slow) throw err
+        if (slow !== undefined && err === slow) throw err
         throw new CredentialsError(`The credentials provider failed for pool ${use.key}`, { cause: err })
       }
       key = `${this.#endpoint}|${user}`
     }
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
+    const login = this.#logins.get(key) ?? this.#newLogin(key)
+    this.#loginOf.set(use, login)
+    return login
+  }
+
+  // Without a credentials provider every scope logs in as the configured user: one login, known
+  // without asking anyone.
+  #staticLogin(use: ScopeUse): LoginPool | undefined {
+    if (this.#staticLoginKey === undefined) return undefined
+    const key = this.#staticLoginKey
     const login = this.#logins.get(key) ?? this.#newLogin(key)
     this.#loginOf.set(use, login)
     return login
@@ -648,7 +689,7 @@ export class TenantPools {
       return
     }
     this.#counters.poolsEvicted++
-    void this.#remove(victim.key)
+    void this.#remove(victim.key, false)
   }
 
   // The budget is spent and a login needs a connection: close the connection idle longest, of any login.
@@ -669,7 +710,7 @@ export class TenantPools {
     for (const use of [...this.#uses.values()]) {
       if (use.quiet && now - use.lastUsedAt >= this.#options.poolTtlMs) {
         this.#counters.poolsExpired++
-        void this.#remove(use.key)
+        void this.#remove(use.key, false)
       }
     }
     // A login no scope uses any more, with nothing open, is forgotten (per-tenant roles come and go).
@@ -686,7 +727,9 @@ export class TenantPools {
     }
   }
 
-  #remove(key: string): Promise<void> {
+  // Evicted (`closeIdle`: its connections close, the tenant may be gone) or retired by LRU or TTL
+  // (its idle connections stay, to be rebound to whichever scope needs one next).
+  #remove(key: string, closeIdle = true): Promise<void> {
     const use = this.#uses.get(key)
     if (!use) return Promise.resolve()
     this.#uses.delete(key)
@@ -695,7 +738,7 @@ export class TenantPools {
       use.ended = true
       return Promise.resolve()
     }
-    return this.#drain(login.endScope(use))
+    return this.#drain(login.endScope(use, closeIdle))
   }
 
   #drain(ended: Promise<void>): Promise<void> {
@@ -745,7 +788,11 @@ interface Checkout {
   use: ScopeUse
   conn: PooledConnection
   leftMs: number
+  /** The session is still bound to another scope: the statement must carry the rebind. */
+  bindWithStatement: boolean
 }
+
+const BIND_WITH_STATEMENT = 'bind with the statement'
 
 // An immediate runs in the check phase of the current loop turn, before the next poll phase; one
 // scheduled from there runs in the next turn's check phase, after that poll phase has read the sockets.

@@ -60,11 +60,16 @@ const DIRT = {
 type Dirt = keyof typeof DIRT
 type Via = 'query' | 'withClient' | 'transaction'
 
-type Step = { tenant: number; via: Via } & ({ kind: 'probe' } | { kind: 'dirty'; dirt: Dirt; other: number })
+type Step = { tenant: number; via: Via } & (
+  | { kind: 'probe'; params: boolean }
+  | { kind: 'dirty'; dirt: Dirt; other: number }
+)
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({
     kind: fc.constant('probe' as const),
+    // With values, a rebind rides in the extended protocol; without, in the same query string.
+    params: fc.boolean(),
     tenant: fc.nat(TENANTS.length - 1),
     via: fc.constantFrom<Via>('query', 'withClient', 'transaction'),
   }),
@@ -91,13 +96,19 @@ describe('Behaviour: a clean session for every caller', () => {
             if (s.kind === 'probe') {
               const probe =
                 s.via === 'query'
-                  ? (await pools.query<Probe>(tenant, PROBE)).rows[0]
+                  ? s.params
+                    ? (await pools.query<Probe>(tenant, `${PROBE} WHERE $1::int = 1`, [1])).rows[0]
+                    : (await pools.query<Probe>(tenant, PROBE)).rows[0]
                   : await run(tenant, s.via, async (c) => (await c.query<Probe>(PROBE)).rows[0])
               return { tenant, probe }
             }
             const sql = DIRT[s.dirt](tenant, TENANTS[s.other] as string)
             if (s.via === 'query') await pools.query(tenant, sql)
-            else await run(tenant, s.via, async (c) => (await c.query(sql), undefined))
+            else
+              await run(tenant, s.via, async (c) => {
+                await c.query(sql)
+                return undefined
+              })
             return { tenant }
           }),
         )
@@ -135,6 +146,42 @@ describe('Behaviour: a clean session for every caller', () => {
     const first = await pools.withClient(a, (c) => c.query<{ tenant: string }>(named))
     const second = await pools.withClient(b, (c) => c.query<{ tenant: string }>(named))
     expect([first.rows[0]?.tenant, second.rows[0]?.tenant]).toEqual([a, b])
+    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsRebound: 1 })
+  })
+
+  it('a statement that fails while carrying a rebind leaves the session bound as it was', async () => {
+    const [a, b] = [TENANTS[3] as string, TENANTS[4] as string]
+    const { pools } = testPools({ budget: 1, maxPerPool: 1 })
+    await pools.query(a, 'SELECT 1')
+    // B's rebind rides with a statement that fails, with values and without: both roll back
+    await expect(pools.query(b, 'SELECT tenant, 1 / ($1::int - 1) FROM whoami', [1])).rejects.toMatchObject({
+      code: '22012',
+    })
+    await expect(pools.query(b, 'SELECT 1 / 0 FROM whoami')).rejects.toMatchObject({ code: '22012' })
+    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsRebound: 0 })
+    // The session is still A's: A needs no rebind, and B gets one
+    const read = (t: string, values?: unknown[]) =>
+      pools
+        .query<{ tenant: string }>(
+          t,
+          `SELECT tenant FROM whoami${values ? ' WHERE $1::int = 1' : ''}`,
+          values,
+        )
+        .then((r) => r.rows[0]?.tenant)
+    expect(await read(a)).toBe(a)
+    expect(pools.stats().counters.connectionsRebound).toBe(0)
+    expect([await read(b, [1]), await read(a), await read(b)]).toEqual([b, a, b])
+    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsRebound: 3 })
+  })
+
+  it('rebinds on its own round trip for a statement that cannot share a transaction', async () => {
+    const [a, b] = [TENANTS[5] as string, TENANTS[6] as string]
+    const { pools } = testPools({ budget: 1, maxPerPool: 1 })
+    await pools.query(a, 'SELECT 1')
+    // VACUUM refuses to run in a transaction block: carried with the SETs it would fail
+    await expect(pools.query(b, 'VACUUM whoami')).resolves.toMatchObject({ command: 'VACUUM' })
+    const { rows } = await pools.query<{ tenant: string }>(b, 'SELECT tenant FROM whoami')
+    expect(rows).toEqual([{ tenant: b }])
     expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsRebound: 1 })
   })
 

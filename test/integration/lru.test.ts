@@ -1,11 +1,4 @@
-import {
-  countBackends,
-  createTenants,
-  endTestPools,
-  eventually,
-  testPools,
-  uniqueTenant,
-} from '../support/db'
+import { countBackends, createTenants, endTestPools, testPools, uniqueTenant } from '../support/db'
 
 describe('Behaviour: LRU of pools', () => {
   afterEach(endTestPools)

@@ -11,6 +11,7 @@ import {
   sleep,
   testPools,
   uniqueTenant,
+  withAdmin,
 } from '../support/db'
 
 describe('Behaviour: edge cases of the pool', () => {
@@ -34,10 +35,22 @@ describe('Behaviour: edge cases of the pool', () => {
   })
 
   it('frees the budget slot of a connection whose peer stopped answering, after the connect timeout', async () => {
-    // Prepare: budget 1, held by an idle connection whose backend we stop
+    // Prepare: budget 1, held by an idle connection whose backend we stop. B logs in as another
+    // role, so it cannot rebind A's connection: it needs A's slot.
     const [a, b] = [uniqueTenant('a'), uniqueTenant('b')]
     await createTenants([a, b])
-    const { pools } = testPools({ budget: 1, maxPerPool: 1, connectTimeoutMs: 1_500 })
+    const role = `other_${b}`
+    await withAdmin((admin) => admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'other'`))
+    const { username, password } = new URL(databaseUrl())
+    const { pools } = testPools({
+      budget: 1,
+      maxPerPool: 1,
+      connectTimeoutMs: 1_500,
+      credentials: async ({ tenantId }) =>
+        tenantId === b
+          ? { user: role, password: 'other' }
+          : { user: decodeURIComponent(username), password: decodeURIComponent(password) },
+    })
     const { rows } = await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')
     const pid = rows[0]?.pid as number
     process.kill(pid, 'SIGSTOP')
@@ -48,6 +61,7 @@ describe('Behaviour: edge cases of the pool', () => {
       // Assess
       expect(result.rows).toEqual([{ ok: 1 }])
       expect(pools.stats().budget.used).toBe(1)
+      expect(pools.stats().logins).toHaveLength(2)
     } finally {
       process.kill(pid, 'SIGCONT')
     }

@@ -1,5 +1,5 @@
 import fc from 'fast-check'
-import { ConnectionBudget } from '../../lib'
+import { ConnectionBudget } from '../../lib/pool/budget'
 
 const claimant = () => {
   const c = { grants: 0, granted: () => void c.grants++ }

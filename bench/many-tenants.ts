@@ -1,0 +1,213 @@
+// The many-tenants scenario (part of `npm run bench`): one environment serving requests one at a
+// time for 200 tenants with Zipf(1.1) traffic, one SELECT on the tenant's schema each, replayed on
+// the same sequence by four designs, alternating in blocks so that machine noise hits all alike:
+// tenant-pools (defaults); one shared pg.Pool (max 2) with SET search_path per request;
+// serverless-postgres as its README shows, plus the SET; a new connection per request. Prints p50,
+// p99, new server sessions per 1,000 requests (pg_stat_database.sessions, measured per design on its
+// own) and answers from a wrong schema. Not a test: the machines are noisy.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Client, Pool } from 'pg'
+import ServerlessClient from 'serverless-postgres'
+import { TenantPools } from '../lib'
+// @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+
+const TENANTS = 200
+const REQUESTS = 4_000
+const WARM_UP = 400
+const BLOCK = 100
+const SESSIONS_SAMPLE = 1_000
+const silent = { debug() {}, info() {}, warn() {}, error() {} }
+
+// A seeded generator: every design and every run replays the same tenant sequence.
+function mulberry32(seed: number): () => number {
+  let a = seed
+  return () => {
+    a = (a + 0x6d2b79f5) | 0
+    let t = Math.imul(a ^ (a >>> 15), 1 | a)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function zipfSequence(n: number): string[] {
+  const weights = Array.from({ length: TENANTS }, (_, i) => 1 / (i + 1) ** 1.1)
+  const total = weights.reduce((a, b) => a + b, 0)
+  const cumulative: number[] = []
+  let sum = 0
+  for (const w of weights) {
+    sum += w / total
+    cumulative.push(sum)
+  }
+  const random = mulberry32(42)
+  return Array.from({ length: n }, () => {
+    const r = random()
+    return `mt${Math.max(
+      0,
+      cumulative.findIndex((c) => c >= r),
+    )}`
+  })
+}
+
+type Request = (tenant: string) => Promise<string | undefined>
+interface Design {
+  name: string
+  request: Request
+  end: () => Promise<void>
+}
+
+const SELECT = 'SELECT tenant FROM owner'
+const setPath = (tenant: string) => `SET search_path TO tenant_${tenant}`
+
+function designs(url: string): Design[] {
+  const pools = new TenantPools({ connectionString: url, logger: silent, applicationNamePrefix: 'mt-ours' })
+  const shared = new Pool({ connectionString: url, max: 2, application_name: 'mt-pool' })
+  const serverless = new ServerlessClient({ connectionString: url, application_name: 'mt-serverless' })
+  return [
+    {
+      name: 'tenant-pools (defaults)',
+      request: async (t) => (await pools.query<{ tenant: string }>(t, SELECT)).rows[0]?.tenant,
+      end: () => pools.end(),
+    },
+    {
+      name: 'shared pg.Pool (max 2) + SET',
+      request: async (t) => {
+        const c = await shared.connect()
+        try {
+          await c.query(setPath(t))
+          return (await c.query<{ tenant: string }>(SELECT)).rows[0]?.tenant
+        } finally {
+          c.release()
+        }
+      },
+      end: () => shared.end(),
+    },
+    {
+      name: 'serverless-postgres 2.1.2 + SET',
+      request: async (t) => {
+        await serverless.connect()
+        await serverless.query(setPath(t))
+        const { rows } = await serverless.query(SELECT)
+        await serverless.clean()
+        return (rows[0] as { tenant: string } | undefined)?.tenant
+      },
+      end: () => serverless.end(),
+    },
+    {
+      name: 'new connection per request',
+      request: async (t) => {
+        const c = new Client({ connectionString: url, options: `-c search_path=tenant_${t}` })
+        await c.connect()
+        try {
+          return (await c.query<{ tenant: string }>(SELECT)).rows[0]?.tenant
+        } finally {
+          await c.end()
+        }
+      },
+      end: async () => {},
+    },
+  ]
+}
+
+const percentile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function main(): Promise<void> {
+  const server = process.env.DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres({ database: 'tenant_pools_many' })
+  const url: string = process.env.DATABASE_URL ?? server.url
+  const admin = new Client({ connectionString: url })
+  await admin.connect()
+  try {
+    for (let i = 0; i < TENANTS; i++) {
+      await admin.query(
+        `DROP SCHEMA IF EXISTS tenant_mt${i} CASCADE; CREATE SCHEMA tenant_mt${i};
+         CREATE TABLE tenant_mt${i}.owner (tenant text); INSERT INTO tenant_mt${i}.owner VALUES ('mt${i}')`,
+      )
+    }
+    const sequence = zipfSequence(WARM_UP + REQUESTS)
+    // Sessions established so far in this database, once every backend has reported (idle
+    // backends flush their statistics after about a second).
+    const sessions = async () => {
+      await sleep(1_500)
+      const { rows } = await admin.query<{ n: string }>(
+        'SELECT sessions AS n FROM pg_stat_database WHERE datname = current_database()',
+      )
+      return Number(rows[0]?.n)
+    }
+
+    // 1. Latency, alternating in blocks of BLOCK requests, the order of designs rotating per block.
+    let list = designs(url)
+    const latencies = list.map(() => [] as number[])
+    const wrong = list.map(() => 0)
+    for (const d of list) for (const t of sequence.slice(0, WARM_UP)) await d.request(t)
+    const measured = sequence.slice(WARM_UP)
+    for (let b = 0; b * BLOCK < measured.length; b++) {
+      const block = measured.slice(b * BLOCK, (b + 1) * BLOCK)
+      for (let k = 0; k < list.length; k++) {
+        const i = (b + k) % list.length
+        const d = list[i] as Design
+        for (const t of block) {
+          const start = process.hrtime.bigint()
+          const answer = await d.request(t)
+          latencies[i]?.push(Number(process.hrtime.bigint() - start) / 1e6)
+          if (answer !== t) wrong[i] = (wrong[i] ?? 0) + 1
+        }
+      }
+    }
+    await Promise.all(list.map((d) => d.end()))
+
+    // 2. New sessions per 1,000 requests after warm-up, each design on its own.
+    list = designs(url)
+    const newSessions: number[] = []
+    for (const d of list) {
+      for (const t of sequence.slice(0, WARM_UP)) await d.request(t)
+      const before = await sessions()
+      for (const t of sequence.slice(WARM_UP, WARM_UP + SESSIONS_SAMPLE)) await d.request(t)
+      const after = await sessions()
+      newSessions.push(((after - before) * 1_000) / SESSIONS_SAMPLE)
+      await d.end()
+    }
+
+    const rows = list.map((d, i) => ({
+      design: d.name,
+      p50ms: +percentile(latencies[i] ?? [], 0.5).toFixed(3),
+      p99ms: +percentile(latencies[i] ?? [], 0.99).toFixed(3),
+      newSessionsPer1000: newSessions[i],
+      wrongSchemaAnswers: wrong[i],
+    }))
+    console.log(
+      `many tenants: ${TENANTS} tenants, Zipf(1.1), ${REQUESTS} requests one at a time after ${WARM_UP} of warm-up, blocks of ${BLOCK}`,
+    )
+    console.table(rows)
+    const ours = rows[0]
+    const pool = rows[1]
+    if (ours && pool) {
+      console.log(
+        `targets: p50 at or below the shared pg.Pool + SET: ${ours.p50ms} vs ${pool.p50ms} ms (${(ours.p50ms / pool.p50ms).toFixed(2)}x); ` +
+          `new sessions per 1,000 <= 5: ${ours.newSessionsPer1000}; wrong-schema answers 0: ${ours.wrongSchemaAnswers}`,
+      )
+    }
+    const dir = join(__dirname, 'results')
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `many-tenants-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+    writeFileSync(
+      file,
+      `${JSON.stringify({ at: new Date().toISOString(), node: process.version, rows }, null, 2)}\n`,
+    )
+    console.log(`wrote ${file}`)
+  } finally {
+    await admin.end()
+    await server?.stop()
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

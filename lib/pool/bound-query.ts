@@ -1,0 +1,91 @@
+// A rebind and the caller's statement in one round trip: the SETs that bind the session to the
+// caller's scope go out ahead of the statement, in the extended protocol, with one Sync at the end.
+// Up to that Sync the server runs them as one implicit transaction: if a SET fails, the statement
+// is skipped; if the statement fails, the SETs are rolled back and the session keeps its old
+// binding. Either way no statement ever runs in another scope's schema.
+import { type Connection, Query, type QueryResult, type QueryResultRow } from 'pg'
+
+// pg's Connection writes protocol messages; @types/pg does not declare these.
+interface Wire {
+  parse(message: { text: string; name: string; types: unknown[] }): void
+  bind(message: { portal: string; statement: string; values: unknown[] }): void
+  execute(message: { portal: string; rows: number }): void
+  stream: { cork?: () => void; uncork?: () => void }
+}
+
+// Statements that must not share an implicit transaction with the SETs, or that pg's extended
+// protocol cannot carry (several statements in one string): they are rebound in a round trip of
+// their own instead.
+const NOT_COMBINABLE =
+  /;|^\s*(?:vacuum|analyze|begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|create\s+database|drop\s+database|alter\s+system|create\s+tablespace|drop\s+tablespace|reindex|cluster|create\s+(?:unique\s+)?index\s+concurrently|drop\s+index\s+concurrently|refresh\s+materialized\s+view\s+concurrently|copy)\b/i
+
+/** Whether `text` can ride behind a rebind in one round trip. */
+export const combinable = (text: string): boolean => !NOT_COMBINABLE.test(text)
+
+class BoundQuery extends Query {
+  readonly #binds: string[]
+  // The SETs' CommandComplete messages come first; they are not part of the caller's result.
+  #skip: number
+
+  constructor(
+    binds: string[],
+    text: string,
+    values: unknown[] | undefined,
+    callback: (err: Error | undefined, result: QueryResult) => void,
+  ) {
+    // Extended mode even without values: the SETs and the statement must share one Sync.
+    super({ text, values, queryMode: 'extended' } as ConstructorParameters<typeof Query>[0], callback)
+    this.#binds = binds
+    this.#skip = binds.length
+  }
+
+  override submit = (connection: Connection): void => {
+    const wire = connection as unknown as Wire
+    wire.stream.cork?.()
+    try {
+      for (const text of this.#binds) {
+        wire.parse({ text, name: '', types: [] })
+        wire.bind({ portal: '', statement: '', values: [] })
+        wire.execute({ portal: '', rows: 0 })
+      }
+      // pg's own submit: Parse (unless already parsed), Bind, Describe, Execute, Sync.
+      ;(Query.prototype as unknown as { submit(c: Connection): void }).submit.call(this, connection)
+    } finally {
+      wire.stream.uncork?.()
+    }
+  }
+
+  handleCommandComplete(msg: unknown, connection: Connection): void {
+    if (this.#skip > 0) {
+      this.#skip--
+      return
+    }
+    ;(
+      Query.prototype as unknown as { handleCommandComplete(m: unknown, c: Connection): void }
+    ).handleCommandComplete.call(this, msg, connection)
+  }
+}
+
+/**
+ * Runs `binds` (single statements, no result rows) and then `text`, in one round trip. Without
+ * values, as one simple-protocol query string, which the server also runs as one implicit
+ * transaction; with values, in the extended protocol up to one Sync.
+ */
+export async function boundQuery<R extends QueryResultRow>(
+  client: { query(q: Query): unknown; query(text: string): Promise<unknown> },
+  binds: string[],
+  text: string,
+  values: unknown[] | undefined,
+): Promise<QueryResult<R>> {
+  if (values === undefined || values.length === 0) {
+    const results = (await client.query(`${binds.join('; ')}; ${text}`)) as QueryResult<R>[]
+    return results[results.length - 1] as QueryResult<R>
+  }
+  return new Promise((resolve, reject) => {
+    client.query(
+      new BoundQuery(binds, text, values, (err, result) =>
+        err ? reject(err) : resolve(result as QueryResult<R>),
+      ),
+    )
+  })
+}

@@ -175,7 +175,7 @@ async function main(): Promise<void> {
     console.table({
       'pools.query warm (ms)': { median: f(warm.median), p99: f(warm.p99), ratio: '' },
       'pg.Pool.query warm (ms)': { median: f(rawPool.median), p99: f(rawPool.p99), ratio: '' },
-      'warm ratio (target <= 1.15)': {
+      'warm ratio (target <= 1.05)': {
         median: f(results.warm.medianRatio),
         p99: f(results.warm.p99Ratio),
         ratio: '',

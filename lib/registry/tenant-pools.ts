@@ -37,15 +37,14 @@ import {
   resetSql,
 } from '../pool/session'
 import { usesTls } from '../pool/tls'
-import { isConnectionLost, isServerKill, sqlState } from '../sqlstate'
-import { assertApp, assertSchemaName, assertTenantId, poolKey } from '../tenancy/tenant-id'
+import { isConnectionLost, sqlState } from '../sqlstate'
 import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb } from '../types'
+import { poolEvents } from './pool-events'
+import { ValidatedScopes } from './scopes'
 import { newCounters, type PoolStats, type TenantPoolsStats } from './stats'
 import { within } from './within'
 
 export type { Counters, LoginStats, PoolStats, TenantPoolsStats } from './stats'
-
-const MAX_CACHED_SCOPES = 10_000
 
 /** Key of the master/catalog scope. `$` cannot occur in a tenant id, so it never collides. */
 export const MASTER_KEY = '$master'
@@ -77,8 +76,7 @@ export class TenantPools {
   readonly #sweepTimer: NodeJS.Timeout
   // Scopes removed (evicted, expired) and logins ended whose sockets are still closing: end() waits.
   readonly #draining = new Set<Promise<void>>()
-  // Validated scopes: tenantId → app ('' for none) → scope. Holds only ids that passed validation.
-  readonly #validated = new Map<string, Map<string, Scope>>()
+  readonly #validated: ValidatedScopes
   #lastSweep: number
   #ending: Promise<void> | undefined
   // When a statement or a ping last went unanswered: connections idle since before then are pinged
@@ -109,6 +107,7 @@ export class TenantPools {
       idleSessionTimeoutMs: o.idleSessionTimeoutMs,
       proxySafe: o.proxySafe,
     }
+    this.#validated = new ValidatedScopes(o.schemaFor)
     this.#endpoint = endpointOf(base)
     this.#staticLoginKey =
       options.credentials || o.proxySafe ? undefined : `${this.#endpoint}|${user ?? process.env.PGUSER ?? ''}`
@@ -117,7 +116,11 @@ export class TenantPools {
       () => this.#freeIdleSlot(),
       () => o.clock.now(),
     )
-    this.#events = this.#poolEvents()
+    this.#events = poolEvents(this.#counters, this.#log, () => {
+      let closed = 0
+      for (const login of this.#logins.values()) closed += login.closeIdle()
+      return closed
+    })
     this.#lastSweep = o.clock.now()
     // Unref'd: an idle registry must not keep a process (or a test run) alive.
     this.#sweepTimer = setInterval(() => this.#sweep(o.clock.now()), o.sweepIntervalMs).unref()
@@ -252,21 +255,7 @@ export class TenantPools {
   }
 
   #scope(tenantId: string, { app }: ScopeOptions): Scope {
-    // Exact (tenantId, app) pairs that passed validation before: a hit needs no check again.
-    // Nested maps, not a joined key, so that an invalid id like "acme:web" can never match.
-    const known = this.#validated.get(tenantId)?.get(app ?? '')
-    if (known) return known
-    assertTenantId(tenantId)
-    if (app !== undefined) assertApp(app)
-    const schema = this.#options.schemaFor(tenantId)
-    assertSchemaName(schema)
-    const scope = { key: poolKey(tenantId, app), tenantId, app: app ?? null, schema }
-    // Kept so that the warm path allocates and checks nothing; bounded by a reset.
-    if (this.#validated.size >= MAX_CACHED_SCOPES) this.#validated.clear()
-    const apps = this.#validated.get(tenantId) ?? new Map<string, Scope>()
-    apps.set(app ?? '', scope)
-    this.#validated.set(tenantId, apps)
-    return scope
+    return this.#validated.scope(tenantId, app)
   }
 
   #db(scope: () => Scope, limits: CallLimits): TenantDb {
@@ -745,40 +734,6 @@ export class TenantPools {
     this.#draining.add(ended)
     void ended.then(() => this.#draining.delete(ended))
     return ended
-  }
-
-  #poolEvents(): PoolEvents {
-    const c = this.#counters
-    return {
-      opened: () => c.connectionsOpened++,
-      closed: () => c.connectionsClosed++,
-      reused: () => c.connectionsReused++,
-      acquireTimedOut: () => c.acquireTimeouts++,
-      serverFull: (key) => {
-        c.serverFullRetries++
-        // Our own idle connections are what we can give back to a full server.
-        let closed = 0
-        for (const login of this.#logins.values()) closed += login.closeIdle()
-        this.#log.warn('server out of connections: retrying with backoff', {
-          poolKey: key,
-          idleClosed: closed,
-        })
-      },
-      credentialsRefused: (key) => {
-        c.credentialRefreshes++
-        this.#log.info('credentials refused (28P01): refreshing them and retrying once', { poolKey: key })
-      },
-      connectFailed: (err) => {
-        c.connectFailures++
-        this.#log.warn('connection attempt failed', { code: sqlState(err), cause: sqlState(err.cause) })
-      },
-      lost: (key, err) => {
-        c.connectionsLost++
-        if (isServerKill(err)) c.serverKills++
-        // An idle connection killed by the server is routine in Lambda; log it, never throw it.
-        this.#log.info('connection lost', { poolKey: key, sqlState: sqlState(err) })
-      },
-    }
   }
 }
 

@@ -7,9 +7,10 @@ import type { Scope } from '../types'
 const MAX_CACHED_SCOPES = 10_000
 
 export class ValidatedScopes {
-  // tenantId → app ('' for none) → scope. Nested maps, not a joined key, so that an invalid id like
-  // "acme:web" can never match a cached pair.
-  readonly #scopes = new Map<string, Map<string, Scope>>()
+  // tenantId → app (undefined for none) → scope. Nested maps, not a joined key, so that an invalid
+  // id like "acme:web" can never match a cached pair; and `undefined`, not '', for no app, so that
+  // an invalid app '' is never found and always checked.
+  readonly #scopes = new Map<string, Map<string | undefined, Scope>>()
   readonly #schemaFor: (tenantId: string) => string
 
   constructor(schemaFor: (tenantId: string) => string) {
@@ -18,7 +19,7 @@ export class ValidatedScopes {
 
   /** The scope of `tenantId` (and `app`), validated on first sight; throws InvalidTenantError. */
   scope(tenantId: string, app: string | undefined): Scope {
-    const known = this.#scopes.get(tenantId)?.get(app ?? '')
+    const known = this.#scopes.get(tenantId)?.get(app)
     if (known) return known
     assertTenantId(tenantId)
     if (app !== undefined) assertApp(app)
@@ -26,8 +27,8 @@ export class ValidatedScopes {
     assertSchemaName(schema)
     const scope = { key: poolKey(tenantId, app), tenantId, app: app ?? null, schema }
     if (this.#scopes.size >= MAX_CACHED_SCOPES) this.#scopes.clear()
-    const apps = this.#scopes.get(tenantId) ?? new Map<string, Scope>()
-    apps.set(app ?? '', scope)
+    const apps = this.#scopes.get(tenantId) ?? new Map<string | undefined, Scope>()
+    apps.set(app, scope)
     this.#scopes.set(tenantId, apps)
     return scope
   }

@@ -83,4 +83,13 @@ describe('Behaviour: validation is never skipped by the cache of validated ids',
       InvalidTenantError,
     )
   })
+
+  it('rejects an empty app even once the tenant is warm (it is not the same as no app)', async () => {
+    const { pools } = testPools()
+    await pools.query('acme', 'SELECT 1')
+
+    await expect(pools.query('acme', 'SELECT 1', [], { app: '' })).rejects.toBeInstanceOf(InvalidTenantError)
+    expect(() => pools.forTenant('acme', { app: '' })).toThrow(InvalidTenantError)
+    expect(pools.stats().pools.map((p) => p.key)).toEqual(['acme'])
+  })
 })

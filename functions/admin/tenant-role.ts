@@ -3,8 +3,18 @@
 // (re)aligned to it.
 import { randomBytes } from 'node:crypto'
 import { escapeIdentifier, escapeLiteral } from 'pg'
-import { HttpError, SecretUnreadableError, type TenantPools } from '../../lib'
+import { defaults, HttpError, optionsFromEnv, SecretUnreadableError, type TenantPools } from '../../lib'
 import { secretsManagerClient, secretsManagerSdk } from '../../lib/aws/secrets-manager-client'
+import { scramVerifier } from './scram'
+
+/** The registry's statement and idle-session timeouts, as this environment configures them. */
+function sessionTimeouts(): { statementTimeoutMs: number; idleSessionTimeoutMs: number } {
+  const env = optionsFromEnv()
+  return {
+    statementTimeoutMs: env.statementTimeoutMs ?? defaults.statementTimeoutMs,
+    idleSessionTimeoutMs: env.idleSessionTimeoutMs ?? defaults.idleSessionTimeoutMs,
+  }
+}
 
 /** The secret id of a tenant, from TENANT_POOLS_TENANT_SECRET_PATTERN (`…{tenantId}…`). */
 export function tenantSecretId(tenantId: string): string {
@@ -62,7 +72,10 @@ async function ensureSecret(secretId: string, username: string): Promise<string>
   }
 }
 
-/** Creates (or re-aligns) the tenant's role: login, its schema only, search_path set on the role. */
+/**
+ * Creates (or re-aligns) the tenant's role: login (a SCRAM verifier, never the password), its schema
+ * only, and search_path, statement_timeout and idle_session_timeout set on the role.
+ */
 export async function ensureTenantRole(
   pools: TenantPools,
   tenantId: string,
@@ -76,14 +89,21 @@ export async function ensureTenantRole(
   await pools.master.transaction(async (c) => {
     await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:role:${role}`])
     const { rowCount } = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
-    await c.query(`${rowCount ? 'ALTER' : 'CREATE'} ROLE ${r} LOGIN PASSWORD ${escapeLiteral(password)}`)
+    // The verifier, never the password: DDL may be logged (log_statement=ddl).
+    const verifier = escapeLiteral(scramVerifier(password))
+    await c.query(`${rowCount ? 'ALTER' : 'CREATE'} ROLE ${r} LOGIN PASSWORD ${verifier}`)
     await c.query(`GRANT USAGE ON SCHEMA ${s} TO ${r}`)
     await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${r}`)
     await c.query(
       `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${r}`,
     )
-    // Behind RDS Proxy (proxy-safe mode) the schema and timeouts can only come from the role.
+    // Behind RDS Proxy (proxy-safe mode) the schema and timeouts can only come from the role: a
+    // runaway statement must not outlive the invocation, and a frozen environment's sessions must
+    // still be ended by the server. The same values as the startup packet sends otherwise.
     await c.query(`ALTER ROLE ${r} SET search_path = ${s}`)
+    const { statementTimeoutMs, idleSessionTimeoutMs } = sessionTimeouts()
+    await c.query(`ALTER ROLE ${r} SET statement_timeout = ${escapeLiteral(`${statementTimeoutMs}ms`)}`)
+    await c.query(`ALTER ROLE ${r} SET idle_session_timeout = ${escapeLiteral(`${idleSessionTimeoutMs}ms`)}`)
   })
   return { role, secretId }
 }

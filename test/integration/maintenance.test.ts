@@ -228,6 +228,25 @@ describe('Job: maintenance', () => {
     expect(await w.run()).toMatchObject({ pass, processed: 0, passComplete: true })
   }, 60_000)
 
+  it('stops looking for work when the only tenant left is leased in an older pass', async () => {
+    // Prepare: x1 leased by a slow runner in pass 1, which was then closed; pass 2 opens
+    const w = await world(['x1'])
+    const master = w.pools.master
+    const first = await currentPass(master)
+    expect(await claimNext(master, first, 'slow', 60_000)).toBe('x1')
+    await master.query('UPDATE maintenance_passes SET finished_at = now() WHERE id = $1', [first])
+    const second = await currentPass(master)
+    expect(second).toBeGreaterThan(first)
+
+    // Act + Assess: nothing claimable, so the claim returns at once instead of spinning, and a run
+    // (with a deadline, as the handler gives it) ends having done nothing
+    expect(await claimNext(master, second, 'A', 60_000)).toBeUndefined()
+    const summary = await w.run({ deadline: Date.now() + 1_000 })
+    expect(summary).toMatchObject({ pass: second, processed: 0, failed: 0, passComplete: false })
+    // With the time already up, a claim does not even try
+    expect(await claimNext(master, second, 'A', 60_000, () => false)).toBeUndefined()
+  }, 30_000)
+
   it('does not count work whose lease was lost to another runner', async () => {
     const w = await world(['l1'])
     const master = w.pools.master

@@ -18,24 +18,30 @@ export async function currentPass(master: TenantDb): Promise<number> {
   })
 }
 
+// Tenants of the pass that may be claimed now: active, not done or failed in this pass, and not
+// held by a live lease of any pass (an older pass closed under a slow runner keeps it busy). The
+// claim and the count of what is left to claim use this one condition, so they always agree.
+const CLAIMABLE = `t.status = 'active'
+  AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
+                   WHERE p.pass_id = $1 AND p.tenant_id = t.id
+                     AND (p.status <> 'running' OR p.lease_until > clock_timestamp()))
+  AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
+                   WHERE p.tenant_id = t.id AND p.status = 'running' AND p.lease_until > clock_timestamp())`
+
 /**
- * Claims the next tenant of the pass that nobody has done, failed, or holds a live lease on.
- * Tenants added mid-pass are candidates too. Returns undefined when none is left to claim.
+ * Claims the next claimable tenant of the pass. Tenants added mid-pass are candidates too. Returns
+ * undefined when none is left to claim, or once `inTime()` says the run's time is up.
  */
-export async function claimNext(master: TenantDb, pass: number, runner: string, leaseMs: number) {
-  for (;;) {
+export async function claimNext(
+  master: TenantDb,
+  pass: number,
+  runner: string,
+  leaseMs: number,
+  inTime: () => boolean = () => true,
+) {
+  while (inTime()) {
     const { rows } = await master.query<{ tenant_id: string }>(
-      `WITH next AS (
-         SELECT t.id FROM tenants t
-          WHERE t.status = 'active'
-            AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
-                             WHERE p.pass_id = $1 AND p.tenant_id = t.id
-                               AND (p.status <> 'running' OR p.lease_until > clock_timestamp()))
-            -- A live lease from any pass (an older pass closed under a slow runner) keeps it busy.
-            AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
-                             WHERE p.tenant_id = t.id AND p.status = 'running' AND p.lease_until > clock_timestamp())
-          ORDER BY t.id
-          LIMIT 1)
+      `WITH next AS (SELECT t.id FROM tenants t WHERE ${CLAIMABLE} ORDER BY t.id LIMIT 1)
        INSERT INTO maintenance_progress (pass_id, tenant_id, status, runner, lease_until)
        SELECT $1, id, 'running', $2, clock_timestamp() + make_interval(secs => $3::float8 / 1000) FROM next
        ON CONFLICT (pass_id, tenant_id) DO UPDATE
@@ -45,12 +51,22 @@ export async function claimNext(master: TenantDb, pass: number, runner: string, 
       [pass, runner, leaseMs],
     )
     if (rows[0]) return rows[0].tenant_id
-    // Nothing returned: either nothing is left, or another runner took the candidate first.
-    if ((await remaining(master, pass)) === 0) return undefined
+    // Nothing returned: either nothing is left to claim, or another runner took the candidate first.
+    if ((await claimable(master, pass)) === 0) return undefined
   }
+  return undefined
 }
 
-/** Active tenants of the pass not yet done or failed, nor held by a live lease. */
+/** Tenants that claimNext could claim now. */
+export async function claimable(master: TenantDb, pass: number): Promise<number> {
+  const { rows } = await master.query<{ n: string }>(
+    `SELECT count(*) AS n FROM tenants t WHERE ${CLAIMABLE}`,
+    [pass],
+  )
+  return Number(rows[0]?.n)
+}
+
+/** Active tenants of the pass not yet done or failed, nor held by a live lease of this pass. */
 export async function remaining(master: TenantDb, pass: number): Promise<number> {
   const { rows } = await master.query<{ n: string }>(
     `SELECT count(*) AS n FROM tenants t

@@ -135,14 +135,21 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
     return false
   }
 
+  // A tenant is started only with the safety margin left and before the run's deadline; the claim
+  // loop checks the same, so a run whose time is up never keeps looking for work.
+  const inTime = () =>
+    o.remainingMs() >= o.safetyMarginMs && (o.deadline === undefined || Date.now() < o.deadline)
   const worker = async () => {
     for (;;) {
-      if (o.remainingMs() < o.safetyMarginMs) {
+      if (!inTime()) {
         outOfTime = true
         return
       }
-      const tenantId = await claimNext(master, pass, o.runner, o.leaseMs)
-      if (tenantId === undefined) return
+      const tenantId = await claimNext(master, pass, o.runner, o.leaseMs, inTime)
+      if (tenantId === undefined) {
+        if (!inTime()) outOfTime = true
+        return
+      }
       let outcome: { ok: true } | { ok: false; code: string }
       try {
         await maintainTenant(o, tenantId)

@@ -529,8 +529,7 @@ export class LoginPool implements BudgetClaimant {
       new PoolExhaustedError(
         `No connection for pool ${scope.key} within ${ms} ms: its connections in use (${scope.active} of max ${max}) ` +
           `and the environment budget (${budget.used} of ${budget.limit}) were taken. ` +
-          'Retry later, or raise maxPerPool / budget. A call that checks out a connection while it ' +
-          'already holds one (a query inside a transaction callback) can exhaust them by itself.',
+          'Retry later, or raise maxPerPool / budget.',
       ),
     )
   }

@@ -10,6 +10,7 @@ import {
   CredentialsError,
   DeadlineExceededError,
   InvalidOptionsError,
+  PoolExhaustedError,
   PoolsEndedError,
   StatementTimeoutError,
   TenantPoolsError,
@@ -39,6 +40,7 @@ import {
 import { usesTls } from '../pool/tls'
 import { isConnectionLost, sqlState } from '../sqlstate'
 import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb } from '../types'
+import { heldByThisCall, holding } from './held'
 import { poolEvents } from './pool-events'
 import { ValidatedScopes } from './scopes'
 import { newCounters, type PoolStats, type TenantPoolsStats } from './stats'
@@ -365,7 +367,11 @@ export class TenantPools {
     }
     let result: T
     try {
-      result = await within(fn(conn.client), boundMs, outOfTime)
+      result = await within(
+        holding(() => fn(conn.client)),
+        boundMs,
+        outOfTime,
+      )
     } catch (err) {
       if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
       // The handler may have left session state behind; a fresh connection is cheaper than a leak.
@@ -530,6 +536,18 @@ export class TenantPools {
       })
     } catch (err) {
       if (err instanceof DeadlineExceededError) this.#counters.deadlinesExceeded++
+      const holds = heldByThisCall()
+      if (err instanceof PoolExhaustedError && holds > 0) {
+        // The usual cause: a checkout inside a withClient/transaction callback, waiting for a
+        // connection that only the callback's own return would free.
+        throw new PoolExhaustedError(
+          `A checkout for pool ${use.key} while this call already holds ${holds} connection(s) ` +
+            '(a query inside a withClient or transaction callback) found none free: use the ' +
+            "callback's client instead of the registry inside it. " +
+            err.message,
+          { cause: err },
+        )
+      }
       throw err
     }
   }

@@ -105,3 +105,29 @@ describe('Behaviour: per-environment budget', () => {
     expect(pools.stats().counters.acquireTimeouts).toBe(2)
   })
 })
+
+describe('Behaviour: a checkout nested in a callback that holds a connection', () => {
+  afterEach(endTestPools)
+
+  it('fails with a PoolExhaustedError that says the call already holds a connection', async () => {
+    const [a, b] = [uniqueTenant('nest'), uniqueTenant('other')]
+    await createTenants([a, b])
+    const { pools } = testPools({ budget: 1, maxPerPool: 1, connectTimeoutMs: 300 })
+
+    // The same tenant (its per-scope limit) and another tenant (the budget): both are nested
+    for (const inner of [a, b]) {
+      const err = await pools
+        .transaction(a, async () => pools.query(inner, 'SELECT 1'))
+        .catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(PoolExhaustedError)
+      expect((err as Error).message).toMatch(/already holds 1 connection\(s\) \(a query inside a withClient/)
+    }
+    // Not nested: the plain message, without the claim
+    const holder = await holdConnection(pools, a)
+    const plain = await pools.query(b, 'SELECT 1').catch((e: unknown) => e)
+    expect(plain).toBeInstanceOf(PoolExhaustedError)
+    expect((plain as Error).message).not.toMatch(/already holds/)
+    holder.release()
+    await holder.done
+  })
+})

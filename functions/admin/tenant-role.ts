@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { escapeIdentifier, escapeLiteral } from 'pg'
 import { defaults, HttpError, optionsFromEnv, SecretUnreadableError, type TenantPools } from '../../lib'
-import { secretsManagerClient, secretsManagerSdk } from '../../lib/aws/secrets-manager-client'
+import { createSecret, deleteSecret, isSecretMissing, readRdsSecret } from '../../lib/aws/secrets'
 import { scramVerifier } from './scram'
 
 /** The registry's statement and idle-session timeouts, as this environment configures them. */
@@ -29,23 +29,14 @@ export function tenantSecretId(tenantId: string): string {
   return pattern.replaceAll('{tenantId}', tenantId)
 }
 
+// The password the tenant's secret holds, if it exists.
 async function readPassword(secretId: string): Promise<string | undefined> {
-  const { GetSecretValueCommand, ResourceNotFoundException } = await secretsManagerSdk()
-  const client = await secretsManagerClient()
-  let text: string | undefined
   try {
-    text = (await client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString
+    return (await readRdsSecret(secretId)).password
   } catch (err) {
-    if (err instanceof ResourceNotFoundException) return undefined
+    if (isSecretMissing(err)) return undefined
     throw err
   }
-  try {
-    const password = (JSON.parse(text ?? '') as { password?: unknown }).password
-    if (typeof password === 'string' && password) return password
-  } catch {
-    // No cause: the parser's message would quote the secret.
-  }
-  throw new SecretUnreadableError(secretId, 'it is not an RDS-style JSON secret with a password')
 }
 
 // The tenant's password: the one its secret holds, or a new one stored first. Two admin calls racing
@@ -54,22 +45,11 @@ async function ensureSecret(secretId: string, username: string): Promise<string>
   const existing = await readPassword(secretId)
   if (existing) return existing
   const password = randomBytes(24).toString('base64url')
-  const { CreateSecretCommand, ResourceExistsException } = await secretsManagerSdk()
-  const client = await secretsManagerClient()
-  try {
-    await client.send(
-      new CreateSecretCommand({
-        Name: secretId,
-        SecretString: JSON.stringify({ engine: 'postgres', username, password }),
-      }),
-    )
+  if (await createSecret(secretId, JSON.stringify({ engine: 'postgres', username, password })))
     return password
-  } catch (err) {
-    if (!(err instanceof ResourceExistsException)) throw err
-    const winner = await readPassword(secretId)
-    if (!winner) throw err
-    return winner
-  }
+  const winner = await readPassword(secretId)
+  if (!winner) throw new SecretUnreadableError(secretId, 'it exists but could not be read back')
+  return winner
 }
 
 /**
@@ -138,15 +118,7 @@ export async function dropTenantRole(
   if (!dropped) return undefined
   const pattern = process.env.TENANT_POOLS_TENANT_SECRET_PATTERN
   if (pattern?.includes('{tenantId}')) {
-    const { DeleteSecretCommand, ResourceNotFoundException } = await secretsManagerSdk()
-    const client = await secretsManagerClient()
-    try {
-      await client.send(
-        new DeleteSecretCommand({ SecretId: tenantSecretId(tenantId), RecoveryWindowInDays: 7 }),
-      )
-    } catch (err) {
-      if (!(err instanceof ResourceNotFoundException)) throw err
-    }
+    await deleteSecret(tenantSecretId(tenantId))
   }
   return { role }
 }

@@ -1,6 +1,6 @@
 // The admin key: from Secrets Manager (ADMIN_API_KEY_SECRET_ID, the deployed and local setup) or,
 // for tests, from ADMIN_API_KEY. Cached for five minutes; a failed read is not cached.
-import { secretsManagerClient, secretsManagerSdk } from '../../lib/aws/secrets-manager-client'
+import { readSecretString } from '../../lib/aws/secrets'
 import { ExpiringCache } from '../../lib/credentials/cache'
 
 const cache = new ExpiringCache<string | undefined>(300_000, { now: () => Date.now() })
@@ -8,12 +8,7 @@ const cache = new ExpiringCache<string | undefined>(300_000, { now: () => Date.n
 export function adminKey(): Promise<string | undefined> {
   const secretId = process.env.ADMIN_API_KEY_SECRET_ID
   if (!secretId) return Promise.resolve(process.env.ADMIN_API_KEY || undefined)
-  return cache.get(secretId, false, async () => {
-    const { GetSecretValueCommand } = await secretsManagerSdk()
-    const client = await secretsManagerClient()
-    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }))
-    return out.SecretString || undefined
-  })
+  return cache.get(secretId, false, async () => (await readSecretString(secretId)) || undefined)
 }
 
 /** Forgets the cached key, for tests. */

@@ -1,9 +1,8 @@
 // Credentials from AWS Secrets Manager: RDS-style secrets, cached, refreshed on rotation.
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
-import { secretsManagerClient, secretsManagerSdk } from '../aws/secrets-manager-client'
-import { InvalidOptionsError, SecretUnreadableError } from '../errors'
+import { isSecretMissing, readRdsSecret, type VersionStage } from '../aws/secrets'
+import { InvalidOptionsError } from '../errors'
 import type { Clock, Credentials, CredentialsProvider, CredentialsRequest } from '../types'
-import * as z from '../zod'
 import { ExpiringCache } from './cache'
 import { hiddenCredentials, sameCredentials } from './hidden'
 
@@ -28,16 +27,6 @@ export interface SecretsManagerCredentialsOptions {
   clock?: Clock
 }
 
-/** The fields of an RDS secret (as rotation lambdas write them). Only username and password are needed. */
-const rdsSecret = z.object({
-  username: z.string().check(z.minLength(1)),
-  password: z.string().check(z.minLength(1)),
-  host: z.optional(z.string()),
-  port: z.optional(z.union([z.number(), z.string()])),
-  dbname: z.optional(z.string()),
-  engine: z.optional(z.string()),
-})
-
 /**
  * A credentials provider backed by Secrets Manager.
  *
@@ -61,60 +50,46 @@ export function secretsManagerCredentials(
   const clock = config.clock ?? { now: () => Date.now() }
   const cache = new ExpiringCache<Credentials>(config.maxAgeMs, clock)
 
-  const read = async (secretId: string, stage: 'AWSCURRENT' | 'AWSPENDING'): Promise<Credentials> => {
-    let text: string | undefined
+  const read = async (secretId: string, stage: VersionStage): Promise<Credentials> => {
+    const { username, password } = await readRdsSecret(secretId, { stage, client: config.client })
+    return hiddenCredentials(username, password)
+  }
+
+  // A tenant whose own secret does not exist uses `secretId`'s (fallbackToSecretId): `read` on the
+  // secret that actually holds its credentials, whatever it is asked for.
+  const withFallback = async <T>(secretId: string, read: (id: string) => Promise<T>): Promise<T> => {
     try {
-      const { GetSecretValueCommand } = await secretsManagerSdk()
-      const client = config.client ?? (await secretsManagerClient())
-      const out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }))
-      text = out.SecretString
+      return await read(secretId)
     } catch (err) {
-      const name = (err as { name?: string }).name ?? 'an error'
-      throw new SecretUnreadableError(secretId, `GetSecretValue (${stage}) failed with ${name}`, {
-        cause: err,
-      })
+      if (
+        !isSecretMissing(err) ||
+        !config.fallbackToSecretId ||
+        !config.secretId ||
+        secretId === config.secretId
+      )
+        throw err
+      return read(config.secretId)
     }
-    if (text === undefined)
-      throw new SecretUnreadableError(secretId, 'it has no SecretString (binary secrets are not supported)')
-    let json: unknown
-    try {
-      json = JSON.parse(text)
-    } catch {
-      // No cause: the parser's message quotes the secret's text.
-      throw new SecretUnreadableError(secretId, 'its SecretString is not JSON')
-    }
-    const parsed = rdsSecret.safeParse(json)
-    if (!parsed.success) {
-      const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ')
-      throw new SecretUnreadableError(secretId, `missing or invalid field(s): ${fields}`)
-    }
-    return hiddenCredentials(parsed.data.username, parsed.data.password)
   }
 
   // The server refused `refused`. AWSCURRENT may hold newer credentials; if it still holds the refused
-  // ones, a single-user rotation is between "set secret" and "finish secret": use AWSPENDING.
-  const readAfterRefusal = async (secretId: string, refused: Credentials): Promise<Credentials> => {
-    const current = await read(secretId, 'AWSCURRENT')
-    if (!sameCredentials(current, refused)) return current
-    try {
-      return await read(secretId, 'AWSPENDING')
-    } catch {
-      // No rotation in flight (or no right to see one): the refusal has another cause, and the retry
-      // with AWSCURRENT will show it as the 28P01 it is.
-      return current
-    }
-  }
+  // ones, a single-user rotation is between "set secret" and "finish secret": use AWSPENDING. For a
+  // tenant that falls back to the master secret, that is the master secret's rotation.
+  const readAfterRefusal = (secretId: string, refused: Credentials): Promise<Credentials> =>
+    withFallback(secretId, async (id) => {
+      const current = await read(id, 'AWSCURRENT')
+      if (!sameCredentials(current, refused)) return current
+      try {
+        return await read(id, 'AWSPENDING')
+      } catch {
+        // No rotation in flight (or no right to see one): the refusal has another cause, and the
+        // retry with AWSCURRENT will show it as the 28P01 it is.
+        return current
+      }
+    })
 
-  const readCurrent = async (secretId: string): Promise<Credentials> => {
-    try {
-      return await read(secretId, 'AWSCURRENT')
-    } catch (err) {
-      const missing = (err as { cause?: { name?: string } }).cause?.name === 'ResourceNotFoundException'
-      if (!missing || !config.fallbackToSecretId || !config.secretId || secretId === config.secretId)
-        throw err
-      return read(config.secretId, 'AWSCURRENT')
-    }
-  }
+  const readCurrent = (secretId: string): Promise<Credentials> =>
+    withFallback(secretId, (id) => read(id, 'AWSCURRENT'))
 
   const secretFor = (request: CredentialsRequest | undefined): string => {
     const tenantId = request?.tenantId

@@ -112,6 +112,72 @@ describe('Behaviour: credentials rotation under load', () => {
     expect(captured).not.toMatch(/pw-One-1|pw-Two-2/)
   }, 60_000)
 
+  it('fallback to the master secret: two master rotations under load, tenants without a secret of their own; no call fails', async () => {
+    // Prepare: tenants whose own secret (app/tenants/<id>) does not exist fall back to the master's
+    const [t1, t2] = [uniqueTenant('fb'), uniqueTenant('fb')]
+    const role = `m_${t1}`
+    const master = `master/${t1}`
+    await createTenants([t1, t2])
+    await createRole(role, 'pw-M-1', t1)
+    await withAdmin((admin) =>
+      admin.query(
+        `GRANT USAGE ON SCHEMA tenant_${t2} TO ${role}; GRANT SELECT ON tenant_${t2}.whoami TO ${role}`,
+      ),
+    )
+    await client.send(new CreateSecretCommand({ Name: master, SecretString: rdsSecret(role, 'pw-M-1') }))
+    const { pools } = testPools({
+      credentials: secretsManagerCredentials({
+        secretId: master,
+        secretIdFor: (id) => `app/tenants/${id}`,
+        fallbackToSecretId: true,
+        client,
+      }),
+      maxLifetimeMs: 200,
+      connectTimeoutMs: 10_000,
+    })
+    // A single-user rotation: AWSPENDING set, the role changed, a window of `windowMs` in which only
+    // AWSPENDING logs in, then AWSCURRENT moved
+    const rotate = async (password: string, windowMs: number) => {
+      const current = await client.send(new GetSecretValueCommand({ SecretId: master }))
+      const pending = await client.send(
+        new PutSecretValueCommand({
+          SecretId: master,
+          SecretString: rdsSecret(role, password),
+          VersionStages: ['AWSPENDING'],
+        }),
+      )
+      await withAdmin((admin) => admin.query(`ALTER ROLE ${role} PASSWORD '${password}'`))
+      await sleep(windowMs)
+      await client.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: master,
+          VersionStage: 'AWSCURRENT',
+          MoveToVersionId: pending.VersionId,
+          RemoveFromVersionId: current.VersionId,
+        }),
+      )
+    }
+
+    // Act: two rotations of the master secret under load, the first with a 2 s window
+    const running = Promise.all([load(pools, t1, 9_000), load(pools, t2, 9_000)])
+    await sleep(1_500)
+    await rotate('pw-M-2', 2_000)
+    await sleep(2_000)
+    await rotate('pw-M-3', 500)
+    const results = await running
+
+    // Assess
+    const failures = results.flatMap((r) => r.failures)
+    const calls = results.reduce((n, r) => n + r.calls, 0)
+    const { counters } = pools.stats()
+    console.log(
+      `master rotation with fallback: ${calls} calls, ${failures.length} failed, ${counters.credentialRefreshes} retried after 28P01`,
+    )
+    expect(failures).toEqual([])
+    expect(counters.credentialRefreshes).toBeGreaterThan(0)
+    expect(results.every((r) => r.users.get(role) === r.calls)).toBe(true)
+  }, 60_000)
+
   it('alternating users: the secret flips to a second role mid-load; no call fails and new connections use it', async () => {
     // Prepare
     const tenant = uniqueTenant('alt')

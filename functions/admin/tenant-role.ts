@@ -3,23 +3,24 @@
 // (re)aligned to it.
 import { randomBytes } from 'node:crypto'
 import { escapeIdentifier, escapeLiteral } from 'pg'
-import { defaults, HttpError, optionsFromEnv, SecretUnreadableError, type TenantPools } from '../../lib'
+import { defaults, HttpError, SecretUnreadableError, type TenantPools } from '../../lib'
 import { createSecret, deleteSecret, isSecretMissing, readRdsSecret } from '../../lib/aws/secrets'
+import { config } from '../shared/config'
 import { scramVerifier } from './scram'
 
 /** The registry's statement and idle-session timeouts, as this environment configures them. */
 function sessionTimeouts(): { statementTimeoutMs: number; idleSessionTimeoutMs: number } {
-  const env = optionsFromEnv()
+  const { pools } = config()
   return {
-    statementTimeoutMs: env.statementTimeoutMs ?? defaults.statementTimeoutMs,
-    idleSessionTimeoutMs: env.idleSessionTimeoutMs ?? defaults.idleSessionTimeoutMs,
+    statementTimeoutMs: pools.statementTimeoutMs ?? defaults.statementTimeoutMs,
+    idleSessionTimeoutMs: pools.idleSessionTimeoutMs ?? defaults.idleSessionTimeoutMs,
   }
 }
 
 /** The secret id of a tenant, from TENANT_POOLS_TENANT_SECRET_PATTERN (`…{tenantId}…`). */
 export function tenantSecretId(tenantId: string): string {
-  const pattern = process.env.TENANT_POOLS_TENANT_SECRET_PATTERN
-  if (!pattern?.includes('{tenantId}')) {
+  const pattern = config().TENANT_POOLS_TENANT_SECRET_PATTERN
+  if (!pattern) {
     throw new HttpError(
       400,
       'ROLE_NOT_CONFIGURED',
@@ -116,8 +117,7 @@ export async function dropTenantRole(
     .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role])
     .catch(() => undefined)
   if (!dropped) return undefined
-  const pattern = process.env.TENANT_POOLS_TENANT_SECRET_PATTERN
-  if (pattern?.includes('{tenantId}')) {
+  if (config().TENANT_POOLS_TENANT_SECRET_PATTERN) {
     await deleteSecret(tenantSecretId(tenantId))
   }
   return { role }

@@ -3,16 +3,20 @@
 import { Logger } from '@aws-lambda-powertools/logger'
 import { Metrics } from '@aws-lambda-powertools/metrics'
 import { getTenantPools, TenantCatalog, type TenantPools } from '../../lib'
+import { config } from './config'
 
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'tenant-pools' })
+// Read (and checked) first: a malformed variable fails the function's init, naming it.
+const env = config()
+
+export const logger = new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME })
 
 export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'TenantPools',
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'tenant-pools',
+  namespace: env.POWERTOOLS_METRICS_NAMESPACE,
+  serviceName: env.POWERTOOLS_SERVICE_NAME,
 })
 
 export const pools = (): TenantPools => getTenantPools({ logger })
 
 export const catalog = new TenantCatalog(pools, {
-  ttlMs: Number(process.env.TENANT_CATALOG_TTL_MS ?? 30_000),
+  ttlMs: env.TENANT_CATALOG_TTL_MS,
 })

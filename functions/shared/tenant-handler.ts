@@ -7,6 +7,7 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer'
 import httpJsonBodyParser from '@middy/http-json-body-parser'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
 import { bodyLimit, httpErrors, type TenantContext, tenantDb } from '../../lib'
+import { config } from './config'
 import { poolMetrics } from './pool-metrics'
 import { catalog, logger, metrics, pools } from './runtime'
 
@@ -16,7 +17,7 @@ export type TenantHandler = (
   context: TenantContext,
 ) => Promise<APIGatewayProxyStructuredResultV2>
 
-export const BODY_LIMIT_BYTES = Number(process.env.BODY_LIMIT_BYTES ?? 64 * 1024)
+export const BODY_LIMIT_BYTES = config().BODY_LIMIT_BYTES
 
 export function tenantHandler(handler: TenantHandler, { body = false } = {}) {
   const chain = middy<TenantEvent, APIGatewayProxyStructuredResultV2, Error, TenantContext>()

@@ -3,32 +3,27 @@
 // which own the tenant schemas.
 import { MetricUnit } from '@aws-lambda-powertools/metrics'
 import type { Context } from 'aws-lambda'
-import { optionsFromEnv, secretsManagerCredentials, TenantPools } from '../../../lib'
+import { secretsManagerCredentials, TenantPools } from '../../../lib'
 import { tenantMigrations } from '../../../migrations'
 import { migrateMaster } from '../../admin/provision'
+import { config } from '../../shared/config'
 import { logger, metrics } from '../../shared/runtime'
 import { runMaintenance } from './run'
-
-const num = (name: string, fallback: number) => {
-  const raw = process.env[name]
-  const n = raw === undefined || raw === '' ? fallback : Number(raw)
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer`)
-  return n
-}
 
 const JOB_ANSWER_MARGIN_MS = 5_000
 
 let pools: TenantPools | undefined
 
 export const handler = async (_event: unknown, context: Context) => {
-  const concurrency = Math.max(1, num('MAINTENANCE_CONCURRENCY', 4))
-  const env = optionsFromEnv()
-  const apiPrefix = env.applicationNamePrefix ?? 'tenant-pools'
+  const cfg = config()
+  const concurrency = cfg.MAINTENANCE_CONCURRENCY
+  const env = cfg.pools
+  const apiPrefix = cfg.TENANT_POOLS_APP_NAME_PREFIX
   pools ??= new TenantPools({
     ...env,
     // Per-tenant roles cannot migrate their schema: the job logs in as the owner everywhere.
-    credentials: process.env.TENANT_POOLS_SECRET_ID
-      ? secretsManagerCredentials({ secretId: process.env.TENANT_POOLS_SECRET_ID })
+    credentials: cfg.TENANT_POOLS_SECRET_ID
+      ? secretsManagerCredentials({ secretId: cfg.TENANT_POOLS_SECRET_ID })
       : undefined,
     applicationNamePrefix: `${apiPrefix}-job`,
     // The job logs in as the schema owner: no role carries a tenant's search_path for it.
@@ -36,7 +31,7 @@ export const handler = async (_event: unknown, context: Context) => {
     budget: concurrency + 1,
     maxPerPool: 1,
     maxPools: concurrency + 1,
-    statementTimeoutMs: num('MAINTENANCE_STATEMENT_TIMEOUT_MS', 600_000),
+    statementTimeoutMs: cfg.MAINTENANCE_STATEMENT_TIMEOUT_MS,
     logger,
   })
   pools.invocationStarted()
@@ -49,11 +44,11 @@ export const handler = async (_event: unknown, context: Context) => {
     deadline: Date.now() + context.getRemainingTimeInMillis() - JOB_ANSWER_MARGIN_MS,
     logger,
     concurrency,
-    safetyMarginMs: num('MAINTENANCE_SAFETY_MARGIN_MS', 60_000),
-    retentionDays: num('MAINTENANCE_RETENTION_DAYS', 30),
-    reapIdleMs: num('MAINTENANCE_REAP_IDLE_MS', 600_000),
+    safetyMarginMs: cfg.MAINTENANCE_SAFETY_MARGIN_MS,
+    retentionDays: cfg.MAINTENANCE_RETENTION_DAYS,
+    reapIdleMs: cfg.MAINTENANCE_REAP_IDLE_MS,
     applicationNamePrefix: apiPrefix,
-    reapRolePrefix: process.env.TENANT_POOLS_SCHEMA_PREFIX || 'tenant_',
+    reapRolePrefix: cfg.TENANT_POOLS_SCHEMA_PREFIX,
   })
   metrics.addMetric('MaintenanceProcessed', MetricUnit.Count, summary.processed)
   metrics.addMetric('MaintenanceFailed', MetricUnit.Count, summary.failed)

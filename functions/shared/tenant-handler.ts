@@ -1,7 +1,5 @@
 // Wraps a tenant-scoped HTTP handler: logs and metrics, error mapping, body limit and JSON parsing
 // (for handlers that take a body), and the tenant's database.
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
 import httpHeaderNormalizer from '@middy/http-header-normalizer'
 import httpJsonBodyParser from '@middy/http-json-body-parser'
@@ -9,7 +7,8 @@ import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructured
 import { bodyLimit, httpErrors, type TenantContext, tenantDb } from '../../lib'
 import { config } from './config'
 import { poolMetrics } from './pool-metrics'
-import { catalog, logger, metrics, pools } from './runtime'
+import { loggerOf, requestTelemetry, type TelemetryContext } from './request-telemetry'
+import { catalog, logger, pools } from './runtime'
 
 export type TenantEvent = APIGatewayProxyEventV2WithJWTAuthorizer
 export type TenantHandler = (
@@ -21,20 +20,21 @@ export const BODY_LIMIT_BYTES = config().BODY_LIMIT_BYTES
 
 export function tenantHandler(handler: TenantHandler, { body = false } = {}) {
   const chain = middy<TenantEvent, APIGatewayProxyStructuredResultV2, Error, TenantContext>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }))
-    .use(httpErrors({ logger }))
-    .use(poolMetrics(pools, metrics))
+    .use(requestTelemetry(logger))
+    .use(httpErrors({ logger: loggerOf(logger) }))
+    .use(poolMetrics(pools))
     .use(httpHeaderNormalizer())
   if (body) chain.use(bodyLimit({ maxBytes: BODY_LIMIT_BYTES })).use(httpJsonBodyParser())
   return chain
     .use(tenantDb({ pools, catalog }))
     .use({
       before: (request) => {
-        logger.appendKeys({ tenantId: request.context.tenant.id })
+        ;(request.context as TenantContext & TelemetryContext).logger.appendKeys({
+          tenantId: request.context.tenant.id,
+        })
       },
       after: (request) => {
-        logger.info('request served', {
+        ;(request.context as TenantContext & TelemetryContext).logger.info('request served', {
           status: (request.response as { statusCode?: number } | undefined)?.statusCode,
         })
       },

@@ -7,8 +7,10 @@ import type { Log } from '../types'
 import { jsonResponse } from './json-response'
 import { toHttp } from './to-http'
 
-export function httpErrors({ logger }: { logger: Log }): MiddlewareObj {
+/** `logger`: one for every request, or the request's own (concurrent invocations each have theirs). */
+export function httpErrors({ logger: log }: { logger: Log | ((request: Request) => Log) }): MiddlewareObj {
   const httpErrorsOnError = async (request: Request) => {
+    const logger = typeof log === 'function' ? log(request) : log
     const err = request.error
     const answer = toHttp(err)
     const requestId = request.context?.awsRequestId ?? 'unknown'

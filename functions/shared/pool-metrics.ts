@@ -1,15 +1,16 @@
 // middy middleware: what this request did to the pools, as EMF metrics (acquire wait, connections
-// opened, reused and replaced, pools evicted, checkouts). Counters are the environment's, diffed
-// around the request: with concurrent invocations (Lambda Managed Instances) a request's figures
-// include what the others did meanwhile.
+// opened, reused, replaced and rebound, pools evicted, checkouts). A tenant request's figures are its
+// own calls' (CallMeasure, kept by tenantDb), so concurrent invocations in one thread never count
+// each other's; only evictions and expiries, which belong to no request, are the environment's.
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
 import type { MiddlewareObj, Request } from '@middy/core'
-import type { Counters, TenantPools } from '../../lib'
+import type { CallMeasure, Counters, TenantPools } from '../../lib'
 
 const reported: Array<[keyof Counters, string]> = [
   ['connectionsOpened', 'ConnectionsOpened'],
   ['connectionsReused', 'ConnectionsReused'],
   ['connectionsReplaced', 'ConnectionsReplaced'],
+  ['connectionsRebound', 'ConnectionsRebound'],
   ['poolsEvicted', 'PoolsEvicted'],
   ['poolsExpired', 'PoolsExpired'],
 ]
@@ -21,25 +22,31 @@ export function poolMetrics(pools: () => TenantPools): MiddlewareObj {
     before.set(request.context, pools().stats().counters)
   }
   const poolMetricsAfter = (request: Request) => {
+    const context = request.context as { metrics?: Metrics; dbMeasure?: CallMeasure }
+    const { metrics } = context
     const start = before.get(request.context)
-    const metrics = (request.context as { metrics?: Metrics }).metrics
     if (!start || !metrics) return
     const now = pools().stats().counters
+    // The request's own figures where the tenantDb middleware measured its calls; otherwise (admin
+    // routes) the environment's counters diffed around the request.
+    const own = context.dbMeasure
+    const figures: Record<string, number> = own
+      ? {
+          ...own,
+          poolsEvicted: now.poolsEvicted - start.poolsEvicted,
+          poolsExpired: now.poolsExpired - start.poolsExpired,
+        }
+      : Object.fromEntries(reported.map(([key]) => [key, now[key] - start[key]]))
+    const checkouts = own ? own.checkouts : now.checkouts - start.checkouts
+    const waitedMs = own ? own.acquireWaitMs : now.acquireWaitMs - start.acquireWaitMs
     for (const [key, name] of reported) {
-      const delta = now[key] - start[key]
+      const delta = figures[key] ?? 0
       if (delta > 0) metrics.addMetric(name, MetricUnit.Count, delta)
     }
-    const checkouts = now.checkouts - start.checkouts
     // Always one metric per request, zero included: a request that failed before any checkout
     // would otherwise publish nothing, and Powertools warns in plain text on every such request.
     metrics.addMetric('Checkouts', MetricUnit.Count, checkouts)
-    if (checkouts > 0) {
-      metrics.addMetric(
-        'AcquireWait',
-        MetricUnit.Milliseconds,
-        (now.acquireWaitMs - start.acquireWaitMs) / checkouts,
-      )
-    }
+    if (checkouts > 0) metrics.addMetric('AcquireWait', MetricUnit.Milliseconds, waitedMs / checkouts)
   }
   return { before: poolMetricsBefore, after: poolMetricsAfter, onError: poolMetricsAfter }
 }

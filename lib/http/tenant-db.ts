@@ -6,7 +6,7 @@ import { HttpError } from '../errors'
 import type { TenantPools } from '../registry/tenant-pools'
 import type { TenantCatalog, TenantStatus } from '../tenancy/catalog'
 import { assertTenantId } from '../tenancy/tenant-id'
-import type { TenantDb } from '../types'
+import { type CallMeasure, newCallMeasure, type TenantDb } from '../types'
 
 const defaults = {
   claim: 'tenant_id',
@@ -27,6 +27,8 @@ const trustHeaderFromEnv = (env: NodeJS.ProcessEnv): boolean =>
 export interface TenantContext extends Context {
   tenant: { id: string; status: TenantStatus }
   db: TenantDb
+  /** What this request's calls (the catalog look-up included) did to the pools. */
+  dbMeasure: CallMeasure
 }
 
 export interface TenantDbOptions {
@@ -94,12 +96,14 @@ export function tenantDb(
     assertTenantId(tenantId)
     // One budget for the catalog look-up and every statement of the handler.
     const deadline = invocationDeadline(context, config.deadlineMarginMs)
-    const status = await config.catalog.status(tenantId, { deadline })
+    const measure = newCallMeasure()
+    context.dbMeasure = measure
+    const status = await config.catalog.status(tenantId, { deadline, measure })
     if (status === 'unknown' || status === 'deleted') {
       throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
     }
     if (status === 'suspended') throw new HttpError(403, 'TENANT_SUSPENDED', 'This tenant is suspended')
-    const { db, settle } = trackedDb(config.pools().forTenant(tenantId, { deadline }))
+    const { db, settle } = trackedDb(config.pools().forTenant(tenantId, { deadline, measure }))
     context.tenant = { id: tenantId, status }
     context.db = db
     settlers.set(context, settle)

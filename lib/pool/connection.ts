@@ -11,6 +11,8 @@ export class PooledConnection {
   idleSince = 0
   /** The registry's invocation count when it was last freed: freed in an earlier one, a freeze may lie between. */
   freedInInvocation = 0
+  /** Checkouts it has served (0: opened for the checkout that gets it). */
+  checkouts = 0
   /** The socket reported an error or closed: never hand it out again. */
   lost = false
   /** The scope whose search_path (and application_name) the session has. */

@@ -333,6 +333,7 @@ export class TenantPools {
         // Committed with the statement: the session is now the caller's scope's.
         conn.boundTo = out.use
         this.#counters.connectionsRebound++
+        if (limits.measure) limits.measure.connectionsRebound++
       }
     } catch (err) {
       if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
@@ -445,12 +446,23 @@ export class TenantPools {
           login.release(conn)
           throw err
         }
+        const waitedMs = this.#options.clock.now() - now
+        // Its first checkout: opened for this call (or for another's, and given to this one).
+        const opened = conn.checkouts++ === 0
         this.#counters.checkouts++
-        this.#counters.acquireWaitMs += this.#options.clock.now() - now
+        this.#counters.acquireWaitMs += waitedMs
+        const m = limits.measure
+        if (m) {
+          m.checkouts++
+          m.acquireWaitMs += waitedMs
+          if (opened) m.connectionsOpened++
+          else m.connectionsReused++
+        }
         if (acquiredAt !== undefined) this.#watchForLeak(scope.key, conn, acquiredAt)
         return { login, use, conn, leftMs, bindWithStatement: ready === BIND_WITH_STATEMENT }
       }
       this.#counters.connectionsReplaced++
+      if (limits.measure) limits.measure.connectionsReplaced++
       login.release(conn, STALE)
     }
   }
@@ -505,8 +517,10 @@ export class TenantPools {
     if (full) forgetPreparedStatements(conn.client)
     conn.needsReset = false
     conn.boundTo = use
-    if (rebind) this.#counters.connectionsRebound++
-    else this.#counters.sessionsReset++
+    if (rebind) {
+      this.#counters.connectionsRebound++
+      if (limits.measure) limits.measure.connectionsRebound++
+    } else this.#counters.sessionsReset++
     return true
   }
 
@@ -771,7 +785,7 @@ const BIND_WITH_STATEMENT = 'bind with the statement'
 // scheduled from there runs in the next turn's check phase, after that poll phase has read the sockets.
 const settleOnePollPhase = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
 
-const limitsOf = ({ deadline, signal }: CallLimits): CallLimits => ({ deadline, signal })
+const limitsOf = ({ deadline, signal, measure }: CallLimits): CallLimits => ({ deadline, signal, measure })
 
 // An error without SQLSTATE from a connection that is now lost is the loss itself.
 const typed = (err: unknown, conn: PooledConnection): unknown =>

@@ -153,7 +153,9 @@ describe('serverless package', () => {
 
   it('gives each function group its own least-privilege role', () => {
     const roleOf = (fn: string) =>
-      (resources[`${fn}LambdaFunction`]?.Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]
+      ((resources[`${fn}LambdaFunction`] as Resource).Properties.Role as { 'Fn::GetAtt': string[] })[
+        'Fn::GetAtt'
+      ][0]
     const fns = ofType('AWS::Lambda::Function').map(([name]) => name.replace(/LambdaFunction$/, ''))
     const groups = Object.fromEntries(fns.map((f) => [f, roleOf(f)]))
     for (const f of fns) {

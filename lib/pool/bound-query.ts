@@ -4,6 +4,7 @@
 // is skipped; if the statement fails, the SETs are rolled back and the session keeps its old
 // binding. Either way no statement ever runs in another scope's schema.
 import { type Connection, Query, type QueryResult, type QueryResultRow } from 'pg'
+import { withoutComments } from './session'
 
 // pg's Connection writes protocol messages; @types/pg does not declare these.
 interface Wire {
@@ -19,8 +20,12 @@ interface Wire {
 const NOT_COMBINABLE =
   /;|^\s*(?:vacuum|analyze|begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|create\s+database|drop\s+database|alter\s+system|create\s+tablespace|drop\s+tablespace|reindex|cluster|create\s+(?:unique\s+)?index\s+concurrently|drop\s+index\s+concurrently|refresh\s+materialized\s+view\s+concurrently|copy)\b/i
 
-/** Whether `text` can ride behind a rebind in one round trip. */
-export const combinable = (text: string): boolean => !NOT_COMBINABLE.test(text)
+/** Whether `text` (with `values`) can ride behind a rebind in one round trip. */
+export const combinable = (text: string, values: unknown): boolean =>
+  typeof text === 'string' &&
+  (values === undefined || Array.isArray(values)) &&
+  !NOT_COMBINABLE.test(text) &&
+  !NOT_COMBINABLE.test(withoutComments(text))
 
 class BoundQuery extends Query {
   readonly #binds: string[]
@@ -39,8 +44,8 @@ class BoundQuery extends Query {
     this.#skip = binds.length
   }
 
-  override submit = (connection: Connection): void => {
-    const wire = connection as unknown as Wire
+  override submit = (connection: Connection): Error | null => {
+    const wire = connection as unknown as Wire & { sync(): void }
     wire.stream.cork?.()
     try {
       for (const text of this.#binds) {
@@ -48,8 +53,16 @@ class BoundQuery extends Query {
         wire.bind({ portal: '', statement: '', values: [] })
         wire.execute({ portal: '', rows: 0 })
       }
-      // pg's own submit: Parse (unless already parsed), Bind, Describe, Execute, Sync.
-      ;(Query.prototype as unknown as { submit(c: Connection): void }).submit.call(this, connection)
+      // pg's own submit: Parse (unless already parsed), Bind, Describe, Execute, Sync. It returns an
+      // error instead of writing anything when it refuses the query; the SETs already written then
+      // still need their Sync, or the server would wait for one for ever. (The caller checked the
+      // values, so this is not expected.)
+      const refused = (Query.prototype as unknown as { submit(c: Connection): Error | null }).submit.call(
+        this,
+        connection,
+      )
+      if (refused) wire.sync()
+      return refused
     } finally {
       wire.stream.uncork?.()
     }

@@ -498,8 +498,9 @@ export class LoginPool implements BudgetClaimant {
     }
     if (waiter) {
       this.#unqueue(waiter)
-      this.#withdrawSurplusClaims()
+      // Handed first: the scope's new count decides which of the remaining waiters still need a claim.
       this.#hand(conn, waiter.scope)
+      this.#withdrawSurplusClaims()
       waiter.resolve(conn)
       return
     }

@@ -85,4 +85,13 @@ const SESSION_CHANGING =
  * is reset before its next use. A change hidden in a function's body is not seen: run such calls
  * with withClient or transaction, which always reset.
  */
-export const maybeChangesSession = (text: string): boolean => SESSION_CHANGING.test(text)
+export const maybeChangesSession = (text: string): boolean =>
+  SESSION_CHANGING.test(text) || SESSION_CHANGING.test(withoutComments(text))
+
+/**
+ * `text` with its SQL comments removed, so that a comment cannot hide a statement's first keyword
+ * (`/* retry *\/ SET …`). Naive about string literals, so callers test both forms and take the
+ * more cautious answer.
+ */
+export const withoutComments = (text: string): string =>
+  text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/--[^\n]*/g, ' ')

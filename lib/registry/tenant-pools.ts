@@ -309,7 +309,7 @@ export class TenantPools {
     // A statement that may change the session gets a reset before the connection's next use; one
     // that can share an implicit transaction with the rebinding SETs carries them (one round trip).
     const reset = maybeChangesSession(text)
-    const out = await this.#checkout(scope, limits, !reset && combinable(text))
+    const out = await this.#checkout(scope, limits, !reset && combinable(text, values))
     const { conn, login } = out
     const server = this.#options.statementTimeoutMs
     const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
@@ -337,6 +337,10 @@ export class TenantPools {
       }
     } catch (err) {
       if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
+      // A statement that carried a rebind and failed may or may not have left the SETs committed
+      // (pg reports some errors, a value it cannot serialize or a row it cannot parse, after the
+      // server committed): the binding is unknown, so the next use resets and binds in full.
+      if (out.bindWithStatement) conn.needsReset = true
       // A failed statement leaves the session clean (we ran nothing else on it): keep the connection
       // unless the connection itself broke. `dirty` covers a statement that opened a transaction.
       login.release(conn, isConnectionLost(err) || conn.lost ? err : undefined, reset)

@@ -149,17 +149,16 @@ describe('Behaviour: a clean session for every caller', () => {
     expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsRebound: 1 })
   })
 
-  it('a statement that fails while carrying a rebind leaves the session bound as it was', async () => {
+  it('a statement that fails while carrying a rebind never leaves a caller in another schema', async () => {
     const [a, b] = [TENANTS[3] as string, TENANTS[4] as string]
     const { pools } = testPools({ budget: 1, maxPerPool: 1 })
     await pools.query(a, 'SELECT 1')
-    // B's rebind rides with a statement that fails, with values and without: both roll back
+    // B's rebind rides with a statement that fails, with values and without
     await expect(pools.query(b, 'SELECT tenant, 1 / ($1::int - 1) FROM whoami', [1])).rejects.toMatchObject({
       code: '22012',
     })
     await expect(pools.query(b, 'SELECT 1 / 0 FROM whoami')).rejects.toMatchObject({ code: '22012' })
-    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsRebound: 0 })
-    // The session is still A's: A needs no rebind, and B gets one
+    // Whatever the session was left with, each caller reads its own schema next, on the one connection
     const read = (t: string, values?: unknown[]) =>
       pools
         .query<{ tenant: string }>(
@@ -168,10 +167,34 @@ describe('Behaviour: a clean session for every caller', () => {
           values,
         )
         .then((r) => r.rows[0]?.tenant)
-    expect(await read(a)).toBe(a)
-    expect(pools.stats().counters.connectionsRebound).toBe(0)
-    expect([await read(b, [1]), await read(a), await read(b)]).toEqual([b, a, b])
-    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsRebound: 3 })
+    expect([await read(a), await read(b, [1]), await read(a), await read(b)]).toEqual([a, b, a, b])
+    expect(pools.stats().counters.connectionsOpened).toBe(1)
+  })
+
+  it('never trusts a binding after a carried statement failed late (pg can report errors after the commit)', async () => {
+    const [a, b] = [TENANTS[7] as string, TENANTS[8] as string]
+    const { pools } = testPools({ budget: 1, maxPerPool: 1 })
+    await pools.query(a, 'SELECT 1')
+    // B's values cannot be serialized: pg fails the bind after the SETs went out, then syncs
+    await expect(pools.query(b, 'SELECT $1::text AS x FROM whoami', [{ n: 1n }])).rejects.toThrow()
+    // A's next statement must run in A's schema, whatever the session was left with
+    const read = async (t: string) =>
+      (await pools.query<{ tenant: string }>(t, 'SELECT tenant FROM whoami')).rows[0]?.tenant
+    expect([await read(a), await read(b), await read(a)]).toEqual([a, b, a])
+  })
+
+  it('does not let a comment hide a statement that would undo or change the binding', async () => {
+    const [a, b] = [TENANTS[9] as string, TENANTS[10] as string]
+    const { pools } = testPools({ budget: 1, maxPerPool: 1 })
+    const read = async (t: string) =>
+      (await pools.query<{ tenant: string }>(t, 'SELECT tenant FROM whoami')).rows[0]?.tenant
+    await pools.query(a, 'SELECT 1')
+    // A ROLLBACK behind a comment would roll back the SETs it was carried with
+    await pools.query(b, '/* retry */ ROLLBACK')
+    expect(await read(b)).toBe(b)
+    // A SET behind a comment is still a session change: reset before the next use
+    await pools.query(b, `-- switch\nSET search_path = tenant_${a}`)
+    expect([await read(b), await read(a), await read(b)]).toEqual([b, a, b])
   })
 
   it('rebinds on its own round trip for a statement that cannot share a transaction', async () => {

@@ -128,7 +128,7 @@ export class LoginPool implements BudgetClaimant {
   acquire(scope: ScopeUse, limits?: AcquireLimits): Promise<PooledConnection> {
     const now = this.#config.clock.now()
     this.lastUsedAt = now
-    scope.lastUsedAt = now
+    scope.touch(now)
     if (this.#ending || scope.ended) {
       return Promise.reject(new PoolsEndedError(`Pool ${scope.key} has been ended`))
     }
@@ -238,7 +238,7 @@ export class LoginPool implements BudgetClaimant {
     this.lastUsedAt = now
     if (holder) {
       holder.active--
-      holder.lastUsedAt = now
+      holder.touch(now)
     }
     if (reset) conn.needsReset = true
     if (err !== undefined || conn.dirty) this.#destroy(conn)

@@ -4,6 +4,9 @@
 import type { Scope } from '../types'
 import type { Binding } from './session'
 
+// Orders uses exactly: two scopes used within the same millisecond still have an LRU order.
+let uses = 0
+
 export class ScopeUse {
   readonly scope: Scope
   readonly binding: Binding
@@ -16,6 +19,8 @@ export class ScopeUse {
   /** Calls of this scope on their way to the login pool (finding the login): not quiet yet. */
   arriving = 0
   lastUsedAt: number
+  /** Increases with every use of any scope: the LRU order. */
+  lastUse = 0
   /** Evicted or expired: its connections close when freed, and its waiters were refused. */
   ended = false
   // Resolved once no call holds a connection of this scope and its closing sockets are closed.
@@ -30,6 +35,12 @@ export class ScopeUse {
 
   get key(): string {
     return this.scope.key
+  }
+
+  /** Records a use at `now` (a checkout or a release). */
+  touch(now: number): void {
+    this.lastUsedAt = now
+    this.lastUse = ++uses
   }
 
   /** No call holds or awaits a connection. */

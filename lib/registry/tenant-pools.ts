@@ -798,4 +798,4 @@ const typed = (err: unknown, conn: PooledConnection): unknown =>
     : err
 
 const leastRecentlyUsed = (uses: ScopeUse[]): ScopeUse | undefined =>
-  uses.reduce<ScopeUse | undefined>((lru, u) => (!lru || u.lastUsedAt < lru.lastUsedAt ? u : lru), undefined)
+  uses.reduce<ScopeUse | undefined>((lru, u) => (!lru || u.lastUse < lru.lastUse ? u : lru), undefined)

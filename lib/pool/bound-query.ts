@@ -4,7 +4,7 @@
 // is skipped; if the statement fails, the SETs are rolled back and the session keeps its old
 // binding. Either way no statement ever runs in another scope's schema.
 import { type Connection, Query, type QueryResult, type QueryResultRow } from 'pg'
-import { withoutComments } from './session'
+import { hasComment, withoutComments } from './session'
 
 // pg's Connection writes protocol messages; @types/pg does not declare these.
 interface Wire {
@@ -25,7 +25,7 @@ export const combinable = (text: string, values: unknown): boolean =>
   typeof text === 'string' &&
   (values === undefined || Array.isArray(values)) &&
   !NOT_COMBINABLE.test(text) &&
-  !NOT_COMBINABLE.test(withoutComments(text))
+  !(hasComment(text) && NOT_COMBINABLE.test(withoutComments(text)))
 
 class BoundQuery extends Query {
   readonly #binds: string[]

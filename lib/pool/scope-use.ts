@@ -2,7 +2,7 @@
 // its stats report, and its waiters' bookkeeping. The connections themselves belong to the login.
 
 import type { Scope } from '../types'
-import type { Binding } from './session'
+import { type Binding, bindSql, bindStatements, resetSql } from './session'
 
 // Orders uses exactly: two scopes used within the same millisecond still have an LRU order.
 let uses = 0
@@ -10,6 +10,10 @@ let uses = 0
 export class ScopeUse {
   readonly scope: Scope
   readonly binding: Binding
+  /** The SQL that binds a session to this scope, built once: as statements, as one string, and after a reset. */
+  readonly bindStatements: string[]
+  readonly bindSql: string
+  readonly resetSql: string
   /** Connections this scope's calls hold. At most the registry's maxPerPool. */
   active = 0
   /** Idle connections whose session is bound to this scope: taking one needs no reset. */
@@ -30,6 +34,9 @@ export class ScopeUse {
   constructor(scope: Scope, applicationName: string, now: number) {
     this.scope = scope
     this.binding = { schema: scope.schema, applicationName }
+    this.bindStatements = bindStatements(this.binding)
+    this.bindSql = bindSql(this.binding)
+    this.resetSql = resetSql(this.binding)
     this.lastUsedAt = now
   }
 

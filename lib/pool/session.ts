@@ -86,7 +86,10 @@ const SESSION_CHANGING =
  * with withClient or transaction, which always reset.
  */
 export const maybeChangesSession = (text: string): boolean =>
-  SESSION_CHANGING.test(text) || SESSION_CHANGING.test(withoutComments(text))
+  SESSION_CHANGING.test(text) || (hasComment(text) && SESSION_CHANGING.test(withoutComments(text)))
+
+/** Cheap first look: most statements have no comment, and need no second pass. */
+export const hasComment = (text: string): boolean => text.includes('--') || text.includes('/*')
 
 /**
  * `text` with its SQL comments removed, so that a comment cannot hide a statement's first keyword

@@ -30,12 +30,9 @@ import {
 import { LoginPool } from '../pool/login-pool'
 import { ScopeUse } from '../pool/scope-use'
 import {
-  bindSql,
-  bindStatements,
   forgetPreparedStatements,
   maybeChangesSession,
   PROXY_SAFE_RESET_SQL,
-  resetSql,
 } from '../pool/session'
 import { usesTls } from '../pool/tls'
 import { isConnectionLost, sqlState } from '../sqlstate'
@@ -326,7 +323,7 @@ export class TenantPools {
     let result: QueryResult<R>
     try {
       const running = out.bindWithStatement
-        ? boundQuery<R>(conn.client, bindStatements(out.use.binding), text, values)
+        ? boundQuery<R>(conn.client, out.use.bindStatements, text, values)
         : conn.client.query<R>(text, values)
       result = await within(running, boundMs, outOfTime)
       if (out.bindWithStatement) {
@@ -514,7 +511,7 @@ export class TenantPools {
     const full = conn.needsReset
     let sql: string
     if (this.#options.proxySafe) sql = PROXY_SAFE_RESET_SQL
-    else sql = full ? resetSql(use.binding) : bindSql(use.binding)
+    else sql = full ? use.resetSql : use.bindSql
     const ok = await this.#probe(conn, sql, limits)
     if (!ok) return false
     // DEALLOCATE ALL dropped the server's prepared statements: pg must forget them too.

@@ -29,11 +29,7 @@ import {
 } from '../pool/connector'
 import { LoginPool } from '../pool/login-pool'
 import { ScopeUse } from '../pool/scope-use'
-import {
-  forgetPreparedStatements,
-  maybeChangesSession,
-  PROXY_SAFE_RESET_SQL,
-} from '../pool/session'
+import { forgetPreparedStatements, maybeChangesSession, PROXY_SAFE_RESET_SQL } from '../pool/session'
 import { usesTls } from '../pool/tls'
 import { isConnectionLost, sqlState } from '../sqlstate'
 import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb } from '../types'

@@ -302,7 +302,8 @@ export class TenantPools {
     // A statement that may change the session gets a reset before the connection's next use; one
     // that can share an implicit transaction with the rebinding SETs carries them (one round trip).
     const reset = maybeChangesSession(text)
-    const out = await this.#checkout(scope, limits, !reset && combinable(text, values))
+    // Asked only when a rebind is due: the warm path (a bound connection) pays nothing for it.
+    const out = await this.#checkout(scope, limits, () => !reset && combinable(text, values))
     const { conn, login } = out
     const server = this.#options.statementTimeoutMs
     const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
@@ -412,7 +413,7 @@ export class TenantPools {
   // scope, or left with a caller's state, is reset and rebound in one round trip, which also proves
   // it alive. One idle for a while (a thawed environment, say) is checked first. A dead one is
   // discarded and another taken, before any statement of the caller has run.
-  async #checkout(scope: Scope, limits: CallLimits, combinable = false): Promise<Checkout> {
+  async #checkout(scope: Scope, limits: CallLimits, combinable = NEVER): Promise<Checkout> {
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
     // Taken before the first await, while the caller's frames are still on the stack.
     const acquiredAt =
@@ -473,7 +474,7 @@ export class TenantPools {
     use: ScopeUse,
     conn: PooledConnection,
     limits: CallLimits,
-    combinable: boolean,
+    combinable: () => boolean,
   ): Promise<boolean | typeof BIND_WITH_STATEMENT> {
     // `lost` is set synchronously by the error event, so checking it costs nothing. Even a fresh
     // connection can arrive dead: frozen mid-connect, its FATAL was read with its ReadyForQuery.
@@ -487,7 +488,7 @@ export class TenantPools {
       conn.idleSince !== 0 && (idleFor >= SETTLE_AFTER_IDLE_MS || conn.freedInInvocation !== this.#invocation)
     try {
       // A clean session bound elsewhere, that needs no ping: the rebind rides with the statement.
-      if (rebind && combinable && !ping && !conn.needsReset && !this.#options.proxySafe) {
+      if (rebind && !ping && !conn.needsReset && !this.#options.proxySafe && combinable()) {
         if (settle) return (await this.#isAlive(conn, false, limits)) && BIND_WITH_STATEMENT
         return BIND_WITH_STATEMENT
       }
@@ -777,6 +778,7 @@ interface Checkout {
 }
 
 const BIND_WITH_STATEMENT = 'bind with the statement'
+const NEVER = () => false
 
 // An immediate runs in the check phase of the current loop turn, before the next poll phase; one
 // scheduled from there runs in the next turn's check phase, after that poll phase has read the sockets.

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline'
 import { Client } from 'pg'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+import { zipfTenants } from './zipf'
 
 const DESIGNS = ['ours', 'tutorial', 'single-pool', 'per-request'] as const
 const ENVIRONMENTS = 10
@@ -21,21 +22,7 @@ const FREEZE_MS = 150
 const LINGER_CAP_MS = 35_000
 const SAMPLE_MS = 100
 
-// Zipf(s = 1.1) over TENANTS ids: a few tenants get most of the traffic.
-const zipf = (() => {
-  const weights = Array.from({ length: TENANTS }, (_, i) => 1 / (i + 1) ** 1.1)
-  const total = weights.reduce((a, b) => a + b, 0)
-  const cumulative: number[] = []
-  let sum = 0
-  for (const w of weights) {
-    sum += w / total
-    cumulative.push(sum)
-  }
-  return () => {
-    const r = Math.random()
-    return `t${cumulative.findIndex((c) => c >= r)}`
-  }
-})()
+const zipf = zipfTenants(TENANTS, 't')
 
 interface Env {
   child: ChildProcessWithoutNullStreams

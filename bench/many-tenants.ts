@@ -12,6 +12,7 @@ import ServerlessClient from 'serverless-postgres'
 import { TenantPools } from '../lib'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+import { seededRandom, zipfTenants } from './zipf'
 
 const TENANTS = 200
 const REQUESTS = 4_000
@@ -20,35 +21,9 @@ const BLOCK = 100
 const SESSIONS_SAMPLE = 1_000
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
-// A seeded generator: every design and every run replays the same tenant sequence.
-function mulberry32(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function zipfSequence(n: number): string[] {
-  const weights = Array.from({ length: TENANTS }, (_, i) => 1 / (i + 1) ** 1.1)
-  const total = weights.reduce((a, b) => a + b, 0)
-  const cumulative: number[] = []
-  let sum = 0
-  for (const w of weights) {
-    sum += w / total
-    cumulative.push(sum)
-  }
-  const random = mulberry32(42)
-  return Array.from({ length: n }, () => {
-    const r = random()
-    return `mt${Math.max(
-      0,
-      cumulative.findIndex((c) => c >= r),
-    )}`
-  })
-}
+// Every design and every run replays the same tenant sequence.
+const zipfSequence = (n: number): string[] =>
+  Array.from({ length: n }, zipfTenants(TENANTS, 'mt', seededRandom(42)))
 
 type Request = (tenant: string) => Promise<string | undefined>
 interface Design {

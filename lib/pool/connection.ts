@@ -7,7 +7,7 @@ import type { ScopeUse } from './scope-use'
 export class PooledConnection {
   readonly client: Client
   readonly createdAt: number
-  /** When it was last freed (parked or handed over); 0 while it has never been (a fresh connection). */
+  /** When it was last freed: parked, or handed over (a new connection is handed over too). */
   idleSince = 0
   /** The registry's invocation count when it was last freed: freed in an earlier one, a freeze may lie between. */
   freedInInvocation = 0

@@ -342,12 +342,15 @@ export class LoginPool implements BudgetClaimant {
     return true
   }
 
+  // Both run on every release: with nobody waiting (the warm path) they allocate nothing.
   #firstEligible(): Waiter | undefined {
+    if (this.#waiters.length === 0) return undefined
     const taken = new Map<ScopeUse, number>()
     return this.#waiters.find((w) => this.#eligible(w, taken))
   }
 
   #eligibleWaiters(): number {
+    if (this.#waiters.length === 0) return 0
     const taken = new Map<ScopeUse, number>()
     let n = 0
     for (const w of this.#waiters) if (this.#eligible(w, taken)) n++

@@ -1,6 +1,6 @@
 // A clean session for every caller: what a connection's session is reset to before another scope
 // (or, after withClient or transaction, anyone) uses it, in one round trip.
-import type { Client } from 'pg'
+import { type Client, escapeLiteral } from 'pg'
 import { quoteIdent } from '../tenancy/tenant-id'
 
 /**
@@ -27,8 +27,6 @@ export interface Binding {
   applicationName: string
 }
 
-const quoteLiteral = (value: string): string => `'${value.replace(/'/g, "''")}'`
-
 /**
  * Binds a clean session to `binding`. Two SETs in one query cost what one SET does (measured: a
  * SELECT of set_config() is dearer), which is all a shared pool's SET search_path costs.
@@ -41,7 +39,7 @@ export function bindSql(binding: Binding): string {
 export function bindStatements(binding: Binding): string[] {
   return [
     `SET search_path TO ${quoteIdent(binding.schema)}`,
-    `SET application_name TO ${quoteLiteral(binding.applicationName)}`,
+    `SET application_name TO ${escapeLiteral(binding.applicationName)}`,
   ]
 }
 

@@ -480,12 +480,12 @@ export class TenantPools {
     // connection can arrive dead: frozen mid-connect, its FATAL was read with its ReadyForQuery.
     if (conn.lost) return false
     const rebind = conn.boundTo !== use
-    const idleFor = conn.idleSince === 0 ? 0 : this.#options.clock.now() - conn.idleSince
+    // Every connection reaches a caller through the pool's offer, which stamps idleSince, a new one too.
+    const idleFor = this.#options.clock.now() - conn.idleSince
     // Idle since before a statement or ping went unanswered: its server may be gone too.
-    const suspect = conn.idleSince !== 0 && conn.idleSince <= this.#suspectSince
+    const suspect = conn.idleSince <= this.#suspectSince
     const ping = suspect || idleFor >= this.#options.validateAfterIdleMs
-    const settle =
-      conn.idleSince !== 0 && (idleFor >= SETTLE_AFTER_IDLE_MS || conn.freedInInvocation !== this.#invocation)
+    const settle = idleFor >= SETTLE_AFTER_IDLE_MS || conn.freedInInvocation !== this.#invocation
     try {
       // A clean session bound elsewhere, that needs no ping: the rebind rides with the statement.
       if (rebind && !ping && !conn.needsReset && !this.#options.proxySafe && combinable()) {
@@ -644,16 +644,18 @@ export class TenantPools {
       key = `${this.#endpoint}|${user}`
     }
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
-    const login = this.#logins.get(key) ?? this.#newLogin(key)
-    this.#loginOf.set(use, login)
-    return login
+    return this.#attach(use, key)
   }
 
   // Without a credentials provider every scope logs in as the configured user: one login, known
   // without asking anyone.
   #staticLogin(use: ScopeUse): LoginPool | undefined {
     if (this.#staticLoginKey === undefined) return undefined
-    const key = this.#staticLoginKey
+    return this.#attach(use, this.#staticLoginKey)
+  }
+
+  // The scope connects through login `key` from now on (made on first use).
+  #attach(use: ScopeUse, key: string): LoginPool {
     const login = this.#logins.get(key) ?? this.#newLogin(key)
     this.#loginOf.set(use, login)
     return login

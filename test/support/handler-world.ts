@@ -2,7 +2,7 @@
 // registry from the environment, once, as a Lambda environment would; the master schema is migrated
 // and the tenants provisioned.
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
-import type { TenantPools } from '../../lib'
+import type { TenantPools, TenantPoolsStats } from '../../lib'
 import { type ControlledServer, controlledServer } from './controlled-pg'
 
 export type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
@@ -56,4 +56,15 @@ export async function handlerWorld(
       process.env = saved
     },
   }
+}
+
+/**
+ * Nothing leaked after a chaos run: no caller waiting, every scope within the per-scope limit (the
+ * default 2) with no call in flight, the budget within `budget` and nobody queued for it.
+ */
+export function expectNothingLeaked(stats: TenantPoolsStats, budget: number): void {
+  expect(stats.totals.waiting).toBe(0)
+  expect(stats.pools.every((p) => p.total <= 2 && p.active === 0)).toBe(true)
+  expect(stats.budget.used).toBeLessThanOrEqual(budget)
+  expect(stats.budget.waiting).toBe(0)
 }

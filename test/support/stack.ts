@@ -5,15 +5,28 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
+// Below Linux's ephemeral range (32768 and up): a port handed out by listen(0) to another test's
+// server, at any moment, can never be one of ours.
+const PORT_LOW = 20_000
+const PORT_HIGH = 32_000
+
+/** Whether `port` can be bound now on 127.0.0.1 (it is released at once). */
+const bindable = (port: number) =>
+  new Promise<boolean>((resolve) => {
     const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
+
+/** `n` distinct ports, each free when picked, outside the ephemeral range. */
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>()
+  while (ports.size < n) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW))
+    if (!ports.has(port) && (await bindable(port))) ports.add(port)
+  }
+  return [...ports]
+}
 
 export interface Stack {
   url: string
@@ -30,13 +43,13 @@ export interface Stack {
 export async function startStack(env: Record<string, string> = {}, timeoutMs = 150_000): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'tenant-pools-stack-'))
   chmodSync(dir, 0o755)
-  const [pgPort, smPort, httpPort, lambdaPort, websocketPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ])
+  const [pgPort, smPort, httpPort, lambdaPort, websocketPort] = (await freePorts(5)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
     env: {
       ...process.env,
@@ -70,8 +83,9 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
       await stop()
       throw new Error(`the stack did not answer /health in ${timeoutMs} ms:\n${out}`)
     }
+    // Our /health's own answer, not just any 200: a stranger on the port must not pass for the stack.
     const ok = await fetch(`${url}/health`)
-      .then((r) => r.ok)
+      .then(async (r) => r.ok && JSON.stringify(await r.json()) === '{"ok":true}')
       .catch(() => false)
     if (ok) break
     await new Promise((r) => setTimeout(r, 500))

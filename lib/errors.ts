@@ -19,6 +19,16 @@ export class InvalidOptionsError extends TenantPoolsError {
   readonly code = 'INVALID_OPTIONS'
 }
 
+/** A scope asked for a cluster that the registry was not configured with. */
+export class UnknownClusterError extends TenantPoolsError {
+  readonly code = 'UNKNOWN_CLUSTER'
+  readonly cluster: string
+  constructor(cluster: string) {
+    super(`Unknown cluster "${String(cluster).slice(0, 64)}": it is not in the clusters option`)
+    this.cluster = cluster
+  }
+}
+
 /** No connection became free within the connect timeout: the pool or the environment budget is spent. */
 export class PoolExhaustedError extends TenantPoolsError {
   readonly code = 'POOL_EXHAUSTED'

@@ -35,7 +35,38 @@ export const defaults = {
   validationTimeoutMs: 1_000,
   // TCP keepalive on idle connections, so a vanished peer is found while idle where the OS allows.
   keepAliveInitialDelayMs: 5_000,
+  // The cluster the top-level connection settings describe, and every scope's unless told otherwise.
+  mainCluster: 'main',
+  // A reader that could not be reached is not tried again for this long: its calls go to the writer.
+  readerRetryAfterMs: 5_000,
 } as const
+
+/** Where a cluster's replica (or Aurora reader endpoint) answers: its database and login are the writer's. */
+export interface ReaderOptions {
+  /** Only its host and port are used. */
+  connectionString?: string
+  host?: string
+  port?: number
+}
+
+/**
+ * One database cluster. Settings not given are the top-level ones (ssl, credentials …); the main
+ * cluster's endpoint is the top-level one, any other gives its own.
+ */
+export interface ClusterOptions {
+  connectionString?: string
+  host?: string
+  port?: number
+  database?: string
+  ssl?: SslMode | boolean | ConnectionOptions
+  sslCaPath?: string
+  user?: string
+  password?: string
+  credentials?: CredentialsProvider
+  reader?: ReaderOptions
+  /** This environment's connections to the cluster, within the budget. Default: the budget. */
+  maxConnections?: number
+}
 
 export interface TenantPoolsOptions {
   /** postgres://… ; host/port/database/user/password also fall back to PGHOST, PGPORT … as in pg. */
@@ -82,6 +113,12 @@ export interface TenantPoolsOptions {
   validationTimeoutMs?: number
   /** Initial delay of TCP keepalive probes on every connection. */
   keepAliveInitialDelayMs?: number
+  /** Name of the cluster the top-level settings describe. */
+  mainCluster?: string
+  /** Clusters by name; the main one's entry, if any, adds to the top-level settings (a reader, a cap). */
+  clusters?: Record<string, ClusterOptions>
+  /** How long a reader that could not be reached is skipped (its calls go to the writer). */
+  readerRetryAfterMs?: number
   logger?: Log
   clock?: Clock
 }
@@ -91,6 +128,22 @@ const positive = z.optional(z.int().check(z.gte(1), z.lte(10_000)))
 const text = (max = 10_000) => z.optional(z.string().check(z.minLength(1), z.maxLength(max)))
 const fn = <T>(what: string) =>
   z.optional(z.custom<T>((v) => typeof v === 'function', { message: `expected ${what} to be a function` }))
+
+const clusterName = z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,31}$/))
+const port = z.optional(z.int().check(z.gte(1), z.lte(65_535)))
+const clusterSchema = z.strictObject({
+  connectionString: text(),
+  host: text(),
+  port,
+  database: text(),
+  ssl: z.optional(z.union([z.enum(SSL_MODES), z.boolean(), z.looseObject({})])),
+  sslCaPath: text(),
+  user: text(),
+  password: z.optional(z.string()),
+  credentials: fn<CredentialsProvider>('credentials'),
+  reader: z.optional(z.strictObject({ connectionString: text(), host: text(), port })),
+  maxConnections: positive,
+})
 
 const schema = z.builtOnFirstUse(() =>
   z.strictObject({
@@ -122,6 +175,9 @@ const schema = z.builtOnFirstUse(() =>
     statementTimeoutMarginMs: ms(),
     validationTimeoutMs: ms(1),
     keepAliveInitialDelayMs: ms(),
+    mainCluster: z.optional(clusterName),
+    clusters: z.optional(z.record(clusterName, clusterSchema)),
+    readerRetryAfterMs: ms(),
     logger: z.optional(z.custom<Log>((v) => typeof v === 'object' && v !== null)),
     clock: z.optional(z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function')),
   }),
@@ -137,6 +193,7 @@ type Passthrough =
   | 'sslCaPath'
   | 'credentials'
   | 'logger'
+  | 'clusters'
 type Resolved = Omit<Required<TenantPoolsOptions>, Passthrough | 'user' | 'password'> &
   Pick<TenantPoolsOptions, Passthrough>
 
@@ -191,6 +248,8 @@ const fromEnv = {
   statementTimeoutMarginMs: ['TENANT_POOLS_STATEMENT_TIMEOUT_MARGIN_MS', 'number'],
   validationTimeoutMs: ['TENANT_POOLS_VALIDATION_TIMEOUT_MS', 'number'],
   keepAliveInitialDelayMs: ['TENANT_POOLS_KEEPALIVE_INITIAL_DELAY_MS', 'number'],
+  mainCluster: ['TENANT_POOLS_MAIN_CLUSTER', 'string'],
+  readerRetryAfterMs: ['TENANT_POOLS_READER_RETRY_AFTER_MS', 'number'],
 } as const
 
 /** Reads the options that have an environment variable. A malformed value names its variable. */
@@ -223,7 +282,49 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TenantPool
       fallbackToSecretId: env.TENANT_POOLS_TENANT_SECRET_FALLBACK === 'true',
     })
   }
+  const clusters = env.TENANT_POOLS_CLUSTERS || undefined
+  if (clusters !== undefined) out.clusters = clustersFromJson(clusters)
   return out as TenantPoolsOptions
+}
+
+/**
+ * TENANT_POOLS_CLUSTERS: `{"<name>": {"connectionString": "…", "reader": "postgres://…", "secretId":
+ * "…", "maxConnections": 10, "ssl": "require"}}`. A cluster's secretId gives it credentials of its own.
+ */
+function clustersFromJson(raw: string): Record<string, ClusterOptions> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch {
+    throw new InvalidOptionsError('TENANT_POOLS_CLUSTERS must be a JSON object of clusters by name')
+  }
+  const entry = z.strictObject({
+    connectionString: text(),
+    host: text(),
+    port,
+    database: text(),
+    ssl: z.optional(z.enum(SSL_MODES)),
+    sslCaPath: text(),
+    reader: z.optional(z.string().check(z.minLength(1))),
+    secretId: text(),
+    maxConnections: positive,
+  })
+  const checked = z.record(clusterName, entry).safeParse(parsed)
+  if (!checked.success) {
+    const issue = checked.error.issues[0]
+    throw new InvalidOptionsError(
+      `TENANT_POOLS_CLUSTERS is invalid at "${issue?.path.join('.') ?? ''}": ${issue?.message}`,
+    )
+  }
+  const out: Record<string, ClusterOptions> = {}
+  for (const [name, { reader, secretId, ...rest }] of Object.entries(checked.data)) {
+    out[name] = stripUndefined({
+      ...rest,
+      reader: reader === undefined ? undefined : { connectionString: reader },
+      credentials: secretId === undefined ? undefined : secretsManagerCredentials({ secretId }),
+    })
+  }
+  return out
 }
 
 export const environmentVariables = fromEnv

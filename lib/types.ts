@@ -10,6 +10,12 @@ export interface Scope {
   app: string | null
   /** The schema its sessions' search_path selects. */
   schema: string
+  /** The database cluster it connects to (see the `clusters` option). */
+  cluster: string
+  /** Opened read-only: its sessions refuse writes. */
+  readOnly: boolean
+  /** Read-only and served by the cluster's reader endpoint (a replica), not its writer. */
+  onReader: boolean
 }
 
 export interface Credentials {
@@ -24,6 +30,8 @@ export interface CredentialsRequest {
   /** null for the master pool. */
   tenantId: string | null
   app: string | null
+  /** The cluster the connection is for: a provider may hold one secret per cluster. */
+  cluster: string
   /** The server refused the last credentials (28P01): bypass any cache. */
   forceRefresh: boolean
   /**
@@ -93,6 +101,8 @@ export interface CallMeasure {
   connectionsReused: number
   connectionsReplaced: number
   connectionsRebound: number
+  /** Read-only calls served by the writer because the cluster's reader could not be reached. */
+  readerFallbacks: number
 }
 
 export const newCallMeasure = (): CallMeasure => ({
@@ -102,11 +112,23 @@ export const newCallMeasure = (): CallMeasure => ({
   connectionsReused: 0,
   connectionsReplaced: 0,
   connectionsRebound: 0,
+  readerFallbacks: 0,
 })
 
 export interface ScopeOptions extends CallLimits {
   /** A separate pool per app of a tenant (web, mobile …): the key becomes `tenantId:app`. */
   app?: string
+  /**
+   * The cluster holding the tenant (a name of the `clusters` option); the main cluster if not given.
+   * The key becomes `tenantId[:app]@cluster` for any other.
+   */
+  cluster?: string
+  /**
+   * Read-only: served by the cluster's reader endpoint when it has one (the key ends in `/reader`),
+   * else by its writer in read-only sessions (`/read-only`). A reader that cannot be reached sends
+   * the calls to the writer for `readerRetryAfterMs`.
+   */
+  readOnly?: boolean
 }
 
 /** One tenant's (or the master schema's) database, as handlers see it. */

@@ -21,6 +21,11 @@ export class PooledConnection {
   holder: ScopeUse | undefined
   /** Its session may carry a caller's state: reset before anyone uses it again. */
   needsReset = false
+  /**
+   * Opened for a read-only scope: its startup packet made it read-only, which RESET ALL returns to,
+   * so every full reset for another scope sets writes back on explicitly.
+   */
+  readonly startedReadOnly: boolean
   /** Fires if the current holder keeps it past the leak threshold. */
   leakTimer: NodeJS.Timeout | undefined
 
@@ -28,6 +33,7 @@ export class PooledConnection {
     this.client = client
     this.createdAt = now
     this.boundTo = boundTo
+    this.startedReadOnly = boundTo.leavesSettings
   }
 
   /** True when the session cannot be reset and reused: lost, or in an open or failed transaction. */

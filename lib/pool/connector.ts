@@ -57,9 +57,10 @@ export function baseConfig(
 const escapeOption = (value: string): string => value.replace(/\\/g, '\\\\').replace(/ /g, '\\ ')
 
 /** `-c` settings sent at startup, so no SET is ever needed. Empty in proxy-safe mode. */
-export function startupOptions(schema: string, s: FactorySettings): string | undefined {
+export function startupOptions(schema: string, s: FactorySettings, readOnly = false): string | undefined {
   if (s.proxySafe) return undefined
   const settings = [`search_path=${quoteIdent(schema)}`]
+  if (readOnly) settings.push('default_transaction_read_only=on')
   if (s.idleSessionTimeoutMs > 0) settings.push(`idle_session_timeout=${s.idleSessionTimeoutMs}`)
   if (s.statementTimeoutMs > 0) settings.push(`statement_timeout=${s.statementTimeoutMs}`)
   return settings.map((kv) => `-c ${escapeOption(kv)}`).join(' ')
@@ -95,7 +96,8 @@ export function connector(
       application_name: use.binding.applicationName,
       connectionTimeoutMillis: s.connectTimeoutMs,
     }
-    const options = startupOptions(scope.schema, s)
+    // A replica refuses writes by itself; a read-only scope on the writer is made to.
+    const options = startupOptions(scope.schema, s, scope.readOnly && !scope.onReader)
     if (options) config.options = options
     return { client: new Client(config), credentials }
   }
@@ -106,6 +108,7 @@ export const credentialsRequest = (scope: Scope, refused?: Credentials): Credent
   key: scope.key,
   tenantId: scope.tenantId,
   app: scope.app,
+  cluster: scope.cluster,
   forceRefresh: refused !== undefined,
   refused,
 })

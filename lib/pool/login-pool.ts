@@ -16,7 +16,8 @@ import {
 } from '../errors'
 import { INVALID_PASSWORD, sqlState, TOO_MANY_CONNECTIONS } from '../sqlstate'
 import type { Clock, Credentials, PoolEvents } from '../types'
-import type { BudgetClaimant, ConnectionBudget } from './budget'
+import type { BudgetClaimant } from './budget'
+import type { Budget } from './capped-budget'
 import { closeClient, PooledConnection } from './connection'
 import type { ScopeUse } from './scope-use'
 
@@ -27,7 +28,7 @@ export interface LoginPoolConfig {
   idleTimeoutMs: number
   maxLifetimeMs: number
   connectTimeoutMs: number
-  budget: ConnectionBudget
+  budget: Budget
   clock: Clock
   events: PoolEvents
   /** The registry's invocation count (see TenantPools.invocationStarted). */

@@ -2,7 +2,7 @@
 // its stats report, and its waiters' bookkeeping. The connections themselves belong to the login.
 
 import type { Scope } from '../types'
-import { type Binding, bindSql, bindStatements, resetSql } from './session'
+import { type Binding, bindSql, bindStatements, resetFromReadOnlySql, resetSql } from './session'
 
 // Orders uses exactly: two scopes used within the same millisecond still have an LRU order.
 let uses = 0
@@ -14,6 +14,8 @@ export class ScopeUse {
   readonly bindStatements: string[]
   readonly bindSql: string
   readonly resetSql: string
+  /** resetSql for a connection last bound to a read-only scope. */
+  readonly resetFromReadOnlySql: string
   /** Connections this scope's calls hold. At most the registry's maxPerPool. */
   active = 0
   /** Idle connections whose session is bound to this scope: taking one needs no reset. */
@@ -25,6 +27,11 @@ export class ScopeUse {
   lastUsedAt: number
   /** Increases with every use of any scope: the LRU order. */
   lastUse = 0
+  /**
+   * Its binding sets more than every binding does (read-only sessions): a connection bound to it
+   * takes a full reset, not a mere rebind, before another scope uses it.
+   */
+  readonly leavesSettings: boolean
   /** Evicted or expired: its connections close when freed, and its waiters were refused. */
   ended = false
   // Resolved once no call holds a connection of this scope and its closing sockets are closed.
@@ -33,10 +40,12 @@ export class ScopeUse {
 
   constructor(scope: Scope, applicationName: string, now: number) {
     this.scope = scope
-    this.binding = { schema: scope.schema, applicationName }
+    this.leavesSettings = scope.readOnly && !scope.onReader
+    this.binding = { schema: scope.schema, applicationName, readOnly: this.leavesSettings }
     this.bindStatements = bindStatements(this.binding)
     this.bindSql = bindSql(this.binding)
     this.resetSql = resetSql(this.binding)
+    this.resetFromReadOnlySql = resetFromReadOnlySql(this.binding)
     this.lastUsedAt = now
   }
 

@@ -25,6 +25,8 @@ const DISCARD_EVERYTHING = [
 export interface Binding {
   schema: string
   applicationName: string
+  /** Sessions refuse writes (a read-only scope served by a writer). */
+  readOnly?: boolean
 }
 
 /**
@@ -37,15 +39,29 @@ export function bindSql(binding: Binding): string {
 
 /** The statements of bindSql, one by one (the extended protocol takes one per message). */
 export function bindStatements(binding: Binding): string[] {
-  return [
+  const statements = [
     `SET search_path TO ${quoteIdent(binding.schema)}`,
     `SET application_name TO ${escapeLiteral(binding.applicationName)}`,
   ]
+  // Only read-only bindings set it: leaving one takes a full reset (ScopeUse.leavesSettings), so the
+  // others never pay for a third SET.
+  if (binding.readOnly) statements.push('SET default_transaction_read_only TO on')
+  return statements
 }
 
 /** Discards whatever a caller left in the session and binds it to `binding`, in one round trip. */
 export function resetSql(binding: Binding): string {
   return `${DISCARD_EVERYTHING}; ${bindSql(binding)}`
+}
+
+/**
+ * resetSql, from a read-only session: its connection may have started read-only (the startup
+ * packet's value, which RESET ALL returns to), so `binding` gets its writes back explicitly.
+ */
+export function resetFromReadOnlySql(binding: Binding): string {
+  return binding.readOnly
+    ? resetSql(binding)
+    : `${resetSql(binding)}; SET default_transaction_read_only TO off`
 }
 
 /**

@@ -5,6 +5,10 @@ export interface PoolStats {
   key: string
   tenantId: string | null
   app: string | null
+  cluster: string
+  readOnly: boolean
+  /** Served by the cluster's reader endpoint. */
+  onReader: boolean
   /** Connections bound to the scope: idle + active. */
   total: number
   /** Idle connections whose session is bound to the scope. */
@@ -18,15 +22,31 @@ export interface PoolStats {
 export interface LoginStats {
   /** `host:port/database|user` (or a scope of its own in proxy-safe mode). */
   key: string
+  cluster: string
+  /** A login to the cluster's reader endpoint. */
+  reader: boolean
   total: number
   idle: number
   active: number
   waiting: number
 }
 
+export interface ClusterStats {
+  name: string
+  total: number
+  idle: number
+  active: number
+  waiting: number
+  cap: number | null
+  /** Its reader could not be reached lately: read-only calls go to its writer for now. */
+  readerSkipped: boolean
+}
+
 export interface TenantPoolsStats {
   pools: PoolStats[]
   logins: LoginStats[]
+  /** Physical connections per cluster, and its cap (null: only the budget bounds it). */
+  clusters: ClusterStats[]
   /** Physical connections (total, idle, active) and calls waiting, over every login. */
   totals: { pools: number; total: number; idle: number; active: number; waiting: number }
   budget: { limit: number; used: number; waiting: number }
@@ -67,5 +87,7 @@ export const newCounters = () => ({
   /** Checkouts, and the milliseconds callers spent waiting for them in total. */
   checkouts: 0,
   acquireWaitMs: 0,
+  /** Read-only calls served by the writer because the reader could not be reached. */
+  readerFallbacks: 0,
 })
 export type Counters = ReturnType<typeof newCounters>

@@ -19,27 +19,20 @@ import { resolveOptions, type TenantPoolsOptions } from '../options'
 import { boundQuery, combinable } from '../pool/bound-query'
 import { ConnectionBudget } from '../pool/budget'
 import type { PooledConnection } from '../pool/connection'
-import {
-  applicationNameFor,
-  baseConfig,
-  connector,
-  credentialsRequest,
-  endpointOf,
-  type FactorySettings,
-} from '../pool/connector'
+import { applicationNameFor, connector, credentialsRequest } from '../pool/connector'
 import { LoginPool } from '../pool/login-pool'
 import { ScopeUse } from '../pool/scope-use'
 import { forgetPreparedStatements, maybeChangesSession, PROXY_SAFE_RESET_SQL } from '../pool/session'
-import { usesTls } from '../pool/tls'
 import { isConnectionLost, sqlState } from '../sqlstate'
 import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb } from '../types'
+import { buildClusters, type Cluster, type Endpoint } from './clusters'
 import { heldByThisCall, holding } from './held'
 import { poolEvents } from './pool-events'
 import { ValidatedScopes } from './scopes'
 import { newCounters, type PoolStats, type TenantPoolsStats } from './stats'
 import { within } from './within'
 
-export type { Counters, LoginStats, PoolStats, TenantPoolsStats } from './stats'
+export type { ClusterStats, Counters, LoginStats, PoolStats, TenantPoolsStats } from './stats'
 
 /** Key of the master/catalog scope. `$` cannot occur in a tenant id, so it never collides. */
 export const MASTER_KEY = '$master'
@@ -55,15 +48,15 @@ export class TenantPools {
   /** The master/catalog schema's database. */
   readonly master: TenantDb
   readonly #options: ReturnType<typeof resolveOptions>
-  readonly #factory: FactorySettings
+  readonly #clusters: Map<string, Cluster>
   // Scopes in use, by key: their counts and limits. The connections belong to logins.
   readonly #uses = new Map<string, ScopeUse>()
   readonly #logins = new Map<string, LoginPool>()
   // The login each scope in use connects with, found on its first checkout.
   readonly #loginOf = new WeakMap<ScopeUse, LoginPool>()
-  readonly #endpoint: string
-  // The one login of every scope when no credentials provider is given (and not proxy-safe).
-  readonly #staticLoginKey: string | undefined
+  // The cluster of each login.
+  readonly #clusterOf = new WeakMap<LoginPool, Cluster>()
+  readonly #readers = new WeakSet<LoginPool>()
   readonly #budget: ConnectionBudget
   readonly #counters = newCounters()
   readonly #events: PoolEvents
@@ -85,32 +78,16 @@ export class TenantPools {
     this.#options = resolveOptions(options)
     const o = this.#options
     this.#log = o.logger ?? new Logger({ serviceName: 'tenant-pools' })
-    const { base, user, password } = baseConfig(options, o.keepAliveInitialDelayMs)
-    if (options.credentials?.requiresTls && !usesTls(base.ssl)) {
-      throw new InvalidOptionsError(
-        'Invalid TenantPools option "ssl": these credentials (an RDS IAM token) must only travel over TLS; ' +
-          "set ssl to 'require' or 'verify-full'",
-      )
-    }
-    this.#factory = {
-      base,
-      credentials:
-        options.credentials ?? (async () => ({ user, password }) as { user: string; password: string }),
-      applicationNamePrefix: o.applicationNamePrefix,
-      connectTimeoutMs: o.connectTimeoutMs,
-      statementTimeoutMs: o.statementTimeoutMs,
-      idleSessionTimeoutMs: o.idleSessionTimeoutMs,
-      proxySafe: o.proxySafe,
-    }
-    this.#validated = new ValidatedScopes(o.schemaFor)
-    this.#endpoint = endpointOf(base)
-    this.#staticLoginKey =
-      options.credentials || o.proxySafe ? undefined : `${this.#endpoint}|${user ?? process.env.PGUSER ?? ''}`
     this.#budget = new ConnectionBudget(
       o.budget,
       () => this.#freeIdleSlot(),
       () => o.clock.now(),
     )
+    this.#clusters = buildClusters(options, o, this.#budget, (cluster) => this.#freeIdleSlot(cluster))
+    const shapes = new Map(
+      [...this.#clusters.values()].map((c) => [c.name, { name: c.name, hasReader: c.reader !== undefined }]),
+    )
+    this.#validated = new ValidatedScopes(o.schemaFor, shapes, o.mainCluster)
     this.#events = poolEvents(this.#counters, this.#log, () => {
       let closed = 0
       for (const login of this.#logins.values()) closed += login.closeIdle()
@@ -124,8 +101,16 @@ export class TenantPools {
 
   /** The master/catalog schema's database, with `limits` on each call (a deadline, a signal). */
   forMaster(limits: CallLimits = {}): TenantDb {
-    const schema = this.#options.masterSchema
-    return this.#db(() => ({ key: MASTER_KEY, tenantId: null, app: null, schema }), limitsOf(limits))
+    const scope: Scope = {
+      key: MASTER_KEY,
+      tenantId: null,
+      app: null,
+      schema: this.#options.masterSchema,
+      cluster: this.#options.mainCluster,
+      readOnly: false,
+      onReader: false,
+    }
+    return this.#db(() => scope, limitsOf(limits))
   }
 
   /**
@@ -141,6 +126,16 @@ export class TenantPools {
   /** The schema of a tenant (validated), as the pools use it. */
   schemaOf(tenantId: string): string {
     return this.#scope(tenantId, {}).schema
+  }
+
+  /** The names of the clusters this registry connects to; the main one first. */
+  get clusterNames(): string[] {
+    return [...this.#clusters.keys()]
+  }
+
+  /** The cluster the top-level settings describe (the master schema's). */
+  get mainCluster(): string {
+    return this.#options.mainCluster
   }
 
   /** The schema of the master/catalog pool. */
@@ -194,6 +189,9 @@ export class TenantPools {
       key: u.key,
       tenantId: u.scope.tenantId,
       app: u.scope.app,
+      cluster: u.scope.cluster,
+      readOnly: u.scope.readOnly,
+      onReader: u.scope.onReader,
       total: u.idle + u.active,
       idle: u.idle,
       active: u.active,
@@ -202,15 +200,31 @@ export class TenantPools {
     }))
     const logins = [...this.#logins.values()].map((l) => ({
       key: l.key,
+      cluster: this.#clusterOf.get(l)?.name ?? this.#options.mainCluster,
+      reader: this.#isReader(l),
       total: l.total,
       idle: l.idle,
       active: l.active,
       waiting: l.waiting,
     }))
     const sum = (f: (l: (typeof logins)[number]) => number) => logins.reduce((n, l) => n + f(l), 0)
+    const clusters = [...this.#clusters.values()].map((c) => {
+      const of = logins.filter((l) => l.cluster === c.name)
+      const add = (f: (l: (typeof logins)[number]) => number) => of.reduce((n, l) => n + f(l), 0)
+      return {
+        name: c.name,
+        total: add((l) => l.total),
+        idle: add((l) => l.idle),
+        active: add((l) => l.active),
+        waiting: add((l) => l.waiting),
+        cap: c.cap ?? null,
+        readerSkipped: c.readerDownUntil > this.#options.clock.now(),
+      }
+    })
     return {
       pools,
       logins,
+      clusters,
       totals: {
         pools: pools.length,
         total: sum((l) => l.total),
@@ -229,10 +243,14 @@ export class TenantPools {
    * waiting for one fail with PoolsEndedError. Resolves when the pools' sockets are closed.
    */
   async evict(tenantId: string, options: ScopeOptions = {}): Promise<number> {
-    const { key, tenantId: id } = this.#scope(tenantId, options)
-    const keys = [...this.#uses.keys()].filter((k) =>
-      options.app !== undefined ? k === key : k === id || k.startsWith(`${id}:`),
-    )
+    // Validated (a cluster too, if named); then every scope of the tenant (or of its app) goes, on
+    // whichever cluster and endpoint: a tenant that moved may have scopes on both.
+    this.#scope(tenantId, options)
+    const keys = [...this.#uses.values()]
+      .filter(
+        (u) => u.scope.tenantId === tenantId && (options.app === undefined || u.scope.app === options.app),
+      )
+      .map((u) => u.key)
     await Promise.all(keys.map((k) => this.#remove(k)))
     return keys.length
   }
@@ -249,8 +267,8 @@ export class TenantPools {
     return this.#ending
   }
 
-  #scope(tenantId: string, { app }: ScopeOptions): Scope {
-    return this.#validated.scope(tenantId, app)
+  #scope(tenantId: string, { app, cluster, readOnly }: ScopeOptions): Scope {
+    return this.#validated.scope(tenantId, app, cluster, readOnly)
   }
 
   #db(scope: () => Scope, limits: CallLimits): TenantDb {
@@ -294,6 +312,22 @@ export class TenantPools {
   }
 
   async #query<R extends QueryResultRow>(
+    scope: Scope,
+    text: string,
+    values: unknown[] | undefined,
+    limits: CallLimits,
+  ): Promise<QueryResult<R>> {
+    if (!scope.onReader) return this.#queryOn<R>(scope, text, values, limits)
+    try {
+      return await this.#queryOn<R>(scope, text, values, limits)
+    } catch (err) {
+      // A read that lost its replica mid-statement ran nowhere else: it is run again on the writer.
+      if (!readerUnreachable(err)) throw err
+      return this.#queryOn<R>(this.#readerFailed(scope, limits, err), text, values, limits)
+    }
+  }
+
+  async #queryOn<R extends QueryResultRow>(
     scope: Scope,
     text: string,
     values: unknown[] | undefined,
@@ -414,6 +448,43 @@ export class TenantPools {
   // it alive. One idle for a while (a thawed environment, say) is checked first. A dead one is
   // discarded and another taken, before any statement of the caller has run.
   async #checkout(scope: Scope, limits: CallLimits, combinable = NEVER): Promise<Checkout> {
+    if (!scope.onReader) return this.#checkoutOn(scope, limits, combinable)
+    const cluster = this.#clusters.get(scope.cluster) as Cluster
+    if (cluster.readerDownUntil > this.#options.clock.now()) {
+      return this.#checkoutOn(this.#writerFor(scope, limits), limits, combinable)
+    }
+    try {
+      return await this.#checkoutOn(scope, limits, combinable)
+    } catch (err) {
+      if (!readerUnreachable(err)) throw err
+      return this.#checkoutOn(this.#readerFailed(scope, limits, err), limits, combinable)
+    }
+  }
+
+  // The reader of `scope`'s cluster could not be reached: it is skipped for readerRetryAfterMs, and
+  // the call goes to the writer, in a read-only session. Returns the writer's scope.
+  #readerFailed(scope: Scope, limits: CallLimits, err: unknown): Scope {
+    const cluster = this.#clusters.get(scope.cluster) as Cluster
+    const now = this.#options.clock.now()
+    if (cluster.readerDownUntil <= now) {
+      this.#log.warn('reader unreachable: read-only calls go to the writer for now', {
+        cluster: cluster.name,
+        retryAfterMs: this.#options.readerRetryAfterMs,
+        sqlState: sqlState(err),
+        error: err instanceof TenantPoolsError ? err.code : undefined,
+      })
+    }
+    cluster.readerDownUntil = now + this.#options.readerRetryAfterMs
+    return this.#writerFor(scope, limits)
+  }
+
+  #writerFor(scope: Scope, limits: CallLimits): Scope {
+    this.#counters.readerFallbacks++
+    if (limits.measure) limits.measure.readerFallbacks++
+    return this.#validated.variant(scope, scope.cluster, 'read-only')
+  }
+
+  async #checkoutOn(scope: Scope, limits: CallLimits, combinable: () => boolean): Promise<Checkout> {
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
     // Taken before the first await, while the caller's frames are still on the stack.
     const acquiredAt =
@@ -488,6 +559,8 @@ export class TenantPools {
     const settle = idleFor >= SETTLE_AFTER_IDLE_MS || conn.freedInInvocation !== this.#invocation
     try {
       // A clean session bound elsewhere, that needs no ping: the rebind rides with the statement.
+      // Leaving a read-only binding takes a full reset: its setting outlives a mere rebind.
+      if (rebind && conn.boundTo.leavesSettings) conn.needsReset = true
       if (rebind && !ping && !conn.needsReset && !this.#options.proxySafe && combinable()) {
         if (settle) return (await this.#isAlive(conn, false, limits)) && BIND_WITH_STATEMENT
         return BIND_WITH_STATEMENT
@@ -508,7 +581,8 @@ export class TenantPools {
     const full = conn.needsReset
     let sql: string
     if (this.#options.proxySafe) sql = PROXY_SAFE_RESET_SQL
-    else sql = full ? use.resetSql : use.bindSql
+    else if (!full) sql = use.bindSql
+    else sql = conn.startedReadOnly || conn.boundTo.leavesSettings ? use.resetFromReadOnlySql : use.resetSql
     const ok = await this.#probe(conn, sql, limits)
     if (!ok) return false
     // DEALLOCATE ALL dropped the server's prepared statements: pg must forget them too.
@@ -621,9 +695,10 @@ export class TenantPools {
   // connections. In proxy-safe mode the role carries the schema, so each scope is a login of its own.
   // The user comes from the credentials provider (cached there), asked once per scope.
   async #findLogin(use: ScopeUse, limits: CallLimits): Promise<LoginPool> {
+    const { cluster, endpoint } = this.#endpointOf(use)
     let key: string
     if (this.#options.proxySafe) {
-      key = `${this.#endpoint}|scope:${use.key}`
+      key = `${endpoint.address}|scope:${use.key}`
     } else {
       let user: string
       // Bounded as a connect is: a provider that never answers must not hold the caller.
@@ -636,32 +711,44 @@ export class TenantPools {
         return slow
       }
       try {
-        ;({ user } = await within(this.#factory.credentials(credentialsRequest(use.scope)), ms, tooSlow))
+        ;({ user } = await within(endpoint.factory.credentials(credentialsRequest(use.scope)), ms, tooSlow))
       } catch (err) {
         if (slow !== undefined && err === slow) throw err
         throw new CredentialsError(`The credentials provider failed for pool ${use.key}`, { cause: err })
       }
-      key = `${this.#endpoint}|${user}`
+      key = `${endpoint.address}|${user}`
     }
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
-    return this.#attach(use, key)
+    return this.#attach(use, key, cluster, endpoint)
+  }
+
+  // The cluster a scope connects to, and which of its endpoints.
+  #endpointOf(use: ScopeUse): { cluster: Cluster; endpoint: Endpoint } {
+    const cluster = this.#clusters.get(use.scope.cluster) as Cluster
+    const endpoint = use.scope.onReader ? (cluster.reader as Endpoint) : cluster.writer
+    return { cluster, endpoint }
+  }
+
+  #isReader(login: LoginPool): boolean {
+    return this.#readers.has(login)
   }
 
   // Without a credentials provider every scope logs in as the configured user: one login, known
   // without asking anyone.
   #staticLogin(use: ScopeUse): LoginPool | undefined {
-    if (this.#staticLoginKey === undefined) return undefined
-    return this.#attach(use, this.#staticLoginKey)
+    const { cluster, endpoint } = this.#endpointOf(use)
+    if (endpoint.staticLoginKey === undefined) return undefined
+    return this.#attach(use, endpoint.staticLoginKey, cluster, endpoint)
   }
 
   // The scope connects through login `key` from now on (made on first use).
-  #attach(use: ScopeUse, key: string): LoginPool {
-    const login = this.#logins.get(key) ?? this.#newLogin(key)
+  #attach(use: ScopeUse, key: string, cluster: Cluster, endpoint: Endpoint): LoginPool {
+    const login = this.#logins.get(key) ?? this.#newLogin(key, cluster, endpoint)
     this.#loginOf.set(use, login)
     return login
   }
 
-  #newLogin(key: string): LoginPool {
+  #newLogin(key: string, cluster: Cluster, endpoint: Endpoint): LoginPool {
     const o = this.#options
     const login = new LoginPool({
       key,
@@ -669,14 +756,16 @@ export class TenantPools {
       idleTimeoutMs: o.idleTimeoutMs,
       maxLifetimeMs: o.maxLifetimeMs,
       connectTimeoutMs: o.connectTimeoutMs,
-      budget: this.#budget,
+      budget: cluster.budget,
       clock: o.clock,
       events: this.#events,
       invocation: () => this.#invocation,
-      createClient: connector(this.#factory),
+      createClient: connector(endpoint.factory),
       verify: o.proxySafe ? (client, use) => this.#verifySchema(client, use.scope) : undefined,
     })
     this.#logins.set(key, login)
+    this.#clusterOf.set(login, cluster)
+    if (endpoint === cluster.reader) this.#readers.add(login)
     return login
   }
 
@@ -713,10 +802,12 @@ export class TenantPools {
     void this.#remove(victim.key, false)
   }
 
-  // The budget is spent and a login needs a connection: close the connection idle longest, of any login.
-  #freeIdleSlot(): void {
+  // The budget (or a cluster's cap) is spent and a login needs a connection: close the connection
+  // idle longest, of any login (of that cluster).
+  #freeIdleSlot(cluster?: string): void {
     let victim: LoginPool | undefined
     for (const login of this.#logins.values()) {
+      if (cluster !== undefined && this.#clusterOf.get(login)?.name !== cluster) continue
       const since = login.oldestIdleSince
       if (since !== undefined && (victim === undefined || since < (victim.oldestIdleSince as number))) {
         victim = login
@@ -793,6 +884,15 @@ const typed = (err: unknown, conn: PooledConnection): unknown =>
   conn.lost && sqlState(err) === undefined && !(err instanceof TenantPoolsError)
     ? new ConnectionLostError('The connection to the database was lost during the call', { cause: err })
     : err
+
+// The reader could not be reached or dropped the call: connecting failed, the connection died, or
+// the replica is starting up or cancelled the read for a conflict with recovery.
+const readerUnreachable = (err: unknown): boolean =>
+  err instanceof ConnectError ||
+  err instanceof ConnectionLostError ||
+  isConnectionLost(err) ||
+  sqlState(err) === '57P03' ||
+  sqlState(err) === '40001'
 
 const leastRecentlyUsed = (uses: ScopeUse[]): ScopeUse | undefined =>
   uses.reduce<ScopeUse | undefined>((lru, u) => (!lru || u.lastUse < lru.lastUse ? u : lru), undefined)

@@ -2,7 +2,13 @@ import { Signer } from '@aws-sdk/rds-signer'
 import type { CredentialsRequest } from '../../lib'
 import { rdsIamCredentials } from '../../lib'
 
-const request: CredentialsRequest = { key: 'acme', tenantId: 'acme', app: null, forceRefresh: false }
+const request: CredentialsRequest = {
+  key: 'acme',
+  tenantId: 'acme',
+  app: null,
+  cluster: 'main',
+  forceRefresh: false,
+}
 // Static, made-up AWS credentials: signing is local, nothing reaches AWS.
 const awsCredentials = {
   accessKeyId: 'AKIDEXAMPLE',

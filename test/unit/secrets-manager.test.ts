@@ -24,6 +24,7 @@ const request = (over: Partial<CredentialsRequest> = {}): CredentialsRequest => 
   key: 'acme',
   tenantId: 'acme',
   app: null,
+  cluster: 'main',
   forceRefresh: false,
   ...over,
 })

@@ -29,6 +29,11 @@ export class UnknownClusterError extends TenantPoolsError {
   }
 }
 
+/** The tenant is being moved to another cluster: its writes are refused until the move ends. */
+export class TenantMovingError extends TenantPoolsError {
+  readonly code = 'TENANT_MOVING'
+}
+
 /** No connection became free within the connect timeout: the pool or the environment budget is spent. */
 export class PoolExhaustedError extends TenantPoolsError {
   readonly code = 'POOL_EXHAUSTED'

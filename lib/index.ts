@@ -11,25 +11,42 @@ export {
   PoolsEndedError,
   SecretUnreadableError,
   StatementTimeoutError,
+  TenantMovingError,
   TenantPoolsError,
+  UnknownClusterError,
 } from './errors'
 export { bodyLimit } from './http/body-limit'
 export { httpErrors } from './http/http-errors'
 export { jsonResponse } from './http/json-response'
 export { invocationDeadline, type TenantContext, tenantDb } from './http/tenant-db'
 export { type HttpAnswer, toHttp } from './http/to-http'
-export { defaults, environmentVariables, optionsFromEnv, type TenantPoolsOptions } from './options'
+export {
+  type ClusterOptions,
+  defaults,
+  environmentVariables,
+  optionsFromEnv,
+  type ReaderOptions,
+  type TenantPoolsOptions,
+} from './options'
 export { type SslMode, sslFor } from './pool/tls'
 export { getTenantPools, resetTenantPools } from './registry/singleton'
 export {
+  type ClusterStats,
   type Counters,
+  type LoginStats,
   MASTER_KEY,
   type PoolStats,
   TenantPools,
   type TenantPoolsStats,
 } from './registry/tenant-pools'
-export { isConnectionLost, isServerKill, sqlState } from './sqlstate'
-export { TenantCatalog, type TenantCatalogOptions, type TenantStatus } from './tenancy/catalog'
+export { isConnectionLost, isServerKill, sqlState, TENANT_FENCED } from './sqlstate'
+export {
+  TenantCatalog,
+  type TenantCatalogOptions,
+  type TenantPlacement,
+  type TenantStatus,
+} from './tenancy/catalog'
+export { fence, tablesOf, unfence } from './tenancy/fence'
 export { type Migration, migrate } from './tenancy/migrate'
 export { assertTenantId, MAX_TENANT_ID_LENGTH, quoteIdent } from './tenancy/tenant-id'
 export type {

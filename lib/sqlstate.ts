@@ -35,3 +35,9 @@ export const isServerKill = (err: unknown): boolean => SESSION_ENDED.has(sqlStat
 export const TOO_MANY_CONNECTIONS = '53300'
 export const INVALID_PASSWORD = '28P01'
 export const QUERY_CANCELED = '57014'
+
+/** Raised by a moving tenant's fence: the write was refused before it changed anything (ours, see fence.ts). */
+export const TENANT_FENCED = 'TPM01'
+/** A tenant's schema or table is not where the caller looked: its placement may have changed. */
+export const UNDEFINED_TABLE = '42P01'
+export const INVALID_SCHEMA_NAME = '3F000'

@@ -2,8 +2,9 @@
 import { HttpError, jsonResponse, MAX_TENANT_ID_LENGTH } from '../../lib'
 import * as z from '../../lib/zod'
 import { adminHandler } from '../shared/admin-handler'
-import { catalog, pools } from '../shared/runtime'
+import { catalog, logger, pools } from '../shared/runtime'
 import { validate } from '../shared/validate'
+import { moveTenant } from './move'
 import { provisionTenant } from './provision'
 import { dropTenantRole, ensureTenantRole, tenantSecretId } from './tenant-role'
 
@@ -11,28 +12,40 @@ const tenantIdSchema = z.builtOnFirstUse(() =>
   z.string().check(z.regex(/^[a-z0-9_]+$/), z.minLength(1), z.maxLength(MAX_TENANT_ID_LENGTH)),
 )
 const createBody = z.builtOnFirstUse(() =>
-  z.strictObject({ id: tenantIdSchema(), role: z.optional(z.boolean()) }),
+  z.strictObject({ id: tenantIdSchema(), role: z.optional(z.boolean()), cluster: z.optional(clusterSchema()) }),
 )
+const clusterSchema = z.builtOnFirstUse(() => z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,31}$/)))
+const moveBody = z.builtOnFirstUse(() => z.strictObject({ cluster: clusterSchema() }))
 const patchBody = z.builtOnFirstUse(() => z.strictObject({ status: z.enum(['active', 'suspended']) }))
 
 interface TenantRow {
   id: string
   status: string
+  cluster: string
+  moving_to: string | null
   created_at: Date
   updated_at: Date
 }
 const toTenant = (r: TenantRow) => ({
   id: r.id,
   status: r.status,
+  cluster: r.cluster,
+  movingTo: r.moving_to,
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
 })
 
 export const create = adminHandler(
   async (event) => {
-    const { id, role } = validate(createBody(), event.body, 'body')
-    if (role) tenantSecretId(id) // fails fast (400) when per-tenant roles are not configured
-    const { created, applied } = await provisionTenant(pools(), id)
+    const { id, role, cluster } = validate(createBody(), event.body, 'body')
+    if (role) {
+      tenantSecretId(id) // fails fast (400) when per-tenant roles are not configured
+      // Roles are objects of one cluster: the main one, where ensureTenantRole creates them.
+      if (cluster !== undefined && cluster !== pools().mainCluster) {
+        throw new HttpError(400, 'ROLE_ON_MAIN_CLUSTER_ONLY', 'A tenant with its own role lives on the main cluster')
+      }
+    }
+    const { created, applied } = await provisionTenant(pools(), id, role ? pools().mainCluster : cluster)
     const ownRole = role ? await ensureTenantRole(pools(), id) : undefined
     catalog.invalidate(id)
     const { rows } = await pools().master.query<TenantRow>('SELECT * FROM tenants WHERE id = $1', [id])
@@ -86,6 +99,16 @@ export const remove = adminHandler(async (event) => {
     roleDropped: dropped?.role ?? null,
   })
 })
+
+/** Moves a tenant to another cluster (see move.ts); answers once the move is done. */
+export const move = adminHandler(
+  async (event) => {
+    const id = validate(tenantIdSchema(), event.pathParameters?.id, 'tenant id')
+    const { cluster } = validate(moveBody(), event.body, 'body')
+    return jsonResponse(200, await moveTenant(pools(), catalog, id, cluster, logger))
+  },
+  { body: true },
+)
 
 /** Readiness and pools: the master schema answers (503 if not), and this environment's stats. */
 export const poolStats = adminHandler(async () => {

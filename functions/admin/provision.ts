@@ -1,28 +1,78 @@
-// Provisioning a tenant: the catalog row, its schema, and its migrations. Idempotent, and safe when
-// two calls race: migrate() holds an advisory lock per schema, and the catalog insert is an upsert.
+// Provisioning a tenant: the catalog row, its schema on its cluster, and its migrations. Idempotent,
+// and safe when two calls race: one advisory lock per tenant id serializes them on the master, and
+// migrate() holds another per schema.
 
-import { migrate, type TenantPools } from '../../lib'
+import { HttpError, migrate, type TenantPools } from '../../lib'
 import { masterMigrations, tenantMigrations } from '../../migrations'
 
 export async function migrateMaster(pools: TenantPools): Promise<string[]> {
   return pools.master.withClient((client) => migrate(client, pools.masterSchema, masterMigrations))
 }
 
-/** Returns whether the tenant is new (false: it existed, and was reactivated if deleted). */
+export interface Provisioned {
+  /** False: it existed, and was reactivated if deleted. */
+  created: boolean
+  applied: string[]
+  cluster: string
+}
+
+/**
+ * Creates (or completes) a tenant. A new one goes on `cluster`, or else on the cluster with the
+ * fewest active tenants; an existing one stays where it is (moving it is `POST …/move`).
+ */
 export async function provisionTenant(
   pools: TenantPools,
   tenantId: string,
-): Promise<{ created: boolean; applied: string[] }> {
+  cluster?: string,
+): Promise<Provisioned> {
   const schema = pools.schemaOf(tenantId)
+  if (cluster !== undefined && !pools.clusterNames.includes(cluster)) {
+    throw new HttpError(400, 'UNKNOWN_CLUSTER', `Unknown cluster; known: ${pools.clusterNames.join(', ')}`)
+  }
   return pools.master.withClient(async (client) => {
     await migrate(client, pools.masterSchema, masterMigrations)
-    const applied = await migrate(client, schema, tenantMigrations)
-    const { rows } = await client.query<{ created: boolean }>(
-      `INSERT INTO tenants (id) VALUES ($1)
-       ON CONFLICT (id) DO UPDATE SET status = 'active', updated_at = now() WHERE tenants.status = 'deleted'
-       RETURNING (xmax = 0) AS created`,
-      [tenantId],
-    )
-    return { created: rows[0]?.created ?? false, applied }
+    // Session-level, released below (and by the connection's reset whatever happens).
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`tenant-pools:provision:${tenantId}`])
+    try {
+      const { rows: existing } = await client.query<{ cluster: string; moving_to: string | null }>(
+        'SELECT cluster, moving_to FROM tenants WHERE id = $1',
+        [tenantId],
+      )
+      const placedOn = existing[0]?.cluster
+      if (placedOn !== undefined && cluster !== undefined && cluster !== placedOn) {
+        throw new HttpError(
+          409,
+          'TENANT_ON_OTHER_CLUSTER',
+          `The tenant lives on cluster ${placedOn}: move it with POST /admin/tenants/{id}/move`,
+        )
+      }
+      const target = placedOn ?? cluster ?? (await leastUsedCluster(client, pools.clusterNames))
+      const applied = await pools.withClient(tenantId, (tenant) => migrate(tenant, schema, tenantMigrations), {
+        cluster: target,
+      })
+      const { rows } = await client.query<{ created: boolean }>(
+        `INSERT INTO tenants (id, cluster) VALUES ($1, $2)
+         ON CONFLICT (id) DO UPDATE SET status = 'active', updated_at = now() WHERE tenants.status = 'deleted'
+         RETURNING (xmax = 0) AS created`,
+        [tenantId, target],
+      )
+      return { created: rows[0]?.created ?? false, applied, cluster: target }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`tenant-pools:provision:${tenantId}`])
+    }
   })
+}
+
+/** The configured cluster with the fewest active tenants (the first named, on a tie). */
+async function leastUsedCluster(
+  client: { query: TenantPools['master']['query'] },
+  clusters: string[],
+): Promise<string> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT c.name FROM unnest($1::text[]) WITH ORDINALITY AS c (name, position)
+     LEFT JOIN tenants t ON t.cluster = c.name AND t.status = 'active'
+     GROUP BY c.name, c.position ORDER BY count(t.id), c.position LIMIT 1`,
+    [clusters],
+  )
+  return rows[0]?.name ?? (clusters[0] as string)
 }

@@ -5,6 +5,7 @@ import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambd
 import { HttpError } from '../errors'
 import type { TenantPools } from '../registry/tenant-pools'
 import type { TenantCatalog, TenantStatus } from '../tenancy/catalog'
+import { placedDb } from '../tenancy/placed-db'
 import { assertTenantId } from '../tenancy/tenant-id'
 import { type CallMeasure, newCallMeasure, type TenantDb } from '../types'
 
@@ -25,8 +26,13 @@ const trustHeaderFromEnv = (env: NodeJS.ProcessEnv): boolean =>
     : env.IS_OFFLINE === 'true'
 
 export interface TenantContext extends Context {
-  tenant: { id: string; status: TenantStatus }
+  tenant: { id: string; status: TenantStatus; cluster: string }
   db: TenantDb
+  /**
+   * The tenant's database, read-only: served by its cluster's reader (a replica) when there is one.
+   * It may lag the writer: a row written by this request may not be there yet.
+   */
+  readDb: TenantDb
   /** What this request's calls (the catalog look-up included) did to the pools. */
   dbMeasure: CallMeasure
 }
@@ -57,26 +63,29 @@ export function invocationDeadline(
 
 type TenantRequest = Request<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext>
 
-/** A TenantDb that remembers its calls in flight, so none outlives the handler. */
-function trackedDb(db: TenantDb): { db: TenantDb; settle: () => Promise<void> } {
+type Track = <T>(p: Promise<T>) => Promise<T>
+
+/** Remembers a request's calls in flight, so none outlives the handler. */
+function tracker(): { track: Track; settle: () => Promise<void> } {
   const inFlight = new Set<Promise<unknown>>()
-  const track = <T>(p: Promise<T>): Promise<T> => {
-    inFlight.add(p)
-    const done = () => inFlight.delete(p)
-    p.then(done, done)
-    return p
-  }
   return {
-    db: {
-      query: (text, values) => track(db.query(text, values)),
-      withClient: (fn) => track(db.withClient(fn)),
-      transaction: (fn) => track(db.transaction(fn)),
+    track: (p) => {
+      inFlight.add(p)
+      const done = () => inFlight.delete(p)
+      p.then(done, done)
+      return p
     },
     settle: async () => {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight])
     },
   }
 }
+
+const tracked = (db: TenantDb, track: Track): TenantDb => ({
+  query: (text, values) => track(db.query(text, values)),
+  withClient: (fn) => track(db.withClient(fn)),
+  transaction: (fn) => track(db.transaction(fn)),
+})
 
 export function tenantDb(
   options: TenantDbOptions,
@@ -98,14 +107,25 @@ export function tenantDb(
     const deadline = invocationDeadline(context, config.deadlineMarginMs)
     const measure = newCallMeasure()
     context.dbMeasure = measure
-    const status = await config.catalog.status(tenantId, { deadline, measure })
+    const placement = await config.catalog.placement(tenantId, { deadline, measure })
+    const { status } = placement
     if (status === 'unknown' || status === 'deleted') {
       throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
     }
     if (status === 'suspended') throw new HttpError(403, 'TENANT_SUSPENDED', 'This tenant is suspended')
-    const { db, settle } = trackedDb(config.pools().forTenant(tenantId, { deadline, measure }))
-    context.tenant = { id: tenantId, status }
-    context.db = db
+    const placed = (readOnly: boolean) =>
+      placedDb({
+        pools: config.pools(),
+        catalog: config.catalog,
+        tenantId,
+        placement,
+        limits: { deadline, measure },
+        readOnly,
+      })
+    const { track, settle } = tracker()
+    context.tenant = { id: tenantId, status, cluster: placement.cluster }
+    context.db = tracked(placed(false), track)
+    context.readDb = tracked(placed(true), track)
     settlers.set(context, settle)
   }
 

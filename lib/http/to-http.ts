@@ -11,8 +11,9 @@ import {
   PoolsEndedError,
   SecretUnreadableError,
   StatementTimeoutError,
+  TenantMovingError,
 } from '../errors'
-import { isConnectionLost, QUERY_CANCELED, sqlState, TOO_MANY_CONNECTIONS } from '../sqlstate'
+import { isConnectionLost, QUERY_CANCELED, sqlState, TENANT_FENCED, TOO_MANY_CONNECTIONS } from '../sqlstate'
 
 export interface HttpAnswer {
   status: number
@@ -64,6 +65,8 @@ export function toHttp(err: unknown): HttpAnswer {
           headers: { 'retry-after': RETRY_AFTER_SECONDS },
         }
   }
+  if (err instanceof TenantMovingError || sqlState(err) === TENANT_FENCED)
+    return unavailable('TENANT_MOVING', 'This tenant is being moved; writes resume shortly')
   if (err instanceof DeadlineExceededError)
     return unavailable('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly')
   if (err instanceof PoolExhaustedError)

@@ -5,6 +5,15 @@ import type { CallLimits, Clock } from '../types'
 
 export type TenantStatus = 'active' | 'suspended' | 'deleted' | 'unknown'
 
+/** A tenant's status and where it lives. */
+export interface TenantPlacement {
+  status: TenantStatus
+  /** The cluster holding its schema (the main one for an unknown tenant). */
+  cluster: string
+  /** The cluster it is being moved to, while a move is under way. */
+  movingTo: string | null
+}
+
 // Unknown ids are cached briefly: long enough to absorb a stream of random ids, short enough that a
 // tenant provisioned elsewhere is served within a second.
 const defaults = { ttlMs: 30_000, unknownTtlMs: 1_000, maxEntries: 10_000 }
@@ -23,7 +32,7 @@ export class TenantCatalog {
   readonly #maxEntries: number
   readonly #clock: Clock
   // Pending lookups are cached too: concurrent requests for one tenant make one query.
-  readonly #entries = new Map<string, { status: Promise<TenantStatus>; at: number; ttl: number }>()
+  readonly #entries = new Map<string, { placement: Promise<TenantPlacement>; at: number; ttl: number }>()
 
   constructor(pools: () => TenantPools, options: TenantCatalogOptions = {}) {
     const o = { ...defaults, ...options }
@@ -39,26 +48,42 @@ export class TenantCatalog {
    * cached (a concurrent caller for the same tenant shares it, and its limits). A failed look-up is
    * forgotten at once, so an outage lasts no longer here than at the database.
    */
-  status(tenantId: string, limits: CallLimits = {}): Promise<TenantStatus> {
+  async status(tenantId: string, limits: CallLimits = {}): Promise<TenantStatus> {
+    return (await this.placement(tenantId, limits)).status
+  }
+
+  /**
+   * The tenant's status and cluster, as `status`. A cached placement can be stale (a move flipped it
+   * in another environment): the old copy is fenced at the database, and a caller that meets the
+   * fence invalidates the entry and looks again.
+   */
+  placement(tenantId: string, limits: CallLimits = {}): Promise<TenantPlacement> {
     const now = this.#clock.now()
     const hit = this.#entries.get(tenantId)
-    if (hit && now - hit.at < hit.ttl) return hit.status
+    if (hit && now - hit.at < hit.ttl) return hit.placement
     if (this.#entries.size >= this.#maxEntries) this.#entries.clear()
-    const entry = { status: Promise.resolve<TenantStatus>('unknown'), at: now, ttl: this.#ttlMs }
-    entry.status = this.#pools()
+    const pools = this.#pools()
+    const entry = { placement: Promise.resolve(unknown(pools.mainCluster)), at: now, ttl: this.#ttlMs }
+    entry.placement = pools
       .forMaster(limits)
-      .query<{ status: TenantStatus }>('SELECT status FROM tenants WHERE id = $1', [tenantId])
+      .query<{ status: TenantStatus; cluster: string; moving_to: string | null }>(
+        'SELECT status, cluster, moving_to FROM tenants WHERE id = $1',
+        [tenantId],
+      )
       .then(({ rows }) => {
-        const status = rows[0]?.status ?? 'unknown'
-        if (status === 'unknown') entry.ttl = this.#unknownTtlMs
-        return status
+        const row = rows[0]
+        if (!row) {
+          entry.ttl = this.#unknownTtlMs
+          return unknown(pools.mainCluster)
+        }
+        return { status: row.status, cluster: row.cluster, movingTo: row.moving_to }
       })
-    const status = entry.status
+    const placement = entry.placement
     this.#entries.set(tenantId, entry)
-    status.catch(() => {
+    placement.catch(() => {
       if (this.#entries.get(tenantId) === entry) this.#entries.delete(tenantId)
     })
-    return status
+    return placement
   }
 
   /** Forgets a tenant (after it was provisioned, suspended or deleted in this environment). */
@@ -70,3 +95,5 @@ export class TenantCatalog {
     this.#entries.clear()
   }
 }
+
+const unknown = (cluster: string): TenantPlacement => ({ status: 'unknown', cluster, movingTo: null })

@@ -14,9 +14,11 @@ export const create = tenantHandler(
   { body: true },
 )
 
-export const list = tenantHandler(async (event, { db }) => {
+// The list and the stats read from the tenant's reader, if its cluster has one: they may lag a write
+// by the replica's delay (README, "More than one database").
+export const list = tenantHandler(async (event, { readDb }) => {
   const { limit, cursor } = validate(listQuery(), event.queryStringParameters ?? {}, 'query')
-  return jsonResponse(200, await listOrders(db, limit, cursor))
+  return jsonResponse(200, await listOrders(readDb, limit, cursor))
 })
 
 export const get = tenantHandler(async (event, { db }) =>
@@ -36,4 +38,4 @@ export const remove = tenantHandler(async (event, { db }) => {
   return { statusCode: 204, body: '' }
 })
 
-export const stats = tenantHandler(async (_event, { db }) => jsonResponse(200, await orderStats(db)))
+export const stats = tenantHandler(async (_event, { readDb }) => jsonResponse(200, await orderStats(readDb)))

@@ -69,7 +69,12 @@ async function maintainTenant(
   const schema = o.pools.schemaOf(tenantId)
   // Bounded by the invocation: the job's own work on a tenant that hangs (a silent database) ends
   // with a typed error, recorded as that tenant's failure, before Lambda's timeout would end it all.
-  const db = o.pools.forTenant(tenantId, { deadline: o.deadline })
+  // On the tenant's cluster. A tenant moved meanwhile is fenced there, and fails with TPM01: it is
+  // recorded and done in a later pass.
+  const { rows: placed } = await o.pools
+    .forMaster({ deadline: o.deadline })
+    .query<{ cluster: string }>('SELECT cluster FROM tenants WHERE id = $1', [tenantId])
+  const db = o.pools.forTenant(tenantId, { deadline: o.deadline, cluster: placed[0]?.cluster })
   await db.withClient(async (client) => {
     const { rowCount } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
     // A missing schema is a fault to report, not something to recreate empty under a live tenant.

@@ -1,4 +1,4 @@
 export default async function globalTeardown() {
-  const server = globalThis.__TENANT_POOLS_PG__
-  if (server) await server.stop()
+  // The replica first: it is removed before its primary stops.
+  for (const server of globalThis.__TENANT_POOLS_SERVERS__ ?? []) await server.stop()
 }

@@ -48,6 +48,7 @@ export {
 } from './tenancy/catalog'
 export { fence, tablesOf, unfence } from './tenancy/fence'
 export { type Migration, migrate } from './tenancy/migrate'
+export { type PlacedDbOptions, placedDb } from './tenancy/placed-db'
 export { assertTenantId, MAX_TENANT_ID_LENGTH, quoteIdent } from './tenancy/tenant-id'
 export type {
   CallLimits,

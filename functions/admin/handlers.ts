@@ -12,7 +12,11 @@ const tenantIdSchema = z.builtOnFirstUse(() =>
   z.string().check(z.regex(/^[a-z0-9_]+$/), z.minLength(1), z.maxLength(MAX_TENANT_ID_LENGTH)),
 )
 const createBody = z.builtOnFirstUse(() =>
-  z.strictObject({ id: tenantIdSchema(), role: z.optional(z.boolean()), cluster: z.optional(clusterSchema()) }),
+  z.strictObject({
+    id: tenantIdSchema(),
+    role: z.optional(z.boolean()),
+    cluster: z.optional(clusterSchema()),
+  }),
 )
 const clusterSchema = z.builtOnFirstUse(() => z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,31}$/)))
 const moveBody = z.builtOnFirstUse(() => z.strictObject({ cluster: clusterSchema() }))
@@ -42,7 +46,11 @@ export const create = adminHandler(
       tenantSecretId(id) // fails fast (400) when per-tenant roles are not configured
       // Roles are objects of one cluster: the main one, where ensureTenantRole creates them.
       if (cluster !== undefined && cluster !== pools().mainCluster) {
-        throw new HttpError(400, 'ROLE_ON_MAIN_CLUSTER_ONLY', 'A tenant with its own role lives on the main cluster')
+        throw new HttpError(
+          400,
+          'ROLE_ON_MAIN_CLUSTER_ONLY',
+          'A tenant with its own role lives on the main cluster',
+        )
       }
     }
     const { created, applied } = await provisionTenant(pools(), id, role ? pools().mainCluster : cluster)

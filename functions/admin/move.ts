@@ -5,7 +5,7 @@
 // the flip takes the fence down and leaves the tenant where it was. One that dies mid-way (a Lambda
 // timeout) leaves the fence up: posting the same move again starts it over.
 import { pipeline } from 'node:stream/promises'
-import { escapeIdentifier, type ClientBase } from 'pg'
+import { type ClientBase, escapeIdentifier } from 'pg'
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
 import { fence, HttpError, type Log, migrate, type TenantCatalog, type TenantPools, unfence } from '../../lib'
 import { tenantMigrations } from '../../migrations'
@@ -50,15 +50,22 @@ export async function moveTenant(
     )
     if (rowCount !== 1) throw new Error('the move was claimed by another call meanwhile')
   } catch (err) {
-    log.error('tenant move failed: the tenant stays where it was', { tenantId, from: source, to: target, err })
+    log.error('tenant move failed: the tenant stays where it was', {
+      tenantId,
+      from: source,
+      to: target,
+      err,
+    })
     await undo(pools, tenantId, schema, source, target, log)
     catalog.invalidate(tenantId)
     throw new HttpError(503, 'MOVE_FAILED', `The move failed; the tenant stays on cluster ${source}`, {
       cause: err,
     })
   }
+  // Not evicted: calls of this environment still on their way to the old copy would fail with
+  // PoolsEndedError. They meet the fence or the missing schema instead, and are sent on (placed-db.ts);
+  // the old scopes' connections are rebound or expire with them.
   catalog.invalidate(tenantId)
-  await pools.evict(tenantId)
   // The old copy is fenced; removing it makes a stale environment's reads fail over to the new one.
   let oldCopyRemoved = true
   try {
@@ -78,12 +85,16 @@ export async function moveTenant(
       err,
     })
   }
-  await pools.evict(tenantId)
   return { id: tenantId, from: source, to: target, tables, oldCopyRemoved, durationMs: Date.now() - started }
 }
 
 // Marks the move in the catalog, or says why it cannot start. Returns the source cluster.
-async function claimMove(pools: TenantPools, tenantId: string, schema: string, target: string): Promise<string> {
+async function claimMove(
+  pools: TenantPools,
+  tenantId: string,
+  schema: string,
+  target: string,
+): Promise<string> {
   const { rows } = await pools.master.query<{ cluster: string; moving_to: string | null; status: string }>(
     'SELECT cluster, moving_to, status FROM tenants WHERE id = $1',
     [tenantId],
@@ -95,9 +106,15 @@ async function claimMove(pools: TenantPools, tenantId: string, schema: string, t
   if (row.moving_to !== null && row.moving_to !== target) {
     throw new HttpError(409, 'MOVE_IN_PROGRESS', `The tenant is being moved to cluster ${row.moving_to}`)
   }
-  const { rowCount: ownRole } = await pools.master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [schema])
+  const { rowCount: ownRole } = await pools.master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [
+    schema,
+  ])
   if (ownRole) {
-    throw new HttpError(409, 'ROLE_NOT_MOVABLE', 'A tenant with a role of its own cannot be moved (roles live on one cluster)')
+    throw new HttpError(
+      409,
+      'ROLE_NOT_MOVABLE',
+      'A tenant with a role of its own cannot be moved (roles live on one cluster)',
+    )
   }
   const { rowCount } = await pools.master.query(
     `UPDATE tenants SET moving_to = $2, updated_at = now()
@@ -121,9 +138,13 @@ async function undo(
     [
       'drop the copy',
       () =>
-        pools.withClient(tenantId, (c) => c.query(`DROP SCHEMA IF EXISTS ${escapeIdentifier(schema)} CASCADE`), {
-          cluster: target,
-        }),
+        pools.withClient(
+          tenantId,
+          (c) => c.query(`DROP SCHEMA IF EXISTS ${escapeIdentifier(schema)} CASCADE`),
+          {
+            cluster: target,
+          },
+        ),
     ],
     ['take the fence down', () => pools.withClient(tenantId, (c) => unfence(c, schema), { cluster: source })],
     [
@@ -147,10 +168,13 @@ async function undo(
  */
 async function copySchema(src: ClientBase, dst: ClientBase, schema: string): Promise<MoveReport['tables']> {
   const s = escapeIdentifier(schema)
-  const { rows: versions } = await src.query<{ version: string }>(`SELECT version FROM ${s}.schema_migrations`)
+  const { rows: versions } = await src.query<{ version: string }>(
+    `SELECT version FROM ${s}.schema_migrations`,
+  )
   const known = new Set(tenantMigrations.map((m) => m.version))
   const unknown = versions.filter((v) => !known.has(v.version))
-  if (unknown.length > 0) throw new Error(`source schema has migrations this code does not know: ${unknown.map((v) => v.version)}`)
+  if (unknown.length > 0)
+    throw new Error(`source schema has migrations this code does not know: ${unknown.map((v) => v.version)}`)
   // A leftover of an earlier attempt: the tenant is not placed there, so nothing else uses it.
   await dst.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`)
   const has = new Set(versions.map((v) => v.version))
@@ -216,7 +240,7 @@ async function copySchema(src: ClientBase, dst: ClientBase, schema: string): Pro
 async function tablesInLoadOrder(client: ClientBase, schema: string): Promise<string[]> {
   const { rows } = await client.query<{ name: string; refs: string[] }>(
     `SELECT c.relname AS name,
-            coalesce(array_agg(r.relname) FILTER (WHERE r.relname IS NOT NULL AND r.oid <> c.oid), '{}') AS refs
+            coalesce(array_agg(r.relname::text) FILTER (WHERE r.relname IS NOT NULL AND r.oid <> c.oid), '{}'::text[]) AS refs
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'f'
      LEFT JOIN pg_class r ON r.oid = k.confrelid

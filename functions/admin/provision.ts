@@ -47,9 +47,13 @@ export async function provisionTenant(
         )
       }
       const target = placedOn ?? cluster ?? (await leastUsedCluster(client, pools.clusterNames))
-      const applied = await pools.withClient(tenantId, (tenant) => migrate(tenant, schema, tenantMigrations), {
-        cluster: target,
-      })
+      const applied = await pools.withClient(
+        tenantId,
+        (tenant) => migrate(tenant, schema, tenantMigrations),
+        {
+          cluster: target,
+        },
+      )
       const { rows } = await client.query<{ created: boolean }>(
         `INSERT INTO tenants (id, cluster) VALUES ($1, $2)
          ON CONFLICT (id) DO UPDATE SET status = 'active', updated_at = now() WHERE tenants.status = 'deleted'

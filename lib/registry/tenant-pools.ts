@@ -9,7 +9,6 @@ import {
   ConnectionLostError,
   CredentialsError,
   DeadlineExceededError,
-  InvalidOptionsError,
   PoolExhaustedError,
   PoolsEndedError,
   StatementTimeoutError,

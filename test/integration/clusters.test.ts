@@ -2,8 +2,8 @@
 // (DATABASE_URL), a second one (TEST_CLUSTER_B_URL) and a streaming replica of the main one.
 import { Client } from 'pg'
 import { TenantPools, UnknownClusterError } from '../../lib'
-import { startReplica } from '../support/replica.mjs'
 import { uniquePrefix, uniqueTenant } from '../support/db'
+import { startReplica } from '../support/replica.mjs'
 
 const mainUrl = () => process.env.DATABASE_URL as string
 const bUrl = () => process.env.TEST_CLUSTER_B_URL as string
@@ -67,7 +67,12 @@ describe('Clusters', () => {
     const clusters = Object.fromEntries(pools.stats().clusters.map((c) => [c.name, c.total]))
     expect(clusters).toEqual({ main: 1, b: 1 })
     // The wrong-cluster call made a scope of its own: keys tell clusters apart.
-    expect(pools.stats().pools.map((p) => p.key).sort()).toEqual([a, b, `${b}@b`].sort())
+    expect(
+      pools
+        .stats()
+        .pools.map((p) => p.key)
+        .sort(),
+    ).toEqual([a, b, `${b}@b`].sort())
   })
 
   it('refuses a cluster it was not given, before any SQL', async () => {
@@ -107,17 +112,26 @@ describe('Clusters', () => {
     // The main cluster still gets its share meanwhile: the cap is b's, not the environment's.
     const main = uniqueTenant('m')
     await tenantOn(mainUrl(), main, 'main')
-    const [, , mainRows] = await Promise.all([hold(ids[0] as string), hold(ids[1] as string), p.query(main, 'SELECT label FROM who')])
+    const [, , mainRows] = await Promise.all([
+      hold(ids[0] as string),
+      hold(ids[1] as string),
+      p.query(main, 'SELECT label FROM who'),
+    ])
     expect(mainRows.rows).toEqual([{ label: 'main' }])
   })
 
   it('rejects a cap above the budget, and a cluster without an endpoint', () => {
     expect(
-      () => new TenantPools({ connectionString: mainUrl(), budget: 4, clusters: { b: { connectionString: bUrl(), maxConnections: 5 } } }),
+      () =>
+        new TenantPools({
+          connectionString: mainUrl(),
+          budget: 4,
+          clusters: { b: { connectionString: bUrl(), maxConnections: 5 } },
+        }),
     ).toThrow(/maxConnections.*exceeds the budget/)
-    expect(() => new TenantPools({ connectionString: mainUrl(), clusters: { b: { maxConnections: 1 } } })).toThrow(
-      /clusters\.b.*connectionString or host/,
-    )
+    expect(
+      () => new TenantPools({ connectionString: mainUrl(), clusters: { b: { maxConnections: 1 } } }),
+    ).toThrow(/clusters\.b.*connectionString or host/)
   })
 })
 
@@ -132,9 +146,13 @@ describe('Readers', () => {
     const id = uniqueTenant('r')
     await tenantOn(mainUrl(), id, 'first')
     const replica = process.env.TEST_REPLICA_URL as string
-    pools = new TenantPools({ connectionString: mainUrl(), clusters: { main: { reader: { connectionString: replica } } } })
+    pools = new TenantPools({
+      connectionString: mainUrl(),
+      clusters: { main: { reader: { connectionString: replica } } },
+    })
     await pools.query(id, `INSERT INTO who VALUES ('second')`)
-    const read = async () => (await pools?.query(id, 'SELECT count(*)::int AS n FROM who', [], { readOnly: true }))?.rows[0]?.n
+    const read = async () =>
+      (await pools?.query(id, 'SELECT count(*)::int AS n FROM who', [], { readOnly: true }))?.rows[0]?.n
     // Replication is asynchronous: wait for the row, up to a generous bound.
     let n = await read().catch(() => 0)
     for (let i = 0; i < 200 && n !== 2; i++) {
@@ -143,7 +161,9 @@ describe('Readers', () => {
     }
     expect(n).toBe(2)
     expect(pools.stats().logins.filter((l) => l.reader)).toHaveLength(1)
-    await expect(pools.query(id, `INSERT INTO who VALUES ('x')`, [], { readOnly: true })).rejects.toMatchObject({
+    await expect(
+      pools.query(id, `INSERT INTO who VALUES ('x')`, [], { readOnly: true }),
+    ).rejects.toMatchObject({
       code: '25006',
     })
     expect(pools.stats().counters.readerFallbacks).toBe(0)
@@ -166,10 +186,14 @@ describe('Readers', () => {
       })
       const p = pools
       const read = () => p.query(id, 'SELECT label FROM who', [], { readOnly: true })
-      let seen = await read().then((r) => r.rowCount).catch(() => 0)
+      let seen = await read()
+        .then((r) => r.rowCount)
+        .catch(() => 0)
       for (let i = 0; i < 200 && seen !== 1; i++) {
         await new Promise((r) => setTimeout(r, 25))
-        seen = await read().then((r) => r.rowCount).catch(() => 0)
+        seen = await read()
+          .then((r) => r.rowCount)
+          .catch(() => 0)
       }
       expect(seen).toBe(1)
       // Ten callers reading while the replica stops under them: every call answers.
@@ -196,9 +220,11 @@ describe('Readers', () => {
       expect(stats.counters.readerFallbacks).toBeGreaterThan(0)
       expect(stats.clusters[0]?.readerSkipped).toBe(true)
       // On the writer the session is read-only: a write through the read-only scope is refused.
-      await expect(p.query(id, `INSERT INTO who VALUES ('x')`, [], { readOnly: true })).rejects.toMatchObject({
-        code: '25006',
-      })
+      await expect(p.query(id, `INSERT INTO who VALUES ('x')`, [], { readOnly: true })).rejects.toMatchObject(
+        {
+          code: '25006',
+        },
+      )
       // …and a connection the read-only scope used is writable again for a writing scope.
       await p.query(id, `INSERT INTO who VALUES ('written')`)
       expect((await p.query(id, 'SELECT count(*)::int AS n FROM who')).rows[0]?.n).toBe(2)

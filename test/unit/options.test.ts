@@ -60,6 +60,40 @@ describe('Module: options', () => {
       expect(optionsFromEnv({ TENANT_POOLS_BUDGET: '' })).toEqual({})
     })
 
+    it('reads clusters from TENANT_POOLS_CLUSTERS, a secret per cluster becoming its credentials', () => {
+      const o = optionsFromEnv({
+        TENANT_POOLS_CLUSTERS: JSON.stringify({
+          main: { reader: 'postgres://main-ro:5433/app' },
+          b: { host: 'b.example', port: 6432, secretId: 'app/b', maxConnections: 2, ssl: 'require' },
+        }),
+        TENANT_POOLS_READER_RETRY_AFTER_MS: '2000',
+      })
+      expect(o.readerRetryAfterMs).toBe(2000)
+      expect(o.clusters?.main).toEqual({ reader: { connectionString: 'postgres://main-ro:5433/app' } })
+      expect(o.clusters?.b).toMatchObject({
+        host: 'b.example',
+        port: 6432,
+        maxConnections: 2,
+        ssl: 'require',
+      })
+      expect(typeof o.clusters?.b?.credentials).toBe('function')
+      expect(() => new TenantPools(o)).not.toThrow()
+    })
+
+    it.each([
+      ['not JSON', '{b:'],
+      ['a bad cluster name', '{"B!":{"host":"x"}}'],
+      ['an unknown key', '{"b":{"host":"x","pasword":"y"}}'],
+      ['a cap of 0', '{"b":{"host":"x","maxConnections":0}}'],
+    ])('rejects TENANT_POOLS_CLUSTERS with %s, naming the variable and never echoing it', (_, value) => {
+      expect(() => optionsFromEnv({ TENANT_POOLS_CLUSTERS: value })).toThrow(/^TENANT_POOLS_CLUSTERS/)
+      try {
+        optionsFromEnv({ TENANT_POOLS_CLUSTERS: value })
+      } catch (err) {
+        expect((err as Error).message).not.toContain(value)
+      }
+    })
+
     it.each([
       ['TENANT_POOLS_BUDGET', 'four'],
       ['TENANT_POOLS_IDLE_TIMEOUT_MS', '1.5'],

@@ -1,0 +1,80 @@
+import fc from 'fast-check'
+import { ConnectionBudget } from '../../lib/pool/budget'
+import { CappedBudget } from '../../lib/pool/capped-budget'
+
+const claimant = () => {
+  const c = { grants: 0, granted: () => void c.grants++ }
+  return c
+}
+
+describe('Class: CappedBudget', () => {
+  it('grants within the cluster cap, and queues past it though the environment has room', () => {
+    const env = new ConnectionBudget(4, () => {})
+    let shortages = 0
+    const b = new CappedBudget(new ConnectionBudget(2, () => void shortages++), env)
+    const [x, y, z] = [claimant(), claimant(), claimant()]
+
+    b.claim(x)
+    b.claim(y)
+    b.claim(z)
+
+    expect([x.grants, y.grants, z.grants]).toEqual([1, 1, 0])
+    expect({ env: env.used, cluster: b.used, waiting: b.waiting, shortages }).toEqual({
+      env: 2,
+      cluster: 2,
+      waiting: 1,
+      shortages: 1,
+    })
+    b.release()
+    expect(z.grants).toBe(1)
+    expect({ env: env.used, cluster: b.used }).toEqual({ env: 2, cluster: 2 })
+  })
+
+  it('waits for the environment when another cluster holds its slots, holding one cluster slot', () => {
+    const env = new ConnectionBudget(2, () => {})
+    const other = claimant()
+    env.claim(other)
+    env.claim(other)
+    const b = new CappedBudget(new ConnectionBudget(2, () => {}), env)
+    const x = claimant()
+
+    b.claim(x)
+    expect({ grants: x.grants, cluster: b.used, envWaiting: env.waiting }).toEqual({
+      grants: 0,
+      cluster: 1,
+      envWaiting: 1,
+    })
+    // Withdrawn while queued at the environment: its cluster slot comes back too.
+    expect(b.withdraw(x)).toBe(true)
+    expect({ cluster: b.used, envWaiting: env.waiting }).toEqual({ cluster: 0, envWaiting: 0 })
+    expect(b.withdraw(x)).toBe(false)
+  })
+
+  it('never exceeds the cap nor the environment budget, whatever the order of claims and releases', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ cluster: fc.integer({ min: 0, max: 2 }), release: fc.boolean() }), {
+          maxLength: 60,
+        }),
+        (steps) => {
+          const env = new ConnectionBudget(4, () => {})
+          const caps = [2, 3, 4]
+          const clusters = caps.map((cap) => new CappedBudget(new ConnectionBudget(cap, () => {}), env))
+          const held = [0, 0, 0]
+          const claimants = clusters.map((_, i) => ({ granted: () => void (held[i] = (held[i] ?? 0) + 1) }))
+          for (const { cluster, release } of steps) {
+            const budget = clusters[cluster] as CappedBudget
+            if (release && (held[cluster] as number) > 0) {
+              held[cluster] = (held[cluster] as number) - 1
+              budget.release()
+            } else budget.claim(claimants[cluster] as { granted: () => void })
+            held.forEach((n, i) => expect(n).toBeLessThanOrEqual(caps[i] as number))
+            expect(held.reduce((a, n) => a + n, 0)).toBeLessThanOrEqual(4)
+            // Every environment slot granted is a connection some cluster holds: none leaks.
+            expect(env.used).toBe(held.reduce((a, n) => a + n, 0))
+          }
+        },
+      ),
+    )
+  })
+})

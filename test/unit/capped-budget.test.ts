@@ -61,14 +61,18 @@ describe('Class: CappedBudget', () => {
           const caps = [2, 3, 4]
           const clusters = caps.map((cap) => new CappedBudget(new ConnectionBudget(cap, () => {}), env))
           const held = [0, 0, 0]
-          const claimants = clusters.map((_, i) => ({ granted: () => void (held[i] = (held[i] ?? 0) + 1) }))
+          const claimants = clusters.map((_, i) => ({
+            granted: () => {
+              held[i] = (held[i] ?? 0) + 1
+            },
+          }))
           for (const { cluster, release } of steps) {
             const budget = clusters[cluster] as CappedBudget
             if (release && (held[cluster] as number) > 0) {
               held[cluster] = (held[cluster] as number) - 1
               budget.release()
             } else budget.claim(claimants[cluster] as { granted: () => void })
-            held.forEach((n, i) => expect(n).toBeLessThanOrEqual(caps[i] as number))
+            for (const [i, n] of held.entries()) expect(n).toBeLessThanOrEqual(caps[i] as number)
             expect(held.reduce((a, n) => a + n, 0)).toBeLessThanOrEqual(4)
             // Every environment slot granted is a connection some cluster holds: none leaks.
             expect(env.used).toBe(held.reduce((a, n) => a + n, 0))

@@ -5,7 +5,10 @@ import { createInterface } from 'node:readline'
 import { Client, escapeIdentifier, Pool } from 'pg'
 import { TenantPools } from '../lib'
 
-const [design, url, prefix] = process.argv.slice(2) as [string, string, string]
+const [design, url, prefix, urlB] = process.argv.slice(2) as [string, string, string, string | undefined]
+// Two clusters: tenants with an odd number live on b, capped at CLUSTER_B_CAP connections per environment.
+const CLUSTER_B_CAP = 2
+const onB = (tenant: string) => Number(tenant.replace(/\D/g, '')) % 2 === 1
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
 type Run = (tenant: string) => Promise<unknown>
@@ -14,6 +17,15 @@ function designFor(name: string): Run {
   if (name === 'ours') {
     const pools = new TenantPools({ connectionString: url, applicationNamePrefix: prefix, logger: silent })
     return (t) => pools.query(t, 'SELECT 1')
+  }
+  if (name === 'ours-two-clusters') {
+    const pools = new TenantPools({
+      connectionString: url,
+      applicationNamePrefix: prefix,
+      logger: silent,
+      clusters: { b: { connectionString: urlB, maxConnections: CLUSTER_B_CAP } },
+    })
+    return (t) => pools.query(t, 'SELECT 1', [], onB(t) ? { cluster: 'b' } : {})
   }
   if (name === 'tutorial') {
     // The common tutorial: a pool per tenant, max 20, min 5, no budget, search_path at startup.

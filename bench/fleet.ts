@@ -1,7 +1,8 @@
 // npm run bench:fleet: a simulated Lambda fleet against one PostgreSQL with max_connections 100.
 // Four connection designs, run one after the other on the same server: ours; the tutorial design
 // (a pool per tenant, max 20 min 5, no budget); one pg.Pool per environment with SET search_path;
-// a new connection per request. ENVIRONMENTS processes each serve bursts of Zipf-distributed
+// a new connection per request; and ours again with half the tenants on a second server (cluster b,
+// capped per environment), whose connections are counted per server. ENVIRONMENTS processes each serve bursts of Zipf-distributed
 // tenants and are frozen (SIGSTOP) between bursts, as Lambda does. Prints a table and writes JSON and
 // an SVG chart of server connections over time under bench/results/.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
@@ -13,7 +14,9 @@ import { Client } from 'pg'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { zipfTenants } from './zipf'
 
-const DESIGNS = ['ours', 'tutorial', 'single-pool', 'per-request'] as const
+const DESIGNS = ['ours', 'tutorial', 'single-pool', 'per-request', 'ours-two-clusters'] as const
+// As bench/fleet-env.ts: cluster b's cap per environment.
+const CLUSTER_B_CAP = 2
 const ENVIRONMENTS = 10
 const TENANTS = 200
 const ROUNDS = 40
@@ -29,8 +32,8 @@ interface Env {
   next: () => Promise<{ latencies: number[]; errors: Record<string, number> }>
 }
 
-function startEnv(design: string, url: string, prefix: string): Env {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/fleet-env.ts', design, url, prefix])
+function startEnv(design: string, url: string, prefix: string, urlB: string): Env {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/fleet-env.ts', design, url, prefix, urlB])
   const queue: Array<(v: { latencies: number[]; errors: Record<string, number> }) => void> = []
   createInterface({ input: child.stdout }).on('line', (line) => queue.shift()?.(JSON.parse(line)))
   return { child, next: () => new Promise((resolve) => queue.push(resolve)) }
@@ -43,30 +46,44 @@ const percentile = (xs: number[], q: number) => {
 
 async function main(): Promise<void> {
   const server = await startEmbeddedPostgres({ database: 'fleet', flags: ['max_connections=100'] })
+  const serverB = await startEmbeddedPostgres({ database: 'fleet', flags: ['max_connections=100'] })
   const admin = new Client({ connectionString: server.url })
+  const adminB = new Client({ connectionString: serverB.url })
   await admin.connect()
-  const count = async (prefix: string) =>
+  await adminB.connect()
+  const countOn = async (c: Client, prefix: string) =>
     Number(
       (
-        await admin.query<{ n: string }>(
+        await c.query<{ n: string }>(
           'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1',
           [`${prefix}:%`],
         )
       ).rows[0]?.n,
     )
+  // Connections on cluster b, sampled with the total.
+  let onB = 0
+  const count = async (prefix: string) => {
+    const [a, b] = await Promise.all([countOn(admin, prefix), countOn(adminB, prefix)])
+    onB = b
+    return a + b
+  }
   const results: Record<string, unknown>[] = []
   const series: Record<string, Array<[number, number]>> = {}
   try {
     for (const design of DESIGNS) {
       const prefix = `fleet-${design}`
-      const envs = Array.from({ length: ENVIRONMENTS }, () => startEnv(design, server.url, prefix))
+      const envs = Array.from({ length: ENVIRONMENTS }, () =>
+        startEnv(design, server.url, prefix, serverB.url),
+      )
       await new Promise((r) => setTimeout(r, 1_500)) // let the environments load
       const points: Array<[number, number]> = []
+      let peakB = 0
       const started = Date.now()
       let sampling = true
       const sampler = (async () => {
         while (sampling) {
           points.push([Date.now() - started, await count(prefix)])
+          peakB = Math.max(peakB, onB)
           await new Promise((r) => setTimeout(r, SAMPLE_MS))
         }
       })()
@@ -100,10 +117,12 @@ async function main(): Promise<void> {
         e.child.kill('SIGCONT')
         e.child.kill('SIGTERM')
       }
-      await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1`,
-        [`${prefix}:%`],
-      )
+      for (const c of [admin, adminB]) {
+        await c.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1`,
+          [`${prefix}:%`],
+        )
+      }
       const during = points.filter(([t]) => t <= trafficEndedAt).map(([, n]) => n)
       series[design] = points
       results.push({
@@ -115,11 +134,16 @@ async function main(): Promise<void> {
         p50ms: +percentile(latencies, 0.5).toFixed(2),
         p99ms: +percentile(latencies, 0.99).toFixed(2),
         lingerAfterTrafficMs: lingerMs ?? `> ${LINGER_CAP_MS}`,
+        // Of the peak, on cluster b; its bound is the cap times the environments.
+        peakOnClusterB:
+          design === 'ours-two-clusters' ? `${peakB} (cap ${CLUSTER_B_CAP * ENVIRONMENTS})` : '',
       })
     }
   } finally {
     await admin.end()
+    await adminB.end()
     await server.stop()
+    await serverB.stop()
   }
   console.table(results.map((r) => ({ ...r, failed: JSON.stringify(r.failed) })))
   const dir = join(__dirname, 'results')

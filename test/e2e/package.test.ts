@@ -34,6 +34,7 @@ describe('serverless package', () => {
         'AdminTenantsCreate',
         'AdminTenantsDelete',
         'AdminTenantsList',
+        'AdminTenantsMove',
         'AdminTenantsPatch',
         'Health',
         'Maintenance',
@@ -52,7 +53,7 @@ describe('serverless package', () => {
     const keys = ofType('AWS::Lambda::Function').map(
       ([, r]) => (r.Properties.Code as { S3Key: string }).S3Key,
     )
-    expect(new Set(keys).size).toBe(13)
+    expect(new Set(keys).size).toBe(14)
     for (const fn of packaged.functions) {
       const bundle = fn.bundlePath.slice(
         fn.bundlePath.indexOf('/extracted/') + `/extracted/${fn.name}/`.length,

@@ -3,8 +3,11 @@
 import { Client } from 'pg'
 import { TenantPools, UnknownClusterError } from '../../lib'
 import { uniquePrefix, uniqueTenant } from '../support/db'
+import { memoryLog } from '../support/memory-log'
 import { startReplica } from '../support/replica.mjs'
 
+// The registries' own log lines stay out of the run's output.
+const quiet = memoryLog().log
 const mainUrl = () => process.env.DATABASE_URL as string
 const bUrl = () => process.env.TEST_CLUSTER_B_URL as string
 
@@ -50,6 +53,7 @@ describe('Clusters', () => {
     await tenantOn(bUrl(), b, 'on b')
     const prefix = uniquePrefix()
     pools = new TenantPools({
+      logger: quiet,
       connectionString: mainUrl(),
       applicationNamePrefix: prefix,
       clusters: { b: { connectionString: bUrl() } },
@@ -76,7 +80,10 @@ describe('Clusters', () => {
   })
 
   it('refuses a cluster it was not given, before any SQL', async () => {
-    pools = new TenantPools({ connectionString: mainUrl() })
+    pools = new TenantPools({
+      logger: quiet,
+      connectionString: mainUrl(),
+    })
     await expect(pools.query('acme', 'SELECT 1', [], { cluster: 'nope' })).rejects.toBeInstanceOf(
       UnknownClusterError,
     )
@@ -88,6 +95,7 @@ describe('Clusters', () => {
     for (const id of ids) await tenantOn(bUrl(), id, id)
     const prefix = uniquePrefix()
     pools = new TenantPools({
+      logger: quiet,
       connectionString: mainUrl(),
       applicationNamePrefix: prefix,
       budget: 4,
@@ -124,13 +132,19 @@ describe('Clusters', () => {
     expect(
       () =>
         new TenantPools({
+          logger: quiet,
           connectionString: mainUrl(),
           budget: 4,
           clusters: { b: { connectionString: bUrl(), maxConnections: 5 } },
         }),
     ).toThrow(/maxConnections.*exceeds the budget/)
     expect(
-      () => new TenantPools({ connectionString: mainUrl(), clusters: { b: { maxConnections: 1 } } }),
+      () =>
+        new TenantPools({
+          logger: quiet,
+          connectionString: mainUrl(),
+          clusters: { b: { maxConnections: 1 } },
+        }),
     ).toThrow(/clusters\.b.*connectionString or host/)
   })
 })
@@ -147,6 +161,7 @@ describe('Readers', () => {
     await tenantOn(mainUrl(), id, 'first')
     const replica = process.env.TEST_REPLICA_URL as string
     pools = new TenantPools({
+      logger: quiet,
       connectionString: mainUrl(),
       clusters: { main: { reader: { connectionString: replica } } },
     })
@@ -180,6 +195,7 @@ describe('Readers', () => {
       const id = uniqueTenant('f')
       await tenantOn(mainUrl(), id, 'row')
       pools = new TenantPools({
+        logger: quiet,
         connectionString: mainUrl(),
         clusters: { main: { reader: { connectionString: replica.url } } },
         readerRetryAfterMs: 60_000,

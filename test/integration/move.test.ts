@@ -7,6 +7,8 @@ import { type Log, placedDb, TenantCatalog, TenantMovingError, TenantPools } fro
 import { uniqueTenant } from '../support/db'
 import { memoryLog } from '../support/memory-log'
 
+// The registries' own log lines stay out of the run's output.
+const quiet = memoryLog().log
 const mainUrl = () => process.env.DATABASE_URL as string
 const bUrl = () => process.env.TEST_CLUSTER_B_URL as string
 
@@ -31,6 +33,7 @@ const referencesOn = (url: string, id: string) =>
 // One environment: its registry and its catalog cache.
 const environment = (catalogTtlMs: number) => {
   const pools = new TenantPools({
+    logger: quiet,
     connectionString: mainUrl(),
     clusters: { b: { connectionString: bUrl() } },
   })

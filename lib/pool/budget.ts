@@ -39,6 +39,8 @@ export class ConnectionBudget {
 
   /** When the longest waiting claim of another claimant than `except` was queued, if any. */
   oldestClaimSince(except: BudgetClaimant): number | undefined {
+    // Asked on every release: with nobody queued (the warm path) it allocates nothing.
+    if (this.#queue.length === 0) return undefined
     return this.#queue.find((c) => c.claimant !== except)?.since
   }
 

@@ -132,17 +132,10 @@ export class LoginPool implements BudgetClaimant {
    */
   acquire(scope: ScopeUse, limits?: AcquireLimits): Promise<PooledConnection> {
     const now = this.#config.clock.now()
-    this.lastUsedAt = now
-    scope.touch(now)
+    const idle = this.acquireNow(scope, now)
+    if (idle) return Promise.resolve(idle)
     if (this.#ending || scope.ended) {
       return Promise.reject(new PoolsEndedError(`Pool ${scope.key} has been ended`))
-    }
-    if (scope.active < this.#config.maxPerScope) {
-      const idle = this.#takeIdle(scope, now)
-      if (idle) {
-        this.#hand(idle, scope)
-        return Promise.resolve(idle)
-      }
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
@@ -169,6 +162,19 @@ export class LoginPool implements BudgetClaimant {
       scope.waiting++
       this.#grow()
     })
+  }
+
+  /**
+   * The checkout `acquire` makes without waiting, at `now`: an idle connection for `scope` (bound to
+   * it if one is), or undefined if there is none to take (acquire then waits, or refuses an ended pool).
+   */
+  acquireNow(scope: ScopeUse, now: number): PooledConnection | undefined {
+    this.lastUsedAt = now
+    scope.touch(now)
+    if (this.#ending || scope.ended || scope.active >= this.#config.maxPerScope) return undefined
+    const idle = this.#takeIdle(scope, now)
+    if (idle) this.#hand(idle, scope)
+    return idle
   }
 
   // The newest idle connection bound to `scope`, else the least recently used one. The sweep runs

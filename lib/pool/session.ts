@@ -99,8 +99,24 @@ const SESSION_CHANGING =
  * is reset before its next use. A change hidden in a function's body is not seen: run such calls
  * with withClient or transaction, which always reset.
  */
-export const maybeChangesSession = (text: string): boolean =>
-  SESSION_CHANGING.test(text) || (hasComment(text) && SESSION_CHANGING.test(withoutComments(text)))
+export function maybeChangesSession(text: string): boolean {
+  const known = seen.get(text)
+  if (known !== undefined) return known
+  const changes =
+    SESSION_CHANGING.test(text) || (hasComment(text) && SESSION_CHANGING.test(withoutComments(text)))
+  if (typeof text === 'string' && text.length <= MAX_SEEN_LENGTH) {
+    // Bounded: statements with their values inlined cannot grow it for ever (cleared, not evicted).
+    if (seen.size >= MAX_SEEN_STATEMENTS) seen.clear()
+    seen.set(text, changes)
+  }
+  return changes
+}
+
+// The answers so far, by statement text: an application runs the same few statements over and over,
+// and a map look-up costs less than the scan. At most 1,000 statements of at most 4,096 characters.
+const MAX_SEEN_STATEMENTS = 1_000
+const MAX_SEEN_LENGTH = 4_096
+const seen = new Map<string, boolean>()
 
 /** Cheap first look: most statements have no comment, and need no second pass. */
 export const hasComment = (text: string): boolean => text.includes('--') || text.includes('/*')

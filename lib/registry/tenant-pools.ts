@@ -156,13 +156,19 @@ export class TenantPools {
   }
 
   /** Runs one statement on a pooled connection of the tenant's schema. */
-  async query<R extends QueryResultRow = QueryResultRow>(
+  query<R extends QueryResultRow = QueryResultRow>(
     tenantId: string,
     text: string,
     values?: unknown[],
-    options: ScopeOptions = {},
+    options: ScopeOptions = NO_OPTIONS,
   ): Promise<QueryResult<R>> {
-    return this.#query<R>(this.#scope(tenantId, options), text, values, limitsOf(options))
+    // Not an async function: #query already is one, and every layer of promises costs microtask hops
+    // on the warm path. An invalid tenant id still rejects rather than throws.
+    try {
+      return this.#query<R>(this.#scope(tenantId, options), text, values, limitsOf(options))
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /** Lends a connection for several statements. It is destroyed, not reused, if `fn` throws. */
@@ -335,27 +341,30 @@ export class TenantPools {
     // A statement that may change the session gets a reset before the connection's next use; one
     // that can share an implicit transaction with the rebinding SETs carries them (one round trip).
     const reset = maybeChangesSession(text)
-    // Asked only when a rebind is due: the warm path (a bound connection) pays nothing for it.
-    const out = await this.#checkout(scope, limits, () => !reset && combinable(text, values))
+    // A statement that may change the session never carries a rebind (`undefined`: no statement).
+    // Whether it can is asked only when a rebind is due: the warm path pays nothing for it.
+    const got = this.#checkout(scope, limits, reset ? undefined : text, values)
+    // The warm path gets its connection without waiting: no await, no microtask hop.
+    const out = got instanceof Promise ? await got : got
     const { conn, login } = out
     const server = this.#options.statementTimeoutMs
     const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
     const boundMs = Math.min(own, out.leftMs)
-    // Made only when the timer fires: the warm path allocates no error.
+    // Made only when the timer fires: the warm path allocates no error. (An inline arrow: a named
+    // one costs a defineProperty per call under tsx's keepNames.)
     let timedOut: StatementTimeoutError | undefined
-    const outOfTime = () => {
-      timedOut = new StatementTimeoutError(
-        `No answer to a statement of pool ${scope.key} within ${Math.round(boundMs)} ms; it may have run`,
-        true,
-      )
-      return timedOut
-    }
     let result: QueryResult<R>
     try {
       const running = out.bindWithStatement
         ? boundQuery<R>(conn.client, out.use.bindStatements, text, values)
         : conn.client.query<R>(text, values)
-      result = await within(running, boundMs, outOfTime)
+      result = await within(running, boundMs, () => {
+        timedOut = new StatementTimeoutError(
+          `No answer to a statement of pool ${scope.key} within ${Math.round(boundMs)} ms; it may have run`,
+          true,
+        )
+        return timedOut
+      })
       if (out.bindWithStatement) {
         // Committed with the statement: the session is now the caller's scope's.
         conn.boundTo = out.use
@@ -383,7 +392,8 @@ export class TenantPools {
     limits: CallLimits,
     commit?: { sent: boolean },
   ): Promise<T> {
-    const out = await this.#checkout(scope, limits)
+    const got = this.#checkout(scope, limits)
+    const out = got instanceof Promise ? await got : got
     const { conn, login, leftMs: boundMs } = out
     // Individual statements of a callback are not bounded here (the server's statement_timeout
     // is); the whole callback is bounded by the deadline.
@@ -446,17 +456,27 @@ export class TenantPools {
   // scope, or left with a caller's state, is reset and rebound in one round trip, which also proves
   // it alive. One idle for a while (a thawed environment, say) is checked first. A dead one is
   // discarded and another taken, before any statement of the caller has run.
-  async #checkout(scope: Scope, limits: CallLimits, combinable = NEVER): Promise<Checkout> {
-    if (!scope.onReader) return this.#checkoutOn(scope, limits, combinable)
+  // `text` (with `values`): the caller's statement, which may carry a rebind (see bound-query.ts);
+  // undefined when there is none or it must not.
+  // The checkout itself when nothing needs waiting for (the warm path: an idle connection bound to
+  // the scope, used moments ago), else a promise of it. The callers are async functions: what this
+  // throws, they reject with, as the waiting path would.
+  #checkout(scope: Scope, limits: CallLimits, text?: string, values?: unknown[]): Checkout | Promise<Checkout> {
+    if (!scope.onReader) return this.#checkoutOn(scope, limits, text, values)
+    return this.#checkoutOnReader(scope, limits, text, values)
+  }
+
+  // A reader's scope: on the writer while its reader is skipped, and sent there when it fails.
+  async #checkoutOnReader(scope: Scope, limits: CallLimits, text?: string, values?: unknown[]): Promise<Checkout> {
     const cluster = this.#clusters.get(scope.cluster) as Cluster
     if (cluster.readerDownUntil > this.#options.clock.now()) {
-      return this.#checkoutOn(this.#writerFor(scope, limits), limits, combinable)
+      return this.#checkoutOn(this.#writerFor(scope, limits), limits, text, values)
     }
     try {
-      return await this.#checkoutOn(scope, limits, combinable)
+      return await this.#checkoutOn(scope, limits, text, values)
     } catch (err) {
       if (!readerUnreachable(err)) throw err
-      return this.#checkoutOn(this.#readerFailed(scope, limits, err), limits, combinable)
+      return this.#checkoutOn(this.#readerFailed(scope, limits, err), limits, text, values)
     }
   }
 
@@ -483,7 +503,7 @@ export class TenantPools {
     return this.#validated.variant(scope, scope.cluster, 'read-only')
   }
 
-  async #checkoutOn(scope: Scope, limits: CallLimits, combinable: () => boolean): Promise<Checkout> {
+  #checkoutOn(scope: Scope, limits: CallLimits, text?: string, values?: unknown[]): Checkout | Promise<Checkout> {
     if (this.#ending) throw new PoolsEndedError('TenantPools has been ended: build a new instance')
     // Taken before the first await, while the caller's frames are still on the stack.
     const acquiredAt =
@@ -492,7 +512,38 @@ export class TenantPools {
     // Timers don't run while an environment is frozen, so calls sweep too (at most once an interval).
     if (now - this.#lastSweep >= this.#options.sweepIntervalMs) this.#sweep(now)
     const use = this.#useFor(scope)
-    let login = this.#loginOf.get(use) ?? this.#staticLogin(use)
+    const login = this.#loginOf.get(use) ?? this.#staticLogin(use)
+    if (login) {
+      // As #acquire: nothing is taken once the deadline has passed.
+      this.#remaining(limits, 'it got a connection')
+      const conn = login.acquireNow(use, now)
+      if (conn) {
+        const ready = this.#readyOrRelease(login, use, conn, limits, now, text, values)
+        if (ready instanceof Promise) {
+          return this.#checkoutAsync(scope, use, login, limits, now, acquiredAt, text, values, conn, ready)
+        }
+        if (ready) return this.#checkedOut(scope, use, login, conn, ready, limits, 0, acquiredAt)
+        this.#replace(login, conn, limits)
+      }
+    }
+    return this.#checkoutAsync(scope, use, login, limits, now, acquiredAt, text, values)
+  }
+
+  // The rest of a checkout that has to wait: for the scope's login, a connection, or its check
+  // (`conn` taken already, with its `pending` check).
+  async #checkoutAsync(
+    scope: Scope,
+    use: ScopeUse,
+    found: LoginPool | undefined,
+    limits: CallLimits,
+    now: number,
+    acquiredAt: string | undefined,
+    text: string | undefined,
+    values: unknown[] | undefined,
+    conn?: PooledConnection,
+    pending?: Promise<Readiness>,
+  ): Promise<Checkout> {
+    let login = found
     if (!login) {
       // While the login is looked up, the scope is in use: LRU and TTL must not end it meanwhile.
       use.arriving++
@@ -502,71 +553,116 @@ export class TenantPools {
         use.arriving--
       }
     }
+    let taken = conn
+    let check: Readiness | Promise<Readiness> | undefined = pending
     for (;;) {
-      const conn = await this.#acquire(login, use, limits)
-      const ready = await this.#readyOrRelease(login, use, conn, limits, combinable)
-      if (ready) {
-        // What remains of the deadline for the caller's statements; none left, the connection goes back.
-        let leftMs: number
-        try {
-          leftMs = this.#remaining(limits, 'its first statement was sent')
-        } catch (err) {
-          login.release(conn)
-          throw err
-        }
-        const waitedMs = this.#options.clock.now() - now
-        // Its first checkout: opened for this call (or for another's, and given to this one).
-        const opened = conn.checkouts++ === 0
-        this.#counters.checkouts++
-        this.#counters.acquireWaitMs += waitedMs
-        const m = limits.measure
-        if (m) {
-          m.checkouts++
-          m.acquireWaitMs += waitedMs
-          if (opened) m.connectionsOpened++
-          else m.connectionsReused++
-        }
-        if (acquiredAt !== undefined) this.#watchForLeak(scope.key, conn, acquiredAt)
-        return { login, use, conn, leftMs, bindWithStatement: ready === BIND_WITH_STATEMENT }
+      if (taken === undefined || check === undefined) {
+        taken = await this.#acquire(login, use, limits)
+        check = this.#readyOrRelease(login, use, taken, limits, this.#options.clock.now(), text, values)
       }
-      this.#counters.connectionsReplaced++
-      if (limits.measure) limits.measure.connectionsReplaced++
-      login.release(conn, STALE)
+      const ready = await check
+      if (ready) {
+        const waitedMs = this.#options.clock.now() - now
+        return this.#checkedOut(scope, use, login, taken, ready, limits, waitedMs, acquiredAt)
+      }
+      this.#replace(login, taken, limits)
+      taken = undefined
     }
   }
 
+  // A connection ready for the caller: counted, watched for leaks if asked, and handed over with
+  // what remains of the deadline for the caller's statements (none left: the connection goes back).
+  #checkedOut(
+    scope: Scope,
+    use: ScopeUse,
+    login: LoginPool,
+    conn: PooledConnection,
+    ready: Readiness,
+    limits: CallLimits,
+    waitedMs: number,
+    acquiredAt: string | undefined,
+  ): Checkout {
+    let leftMs: number
+    try {
+      leftMs = this.#remaining(limits, 'its first statement was sent')
+    } catch (err) {
+      login.release(conn)
+      throw err
+    }
+    // Its first checkout: opened for this call (or for another's, and given to this one).
+    const opened = conn.checkouts++ === 0
+    this.#counters.checkouts++
+    this.#counters.acquireWaitMs += waitedMs
+    const m = limits.measure
+    if (m) {
+      m.checkouts++
+      m.acquireWaitMs += waitedMs
+      if (opened) m.connectionsOpened++
+      else m.connectionsReused++
+    }
+    if (acquiredAt !== undefined) this.#watchForLeak(scope.key, conn, acquiredAt)
+    return { login, use, conn, leftMs, bindWithStatement: ready === BIND_WITH_STATEMENT }
+  }
+
+  // Found dead on checkout: destroyed, and another one taken.
+  #replace(login: LoginPool, conn: PooledConnection, limits: CallLimits): void {
+    this.#counters.connectionsReplaced++
+    if (limits.measure) limits.measure.connectionsReplaced++
+    login.release(conn, STALE)
+  }
+
   // Whether `conn` may be handed to `use` as it is, once rebound or reset if it needs it. A deadline
-  // that passes meanwhile must not strand the connection: it goes back first.
-  // `combinable`: the caller's statement can carry a rebind in its own round trip (see
-  // bound-query.ts); BIND_WITH_STATEMENT then says the rebind is left to it.
-  async #readyOrRelease(
+  // that passes meanwhile must not strand the connection: it goes back first. Decided at once when
+  // no round trip or poll phase is needed (the warm path), else a promise. BIND_WITH_STATEMENT: the
+  // caller's statement can carry the rebind in its own round trip, and the rebind is left to it.
+  #readyOrRelease(
     login: LoginPool,
     use: ScopeUse,
     conn: PooledConnection,
     limits: CallLimits,
-    combinable: () => boolean,
-  ): Promise<boolean | typeof BIND_WITH_STATEMENT> {
+    now: number,
+    text: string | undefined,
+    values: unknown[] | undefined,
+  ): Readiness | Promise<Readiness> {
     // `lost` is set synchronously by the error event, so checking it costs nothing. Even a fresh
     // connection can arrive dead: frozen mid-connect, its FATAL was read with its ReadyForQuery.
     if (conn.lost) return false
     const rebind = conn.boundTo !== use
     // Every connection reaches a caller through the pool's offer, which stamps idleSince, a new one too.
-    const idleFor = this.#options.clock.now() - conn.idleSince
+    const idleFor = now - conn.idleSince
     // Idle since before a statement or ping went unanswered: its server may be gone too.
     const suspect = conn.idleSince <= this.#suspectSince
     const ping = suspect || idleFor >= this.#options.validateAfterIdleMs
     const settle = idleFor >= SETTLE_AFTER_IDLE_MS || conn.freedInInvocation !== this.#invocation
+    // Leaving a read-only binding takes a full reset: its setting outlives a mere rebind.
+    if (rebind && conn.boundTo.leavesSettings) conn.needsReset = true
+    // A clean session bound elsewhere, that needs no ping: the rebind rides with the statement.
+    if (
+      rebind &&
+      !ping &&
+      !conn.needsReset &&
+      !this.#options.proxySafe &&
+      text !== undefined &&
+      combinable(text, values)
+    ) {
+      if (!settle) return BIND_WITH_STATEMENT
+      return this.#releasedIfThrows(login, conn, this.#isAlive(conn, false, limits), BIND_WITH_STATEMENT)
+    }
+    if (rebind || conn.needsReset) {
+      return this.#releasedIfThrows(login, conn, this.#reset(conn, use, rebind, limits), true)
+    }
+    if (!settle && !suspect) return true
+    return this.#releasedIfThrows(login, conn, this.#isAlive(conn, ping, limits), true)
+  }
+
+  async #releasedIfThrows(
+    login: LoginPool,
+    conn: PooledConnection,
+    check: Promise<boolean>,
+    ok: Readiness,
+  ): Promise<Readiness> {
     try {
-      // A clean session bound elsewhere, that needs no ping: the rebind rides with the statement.
-      // Leaving a read-only binding takes a full reset: its setting outlives a mere rebind.
-      if (rebind && conn.boundTo.leavesSettings) conn.needsReset = true
-      if (rebind && !ping && !conn.needsReset && !this.#options.proxySafe && combinable()) {
-        if (settle) return (await this.#isAlive(conn, false, limits)) && BIND_WITH_STATEMENT
-        return BIND_WITH_STATEMENT
-      }
-      if (rebind || conn.needsReset) return await this.#reset(conn, use, rebind, limits)
-      if (!settle && !suspect) return true
-      return await this.#isAlive(conn, ping, limits)
+      return (await check) && ok
     } catch (err) {
       login.release(conn, STALE)
       throw err
@@ -870,13 +966,20 @@ interface Checkout {
 }
 
 const BIND_WITH_STATEMENT = 'bind with the statement'
-const NEVER = () => false
+type Readiness = boolean | typeof BIND_WITH_STATEMENT
 
 // An immediate runs in the check phase of the current loop turn, before the next poll phase; one
 // scheduled from there runs in the next turn's check phase, after that poll phase has read the sockets.
 const settleOnePollPhase = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
 
-const limitsOf = ({ deadline, signal, measure }: CallLimits): CallLimits => ({ deadline, signal, measure })
+const NO_OPTIONS: ScopeOptions = Object.freeze({})
+const NO_LIMITS: CallLimits = Object.freeze({})
+
+// Without bounds (the usual call), one shared object: the warm path allocates none.
+const limitsOf = ({ deadline, signal, measure }: CallLimits): CallLimits =>
+  deadline === undefined && signal === undefined && measure === undefined
+    ? NO_LIMITS
+    : { deadline, signal, measure }
 
 // An error without SQLSTATE from a connection that is now lost is the loss itself.
 const typed = (err: unknown, conn: PooledConnection): unknown =>

@@ -253,7 +253,7 @@ export class LoginPool implements BudgetClaimant {
     }
     if (reset) conn.needsReset = true
     if (err !== undefined || conn.dirty) this.#destroy(conn)
-    else this.#offer(conn)
+    else this.#offer(conn, now)
     holder?.checkDrained()
     this.#grow()
   }
@@ -297,9 +297,11 @@ export class LoginPool implements BudgetClaimant {
    */
   endScope(scope: ScopeUse, closeIdle = true): Promise<void> {
     scope.ended = true
-    for (const waiter of this.#waiters.filter((w) => w.scope === scope)) {
-      this.#unqueue(waiter)
-      waiter.reject(new PoolsEndedError(`Pool ${scope.key} was ended while waiting for a connection`))
+    if (scope.waiting > 0) {
+      for (const waiter of this.#waiters.filter((w) => w.scope === scope)) {
+        this.#unqueue(waiter)
+        waiter.reject(new PoolsEndedError(`Pool ${scope.key} was ended while waiting for a connection`))
+      }
     }
     this.#withdrawSurplusClaims()
     if (closeIdle) this.closeIdle(scope)
@@ -485,8 +487,7 @@ export class LoginPool implements BudgetClaimant {
   }
 
   // A usable connection is free: give it to a waiter, free its slot for a starving login, or park it.
-  #offer(conn: PooledConnection): void {
-    const now = this.#config.clock.now()
+  #offer(conn: PooledConnection, now = this.#config.clock.now()): void {
     if (
       this.#ending ||
       conn.lost ||

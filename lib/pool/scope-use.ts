@@ -2,7 +2,7 @@
 // its stats report, and its waiters' bookkeeping. The connections themselves belong to the login.
 
 import type { Scope } from '../types'
-import { type Binding, bindSql, bindStatements, resetFromReadOnlySql, resetSql } from './session'
+import { type Binding, bindStatements, resetFromReadOnlySql, resetSql } from './session'
 
 // Orders uses exactly: two scopes used within the same millisecond still have an LRU order.
 let uses = 0
@@ -12,10 +12,10 @@ export class ScopeUse {
   readonly binding: Binding
   /** The SQL that binds a session to this scope, built once: as statements, as one string, and after a reset. */
   readonly bindStatements: string[]
-  readonly bindSql: string
-  readonly resetSql: string
-  /** resetSql for a connection last bound to a read-only scope. */
-  readonly resetFromReadOnlySql: string
+  // The other two forms are built on first use: many scopes (LRU churn) only ever rebind with a statement.
+  #bindSql: string | undefined
+  #resetSql: string | undefined
+  #resetFromReadOnlySql: string | undefined
   /** Connections this scope's calls hold. At most the registry's maxPerPool. */
   active = 0
   /** Idle connections whose session is bound to this scope: taking one needs no reset. */
@@ -43,10 +43,23 @@ export class ScopeUse {
     this.leavesSettings = scope.readOnly && !scope.onReader
     this.binding = { schema: scope.schema, applicationName, readOnly: this.leavesSettings }
     this.bindStatements = bindStatements(this.binding)
-    this.bindSql = bindSql(this.binding)
-    this.resetSql = resetSql(this.binding)
-    this.resetFromReadOnlySql = resetFromReadOnlySql(this.binding)
     this.lastUsedAt = now
+  }
+
+  get bindSql(): string {
+    this.#bindSql ??= this.bindStatements.join('; ')
+    return this.#bindSql
+  }
+
+  get resetSql(): string {
+    this.#resetSql ??= resetSql(this.bindSql)
+    return this.#resetSql
+  }
+
+  /** resetSql for a connection that was bound to, or opened for, a read-only scope. */
+  get resetFromReadOnlySql(): string {
+    this.#resetFromReadOnlySql ??= resetFromReadOnlySql(this.bindSql, this.leavesSettings)
+    return this.#resetFromReadOnlySql
   }
 
   get key(): string {
@@ -76,6 +89,11 @@ export class ScopeUse {
 
   /** Resolves when no call holds one of this scope's connections and none of its sockets is closing. */
   drained(): Promise<void> {
+    // The usual case of an LRU or TTL retirement: nothing to wait for.
+    if (this.active === 0 && this.#closing === 0) {
+      this.checkDrained()
+      return DRAINED
+    }
     return new Promise((resolve) => {
       this.#drained.push(resolve)
       this.checkDrained()
@@ -86,3 +104,5 @@ export class ScopeUse {
     if (this.active === 0 && this.#closing === 0) for (const resolve of this.#drained.splice(0)) resolve()
   }
 }
+
+const DRAINED: Promise<void> = Promise.resolve()

@@ -49,19 +49,17 @@ export function bindStatements(binding: Binding): string[] {
   return statements
 }
 
-/** Discards whatever a caller left in the session and binds it to `binding`, in one round trip. */
-export function resetSql(binding: Binding): string {
-  return `${DISCARD_EVERYTHING}; ${bindSql(binding)}`
+/** Discards whatever a caller left in the session and binds it (`bind`: bindSql's), in one round trip. */
+export function resetSql(bind: string): string {
+  return `${DISCARD_EVERYTHING}; ${bind}`
 }
 
 /**
  * resetSql, from a read-only session: its connection may have started read-only (the startup
- * packet's value, which RESET ALL returns to), so `binding` gets its writes back explicitly.
+ * packet's value, which RESET ALL returns to), so a writing binding gets its writes back explicitly.
  */
-export function resetFromReadOnlySql(binding: Binding): string {
-  return binding.readOnly
-    ? resetSql(binding)
-    : `${resetSql(binding)}; SET default_transaction_read_only TO off`
+export function resetFromReadOnlySql(bind: string, readOnly: boolean): string {
+  return readOnly ? resetSql(bind) : `${resetSql(bind)}; SET default_transaction_read_only TO off`
 }
 
 /**

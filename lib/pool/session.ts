@@ -30,14 +30,11 @@ export interface Binding {
 }
 
 /**
- * Binds a clean session to `binding`. Two SETs in one query cost what one SET does (measured: a
- * SELECT of set_config() is dearer), which is all a shared pool's SET search_path costs.
+ * The statements that bind a clean session to `binding`, one by one (the extended protocol takes one
+ * per message); joined by `; ` they make one simple query (ScopeUse.bindSql). Two SETs in one query
+ * cost what one SET does (measured: a SELECT of set_config() is dearer), which is all a shared
+ * pool's SET search_path costs.
  */
-export function bindSql(binding: Binding): string {
-  return bindStatements(binding).join('; ')
-}
-
-/** The statements of bindSql, one by one (the extended protocol takes one per message). */
 export function bindStatements(binding: Binding): string[] {
   const statements = [
     `SET search_path TO ${quoteIdent(binding.schema)}`,
@@ -49,7 +46,7 @@ export function bindStatements(binding: Binding): string[] {
   return statements
 }
 
-/** Discards whatever a caller left in the session and binds it (`bind`: bindSql's), in one round trip. */
+/** Discards whatever a caller left in the session and binds it (`bind`: ScopeUse.bindSql), in one round trip. */
 export function resetSql(bind: string): string {
   return `${DISCARD_EVERYTHING}; ${bind}`
 }

@@ -147,6 +147,8 @@ describe('Fuzz: the orders handlers', () => {
     const keys = getTenantPools()
       .stats()
       .pools.map((p) => p.key)
-    expect(keys.every((k) => k === '$master' || /^[a-z0-9_]{1,48}$/.test(k))).toBe(true)
+    // A valid tenant id, and its cluster and access if any (`id@b`, `id/read-only`, `id/reader`).
+    const valid = /^[a-z0-9_]{1,48}(@[a-z][a-z0-9_-]{0,31})?(\/(read-only|reader))?$/
+    expect(keys.filter((k) => k !== '$master' && !valid.test(k))).toEqual([])
   }, 60_000)
 })

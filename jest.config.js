@@ -10,10 +10,13 @@ module.exports = {
       { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } },
     ],
   },
-  // middy 7 ships ESM only; let swc turn it into CommonJS.
-  transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
-  // Its package.json exports only an `import` condition, which jest's CommonJS resolver skips.
-  moduleNameMapper: { '^@middy/([^/]+)$': '<rootDir>/node_modules/@middy/$1/index.js' },
+  // middy 7 and kysely 0.29 ship ESM only; let swc turn them into CommonJS.
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|kysely)/)'],
+  // Their package.json exports only an `import` condition, which jest's CommonJS resolver skips.
+  moduleNameMapper: {
+    '^@middy/([^/]+)$': '<rootDir>/node_modules/@middy/$1/index.js',
+    '^kysely$': '<rootDir>/node_modules/kysely/dist/index.js',
+  },
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   // Integration tests open real connections; two workers keep the embedded server comfortable.

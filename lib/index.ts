@@ -29,6 +29,7 @@ export {
   type TenantPoolsOptions,
 } from './options'
 export { type SslMode, sslFor } from './pool/tls'
+export { type ScopeRunner, TenantPgPool } from './registry/pg-pool-handle'
 export { getTenantPools, resetTenantPools } from './registry/singleton'
 export {
   type ClusterStats,
@@ -60,5 +61,6 @@ export type {
   Log,
   ScopeOptions,
   TenantDb,
+  TenantHandle,
 } from './types'
 export { newCallMeasure } from './types'

@@ -3,6 +3,7 @@
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda'
 import { HttpError } from '../errors'
+import type { TenantPgPool } from '../registry/pg-pool-handle'
 import type { TenantPools } from '../registry/tenant-pools'
 import type { TenantCatalog, TenantStatus } from '../tenancy/catalog'
 import { placedDb } from '../tenancy/placed-db'
@@ -33,6 +34,12 @@ export interface TenantContext extends Context {
    * It may lag the writer: a row written by this request may not be there yet.
    */
   readDb: TenantDb
+  /**
+   * The tenant's database as a `pg.Pool` (for Kysely, Drizzle …), made on first use, with this
+   * request's deadline. A connection from its `connect()` still held when the handler has answered
+   * is destroyed.
+   */
+  readonly pgPool: TenantPgPool
   /** What this request's calls (the catalog look-up included) did to the pools. */
   dbMeasure: CallMeasure
 }
@@ -126,7 +133,24 @@ export function tenantDb(
     context.tenant = { id: tenantId, status, cluster: placement.cluster }
     context.db = tracked(placed(false), track)
     context.readDb = tracked(placed(true), track)
-    settlers.set(context, settle)
+    let pgPool: TenantPgPool | undefined
+    Object.defineProperty(context, 'pgPool', {
+      configurable: true,
+      get: () => {
+        pgPool ??= config
+          .pools()
+          .forTenant(tenantId, { deadline, measure, cluster: placement.cluster })
+          .asPgPool()
+        return pgPool
+      },
+    })
+    settlers.set(context, async () => {
+      await settle()
+      const reclaimed = pgPool?.reclaim() ?? 0
+      if (reclaimed > 0) {
+        throw new Error(`${reclaimed} connection(s) from context.pgPool.connect() were not released`)
+      }
+    })
   }
 
   // Whatever the handler did, nothing it started may still hold a connection when we answer:

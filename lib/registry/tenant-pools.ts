@@ -3,7 +3,7 @@
 // user) and are rebound between the scopes of a login, all within one per-environment budget. Built
 // once per execution environment and kept across warm invocations.
 import { Logger } from '@aws-lambda-powertools/logger'
-import type { Client, ClientBase, QueryConfig, QueryResult, QueryResultRow } from 'pg'
+import type { Client, ClientBase, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg'
 import {
   ConnectError,
   ConnectionLostError,
@@ -23,9 +23,10 @@ import { LoginPool } from '../pool/login-pool'
 import { ScopeUse } from '../pool/scope-use'
 import { forgetPreparedStatements, maybeChangesSession, PROXY_SAFE_RESET_SQL } from '../pool/session'
 import { isConnectionLost, sqlState } from '../sqlstate'
-import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb } from '../types'
+import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb, TenantHandle } from '../types'
 import { buildClusters, type Cluster, type Endpoint } from './clusters'
 import { heldByThisCall, holding } from './held'
+import { TenantPgPool } from './pg-pool-handle'
 import { poolEvents } from './pool-events'
 import { ValidatedScopes } from './scopes'
 import { newCounters, type PoolStats, type TenantPoolsStats } from './stats'
@@ -99,7 +100,7 @@ export class TenantPools {
   }
 
   /** The master/catalog schema's database, with `limits` on each call (a deadline, a signal). */
-  forMaster(limits: CallLimits = {}): TenantDb {
+  forMaster(limits: CallLimits = {}): TenantHandle {
     const scope: Scope = {
       key: MASTER_KEY,
       tenantId: null,
@@ -150,7 +151,7 @@ export class TenantPools {
    * const db = pools.forTenant('acme', { deadline: Date.now() + context.getRemainingTimeInMillis() - 1000 })
    * const { rows } = await db.query('SELECT * FROM orders WHERE id = $1', [id])
    */
-  forTenant(tenantId: string, options: ScopeOptions = {}): TenantDb {
+  forTenant(tenantId: string, options: ScopeOptions = {}): TenantHandle {
     this.#scope(tenantId, options)
     return this.#db(() => this.#scope(tenantId, options), limitsOf(options))
   }
@@ -276,12 +277,34 @@ export class TenantPools {
     return this.#validated.scope(tenantId, app, cluster, readOnly)
   }
 
-  #db(scope: () => Scope, limits: CallLimits): TenantDb {
+  #db(scope: () => Scope, limits: CallLimits): TenantHandle {
     return {
       query: async (text, values) => this.#query(scope(), text, values, limits),
       withClient: async (fn) => this.#withClient(scope(), fn, limits),
       transaction: async (fn) => this.#transaction(scope(), fn, limits),
+      asPgPool: () =>
+        new TenantPgPool({
+          query: (query, values) => this.#query(scope(), query, values, limits),
+          lease: () => this.#lease(scope(), limits),
+        }),
     }
+  }
+
+  // A connection lent until its holder calls release() (TenantPgPool.connect): release() gives it
+  // back to be reset before anyone uses it again, release(err) or release(true) destroys it.
+  async #lease(scope: Scope, limits: CallLimits): Promise<PoolClient> {
+    const got = this.#checkout(scope, limits)
+    const { conn, login } = got instanceof Promise ? await got : got
+    // pg's PoolClient is its Client with a release() set for each checkout, as pg-pool does.
+    const client = conn.client as Client & Pick<PoolClient, 'release'>
+    let released = false
+    client.release = (err?: Error | boolean) => {
+      if (released) throw new Error('Release called on a client which has already been released to the pool')
+      released = true
+      if (err) login.release(conn, err instanceof Error ? err : new Error('released to be destroyed'))
+      else login.release(conn, undefined, true)
+    }
+    return client
   }
 
   /**
@@ -319,7 +342,7 @@ export class TenantPools {
   // Not async itself: the writer's path (the usual one) costs no extra promise.
   #query<R extends QueryResultRow>(
     scope: Scope,
-    text: string,
+    text: string | QueryConfig,
     values: unknown[] | undefined,
     limits: CallLimits,
   ): Promise<QueryResult<R>> {
@@ -329,7 +352,7 @@ export class TenantPools {
 
   async #queryOnReader<R extends QueryResultRow>(
     scope: Scope,
-    text: string,
+    text: string | QueryConfig,
     values: unknown[] | undefined,
     limits: CallLimits,
   ): Promise<QueryResult<R>> {
@@ -344,16 +367,19 @@ export class TenantPools {
 
   async #queryOn<R extends QueryResultRow>(
     scope: Scope,
-    text: string,
+    query: string | QueryConfig,
     values: unknown[] | undefined,
     limits: CallLimits,
   ): Promise<QueryResult<R>> {
+    // A config (pg's { text, rowMode, types, name }, as Drizzle sends through asPgPool) runs as given.
+    const text = typeof query === 'string' ? query : query.text
     // A statement that may change the session gets a reset before the connection's next use; one
     // that can share an implicit transaction with the rebinding SETs carries them (one round trip).
     const reset = maybeChangesSession(text)
-    // A statement that may change the session never carries a rebind (`undefined`: no statement).
-    // Whether it can is asked only when a rebind is due: the warm path pays nothing for it.
-    const got = this.#checkout(scope, limits, reset ? undefined : text, values)
+    // A statement that may change the session, or comes as a config, never carries a rebind
+    // (`undefined`: no statement). Whether it can is asked only when a rebind is due: the warm path
+    // pays nothing for it.
+    const got = this.#checkout(scope, limits, reset || typeof query !== 'string' ? undefined : text, values)
     // The warm path gets its connection without waiting: no await, no microtask hop.
     const out = got instanceof Promise ? await got : got
     const { conn, login } = out
@@ -367,7 +393,10 @@ export class TenantPools {
     try {
       const running = out.bindWithStatement
         ? boundQuery<R>(conn.client, out.use.bindStatements, text, values)
-        : conn.client.query<R>(text, values)
+        : // Two calls: pg's overloads take a string or a config, not their union.
+          typeof query === 'string'
+          ? conn.client.query<R>(query, values)
+          : conn.client.query<R>(query, values)
       result = await within(running, boundMs, () => {
         timedOut = new StatementTimeoutError(
           `No answer to a statement of pool ${scope.key} within ${Math.round(boundMs)} ms; it may have run`,

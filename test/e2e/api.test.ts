@@ -166,6 +166,23 @@ describe('e2e: edge cases of the orders API', () => {
     expect((await api('POST', '/orders', { tenant: 'acme', body: order('R', 'REUSE-1') })).status).toBe(201)
   })
 
+  it('answers GET /orders/customers, written with Kysely, from the tenant’s own schema', async () => {
+    expect((await admin('POST', '/admin/tenants', { id: 'kysely_demo' })).status).toBe(201)
+    for (const customer of ['Zoe', 'Ann', 'Zoe']) {
+      expect((await api('POST', '/orders', { tenant: 'kysely_demo', body: order(customer) })).status).toBe(
+        201,
+      )
+    }
+    expect((await api('POST', '/orders', { tenant: 'globex', body: order('Other') })).status).toBe(201)
+    const answer = await api('GET', '/orders/customers', { tenant: 'kysely_demo' })
+    expect(answer.status).toBe(200)
+    // order(): 2 × 1250 + 500 cents each.
+    expect(answer.body.items).toEqual([
+      { customer: 'Ann', orders: 1, spentCents: 3000 },
+      { customer: 'Zoe', orders: 2, spentCents: 6000 },
+    ])
+  })
+
   it('serves a tenant provisioned in another environment within about a second', async () => {
     expectError(await api('GET', '/orders', { tenant: 'newcomer' }), 404, 'TENANT_NOT_FOUND')
     expect((await admin('POST', '/admin/tenants', { id: 'newcomer' })).status).toBe(201)

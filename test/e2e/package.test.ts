@@ -39,6 +39,7 @@ describe('serverless package', () => {
         'Health',
         'Maintenance',
         'OrdersCreate',
+        'OrdersCustomers',
         'OrdersDelete',
         'OrdersGet',
         'OrdersList',
@@ -53,7 +54,7 @@ describe('serverless package', () => {
     const keys = ofType('AWS::Lambda::Function').map(
       ([, r]) => (r.Properties.Code as { S3Key: string }).S3Key,
     )
-    expect(new Set(keys).size).toBe(14)
+    expect(new Set(keys).size).toBe(15)
     for (const fn of packaged.functions) {
       const bundle = fn.bundlePath.slice(
         fn.bundlePath.indexOf('/extracted/') + `/extracted/${fn.name}/`.length,

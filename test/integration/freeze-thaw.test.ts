@@ -34,10 +34,18 @@ const keyOf = (r: Reply): string => {
 }
 
 /** Runs the worker and lets the test await its replies by id. */
-function startWorker(prefix: string, validateAfterIdleMs: number) {
+function startWorker(prefix: string, validateAfterIdleMs: number, via: Via) {
   const child: ChildProcessWithoutNullStreams = spawn(
     process.execPath,
-    ['--import', 'tsx', 'test/support/freeze-worker.ts', databaseUrl(), prefix, String(validateAfterIdleMs)],
+    [
+      '--import',
+      'tsx',
+      'test/support/freeze-worker.ts',
+      databaseUrl(),
+      prefix,
+      String(validateAfterIdleMs),
+      via,
+    ],
     { stdio: 'pipe' },
   )
   const replies: Reply[] = []
@@ -67,8 +75,15 @@ function startWorker(prefix: string, validateAfterIdleMs: number) {
  * the same poll phase, which holds only it: the FATALs are read no earlier than the next one.
  */
 type Race = 'timer' | 'request'
+/** How the worker sends its statements: the registry's query(), or a pg.Pool handle (asPgPool). */
+type Via = 'registry' | 'pgPool'
 
-async function runCycles(cycles: number, validateAfterIdleMs: number, race: Race = 'timer') {
+async function runCycles(
+  cycles: number,
+  validateAfterIdleMs: number,
+  race: Race = 'timer',
+  via: Via = 'registry',
+) {
   // Prepare
   const tenants = [uniqueTenant('fz1'), uniqueTenant('fz2')]
   await createTenants(tenants)
@@ -76,7 +91,7 @@ async function runCycles(cycles: number, validateAfterIdleMs: number, race: Race
     for (const t of tenants) await admin.query(`CREATE TABLE tenant_${t}.calls (id int NOT NULL)`)
   })
   const prefix = uniquePrefix()
-  const worker = startWorker(prefix, validateAfterIdleMs)
+  const worker = startWorker(prefix, validateAfterIdleMs, via)
   let id = 0
   const failures: Reply[] = []
   const check = async (r: Promise<Reply>) => {
@@ -142,7 +157,7 @@ async function runCycles(cycles: number, validateAfterIdleMs: number, race: Race
 }
 
 describe('Behaviour: freeze and thaw', () => {
-  it.each<[string, number, number, Race]>([
+  it.each<[string, number, number, Race, Via?]>([
     ['a pending FATAL is read before hand-out (connections idle < validateAfterIdleMs)', 50, 60_000, 'timer'],
     ['connections idle longer are pinged, and replaced when dead', 50, 0, 'timer'],
     [
@@ -151,13 +166,21 @@ describe('Behaviour: freeze and thaw', () => {
       60_000,
       'request',
     ],
+    [
+      'the same through a pg.Pool handle (asPgPool), as Kysely and Drizzle use it',
+      30,
+      60_000,
+      'timer',
+      'pgPool',
+    ],
   ])(
     '%s: 0 caller-visible failures, no statement run twice',
-    async (_label, cycles, validateAfterIdleMs, race) => {
+    async (_label, cycles, validateAfterIdleMs, race, via) => {
       const { failures, stats, counts, sent, stderr, crashed } = await runCycles(
         cycles,
         validateAfterIdleMs,
         race,
+        via,
       )
 
       expect(crashed).toEqual([])

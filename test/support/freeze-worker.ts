@@ -9,7 +9,8 @@
 import { createInterface } from 'node:readline'
 import { TenantPools } from '../../lib'
 
-const [connectionString, prefix, validateAfterIdleMs] = process.argv.slice(2)
+// `via`: 'pgPool' sends each request through forTenant(…).asPgPool(), as Kysely or Drizzle would.
+const [connectionString, prefix, validateAfterIdleMs, via] = process.argv.slice(2)
 const pools = new TenantPools({
   connectionString,
   applicationNamePrefix: prefix,
@@ -26,11 +27,11 @@ async function serve(id: number, tenant: string): Promise<void> {
   // As a handler's middleware does: a freeze may lie between this request and the last.
   pools.invocationStarted()
   try {
-    const { rows } = await pools.query<{ pid: number }>(
-      tenant,
-      'INSERT INTO calls (id) VALUES ($1) RETURNING pg_backend_pid() AS pid',
-      [id],
-    )
+    const sql = 'INSERT INTO calls (id) VALUES ($1) RETURNING pg_backend_pid() AS pid'
+    const { rows } =
+      via === 'pgPool'
+        ? await pools.forTenant(tenant).asPgPool().query<{ pid: number }>(sql, [id])
+        : await pools.query<{ pid: number }>(tenant, sql, [id])
     reply({ id, ok: true, pid: rows[0]?.pid })
   } catch (err) {
     const e = err as { code?: string; message?: string }

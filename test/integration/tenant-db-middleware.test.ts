@@ -49,6 +49,27 @@ describe('Middleware: tenantDb', () => {
     expect(status(await handler(event({}), context()))).toBe(401)
   })
 
+  it('gives the tenant as a pg.Pool, and fails a request whose handler keeps a connection from it', async () => {
+    const { tenant, wrap, pools } = await setup(false)
+    const reads = wrap(async (_e, c) => {
+      const { rows } = await c.pgPool.query<{ schema: string }>('SELECT current_schema() AS schema')
+      return { statusCode: 200, body: rows[0]?.schema }
+    })
+    await expect(reads(event({ claim: tenant }), context())).resolves.toMatchObject({ body: `tenant_${tenant}` })
+    // A transaction left open on a connection never released: the answer must not claim success.
+    const leaks = wrap(async (_e, c) => {
+      const client = await c.pgPool.connect()
+      await client.query('BEGIN')
+      return { statusCode: 201, body: 'created' }
+    })
+    const before = pools.stats().counters.connectionsClosed
+    const res = await leaks(event({ claim: tenant }), context('req-leak'))
+    expect(status(res)).toBe(500)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(pools.stats().counters.connectionsClosed).toBe(before + 1)
+    expect(pools.stats().totals.active).toBe(0)
+  })
+
   it('uses the header where it is trusted (serverless-offline)', async () => {
     const { tenant, wrap } = await setup(true)
     const handler = wrap(async (_e, c) => ({ statusCode: 200, body: c.tenant.id }))

@@ -55,7 +55,9 @@ describe('Middleware: tenantDb', () => {
       const { rows } = await c.pgPool.query<{ schema: string }>('SELECT current_schema() AS schema')
       return { statusCode: 200, body: rows[0]?.schema }
     })
-    await expect(reads(event({ claim: tenant }), context())).resolves.toMatchObject({ body: `tenant_${tenant}` })
+    await expect(reads(event({ claim: tenant }), context())).resolves.toMatchObject({
+      body: `tenant_${tenant}`,
+    })
     // A transaction left open on a connection never released: the answer must not claim success.
     const leaks = wrap(async (_e, c) => {
       const client = await c.pgPool.connect()

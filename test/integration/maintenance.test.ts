@@ -86,7 +86,9 @@ const progressOf = async (w: World, pass: number) =>
 // Whether a backend still exists at the server (pg_terminate_backend is asynchronous: wait for it).
 async function backendAlive(pid: number | undefined): Promise<boolean> {
   for (let i = 0; i < 100; i++) {
-    const { rowCount } = await withAdmin((admin) => admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]))
+    const { rowCount } = await withAdmin((admin) =>
+      admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]),
+    )
     if (!rowCount) return false
     await sleep(20)
   }

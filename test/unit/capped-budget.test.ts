@@ -50,6 +50,63 @@ describe('Class: CappedBudget', () => {
     expect(b.withdraw(x)).toBe(false)
   })
 
+  it('withdraws a claim still queued at the cap, which held nothing', () => {
+    const env = new ConnectionBudget(4, () => {})
+    const b = new CappedBudget(new ConnectionBudget(1, () => {}), env)
+    const [x, y] = [claimant(), claimant()]
+    b.claim(x)
+    b.claim(y)
+    expect({ waiting: b.waiting, envUsed: env.used }).toEqual({ waiting: 1, envUsed: 1 })
+    expect(b.withdraw(y)).toBe(true)
+    expect({ waiting: b.waiting, cluster: b.used, envUsed: env.used, y: y.grants }).toEqual({
+      waiting: 0,
+      cluster: 1,
+      envUsed: 1,
+      y: 0,
+    })
+    // Nothing is owed to y any more: a release goes back to both budgets.
+    b.release()
+    expect({ cluster: b.used, envUsed: env.used, y: y.grants }).toEqual({ cluster: 0, envUsed: 0, y: 0 })
+  })
+
+  it('keeps a closing connection’s slots, in the cluster and the environment, until it has closed', async () => {
+    const env = new ConnectionBudget(4, () => {})
+    const b = new CappedBudget(new ConnectionBudget(2, () => {}), env)
+    b.claim(claimant())
+    let closed = () => {}
+    b.releaseWhen(new Promise<void>((resolve) => (closed = resolve)))
+    expect({ cluster: b.used, envUsed: env.used }).toEqual({ cluster: 1, envUsed: 1 })
+    closed()
+    await new Promise((r) => setImmediate(r))
+    expect({ cluster: b.used, envUsed: env.used }).toEqual({ cluster: 0, envUsed: 0 })
+  })
+
+  it('reports the longest wait of another claimant, at the cap or at the environment', () => {
+    let now = 0
+    const env = new ConnectionBudget(
+      1,
+      () => {},
+      () => now,
+    )
+    const other = claimant()
+    env.claim(other) // the environment is full
+    const b = new CappedBudget(
+      new ConnectionBudget(
+        1,
+        () => {},
+        () => now,
+      ),
+      env,
+    )
+    const [x, y, z] = [claimant(), claimant(), claimant()]
+    now = 100
+    b.claim(x) // wins the cluster's slot, queues at the environment since 100
+    now = 200
+    b.claim(y) // queues at the cap since 200
+    expect(b.oldestClaimSince(z)).toBe(100)
+    expect(b.oldestClaimSince(x)).toBe(200)
+  })
+
   it('never exceeds the cap nor the environment budget, whatever the order of claims and releases', () => {
     fc.assert(
       fc.property(

@@ -1,0 +1,20 @@
+// npm run mutate: StrykerJS over the pool, registry and credentials layers (issue 15). Not part of
+// CI (too slow on a 2-core machine); incremental, so a re-run after a small change only tries the
+// mutants it touches. MUTATE narrows it: MUTATE=lib/pool/budget.ts npm run mutate.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  mutate: (process.env.MUTATE ?? 'lib/pool/**/*.ts,lib/registry/**/*.ts,lib/credentials/**/*.ts').split(','),
+  testRunner: 'jest',
+  jest: { configFile: 'jest.config.js', enableFindRelatedTests: true },
+  coverageAnalysis: 'perTest',
+  checkers: ['typescript'],
+  tsconfigFile: 'tsconfig.json',
+  incremental: true,
+  incrementalFile: 'reports/stryker-incremental.json',
+  reporters: ['clear-text', 'json', 'progress'],
+  jsonReporter: { fileName: 'reports/mutation.json' },
+  // Integration tests share one embedded server: two at a time, as jest runs them.
+  concurrency: 2,
+  timeoutMS: 60_000,
+  tempDirName: '.stryker-tmp',
+}

@@ -54,10 +54,21 @@ describe('Behaviour: aggressive idle', () => {
     const clock = { now: () => now }
     const tenant = uniqueTenant()
     await createTenants([tenant])
-    const { pools } = testPools({ clock, maxLifetimeMs: 300_000, validateAfterIdleMs: 3_600_000 })
+    // No other limit reached by the jump: only the lifetime can retire the connection.
+    const { pools } = testPools({
+      clock,
+      maxLifetimeMs: 300_000,
+      idleTimeoutMs: 3_600_000,
+      poolTtlMs: 3_600_000,
+      validateAfterIdleMs: 3_600_000,
+    })
     const first = await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')
+    now += 299_000
+    expect((await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')).rows).toEqual(
+      first.rows,
+    )
 
-    now += 301_000
+    now += 2_000
     const second = await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')
 
     expect(second.rows[0]?.pid).not.toBe(first.rows[0]?.pid)

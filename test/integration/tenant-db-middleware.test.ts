@@ -82,7 +82,12 @@ describe('Middleware: tenantDb', () => {
     const { pools, wrap } = await setup()
     const handler = wrap(async () => ({ statusCode: 200, body: '' }))
 
-    expect(status(await handler(event({ claim: "x'; DROP TABLE tenants; --" }), context()))).toBe(400)
+    // An invalid id is refused before the catalog is asked: no checkout at all, the master's included.
+    const start = pools.stats().counters.checkouts
+    for (const bad of ["x'; DROP TABLE tenants; --", 'UPPER', 'a:b', '', 'x'.repeat(49)]) {
+      expect(status(await handler(event({ claim: bad }), context()))).toBe(bad === '' ? 401 : 400)
+    }
+    expect(pools.stats().counters.checkouts).toBe(start)
     const before = pools.stats().counters.checkouts
     for (let i = 0; i < 20; i++)
       expect(code(await handler(event({ claim: 'ghost_tenant' }), context()))).toBe('TENANT_NOT_FOUND')

@@ -27,6 +27,21 @@ describe('Class: ConnectionBudget', () => {
     })
   })
 
+  it('keeps a closing connection’s slot until its socket has closed, whoever waits', async () => {
+    const budget = new ConnectionBudget(1, () => {})
+    const [a, b] = [claimant(), claimant()]
+    budget.claim(a)
+    budget.claim(b)
+    let closed = () => {}
+    budget.releaseWhen(new Promise<void>((resolve) => (closed = resolve)))
+    await new Promise((r) => setImmediate(r))
+    // Still closing: the server may still count it, so b waits.
+    expect({ b: b.grants, used: budget.used, waiting: budget.waiting }).toEqual({ b: 0, used: 1, waiting: 1 })
+    closed()
+    await new Promise((r) => setImmediate(r))
+    expect({ b: b.grants, used: budget.used, waiting: budget.waiting }).toEqual({ b: 1, used: 1, waiting: 0 })
+  })
+
   it('hands a released slot to the longest waiting claimant (FIFO)', () => {
     const budget = new ConnectionBudget(1, () => {})
     const [a, b, c] = [claimant(), claimant(), claimant()]

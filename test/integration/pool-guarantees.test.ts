@@ -1,0 +1,109 @@
+// Guarantees that a weaker pool would break silently, each tested by the behaviour a caller sees:
+// a silently dead connection is replaced via the ping; a server that never answers a connect is
+// given up on; waiters are refused at once when their pool ends; the credentials provider's failure
+// arrives typed, with its cause.
+import { once } from 'node:events'
+import { createServer, type Socket } from 'node:net'
+import { ConnectError, CredentialsError, PoolsEndedError } from '../../lib'
+import {
+  createTenants,
+  endTestPools,
+  holdConnection,
+  sleep,
+  testPools,
+  uniqueTenant,
+  withAdmin,
+} from '../support/db'
+
+afterEach(endTestPools)
+
+const pidOf = async (pools: ReturnType<typeof testPools>['pools'], tenant: string) =>
+  (await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number
+
+describe('Guarantee: a silently dead connection is found by the ping and replaced', () => {
+  it('replaces a connection whose backend stopped answering (no FATAL, the socket still open)', async () => {
+    const tenant = uniqueTenant('sd')
+    await createTenants([tenant])
+    const { pools } = testPools({ validateAfterIdleMs: 30, validationTimeoutMs: 300 })
+    const stopped = await pidOf(pools, tenant)
+    // The backend freezes: it reads nothing and sends nothing, as after a failover or a partition.
+    process.kill(stopped, 'SIGSTOP')
+    // Idle past validateAfterIdleMs: the next checkout pings it first.
+    await sleep(60)
+    try {
+      const next = await pidOf(pools, tenant)
+      expect(next).not.toBe(stopped)
+      expect(pools.stats().counters).toMatchObject({ validationTimeouts: 1, connectionsOpened: 2 })
+    } finally {
+      process.kill(stopped, 'SIGCONT')
+      await withAdmin((a) => a.query('SELECT pg_terminate_backend($1)', [stopped]))
+    }
+  })
+})
+
+describe('Guarantee: a connect that gets no answer is given up on', () => {
+  it('fails with ConnectError within the connect timeout, and frees the budget for the next call', async () => {
+    // Accepts TCP, answers nothing: a server that hangs during the handshake.
+    const sockets = new Set<Socket>()
+    const silent = createServer((s) => {
+      sockets.add(s)
+      s.on('error', () => {})
+    })
+    silent.listen(0, '127.0.0.1')
+    await once(silent, 'listening')
+    try {
+      const { port } = silent.address() as { port: number }
+      const { pools } = testPools({
+        host: '127.0.0.1',
+        port,
+        connectTimeoutMs: 300,
+        budget: 1,
+        maxPerPool: 1,
+      })
+      await expect(pools.query(uniqueTenant('hg'), 'SELECT 1')).rejects.toBeInstanceOf(ConnectError)
+      // The slot came back: a second call tries (and fails the same way) instead of waiting for ever.
+      await expect(pools.query(uniqueTenant('hg'), 'SELECT 1')).rejects.toBeInstanceOf(ConnectError)
+      expect(pools.stats().budget).toMatchObject({ waiting: 0 })
+      expect(sockets.size).toBe(2)
+    } finally {
+      for (const s of sockets) s.destroy()
+      silent.close()
+    }
+  })
+})
+
+describe('Guarantee: waiters are refused at once when their pool ends', () => {
+  it.each(['end', 'evict'] as const)('rejects a waiting call with PoolsEndedError on %s()', async (how) => {
+    const tenant = uniqueTenant('we')
+    await createTenants([tenant])
+    const { pools } = testPools({ maxPerPool: 1, connectTimeoutMs: 10_000 })
+    const held = await holdConnection(pools, tenant)
+    const waiting = pools.query(tenant, 'SELECT 1').then(
+      () => 'answered',
+      (err: unknown) => err,
+    )
+    await sleep(50)
+    expect(pools.stats().totals.waiting).toBe(1)
+    const ending = how === 'end' ? pools.end() : pools.evict(tenant)
+    // Refused now, not after the 10 s connect timeout with PoolExhaustedError.
+    expect(await waiting).toBeInstanceOf(PoolsEndedError)
+    held.release()
+    await held.done
+    await ending
+  })
+})
+
+describe('Guarantee: a failing credentials provider is reported as such', () => {
+  it('rejects with CredentialsError carrying the provider’s error, and opens nothing', async () => {
+    const boom = new Error('secret store down')
+    const { pools } = testPools({
+      credentials: async () => {
+        throw boom
+      },
+    })
+    const err = await pools.query(uniqueTenant('cr'), 'SELECT 1').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(CredentialsError)
+    expect((err as CredentialsError).cause).toBe(boom)
+    expect(pools.stats().counters.connectionsOpened).toBe(0)
+  })
+})

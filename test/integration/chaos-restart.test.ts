@@ -92,7 +92,8 @@ describe('Chaos: a database restart under load, through the handlers', () => {
     // Assess: failures only as 503 with Retry-After, none slow, and recovery after the return
     const ok = (o: Outcome) => o.status === 200 || o.status === 201
     const failures = outcomes.filter((o) => !ok(o))
-    expect(outcomes.filter((o) => ok(o) && o.at < downAt).length).toBeGreaterThan(50)
+    // Traffic flowed before the stop (a count, not a rate: a busy machine serves fewer).
+    expect(outcomes.filter((o) => ok(o) && o.at < downAt).length).toBeGreaterThan(10)
     expect(failures.length).toBeGreaterThan(0)
     expect(failures.filter((f) => f.status !== 503 || f.retryAfter !== '1')).toEqual([])
     // Bounded by the connect timeout (1 s), with room for a noisy machine; never a hang.

@@ -14,7 +14,8 @@ describe('Behaviour: aggressive idle', () => {
     // Prepare
     const tenant = uniqueTenant()
     await createTenants([tenant])
-    const { pools, prefix } = testPools({ idleTimeoutMs: 150, poolTtlMs: 600, sweepIntervalMs: 25 })
+    // The TTL well past the idle timeout: the check between the two cannot be raced on a slow machine.
+    const { pools, prefix } = testPools({ idleTimeoutMs: 150, poolTtlMs: 2_500, sweepIntervalMs: 25 })
     await pools.query(tenant, 'SELECT 1')
     expect(await countBackends(prefix)).toBe(1)
 

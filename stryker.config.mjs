@@ -1,11 +1,14 @@
 // npm run mutate: StrykerJS over the pool, registry and credentials layers (issue 15). Not part of
 // CI (too slow on a 2-core machine); incremental, so a re-run after a small change only tries the
-// mutants it touches. MUTATE narrows it: MUTATE=lib/pool/budget.ts npm run mutate.
+// mutants it touches. MUTATE narrows what is mutated (MUTATE=lib/pool/budget.ts npm run mutate),
+// MUTATE_TESTS which tests run (globs, e.g. '**/unit/**/*.test.ts').
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   mutate: (process.env.MUTATE ?? 'lib/pool/**/*.ts,lib/registry/**/*.ts,lib/credentials/**/*.ts').split(','),
   testRunner: 'jest',
-  jest: { configFile: 'jest.config.js', enableFindRelatedTests: true },
+  // Related tests are not found through lib/index.ts's re-exports: every test runs once, with
+  // per-test coverage, and each mutant then runs only the tests that reach it.
+  jest: { configFile: 'jest.mutate.config.js', enableFindRelatedTests: false },
   coverageAnalysis: 'perTest',
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',

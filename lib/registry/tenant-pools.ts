@@ -163,8 +163,8 @@ export class TenantPools {
     values?: unknown[],
     options: ScopeOptions = NO_OPTIONS,
   ): Promise<QueryResult<R>> {
-    // Not an async function: #query already is one, and every layer of promises costs microtask hops
-    // on the warm path. An invalid tenant id still rejects rather than throws.
+    // Not an async function: #query returns the promise of the async work, and every layer of
+    // promises costs microtask hops on the warm path. An invalid tenant id still rejects, not throws.
     try {
       return this.#query<R>(this.#scope(tenantId, options), text, values, limitsOf(options))
     } catch (err) {

@@ -34,8 +34,9 @@ async function serve(id: number, tenant: string): Promise<void> {
         : await pools.query<{ pid: number }>(tenant, sql, [id])
     reply({ id, ok: true, pid: rows[0]?.pid })
   } catch (err) {
-    const e = err as { code?: string; message?: string }
-    reply({ id, ok: false, code: e.code, message: e.message })
+    const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } }
+    // The cause too: a failed connect says why (its SQLSTATE or socket code).
+    reply({ id, ok: false, code: e.code, message: e.message, cause: e.cause?.code ?? e.cause?.message })
   }
 }
 

@@ -28,6 +28,14 @@ export function stackApi(stack: () => Stack) {
     if (payload !== undefined) h['content-type'] ??= 'application/json'
     const res = await fetch(`${stack().url}${path}`, { method, headers: h, body: payload })
     const text = await res.text()
+    // An unexplained flake (about 1 full run in 5): from some point on, every call of a stack answers
+    // 200 with an empty body. Say what answered, and what the stack printed, for the next look.
+    if (res.status === 200 && text === '' && method !== 'GET') {
+      console.warn(
+        `${method} ${path} answered 200 with an empty body; headers ${JSON.stringify([...res.headers])}; ` +
+          `the stack's last output:\n${stack().output().slice(-4_000)}`,
+      )
+    }
     let parsed = {}
     try {
       parsed = text ? JSON.parse(text) : {}

@@ -22,6 +22,7 @@ export { invocationDeadline, type TenantContext, tenantDb } from './http/tenant-
 export { type HttpAnswer, toHttp } from './http/to-http'
 export {
   type ClusterOptions,
+  type ConnectionSettings,
   defaults,
   environmentVariables,
   optionsFromEnv,

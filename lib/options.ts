@@ -49,26 +49,8 @@ export interface ReaderOptions {
   port?: number
 }
 
-/**
- * One database cluster. Settings not given are the top-level ones (ssl, credentials …); the main
- * cluster's endpoint is the top-level one, any other gives its own.
- */
-export interface ClusterOptions {
-  connectionString?: string
-  host?: string
-  port?: number
-  database?: string
-  ssl?: SslMode | boolean | ConnectionOptions
-  sslCaPath?: string
-  user?: string
-  password?: string
-  credentials?: CredentialsProvider
-  reader?: ReaderOptions
-  /** This environment's connections to the cluster, within the budget. Default: the budget. */
-  maxConnections?: number
-}
-
-export interface TenantPoolsOptions {
+/** Where a database answers and how to log in: the top level's settings, and each cluster's. */
+export interface ConnectionSettings {
   /** postgres://… ; host/port/database/user/password also fall back to PGHOST, PGPORT … as in pg. */
   connectionString?: string
   host?: string
@@ -83,6 +65,19 @@ export interface TenantPoolsOptions {
   password?: string
   /** Called for every new connection; rotated credentials apply without rebuilding pools. */
   credentials?: CredentialsProvider
+}
+
+/**
+ * One database cluster. Settings not given are the top-level ones (ssl, credentials …); the main
+ * cluster's endpoint is the top-level one, any other gives its own.
+ */
+export interface ClusterOptions extends ConnectionSettings {
+  reader?: ReaderOptions
+  /** This environment's connections to the cluster, within the budget. Default: the budget. */
+  maxConnections?: number
+}
+
+export interface TenantPoolsOptions extends ConnectionSettings {
   /** Schema of a tenant; default `tenant_<id>`. */
   schemaFor?: (tenantId: string) => string
   /** Schema of the master/catalog pool. */
@@ -129,33 +124,33 @@ const text = (max = 10_000) => z.optional(z.string().check(z.minLength(1), z.max
 const fn = <T>(what: string) =>
   z.optional(z.custom<T>((v) => typeof v === 'function', { message: `expected ${what} to be a function` }))
 
-const clusterName = z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,31}$/))
-const port = z.optional(z.int().check(z.gte(1), z.lte(65_535)))
-const clusterSchema = z.strictObject({
+// Built on first use, as the schema below: a function's init builds none of them.
+const clusterName = z.builtOnFirstUse(() => z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,31}$/)))
+const port = () => z.optional(z.int().check(z.gte(1), z.lte(65_535)))
+
+/** ConnectionSettings, checked: the top level's and each cluster's. */
+const connectionShape = () => ({
   connectionString: text(),
   host: text(),
-  port,
+  port: port(),
   database: text(),
   ssl: z.optional(z.union([z.enum(SSL_MODES), z.boolean(), z.looseObject({})])),
   sslCaPath: text(),
   user: text(),
   password: z.optional(z.string()),
   credentials: fn<CredentialsProvider>('credentials'),
-  reader: z.optional(z.strictObject({ connectionString: text(), host: text(), port })),
-  maxConnections: positive,
 })
+
+const clusterSchema = () =>
+  z.strictObject({
+    ...connectionShape(),
+    reader: z.optional(z.strictObject({ connectionString: text(), host: text(), port: port() })),
+    maxConnections: positive,
+  })
 
 const schema = z.builtOnFirstUse(() =>
   z.strictObject({
-    connectionString: text(),
-    host: text(),
-    port: z.optional(z.int().check(z.gte(1), z.lte(65_535))),
-    database: text(),
-    ssl: z.optional(z.union([z.enum(SSL_MODES), z.boolean(), z.looseObject({})])),
-    sslCaPath: text(),
-    user: text(),
-    password: z.optional(z.string()),
-    credentials: fn<CredentialsProvider>('credentials'),
+    ...connectionShape(),
     schemaFor: fn<(tenantId: string) => string>('schemaFor'),
     masterSchema: text(63),
     maxPerPool: positive,
@@ -175,8 +170,8 @@ const schema = z.builtOnFirstUse(() =>
     statementTimeoutMarginMs: ms(),
     validationTimeoutMs: ms(1),
     keepAliveInitialDelayMs: ms(),
-    mainCluster: z.optional(clusterName),
-    clusters: z.optional(z.record(clusterName, clusterSchema)),
+    mainCluster: z.optional(clusterName()),
+    clusters: z.optional(z.record(clusterName(), clusterSchema())),
     readerRetryAfterMs: ms(),
     logger: z.optional(z.custom<Log>((v) => typeof v === 'object' && v !== null)),
     clock: z.optional(z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function')),
@@ -222,7 +217,8 @@ export function resolveOptions(options: TenantPoolsOptions): Resolved {
   return merged
 }
 
-const stripUndefined = <T extends object>(o: T): Partial<T> =>
+/** `o` without its undefined values, so that merging it over defaults keeps them. */
+export const stripUndefined = <T extends object>(o: T): Partial<T> =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 
 /** Option ← environment variable. PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD are read by pg itself. */
@@ -301,7 +297,7 @@ function clustersFromJson(raw: string): Record<string, ClusterOptions> {
   const entry = z.strictObject({
     connectionString: text(),
     host: text(),
-    port,
+    port: port(),
     database: text(),
     ssl: z.optional(z.enum(SSL_MODES)),
     sslCaPath: text(),
@@ -309,7 +305,7 @@ function clustersFromJson(raw: string): Record<string, ClusterOptions> {
     secretId: text(),
     maxConnections: positive,
   })
-  const checked = z.record(clusterName, entry).safeParse(parsed)
+  const checked = z.record(clusterName(), entry).safeParse(parsed)
   if (!checked.success) {
     const issue = checked.error.issues[0]
     throw new InvalidOptionsError(

@@ -5,7 +5,13 @@
 import type { ClientConfig } from 'pg'
 import { parseIntoClientConfig } from 'pg-connection-string'
 import { InvalidOptionsError } from '../errors'
-import type { ClusterOptions, ReaderOptions, resolveOptions, TenantPoolsOptions } from '../options'
+import {
+  type ClusterOptions,
+  type ReaderOptions,
+  type resolveOptions,
+  stripUndefined,
+  type TenantPoolsOptions,
+} from '../options'
 import { ConnectionBudget } from '../pool/budget'
 import { type Budget, CappedBudget } from '../pool/capped-budget'
 import { baseConfig, endpointOf, type FactorySettings } from '../pool/connector'
@@ -139,6 +145,3 @@ function databaseOf(settings: TenantPoolsOptions): string | undefined {
   if (settings.connectionString === undefined) return undefined
   return parseIntoClientConfig(settings.connectionString).database ?? undefined
 }
-
-const stripUndefined = <T extends object>(o: T): Partial<T> =>
-  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>

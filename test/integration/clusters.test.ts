@@ -1,25 +1,12 @@
 // Tenants on two clusters, a reader, and a cap per cluster, against real servers: the main cluster
 // (DATABASE_URL), a second one (TEST_CLUSTER_B_URL) and a streaming replica of the main one.
-import { Client } from 'pg'
 import { TenantPools, UnknownClusterError } from '../../lib'
-import { uniquePrefix, uniqueTenant } from '../support/db'
+import { clusterBUrl, databaseUrl, onServer, uniquePrefix, uniqueTenant } from '../support/db'
 import { memoryLog } from '../support/memory-log'
 import { startReplica } from '../support/replica.mjs'
 
 // The registries' own log lines stay out of the run's output.
 const quiet = memoryLog().log
-const mainUrl = () => process.env.DATABASE_URL as string
-const bUrl = () => process.env.TEST_CLUSTER_B_URL as string
-
-async function onServer<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url })
-  await c.connect()
-  try {
-    return await fn(c)
-  } finally {
-    await c.end()
-  }
-}
 
 // Creates tenant_<id> with a table `who` holding `label` on the server at `url`.
 async function tenantOn(url: string, id: string, label: string): Promise<void> {
@@ -49,25 +36,25 @@ describe('Clusters', () => {
   it('routes each tenant to its cluster, and opens no connection to a cluster none of its tenants use', async () => {
     const a = uniqueTenant('a')
     const b = uniqueTenant('b')
-    await tenantOn(mainUrl(), a, 'on main')
-    await tenantOn(bUrl(), b, 'on b')
+    await tenantOn(databaseUrl(), a, 'on main')
+    await tenantOn(clusterBUrl(), b, 'on b')
     const prefix = uniquePrefix()
     pools = new TenantPools({
       logger: quiet,
-      connectionString: mainUrl(),
+      connectionString: databaseUrl(),
       applicationNamePrefix: prefix,
-      clusters: { b: { connectionString: bUrl() } },
+      clusters: { b: { connectionString: clusterBUrl() } },
     })
     await pools.query(a, 'SELECT 1')
-    expect(await backendsOf(bUrl(), prefix)).toBe(0)
+    expect(await backendsOf(clusterBUrl(), prefix)).toBe(0)
     const fromA = await pools.query(a, 'SELECT label FROM who')
     const fromB = await pools.query(b, 'SELECT label FROM who', [], { cluster: 'b' })
     expect(fromA.rows).toEqual([{ label: 'on main' }])
     expect(fromB.rows).toEqual([{ label: 'on b' }])
     // Asked on the wrong cluster, the tenant's schema is not there: nothing crosses clusters.
     await expect(pools.query(b, 'SELECT label FROM who')).rejects.toMatchObject({ code: '42P01' })
-    expect(await backendsOf(mainUrl(), prefix)).toBeGreaterThanOrEqual(1)
-    expect(await backendsOf(bUrl(), prefix)).toBe(1)
+    expect(await backendsOf(databaseUrl(), prefix)).toBeGreaterThanOrEqual(1)
+    expect(await backendsOf(clusterBUrl(), prefix)).toBe(1)
     const clusters = Object.fromEntries(pools.stats().clusters.map((c) => [c.name, c.total]))
     expect(clusters).toEqual({ main: 1, b: 1 })
     // The wrong-cluster call made a scope of its own: keys tell clusters apart.
@@ -82,7 +69,7 @@ describe('Clusters', () => {
   it('refuses a cluster it was not given, before any SQL', async () => {
     pools = new TenantPools({
       logger: quiet,
-      connectionString: mainUrl(),
+      connectionString: databaseUrl(),
     })
     await expect(pools.query('acme', 'SELECT 1', [], { cluster: 'nope' })).rejects.toBeInstanceOf(
       UnknownClusterError,
@@ -92,15 +79,15 @@ describe('Clusters', () => {
 
   it('keeps each cluster within its cap, and every cluster within the budget', async () => {
     const ids = [uniqueTenant('c'), uniqueTenant('c'), uniqueTenant('c')]
-    for (const id of ids) await tenantOn(bUrl(), id, id)
+    for (const id of ids) await tenantOn(clusterBUrl(), id, id)
     const prefix = uniquePrefix()
     pools = new TenantPools({
       logger: quiet,
-      connectionString: mainUrl(),
+      connectionString: databaseUrl(),
       applicationNamePrefix: prefix,
       budget: 4,
       maxPerPool: 2,
-      clusters: { b: { connectionString: bUrl(), maxConnections: 2 } },
+      clusters: { b: { connectionString: clusterBUrl(), maxConnections: 2 } },
     })
     const p = pools
     let peakB = 0
@@ -116,10 +103,10 @@ describe('Clusters', () => {
     // Six callers over three tenants of b, with room for four in the budget: b holds two at most.
     await Promise.all([...ids, ...ids].map(hold))
     expect(peakB).toBe(2)
-    expect(await backendsOf(bUrl(), prefix)).toBeLessThanOrEqual(2)
+    expect(await backendsOf(clusterBUrl(), prefix)).toBeLessThanOrEqual(2)
     // The main cluster still gets its share meanwhile: the cap is b's, not the environment's.
     const main = uniqueTenant('m')
-    await tenantOn(mainUrl(), main, 'main')
+    await tenantOn(databaseUrl(), main, 'main')
     const [, , mainRows] = await Promise.all([
       hold(ids[0] as string),
       hold(ids[1] as string),
@@ -133,16 +120,16 @@ describe('Clusters', () => {
       () =>
         new TenantPools({
           logger: quiet,
-          connectionString: mainUrl(),
+          connectionString: databaseUrl(),
           budget: 4,
-          clusters: { b: { connectionString: bUrl(), maxConnections: 5 } },
+          clusters: { b: { connectionString: clusterBUrl(), maxConnections: 5 } },
         }),
     ).toThrow(/maxConnections.*exceeds the budget/)
     expect(
       () =>
         new TenantPools({
           logger: quiet,
-          connectionString: mainUrl(),
+          connectionString: databaseUrl(),
           clusters: { b: { maxConnections: 1 } },
         }),
     ).toThrow(/clusters\.b.*connectionString or host/)
@@ -158,11 +145,11 @@ describe('Readers', () => {
 
   it('reads committed rows on the replica once it has caught up, and refuses writes there', async () => {
     const id = uniqueTenant('r')
-    await tenantOn(mainUrl(), id, 'first')
+    await tenantOn(databaseUrl(), id, 'first')
     const replica = process.env.TEST_REPLICA_URL as string
     pools = new TenantPools({
       logger: quiet,
-      connectionString: mainUrl(),
+      connectionString: databaseUrl(),
       clusters: { main: { reader: { connectionString: replica } } },
     })
     await pools.query(id, `INSERT INTO who VALUES ('second')`)
@@ -186,17 +173,17 @@ describe('Readers', () => {
 
   it('falls back to the writer, in read-only sessions, when the replica stops, with no failed call', async () => {
     const primary = {
-      url: mainUrl(),
-      port: Number(new URL(mainUrl()).port),
+      url: databaseUrl(),
+      port: Number(new URL(databaseUrl()).port),
       dataDir: process.env.TEST_PG_DATA_DIR as string,
     }
     const replica = await startReplica(primary)
     try {
       const id = uniqueTenant('f')
-      await tenantOn(mainUrl(), id, 'row')
+      await tenantOn(databaseUrl(), id, 'row')
       pools = new TenantPools({
         logger: quiet,
-        connectionString: mainUrl(),
+        connectionString: databaseUrl(),
         clusters: { main: { reader: { connectionString: replica.url } } },
         readerRetryAfterMs: 60_000,
       })

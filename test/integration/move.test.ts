@@ -1,26 +1,13 @@
 // Moving a tenant between two real clusters: under load from two environments (one whose catalog
 // cache is stale), and a move that fails part way.
-import { Client } from 'pg'
 import { moveTenant } from '../../functions/admin/move'
 import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
 import { type Log, placedDb, TenantCatalog, TenantMovingError, TenantPools } from '../../lib'
-import { uniqueTenant } from '../support/db'
+import { clusterBUrl, databaseUrl, onServer, uniqueTenant } from '../support/db'
 import { memoryLog } from '../support/memory-log'
 
 // The registries' own log lines stay out of the run's output.
 const quiet = memoryLog().log
-const mainUrl = () => process.env.DATABASE_URL as string
-const bUrl = () => process.env.TEST_CLUSTER_B_URL as string
-
-async function onServer<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url })
-  await c.connect()
-  try {
-    return await fn(c)
-  } finally {
-    await c.end()
-  }
-}
 
 const referencesOn = (url: string, id: string) =>
   onServer(url, async (c) => {
@@ -34,8 +21,8 @@ const referencesOn = (url: string, id: string) =>
 const environment = (catalogTtlMs: number) => {
   const pools = new TenantPools({
     logger: quiet,
-    connectionString: mainUrl(),
-    clusters: { b: { connectionString: bUrl() } },
+    connectionString: databaseUrl(),
+    clusters: { b: { connectionString: clusterBUrl() } },
   })
   const catalog = new TenantCatalog(() => pools, { ttlMs: catalogTtlMs })
   // What the tenantDb middleware does for one request.
@@ -120,12 +107,12 @@ describe('Moving a tenant', () => {
     expect(outcomes.writesFailed).toEqual([])
     expect(outcomes.writes).toBeGreaterThan(20)
     // Every acknowledged write of the moved tenant is on b, and its old copy is gone from main.
-    const onB = await referencesOn(bUrl(), moving)
-    expect(await referencesOn(mainUrl(), moving)).toBeUndefined()
+    const onB = await referencesOn(clusterBUrl(), moving)
+    expect(await referencesOn(databaseUrl(), moving)).toBeUndefined()
     const missing = [...(acknowledged.get(moving) ?? [])].filter((r) => !onB?.has(r))
     expect(missing).toEqual([])
     // The other tenant stayed where it was, with all of its writes.
-    const otherOnMain = await referencesOn(mainUrl(), other)
+    const otherOnMain = await referencesOn(databaseUrl(), other)
     expect([...(acknowledged.get(other) ?? [])].filter((r) => !otherOnMain?.has(r))).toEqual([])
     // The stale environment was sent to b by the fence and the removal, not by its cache.
     expect((await stale.catalog.placement(moving)).cluster).toBe('b')
@@ -140,16 +127,16 @@ describe('Moving a tenant', () => {
     await mover.pools.withClient(id, (c) => fence(c, `tenant_${id}`))
     // A raw connection, as an environment that knows nothing of the move would have.
     await expect(
-      onServer(mainUrl(), (c) =>
+      onServer(databaseUrl(), (c) =>
         c.query(`INSERT INTO tenant_${id}.orders (reference, customer, total_cents) VALUES ('x', 'c', 1)`),
       ),
     ).rejects.toMatchObject({ code: 'TPM01' })
     await expect(
-      onServer(mainUrl(), (c) => c.query(`TRUNCATE tenant_${id}.order_lines`)),
+      onServer(databaseUrl(), (c) => c.query(`TRUNCATE tenant_${id}.order_lines`)),
     ).rejects.toMatchObject({
       code: 'TPM01',
     })
-    expect((await referencesOn(mainUrl(), id))?.size).toBe(0)
+    expect((await referencesOn(databaseUrl(), id))?.size).toBe(0)
   })
 
   it('leaves the tenant on its cluster, writable, when the move fails part way', async () => {
@@ -160,7 +147,7 @@ describe('Moving a tenant', () => {
     const db = await mover.request(id)
     await db.query(`INSERT INTO orders (reference, customer, total_cents) VALUES ('before', 'c', 1)`)
     // A table no migration made: the copy has nowhere to put its rows, and the move fails.
-    await onServer(mainUrl(), (c) =>
+    await onServer(databaseUrl(), (c) =>
       c.query(`CREATE TABLE tenant_${id}.stray (x int); INSERT INTO tenant_${id}.stray VALUES (1)`),
     )
     const { log, entries } = memoryLog()
@@ -173,8 +160,8 @@ describe('Moving a tenant', () => {
     expect(entries.some((e) => e.message.startsWith('tenant move failed'))).toBe(true)
     const after = await mover.request(id)
     await after.query(`INSERT INTO orders (reference, customer, total_cents) VALUES ('after', 'c', 1)`)
-    expect(await referencesOn(mainUrl(), id)).toEqual(new Set(['before', 'after']))
-    expect(await referencesOn(bUrl(), id)).toBeUndefined()
+    expect(await referencesOn(databaseUrl(), id)).toEqual(new Set(['before', 'after']))
+    expect(await referencesOn(clusterBUrl(), id)).toBeUndefined()
     expect(await mover.catalog.placement(id)).toEqual({ status: 'active', cluster: 'main', movingTo: null })
   })
 

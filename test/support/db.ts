@@ -10,8 +10,17 @@ export const databaseUrl = (): string => {
   return url
 }
 
-export async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: databaseUrl(), application_name: 'tenant-pools-test-admin' })
+/** The second cluster's server (TEST_CLUSTER_B_URL, started by the jest global setup). */
+export const clusterBUrl = (): string => {
+  const url = process.env.TEST_CLUSTER_B_URL
+  if (!url)
+    throw new Error('TEST_CLUSTER_B_URL is not set: the jest global setup should have started cluster b')
+  return url
+}
+
+/** Runs `fn` on a connection of its own to the server at `url` (another cluster, a replica …). */
+export async function onServer<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url, application_name: 'tenant-pools-test-admin' })
   await client.connect()
   try {
     return await fn(client)
@@ -19,6 +28,9 @@ export async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<
     await client.end()
   }
 }
+
+/** Runs `fn` on a connection of its own to the main test server (DATABASE_URL). */
+export const withAdmin = <T>(fn: (client: Client) => Promise<T>): Promise<T> => onServer(databaseUrl(), fn)
 
 /** A prefix unique to one test, so its backends can be counted in pg_stat_activity. */
 export const uniquePrefix = (): string => `t${randomBytes(5).toString('hex')}`

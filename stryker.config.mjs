@@ -18,6 +18,8 @@ export default {
   jsonReporter: { fileName: 'reports/mutation.json' },
   // Integration tests share one embedded server: two at a time, as jest runs them.
   concurrency: 2,
-  timeoutMS: 60_000,
+  // A mutant that makes a call wait forever is detected at the timeout: its tests' own time × 1.5
+  // plus this, not a minute each.
+  timeoutMS: 15_000,
   tempDirName: '.stryker-tmp',
 }

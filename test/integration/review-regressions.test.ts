@@ -1,6 +1,7 @@
 // Behaviours found in review, each with the event sequence that used to break it.
 import { ConnectError, type TenantPools } from '../../lib'
 import {
+  clusterBUrl,
   countBackends,
   createTenants,
   databaseUrl,
@@ -13,6 +14,7 @@ import {
   uniqueTenant,
   withAdmin,
 } from '../support/db'
+import { slowGoodbyeProxy } from '../support/slow-goodbye-proxy'
 
 describe('Behaviour: edge cases of the pool', () => {
   afterEach(endTestPools)
@@ -214,5 +216,31 @@ describe('Behaviour: the server never sees more than the budget, even when verif
 
     expect(peak).toBeLessThanOrEqual(1)
     expect(await eventually(async () => (await countBackends(prefix)) === 0)).toBe(true)
+  })
+
+  it('opens the next connection only after the refused one is gone at the server, however slow its goodbye', async () => {
+    // A proxy holds each goodbye for 400 ms: a refused connection closed in the background would
+    // still be open at the server when the next caller's connection opens.
+    const proxy = await slowGoodbyeProxy(new URL(clusterBUrl()), 400)
+    try {
+      // No schema of that name on cluster b: the role's search_path never selects it, verify refuses.
+      const { pools } = testPools({
+        connectionString: clusterBUrl(),
+        host: '127.0.0.1',
+        port: proxy.port,
+        proxySafe: true,
+        budget: 1,
+        maxPerPool: 1,
+      })
+      for (let i = 0; i < 3; i++) {
+        await expect(pools.query(uniqueTenant(), 'SELECT 1')).rejects.toBeInstanceOf(ConnectError)
+      }
+      // Three connections, one after another, never two at once.
+      expect(proxy.opened).toBe(3)
+      expect(proxy.peakOpen).toBe(1)
+    } finally {
+      await endTestPools()
+      await proxy.close()
+    }
   })
 })

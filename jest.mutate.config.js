@@ -5,7 +5,15 @@
 // a whole run take a day on two cores. MUTATE_TESTS (globs) puts them back for a narrow run.
 const base = require('./jest.config.js')
 
-const slow = ['freeze-thaw', 'rotation', 'rotation-http', 'maintenance', 'chaos-restart', 'chaos-too-many', 'blackhole']
+const slow = [
+  'freeze-thaw',
+  'rotation',
+  'rotation-http',
+  'maintenance',
+  'chaos-restart',
+  'chaos-too-many',
+  'blackhole',
+]
 
 /** @type {import('jest').Config} */
 module.exports = {

@@ -7,7 +7,10 @@ import globalTeardown from '../test/support/global-teardown.mjs'
 
 await globalSetup()
 const code = await new Promise((resolve) => {
-  const child = spawn('npx', ['stryker', 'run', ...process.argv.slice(2)], { stdio: 'inherit', env: process.env })
+  const child = spawn('npx', ['stryker', 'run', ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: process.env,
+  })
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal))
   child.once('exit', (status) => resolve(status ?? 1))
 })

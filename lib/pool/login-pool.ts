@@ -14,7 +14,13 @@ import {
   PoolsEndedError,
   TenantPoolsError,
 } from '../errors'
-import { INVALID_PASSWORD, PROTOCOL_VIOLATION, sqlState, TOO_MANY_CONNECTIONS } from '../sqlstate'
+import {
+  INVALID_PASSWORD,
+  isServerKill,
+  PROTOCOL_VIOLATION,
+  sqlState,
+  TOO_MANY_CONNECTIONS,
+} from '../sqlstate'
 import type { Clock, Credentials, PoolEvents } from '../types'
 import type { BudgetClaimant } from './budget'
 import type { Budget } from './capped-budget'
@@ -54,6 +60,10 @@ const SERVER_FULL = new Set([TOO_MANY_CONNECTIONS, '57P03'])
 // authentication failures as 08P01. Either way, the credentials are refreshed and tried once more;
 // another 08P01 at login (an unsupported startup parameter, say) fails the same way twice.
 const LOGIN_REFUSED = new Set([INVALID_PASSWORD, PROTOCOL_VIOLATION])
+// A new backend the server ended while it logged in (57P01 terminated, 57P02 crashed, 57P05 timed
+// out): killed during a freeze, a failover or a purge of this application's sessions. It says nothing
+// about the next one, so one fresh attempt follows within the same deadline.
+const KILLED_AT_LOGIN_RETRIES = 1
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
@@ -455,6 +465,7 @@ export class LoginPool implements BudgetClaimant {
   async #connect(scope: ScopeUse, abandoned: { value: boolean }): Promise<PooledConnection> {
     let refused: Credentials | undefined
     let fullRetries = 0
+    let killedRetries = 0
     for (;;) {
       let client: Client | undefined
       let credentials: Credentials | undefined
@@ -476,6 +487,10 @@ export class LoginPool implements BudgetClaimant {
           this.#config.events.serverFull(scope.key)
           const cap = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** fullRetries++)
           await delay(Math.random() * cap)
+          continue
+        }
+        if (!abandoned.value && isServerKill(err) && killedRetries++ < KILLED_AT_LOGIN_RETRIES) {
+          this.#config.events.lost(scope.key, err as Error)
           continue
         }
         if (refused || !credentials || abandoned.value || !LOGIN_REFUSED.has(sqlState(err) ?? '')) throw err

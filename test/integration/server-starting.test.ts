@@ -24,9 +24,10 @@ function errorResponse(code: string, message: string): Buffer {
   return Buffer.concat([head, body])
 }
 
-/** Refuses the first `refusals` logins with 57P03, then proxies to the real server. */
+/** Refuses the first `refusals` logins with `code` (57P03: starting up), then proxies to the real server. */
 async function startingServer(
   refusals: number,
+  code = '57P03',
 ): Promise<{ port: number; attempts: number[]; close(): Promise<void> }> {
   const target = new URL(databaseUrl())
   const attempts: number[] = []
@@ -37,7 +38,7 @@ async function startingServer(
     attempts.push(performance.now())
     if (attempts.length <= refusals) {
       // Read the startup packet, answer as a starting server does, and close.
-      socket.once('data', () => socket.end(errorResponse('57P03', 'the database system is starting up')))
+      socket.once('data', () => socket.end(errorResponse(code, 'the database system is starting up')))
       socket.on('error', () => {})
       return
     }
@@ -95,6 +96,40 @@ describe('Behaviour: a server starting up (57P03)', () => {
       // Backoff, not a tight loop: capped waits of 400 ms leave room for a handful of attempts.
       expect(server.attempts.length).toBeGreaterThanOrEqual(3)
       expect(server.attempts.length).toBeLessThan(40)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
+// A connection being opened when the server ends its backend: a purge of the application's sessions
+// while this environment was frozen mid-login, a failover. The next backend is a new one.
+describe('Behaviour: a backend ended while it logs in (57P01)', () => {
+  afterEach(endTestPools)
+
+  it('is retried once on a fresh connection, and the caller is served', async () => {
+    const tenant = uniqueTenant('kl')
+    await createTenants([tenant])
+    const server = await startingServer(1, '57P01')
+    try {
+      const { pools } = testPools({ host: '127.0.0.1', port: server.port })
+      const { rows } = await pools.query<{ tenant: string }>(tenant, 'SELECT tenant FROM whoami')
+      expect(rows).toEqual([{ tenant }])
+      expect(server.attempts).toHaveLength(2)
+      expect(pools.stats().counters).toMatchObject({ serverKills: 1, connectionsLost: 1, connectFailures: 0 })
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('fails the caller with ConnectError when the fresh one is ended too: once, not a loop', async () => {
+    const server = await startingServer(2, '57P01')
+    try {
+      const { pools } = testPools({ host: '127.0.0.1', port: server.port })
+      const failure = await pools.query(uniqueTenant('kl'), 'SELECT 1').catch((err: unknown) => err)
+      expect(failure).toBeInstanceOf(ConnectError)
+      expect((failure as ConnectError).cause).toMatchObject({ code: '57P01' })
+      expect(server.attempts).toHaveLength(2)
     } finally {
       await server.close()
     }

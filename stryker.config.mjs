@@ -16,8 +16,14 @@ export default {
   incrementalFile: 'reports/stryker-incremental.json',
   reporters: ['clear-text', 'json', 'progress'],
   jsonReporter: { fileName: 'reports/mutation.json' },
-  // Integration tests share one embedded server: two at a time, as jest runs them.
-  concurrency: 2,
+  // One checker and two test runners: integration tests share the embedded servers, two files at
+  // a time, as jest runs them.
+  concurrency: 3,
+  // Most code here also runs outside any test (an afterEach ending the pools, a beforeAll warming
+  // them), which Stryker calls static: such a mutant would run every test, a minute each. A mutant
+  // that tests also reach runs only those tests; one that no test reaches (module constants, code
+  // only hooks run) is reported as Ignored. MUTATE_STATIC=1 tests those too, with every test.
+  ignoreStatic: process.env.MUTATE_STATIC !== '1',
   // A mutant that makes a call wait forever is detected at the timeout: its tests' own time × 1.5
   // plus this, not a minute each.
   timeoutMS: 15_000,

@@ -53,9 +53,9 @@ export function rdsIamCredentials(options: RdsIamCredentialsOptions): Credential
     })
     return hiddenCredentials(config.user, await (await signer).getAuthToken())
   }
-  const provider = (request?: CredentialsRequest) =>
-    request?.refused
+  const provider = (request: CredentialsRequest) =>
+    request.refused
       ? cache.refresh('token', request.refused, sameCredentials, sign)
-      : cache.get('token', request?.forceRefresh ?? false, sign)
+      : cache.get('token', request.forceRefresh, sign)
   return Object.assign(provider, { requiresTls: true })
 }

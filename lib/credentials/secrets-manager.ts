@@ -91,19 +91,20 @@ export function secretsManagerCredentials(
   const readCurrent = (secretId: string): Promise<Credentials> =>
     withFallback(secretId, (id) => read(id, 'AWSCURRENT'))
 
-  const secretFor = (request: CredentialsRequest | undefined): string => {
-    const tenantId = request?.tenantId
+  const secretFor = (request: CredentialsRequest): string => {
+    const tenantId = request.tenantId
     if (tenantId && config.secretIdFor) return config.secretIdFor(tenantId)
     if (config.secretId) return config.secretId
     throw new InvalidOptionsError('secretsManagerCredentials has no secretId for the master pool')
   }
 
-  const provider = (request?: CredentialsRequest): Promise<Credentials> => {
+  // async: a request it cannot serve is a rejected promise, as every other failure, not a throw.
+  const provider = async (request: CredentialsRequest): Promise<Credentials> => {
     const secretId = secretFor(request)
-    const refused = request?.refused
+    const refused = request.refused
     if (refused)
       return cache.refresh(secretId, refused, sameCredentials, () => readAfterRefusal(secretId, refused))
-    return cache.get(secretId, request?.forceRefresh ?? false, () => readCurrent(secretId))
+    return cache.get(secretId, request.forceRefresh, () => readCurrent(secretId))
   }
   return Object.assign(provider, { clear: () => cache.clear() })
 }

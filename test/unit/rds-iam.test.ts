@@ -72,4 +72,19 @@ describe('Function: rdsIamCredentials', () => {
 
     expect(sign).toHaveBeenCalledTimes(2)
   })
+
+  it('after a refusal signs a new token, which later calls reuse', async () => {
+    const credentials = provider()
+    const first = await credentials(request)
+    await credentials(request)
+    expect(sign).toHaveBeenCalledTimes(1)
+
+    jest.setSystemTime(new Date('2026-11-26T12:00:05Z'))
+    const refreshed = await credentials({ ...request, forceRefresh: true, refused: first })
+    const later = await credentials(request)
+
+    expect(refreshed.password).not.toBe(first.password)
+    expect(later.password).toBe(refreshed.password)
+    expect(sign).toHaveBeenCalledTimes(2)
+  })
 })

@@ -180,6 +180,30 @@ describe('Function: secretsManagerCredentials', () => {
       expect([tenant.user, master.user]).toEqual(['acme_role', 'app'])
     })
 
+    it('refuses the master pool a secret when only secretIdFor is given, saying so', async () => {
+      const credentials = secretsManagerCredentials({
+        secretIdFor: (id) => `app/tenants/${id}`,
+        client: new SecretsManagerClient({}),
+      })
+
+      await expect(credentials(request({ key: '$master', tenantId: null }))).rejects.toThrow(
+        /no secretId for the master pool/,
+      )
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0)
+    })
+
+    it('forgets what it read on clear()', async () => {
+      sm.on(GetSecretValueCommand).resolves({ SecretString: secret('app', PASSWORD) })
+      const credentials = provider()
+
+      await credentials(request())
+      await credentials(request())
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1)
+      credentials.clear()
+      await credentials(request())
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2)
+    })
+
     it('needs at least one secret id', () => {
       expect(() => secretsManagerCredentials({})).toThrow(/secretId, secretIdFor, or both/)
     })
@@ -252,5 +276,18 @@ describe('Function: secretsManagerCredentials with fallbackToSecretId', () => {
     await expect(with_(true)(request({ tenantId: 'old' }))).resolves.toMatchObject({ user: 'app' })
     await expect(with_(true)(request({ tenantId: 'new' }))).resolves.toMatchObject({ user: 'tenant_new' })
     await expect(with_(false)(request({ tenantId: 'old' }))).rejects.toBeInstanceOf(SecretUnreadableError)
+  })
+
+  it('does not read a missing secret twice when the tenant’s secret is the shared one', async () => {
+    sm.on(GetSecretValueCommand).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }))
+    const credentials = secretsManagerCredentials({
+      secretId: 'app/master',
+      secretIdFor: () => 'app/master',
+      fallbackToSecretId: true,
+      client: new SecretsManagerClient({}),
+    })
+
+    await expect(credentials(request())).rejects.toBeInstanceOf(SecretUnreadableError)
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1)
   })
 })

@@ -176,7 +176,9 @@ describe('Behaviour: a clean session for every caller', () => {
     const { pools } = testPools({ budget: 1, maxPerPool: 1 })
     await pools.query(a, 'SELECT 1')
     // B's values cannot be serialized: pg fails the bind after the SETs went out, then syncs
-    await expect(pools.query(b, 'SELECT $1::text AS x FROM whoami', [{ n: 1n }])).rejects.toThrow()
+    await expect(pools.query(b, 'SELECT $1::text AS x FROM whoami', [{ n: 1n }])).rejects.toBeInstanceOf(
+      TypeError,
+    )
     // A's next statement must run in A's schema, whatever the session was left with
     const read = async (t: string) =>
       (await pools.query<{ tenant: string }>(t, 'SELECT tenant FROM whoami')).rows[0]?.tenant

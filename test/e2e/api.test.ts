@@ -1,5 +1,7 @@
 // End to end: the local stack (embedded PostgreSQL, local Secrets Manager, serverless-offline) driven
 // over HTTP, as a developer's curl would.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { localToken } from '../../scripts/local-jwt'
 import { type Stack, startStack } from '../support/stack'
 import { type Answer, stackApi } from '../support/stack-api'
@@ -333,6 +335,35 @@ describe('e2e: every row of the error table', () => {
       'ADMIN_REQUIRED',
     )
     expectError(await api('POST', '/admin/tenants', { body: { id: 'x' } }), 401, 'ADMIN_REQUIRED')
+  })
+})
+
+describe('e2e: the stack keeps its environments', () => {
+  it('while files that are not the handlers’ sources appear in the checkout (a clone, a sandbox)', async () => {
+    // A reload ends every function's worker: a call in flight then answers, 29 s later, a 200
+    // carrying a Lambda timeout. The environment's own counter tells a reload: it starts again.
+    const checkouts = async () => {
+      const res = await admin('GET', '/admin/pools')
+      expect(res.status).toBe(200)
+      return (res.body.counters as { checkouts: number }).checkouts
+    }
+    let last = await checkouts()
+    const dir = mkdtempSync(join(process.cwd(), '.private-checkout-'))
+    try {
+      mkdirSync(join(dir, 'lib'))
+      writeFileSync(join(dir, 'lib', 'index.ts'), 'export const copy = 1\n')
+      writeFileSync(join(dir, 'handler.js'), 'exports.handler = () => 1\n')
+      // A rebuild and reload took 3 to 9 s here on a busy machine: watch for 15.
+      const deadline = Date.now() + 15_000
+      while (Date.now() < deadline) {
+        const now = await checkouts()
+        expect(now).toBeGreaterThan(last)
+        last = now
+        await new Promise((r) => setTimeout(r, 250))
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

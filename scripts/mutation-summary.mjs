@@ -1,18 +1,18 @@
-// Prints the last `npm run mutate` report (reports/mutation.json) as markdown: the score per file,
-// then every mutant that survived or that no test reached, with its line and replacement, for
+// Prints `npm run mutate` reports (reports/mutation.json by default; several runs' reports may be
+// named, a later one's file replacing an earlier one's) as markdown: the score per file, then every
+// mutant that survived or that no test reached, with its line and replacement, for
 // bench/results/mutation.md. Scores count Killed and Timeout as detected, over every mutant that is
 // valid (compile errors and Ignored left out), as Stryker's "total" does.
 import { readFileSync } from 'node:fs'
 
-const report = JSON.parse(readFileSync(process.argv[2] ?? 'reports/mutation.json', 'utf8'))
+const paths = process.argv.length > 2 ? process.argv.slice(2) : ['reports/mutation.json']
+const files = Object.assign({}, ...paths.map((p) => JSON.parse(readFileSync(p, 'utf8')).files))
 const DETECTED = new Set(['Killed', 'Timeout'])
 const UNDETECTED = new Set(['Survived', 'NoCoverage'])
 const rows = []
 const open = []
 const sum = { detected: 0, undetected: 0, ignored: 0, errors: 0 }
-for (const [file, { mutants, source }] of Object.entries(report.files).sort(([a], [b]) =>
-  a.localeCompare(b),
-)) {
+for (const [file, { mutants, source }] of Object.entries(files).sort(([a], [b]) => a.localeCompare(b))) {
   const lines = source.split('\n')
   const n = { detected: 0, undetected: 0, ignored: 0, errors: 0 }
   for (const m of mutants) {

@@ -72,4 +72,21 @@ describe('Class: ExpiringCache', () => {
     expect(await cache.refresh('k', 'refused', same, fetch)).toBe('fresh')
     expect(started).toHaveLength(1)
   })
+
+  it('after a refusal, takes an entry that replaced the refused one meanwhile, without fetching again', async () => {
+    const cache = new ExpiringCache<string>(1_000, { now: () => 0 })
+    const { fetch, started } = fetches()
+    const first = cache.get('k', false, fetch)
+    started[0]?.resolve('v1')
+    await first
+    // The refusal reads the refused entry; before it looks again, a forced call replaces it.
+    const refreshed = cache.refresh('k', 'v1', (a, b) => a === b, fetch)
+    const replaced = cache.get('k', true, fetch)
+    started[1]?.resolve('v2')
+    await replaced
+    await turn()
+
+    expect(started).toHaveLength(2)
+    await expect(refreshed).resolves.toBe('v2')
+  })
 })

@@ -16,8 +16,8 @@ export default {
   incrementalFile: 'reports/stryker-incremental.json',
   reporters: ['clear-text', 'json', 'progress'],
   jsonReporter: { fileName: 'reports/mutation.json' },
-  // One checker and two test runners: integration tests share the embedded servers, two files at
-  // a time, as jest runs them.
+  // Three processes: TypeScript checkers first, test runners once the checking is done. The
+  // integration tests share the embedded servers, as jest's two workers do.
   concurrency: 3,
   // Most code here also runs outside any test (an afterEach ending the pools, a beforeAll warming
   // them), which Stryker calls static: such a mutant would run every test, a minute each. A mutant

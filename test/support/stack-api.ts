@@ -28,10 +28,9 @@ export function stackApi(stack: () => Stack) {
     if (payload !== undefined) h['content-type'] ??= 'application/json'
     const res = await fetch(`${stack().url}${path}`, { method, headers: h, body: payload })
     const text = await res.text()
-    // An unexplained flake (about 1 full run in 5): from some point on, calls of a stack answer 200
-    // with an empty body. serverless-offline also answers 200 for a failed invocation (an HTTP API
-    // v2 result with no statusCode), its body then the Lambda error: say what answered, and what the
-    // stack printed, for the next look.
+    // serverless-offline answers 200 for a failed invocation (an HTTP API v2 result with no
+    // statusCode), the Lambda error as its body: a Lambda timeout after a reload ended the workers
+    // was the e2e flake of issue 15. Say what answered, and what the stack printed.
     if (res.status === 200 && (text === '' || text.includes('"errorMessage"'))) {
       console.warn(
         `${method} ${path} answered 200 with ${text ? `a Lambda error: ${text.slice(0, 2_000)}` : 'an empty body'}; ` +

@@ -6,7 +6,7 @@
 // Ctrl-C (or SIGTERM) stops all of it and leaves no process behind.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import {
   CreateSecretCommand,
@@ -178,6 +178,10 @@ async function main(): Promise<void> {
     log(`master schema migrated; demo tenants: ${config.demoTenants.join(', ')}`)
 
     if (stopping) return
+    // Bundles of its own: `serverless package` (or another stack) in this checkout must not replace
+    // or delete them while this stack runs.
+    const esbuildWorkDir = `.esbuild-offline-${process.pid}`
+    stops.push(async () => rmSync(resolve(esbuildWorkDir), { recursive: true, force: true }))
     offline = spawn(
       process.execPath,
       [
@@ -199,6 +203,7 @@ async function main(): Promise<void> {
         env: {
           ...process.env,
           TENANT_POOLS_LOCAL_PGPORT: String(config.pgPort),
+          TENANT_POOLS_ESBUILD_WORK_DIR: esbuildWorkDir,
           // The tenant comes from the token's claim, as deployed; from a header only with the
           // authorizer turned off (TENANT_POOLS_LOCAL_NO_AUTH=true).
           TENANT_POOLS_TRUST_TENANT_HEADER:

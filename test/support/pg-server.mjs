@@ -3,8 +3,10 @@
 // "thawed" on stdout. A frozen server (SIGSTOP on the postmaster and every backend) accepts TCP
 // connections in the kernel and answers nothing: what a failover or a partition looks like. Further arguments
 // are server settings (name=value); the server's own log lines come out prefixed with "[postgres]".
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+// The folder holding the data folder is the caller's temporary one: it is removed when the server
+// quits, or when the caller goes away (stdin closed), else every test run leaves a cluster behind.
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.mjs'
 
@@ -66,13 +68,14 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
     server = await start()
     process.stdout.write('started\n')
   } else if (line === 'quit') {
-    signalAll('SIGCONT')
-    await server.stop()
-    process.exit(0)
+    await quit()
   }
 })
-process.stdin.on('end', async () => {
+process.stdin.on('end', () => quit())
+
+async function quit() {
   signalAll('SIGCONT')
   await server.stop().catch(() => {})
+  rmSync(dirname(dataDir), { recursive: true, force: true })
   process.exit(0)
-})
+}

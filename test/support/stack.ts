@@ -1,6 +1,6 @@
 // Starts the local stack (`npm start`'s script) on free ports in a temp dir, for the e2e tests.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync, readFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -75,9 +75,11 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
     out += d
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  // The stack's clusters live in its folder (two data folders, 80 MB): removed once it has stopped.
   const stop = async () => {
     if (child.exitCode === null) child.kill('SIGINT')
     await exited
+    rmSync(dir, { recursive: true, force: true })
   }
   const url = `http://127.0.0.1:${httpPort}`
   const deadline = Date.now() + timeoutMs

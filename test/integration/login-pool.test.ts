@@ -9,7 +9,7 @@ import { ConnectionBudget } from '../../lib/pool/budget'
 import type { PooledConnection } from '../../lib/pool/connection'
 import { LoginPool, type LoginPoolConfig } from '../../lib/pool/login-pool'
 import { ScopeUse } from '../../lib/pool/scope-use'
-import { databaseUrl } from '../support/db'
+import { databaseUrl, withAdmin } from '../support/db'
 
 const CONNECT_TIMEOUT_MS = 2_000
 const IDLE_TIMEOUT_MS = 10_000
@@ -378,6 +378,34 @@ describe('LoginPool: waiting', () => {
     pool.release(held)
     const conn = await opening
     if (conn) pool.release(conn)
+  })
+})
+
+describe('LoginPool: what the server ends, and what a caller gives up', () => {
+  it('closes a checked-out connection the server ended when its caller gives it back, not before, and never parks it', async () => {
+    const { pool, closed } = loginPool()
+    const conn = await pool.acquire(scopeOf('a'))
+    const pid = (conn.client as unknown as { processID: number }).processID
+    await withAdmin((admin) => admin.query('SELECT pg_terminate_backend($1)', [pid]))
+    await until(() => conn.lost)
+    // Still the caller's until it gives it back: it counts against the pool, and nothing closed it.
+    expect([pool.total, pool.active, closed()]).toEqual([1, 1, 0])
+    pool.release(conn)
+    expect([pool.total, pool.idle, closed()]).toEqual([0, 0, 1])
+  })
+
+  it('a caller who times out gives back only its own budget claim: the next caller is still served', async () => {
+    const budget = new ConnectionBudget(1, () => {}, clock.now)
+    const { pool } = loginPool({}, budget)
+    const other = loginPool({}, budget).pool
+    const blocker = await other.acquire(scopeOf('o'))
+    const first = pool.acquire(scopeOf('a'), { waitMs: 100, deadlineBound: false })
+    const second = pool.acquire(scopeOf('b'), { waitMs: 5_000, deadlineBound: false })
+    expect(budget.waiting).toBe(2)
+    await expect(first).rejects.toBeInstanceOf(PoolExhaustedError)
+    expect(budget.waiting).toBe(1)
+    other.release(blocker, new Error('close it'))
+    pool.release(await second)
   })
 })
 

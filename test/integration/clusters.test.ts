@@ -138,9 +138,14 @@ describe('Clusters', () => {
 
 describe('Readers', () => {
   let pools: TenantPools | undefined
+  // Removed here rather than in the test: a test cut short (a timeout) skips its own cleanup, and a
+  // replica left running keeps a server and up to 900 MB of files.
+  let replica: { remove(): Promise<void> } | undefined
   afterEach(async () => {
     await pools?.end()
     pools = undefined
+    await replica?.remove()
+    replica = undefined
   })
 
   it('reads committed rows on the replica once it has caught up, and refuses writes there', async () => {
@@ -177,62 +182,57 @@ describe('Readers', () => {
       port: Number(new URL(databaseUrl()).port),
       dataDir: process.env.TEST_PG_DATA_DIR as string,
     }
-    const replica = await startReplica(primary)
-    try {
-      const id = uniqueTenant('f')
-      await tenantOn(databaseUrl(), id, 'row')
-      pools = new TenantPools({
-        logger: quiet,
-        connectionString: databaseUrl(),
-        clusters: { main: { reader: { connectionString: replica.url } } },
-        readerRetryAfterMs: 60_000,
-      })
-      const p = pools
-      const read = () => p.query(id, 'SELECT label FROM who', [], { readOnly: true })
-      let seen = await read()
+    const started = await startReplica(primary)
+    replica = started
+    const id = uniqueTenant('f')
+    await tenantOn(databaseUrl(), id, 'row')
+    pools = new TenantPools({
+      logger: quiet,
+      connectionString: databaseUrl(),
+      clusters: { main: { reader: { connectionString: started.url } } },
+      readerRetryAfterMs: 60_000,
+    })
+    const p = pools
+    const read = () => p.query(id, 'SELECT label FROM who', [], { readOnly: true })
+    let seen = await read()
+      .then((r) => r.rowCount)
+      .catch(() => 0)
+    for (let i = 0; i < 200 && seen !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 25))
+      seen = await read()
         .then((r) => r.rowCount)
         .catch(() => 0)
-      for (let i = 0; i < 200 && seen !== 1; i++) {
-        await new Promise((r) => setTimeout(r, 25))
-        seen = await read()
-          .then((r) => r.rowCount)
-          .catch(() => 0)
-      }
-      expect(seen).toBe(1)
-      // Ten callers reading while the replica stops under them: every call answers.
-      let stopping = true
-      const outcomes: string[] = []
-      const caller = async () => {
-        while (stopping) {
-          const r = await read().then(
-            (res) => (res.rows[0]?.label === 'row' ? 'ok' : 'wrong'),
-            (err: { code?: string }) => `failed ${err.code}`,
-          )
-          outcomes.push(r)
-        }
-      }
-      const callers = Array.from({ length: 10 }, caller)
-      await new Promise((r) => setTimeout(r, 100))
-      await replica.stop()
-      await new Promise((r) => setTimeout(r, 300))
-      stopping = false
-      await Promise.all(callers)
-      expect(outcomes.filter((o) => o !== 'ok')).toEqual([])
-      expect(outcomes.length).toBeGreaterThan(10)
-      const stats = p.stats()
-      expect(stats.counters.readerFallbacks).toBeGreaterThan(0)
-      expect(stats.clusters[0]?.readerSkipped).toBe(true)
-      // On the writer the session is read-only: a write through the read-only scope is refused.
-      await expect(p.query(id, `INSERT INTO who VALUES ('x')`, [], { readOnly: true })).rejects.toMatchObject(
-        {
-          code: '25006',
-        },
-      )
-      // …and a connection the read-only scope used is writable again for a writing scope.
-      await p.query(id, `INSERT INTO who VALUES ('written')`)
-      expect((await p.query(id, 'SELECT count(*)::int AS n FROM who')).rows[0]?.n).toBe(2)
-    } finally {
-      await replica.remove()
     }
+    expect(seen).toBe(1)
+    // Ten callers reading while the replica stops under them: every call answers.
+    let stopping = true
+    const outcomes: string[] = []
+    const caller = async () => {
+      while (stopping) {
+        const r = await read().then(
+          (res) => (res.rows[0]?.label === 'row' ? 'ok' : 'wrong'),
+          (err: { code?: string }) => `failed ${err.code}`,
+        )
+        outcomes.push(r)
+      }
+    }
+    const callers = Array.from({ length: 10 }, caller)
+    await new Promise((r) => setTimeout(r, 100))
+    await started.stop()
+    await new Promise((r) => setTimeout(r, 300))
+    stopping = false
+    await Promise.all(callers)
+    expect(outcomes.filter((o) => o !== 'ok')).toEqual([])
+    expect(outcomes.length).toBeGreaterThan(10)
+    const stats = p.stats()
+    expect(stats.counters.readerFallbacks).toBeGreaterThan(0)
+    expect(stats.clusters[0]?.readerSkipped).toBe(true)
+    // On the writer the session is read-only: a write through the read-only scope is refused.
+    await expect(p.query(id, `INSERT INTO who VALUES ('x')`, [], { readOnly: true })).rejects.toMatchObject({
+      code: '25006',
+    })
+    // …and a connection the read-only scope used is writable again for a writing scope.
+    await p.query(id, `INSERT INTO who VALUES ('written')`)
+    expect((await p.query(id, 'SELECT count(*)::int AS n FROM who')).rows[0]?.n).toBe(2)
   })
 })

@@ -1,7 +1,8 @@
 // The test sequencer of `npm run mutate` (see test-map.cjs). For a mutant's run it keeps only the
 // test files that hold one of the tests Stryker asks for, cheapest first (the file's own overhead
-// and the time of the tests asked for in it), so that a killing test is reached soon. Without a map, or if no file matches, it keeps every file: narrowing must never
-// turn a run into one that executes nothing (which Stryker would count as a survivor).
+// and the time of the tests asked for in it), so that a killing test is reached soon. Without a
+// map, or if no file matches, it keeps every file: narrowing must never turn a run into one that
+// executes nothing (which Stryker would count as a survivor).
 const Sequencer = require('@jest/test-sequencer').default
 const { activeMutant, readMap } = require('./test-map.cjs')
 

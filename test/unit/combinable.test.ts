@@ -44,6 +44,8 @@ describe('Function: combinable', () => {
     'SELECT 1; SELECT 2',
     '/* a comment */ VACUUM t',
     '-- a comment\nbegin',
+    // A comment is a space to the server: "begin work" with a comment inside, not "beginwork".
+    '/* a */begin/* b */work',
   ])('refuses %j', (text) => {
     expect(combinable(text, undefined)).toBe(false)
   })

@@ -27,6 +27,28 @@ describe('Class: ConnectionBudget', () => {
     })
   })
 
+  it('asks for a slot to be freed only when more claimants wait than slots are already on their way back', async () => {
+    // Prepare
+    let shortages = 0
+    const budget = new ConnectionBudget(1, () => void shortages++)
+    const [a, b, c] = [claimant(), claimant(), claimant()]
+    budget.claim(a)
+    let closed = () => {}
+    budget.releaseWhen(new Promise<void>((resolve) => (closed = resolve)))
+
+    // Act: b is served by the slot coming back; c is one too many.
+    budget.claim(b)
+    const afterB = shortages
+    budget.claim(c)
+
+    // Assess
+    expect([afterB, shortages]).toEqual([0, 1])
+    closed()
+    await Promise.resolve()
+    await Promise.resolve()
+    expect([b.grants, c.grants]).toEqual([1, 0])
+  })
+
   it('keeps a closing connection’s slot until its socket has closed, whoever waits', async () => {
     const budget = new ConnectionBudget(1, () => {})
     const [a, b] = [claimant(), claimant()]

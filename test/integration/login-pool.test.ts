@@ -89,6 +89,17 @@ const pending = (p: Promise<unknown>) =>
     delay(50).then(() => 'pending'),
   ])
 
+// Scopes a and b, each holding a connection opened for it. Opened one after the other: opened
+// together, both would be opened for the first caller's scope.
+async function twoHeld() {
+  const h = loginPool()
+  const a = scopeOf('a')
+  const b = scopeOf('b')
+  const ca = await h.pool.acquire(a)
+  const cb = await h.pool.acquire(b)
+  return { ...h, a, b, ca, cb }
+}
+
 afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.end()))
   time = 1_000_000
@@ -143,13 +154,10 @@ describe('LoginPool: its counts', () => {
 
 describe('LoginPool: which idle connection a scope takes', () => {
   async function twoIdle(order: 'a first' | 'b first') {
-    const h = loginPool()
-    const a = scopeOf('a')
-    const b = scopeOf('b')
-    const ca = await h.pool.acquire(a)
-    const cb = await h.pool.acquire(b)
-    for (const c of order === 'a first' ? [ca, cb] : [cb, ca]) h.pool.release(c)
-    return { ...h, a, b, ca, cb }
+    const held = await twoHeld()
+    const { pool, ca, cb } = held
+    for (const c of order === 'a first' ? [ca, cb] : [cb, ca]) pool.release(c)
+    return held
   }
 
   it('takes the idle connection already bound to it, not the one idle longest', async () => {
@@ -217,11 +225,7 @@ describe('LoginPool: closing', () => {
   })
 
   it('closes the idle connections of one scope, or all of them, and says how many', async () => {
-    const { pool } = loginPool()
-    const [a, b] = [scopeOf('a'), scopeOf('b')]
-    // One after the other: opened together, both would be opened for the first caller's scope.
-    const ca = await pool.acquire(a)
-    const cb = await pool.acquire(b)
+    const { pool, a, b, ca, cb } = await twoHeld()
     pool.release(ca)
     pool.release(cb)
     expect(pool.closeIdle(a)).toBe(1)
@@ -231,11 +235,7 @@ describe('LoginPool: closing', () => {
   })
 
   it('closes the connection idle longest, and says whether there was one', async () => {
-    const { pool } = loginPool()
-    const [a, b] = [scopeOf('a'), scopeOf('b')]
-    // One after the other: opened together, both would be opened for the first caller's scope.
-    const ca = await pool.acquire(a)
-    const cb = await pool.acquire(b)
+    const { pool, a, b, ca, cb } = await twoHeld()
     pool.release(ca)
     time += 1
     pool.release(cb)
@@ -247,11 +247,7 @@ describe('LoginPool: closing', () => {
   })
 
   it('ends one scope: refuses its waiters only, and closes its connections once freed', async () => {
-    const { pool } = loginPool()
-    const [a, b] = [scopeOf('a'), scopeOf('b')]
-    // One after the other: opened together, both would be opened for the first caller's scope.
-    const ca = await pool.acquire(a)
-    const cb = await pool.acquire(b)
+    const { pool, a, b, ca, cb } = await twoHeld()
     // The other scope's waiter first in the queue: a loop over every waiter, splicing the queue as it
     // refuses them, would refuse it and then skip a's.
     const waitingB = pool.acquire(b)
@@ -267,11 +263,7 @@ describe('LoginPool: closing', () => {
   })
 
   it('ends a scope closing its idle connections by default, or leaving them for other scopes to rebind', async () => {
-    const { pool } = loginPool()
-    const [a, b] = [scopeOf('a'), scopeOf('b')]
-    // One after the other: opened together, both would be opened for the first caller's scope.
-    const ca = await pool.acquire(a)
-    const cb = await pool.acquire(b)
+    const { pool, a, b, ca, cb } = await twoHeld()
     pool.release(ca)
     pool.release(cb)
     await pool.endScope(a, false)

@@ -17,9 +17,9 @@ class MutateSequencer extends Sequencer {
   }
 
   sort(tests) {
-    const map = readMap()
-    if (activeMutant() === undefined || this.#pattern === undefined || map === undefined)
-      return super.sort(tests)
+    // The first run (no mutant) writes the map: it neither reads it nor narrows.
+    const map = activeMutant() === undefined || this.#pattern === undefined ? undefined : readMap()
+    if (map === undefined) return super.sort(tests)
     const cost = new Map()
     for (const { name, file, ms } of map.tests) {
       if (this.#pattern.test(name)) cost.set(file, (cost.get(file) ?? map.overheadMs[file] ?? 0) + ms)

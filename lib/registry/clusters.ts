@@ -53,6 +53,9 @@ export function buildClusters(
   const named = { ...options.clusters }
   const main = o.mainCluster
   const clusters = new Map<string, Cluster>()
+  // The top level's login may be given in its connection string: another cluster inherits it all the same.
+  const { user, password } = baseConfig(options)
+  const topLevel: TenantPoolsOptions = { ...options, user, password }
   const mainOwn = named[main] ?? {}
   delete named[main]
   const { reader: _r, maxConnections: _m, ...mainSettings } = mainOwn
@@ -65,7 +68,8 @@ export function buildClusters(
       )
     }
     const inherited: TenantPoolsOptions = {}
-    for (const key of INHERITED) if (own[key] === undefined) Object.assign(inherited, { [key]: options[key] })
+    for (const key of INHERITED)
+      if (own[key] === undefined) Object.assign(inherited, { [key]: topLevel[key] })
     if (own.connectionString === undefined && own.database === undefined)
       inherited.database = databaseOf(options)
     const { reader: _reader, maxConnections: _max, ...endpoint } = own
@@ -131,13 +135,14 @@ function endpoint(settings: TenantPoolsOptions, o: Resolved): Endpoint {
   }
 }
 
-// A reader is the writer's database and login on another host and port.
+// A reader is the writer's database and login on another host, and on the writer's port unless it
+// gives its own (an Aurora reader endpoint listens where its writer does).
 function readerSettings(writer: TenantPoolsOptions, reader: ReaderOptions): TenantPoolsOptions {
   const parsed: ClientConfig = reader.connectionString ? parseIntoClientConfig(reader.connectionString) : {}
   const host = reader.host ?? parsed.host ?? undefined
   const port = reader.port ?? (parsed.port === undefined ? undefined : Number(parsed.port))
   if (host === undefined) throw new InvalidOptionsError('Invalid TenantPools option "reader": give its host')
-  return { ...writer, host, port, database: databaseOf(writer) }
+  return { ...writer, host, ...(port === undefined ? {} : { port }), database: databaseOf(writer) }
 }
 
 function databaseOf(settings: TenantPoolsOptions): string | undefined {

@@ -53,9 +53,7 @@ export function buildClusters(
   const named = { ...options.clusters }
   const main = o.mainCluster
   const clusters = new Map<string, Cluster>()
-  // The top level's login may be given in its connection string: another cluster inherits it all the same.
-  const { user, password } = baseConfig(options)
-  const topLevel: TenantPoolsOptions = { ...options, user, password }
+  const topLevel = withLogin(options)
   const mainOwn = named[main] ?? {}
   delete named[main]
   const { reader: _r, maxConnections: _m, ...mainSettings } = mainOwn
@@ -67,9 +65,10 @@ export function buildClusters(
         `Invalid TenantPools option "clusters.${name}": give its connectionString or host`,
       )
     }
+    const given = withLogin(own)
     const inherited: TenantPoolsOptions = {}
     for (const key of INHERITED)
-      if (own[key] === undefined) Object.assign(inherited, { [key]: topLevel[key] })
+      if (given[key] === undefined) Object.assign(inherited, { [key]: topLevel[key] })
     if (own.connectionString === undefined && own.database === undefined)
       inherited.database = databaseOf(options)
     const { reader: _reader, maxConnections: _max, ...endpoint } = own
@@ -79,6 +78,13 @@ export function buildClusters(
     )
   }
   return clusters
+}
+
+// A login may be given in a connection string: a cluster inherits the top level's user and password
+// from there too, and one that names its own there keeps them.
+function withLogin<T extends TenantPoolsOptions>(settings: T): T {
+  const { user, password } = baseConfig(settings)
+  return { ...settings, user, password }
 }
 
 function cluster(

@@ -64,13 +64,24 @@ describe('Function: buildClusters', () => {
     expect((await loginOf(get(clusters, 'c').writer.factory.credentials)).user).toBe('top')
   })
 
-  it("takes a cluster's database from its own connection string, not from the top level", () => {
+  it("takes a cluster's database and login from its own connection string, not from the top level", async () => {
     const clusters = build({
-      host: 'top-host',
-      database: 'topdb',
-      clusters: { b: { connectionString: 'postgres://b-host:7000/bdb' } },
+      connectionString: 'postgres://top-user:top-pw@top-host:6000/topdb',
+      clusters: {
+        b: { connectionString: 'postgres://b-user:b-pw@b-host:7000/bdb' },
+        c: { connectionString: 'postgres://c-user@c-host/cdb' },
+      },
     })
-    expect(get(clusters, 'b').writer.address).toBe('b-host:7000/bdb')
+    const b = get(clusters, 'b')
+    expect(b.writer.address).toBe('b-host:7000/bdb')
+    expect(await loginOf(b.writer.factory.credentials)).toEqual({ user: 'b-user', password: 'b-pw' })
+    expect(b.writer.staticLoginKey).toBe('b-host:7000/bdb|b-user')
+    // A connection string naming a user gives the whole login: the top level's password is not sent
+    // for another user.
+    expect(await loginOf(get(clusters, 'c').writer.factory.credentials)).toEqual({
+      user: 'c-user',
+      password: '',
+    })
   })
 
   it('prefers an explicit database to the one in the connection string, for clusters and readers', () => {

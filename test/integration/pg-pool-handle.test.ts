@@ -5,6 +5,7 @@ import { eq } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import { integer, pgTable, text } from 'drizzle-orm/pg-core'
 import { type Generated, Kysely, PostgresDialect } from 'kysely'
+import { Query } from 'pg'
 import { PoolExhaustedError } from '../../lib'
 import { endTestPools, terminateBackends, testPools, uniqueTenant, withAdmin } from '../support/db'
 
@@ -164,8 +165,21 @@ describe('pg.Pool semantics through the registry', () => {
   it('takes no callbacks, and end() ends nothing shared', async () => {
     const { pools } = testPools()
     const pool = pools.forTenant(uniqueTenant('pc')).asPgPool()
-    expect(() => pool.query('SELECT 1', () => {})).toThrow(/no callback/)
-    await pool.end()
+    const refusal = (what: string) =>
+      new TypeError(`TenantPgPool.${what} takes no callback: use the promise it returns`)
+    expect(() => pool.query('SELECT 1', () => {})).toThrow(refusal('query'))
+    expect(() => pool.end(() => {})).toThrow(refusal('end'))
+    // connect() is async: its refusal is a rejection.
+    await expect(pool.connect(() => {})).rejects.toThrow(refusal('connect'))
+    // A Submittable (a cursor, a stream) needs a connection of its own: refused, and nothing is run.
+    const submittable = new Query('SELECT pg_sleep(10)')
+    await expect(pool.query(submittable as never)).rejects.toThrow(
+      new TypeError('TenantPgPool.query takes no Submittable (cursor, stream): use connect()'),
+    )
+    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 0 })
+    const ended = pool.end()
+    expect(ended).toBeInstanceOf(Promise)
+    await ended
     expect((await pools.forTenant('x').asPgPool().query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
   })
 })

@@ -5,7 +5,7 @@ import { assertApp, assertSchemaName, assertTenantId, poolKey } from '../tenancy
 import type { Scope } from '../types'
 
 // Bounded: a flood of distinct ids cannot grow it for ever (it is cleared, not evicted).
-const MAX_CACHED_SCOPES = 10_000
+export const MAX_CACHED_SCOPES = 10_000
 
 /** Where a scope's sessions run: the writer, the writer in read-only sessions, or the reader. */
 export type Access = 'write' | 'read-only' | 'reader'

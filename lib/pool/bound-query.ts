@@ -45,7 +45,7 @@ class BoundQuery extends Query {
   }
 
   override submit = (connection: Connection): Error | null => {
-    const wire = connection as unknown as Wire & { sync(): void }
+    const wire = connection as unknown as Wire
     wire.stream.cork?.()
     try {
       for (const text of this.#binds) {
@@ -53,16 +53,15 @@ class BoundQuery extends Query {
         wire.bind({ portal: '', statement: '', values: [] })
         wire.execute({ portal: '', rows: 0 })
       }
-      // pg's own submit: Parse (unless already parsed), Bind, Describe, Execute, Sync. It returns an
-      // error instead of writing anything when it refuses the query; the SETs already written then
-      // still need their Sync, or the server would wait for one for ever. (The caller checked the
-      // values, so this is not expected.)
-      const refused = (Query.prototype as unknown as { submit(c: Connection): Error | null }).submit.call(
+      // pg's own submit: Parse (unless already parsed), Bind, Describe, Execute, Sync. It refuses
+      // (returns an error, writes nothing) only a query without text, with a name used for another
+      // statement, or with values that are not an array. boundQuery lets none of them through: a
+      // refusal here would leave the SETs above without their Sync, and pg reading their answers
+      // as the next query's (measured: "unexpected rowDescription message").
+      return (Query.prototype as unknown as { submit(c: Connection): Error | null }).submit.call(
         this,
         connection,
       )
-      if (refused) wire.sync()
-      return refused
     } finally {
       wire.stream.uncork?.()
     }
@@ -90,6 +89,9 @@ export async function boundQuery<R extends QueryResultRow>(
   text: string,
   values: unknown[] | undefined,
 ): Promise<QueryResult<R>> {
+  if (!combinable(text, values)) {
+    throw new TypeError('boundQuery takes one combinable statement, with values in an array')
+  }
   if (values === undefined || values.length === 0) {
     const results = (await client.query(`${binds.join('; ')}; ${text}`)) as QueryResult<R>[]
     return results[results.length - 1] as QueryResult<R>

@@ -106,4 +106,28 @@ describe('Guarantee: a failing credentials provider is reported as such', () => 
     expect((err as CredentialsError).cause).toBe(boom)
     expect(pools.stats().counters.connectionsOpened).toBe(0)
   })
+
+  // The registry asks the provider for a scope's login first; the connector asks again for each
+  // connection, and is the first to ask in proxy-safe mode. Each place wraps the failure alike.
+  it.each([
+    ['when it fails for a connection, after the login was found', false, 1],
+    ['in proxy-safe mode, where no login is looked up', true, 0],
+  ])('rejects with CredentialsError %s', async (_, proxySafe, answered) => {
+    const boom = new Error('secret store down')
+    let calls = 0
+    const { pools } = testPools({
+      proxySafe,
+      credentials: async () => {
+        if (calls++ < answered) return { user: 'postgres', password: 'postgres' }
+        throw boom
+      },
+    })
+    const tenant = uniqueTenant('cc')
+    const err = await pools.query(tenant, 'SELECT 1').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(CredentialsError)
+    expect((err as CredentialsError).message).toBe(`The credentials provider failed for pool ${tenant}`)
+    expect((err as CredentialsError).cause).toBe(boom)
+    expect(calls).toBe(answered + 1)
+    expect(pools.stats().counters.connectionsOpened).toBe(0)
+  })
 })

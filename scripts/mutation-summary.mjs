@@ -1,12 +1,28 @@
 // Prints `npm run mutate` reports (reports/mutation.json by default; several runs' reports may be
-// named, a later one's file replacing an earlier one's) as markdown: the score per file, then every
+// named: a later one's mutant replaces an earlier one's at the same place with the same replacement,
+// so that a narrow run, e.g. of module constants with MUTATE_STATIC=1, refines a wider one; a file
+// whose source changed between them is taken whole from the later) as markdown: the score per file, then every
 // mutant that survived or that no test reached, with its line and replacement, for
 // bench/results/mutation.md. Scores count Killed and Timeout as detected, over every mutant that is
 // valid (compile errors and Ignored left out), as Stryker's "total" does.
 import { readFileSync } from 'node:fs'
 
 const paths = process.argv.length > 2 ? process.argv.slice(2) : ['reports/mutation.json']
-const files = Object.assign({}, ...paths.map((p) => JSON.parse(readFileSync(p, 'utf8')).files))
+const mutantKey = ({ location: { start, end }, mutatorName, replacement }) =>
+  `${start.line}:${start.column}-${end.line}:${end.column}:${mutatorName}:${replacement ?? ''}`
+const files = {}
+for (const report of paths.map((p) => JSON.parse(readFileSync(p, 'utf8')))) {
+  for (const [file, later] of Object.entries(report.files)) {
+    const earlier = files[file]
+    if (earlier === undefined || earlier.source !== later.source) {
+      files[file] = later
+      continue
+    }
+    const merged = new Map(earlier.mutants.map((m) => [mutantKey(m), m]))
+    for (const m of later.mutants) merged.set(mutantKey(m), m)
+    files[file] = { ...later, mutants: [...merged.values()] }
+  }
+}
 const DETECTED = new Set(['Killed', 'Timeout'])
 const UNDETECTED = new Set(['Survived', 'NoCoverage'])
 const rows = []

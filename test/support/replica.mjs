@@ -52,6 +52,8 @@ export async function startReplica(primary) {
   const slot = `replica_${port}`
   const parent = mkdtempSync(join(tmpdir(), 'tenant-pools-replica-'))
   chmodSync(parent, 0o755)
+  // Who made it: replica-sweep.cjs removes it if this process dies first.
+  writeFileSync(join(parent, 'owner.pid'), String(process.pid))
   const dataDir = join(parent, 'data')
   const logFile = join(parent, 'replica.log')
   const own = (path, text) => {

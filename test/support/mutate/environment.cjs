@@ -2,6 +2,7 @@
 // test's file and time; in a mutant's run, once one test has failed (the mutant is killed), it
 // skips every test after it, in this file and the next ones, instead of running them for nothing.
 const { TestEnvironment } = require('jest-environment-node')
+const { sweepReplicas } = require('../replica-sweep.cjs')
 const { activeMutant, testId, writeMap } = require('./test-map.cjs')
 
 // Module state lives as long as the Stryker test runner process: jest loads this file once and
@@ -49,6 +50,8 @@ class MutateEnvironment extends TestEnvironment {
   }
 
   async teardown() {
+    // A mutant can make a test's own clean-up fail; its replica must not outlive the file.
+    sweepReplicas({ mine: true })
     if (activeMutant() === undefined) {
       recorded.overheadMs[this.#testPath] = Date.now() - this.#began - this.#testsMs
       writeMap(recorded)

@@ -2,6 +2,7 @@
 // for every mutant; with DATABASE_URL, TEST_REPLICA_URL and TEST_CLUSTER_B_URL already set it
 // starts nothing, so a mutant costs its tests and not three server starts.
 import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
 import globalSetup from '../test/support/global-setup.mjs'
 import globalTeardown from '../test/support/global-teardown.mjs'
 
@@ -15,4 +16,6 @@ const code = await new Promise((resolve) => {
   child.once('exit', (status) => resolve(status ?? 1))
 })
 await globalTeardown()
+// Replicas of test runners Stryker killed at a timeout (their environments never tore down).
+createRequire(import.meta.url)('../test/support/replica-sweep.cjs').sweepReplicas()
 process.exit(code)

@@ -1,7 +1,7 @@
 // `serverless package` works with no AWS account and no network, each function gets its own small
 // bundle, and the template holds what a deployment needs.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Packaged, packageFunctions } from '../../scripts/package-functions'
@@ -14,8 +14,18 @@ describe('serverless package', () => {
   let packaged: Packaged
   let resources: Record<string, Resource>
 
+  const made: string[] = []
+  const tempDir = (prefix: string) => {
+    const dir = mkdtempSync(join(tmpdir(), prefix))
+    made.push(dir)
+    return dir
+  }
+  afterAll(() => {
+    for (const dir of made) rmSync(dir, { recursive: true, force: true })
+  })
+
   beforeAll(async () => {
-    packaged = await packageFunctions(mkdtempSync(join(tmpdir(), 'tenant-pools-package-')))
+    packaged = await packageFunctions(tempDir('tenant-pools-package-'))
     resources = packaged.template.Resources
   }, 180_000)
 
@@ -106,7 +116,7 @@ describe('serverless package', () => {
   })
 
   it('loads every packaged handler in a fresh process with no AWS credentials, no database and no network', () => {
-    const empty = mkdtempSync(join(tmpdir(), 'tenant-pools-load-'))
+    const empty = tempDir('tenant-pools-load-')
     const guard = join(__dirname, '..', 'support', 'no-network.cjs')
     for (const fn of packaged.functions) {
       const exported = fn.handler.slice(fn.handler.lastIndexOf('.') + 1)

@@ -141,11 +141,13 @@ describe('Readers', () => {
   // Removed here rather than in the test: a test cut short (a timeout) skips its own cleanup, and a
   // replica left running keeps a server and up to 900 MB of files.
   let replica: { remove(): Promise<void> } | undefined
+  // The replica first: a pools.end() that hangs (a broken build) would otherwise keep it running.
   afterEach(async () => {
+    const started = replica
+    replica = undefined
+    await started?.remove()
     await pools?.end()
     pools = undefined
-    await replica?.remove()
-    replica = undefined
   })
 
   it('reads committed rows on the replica once it has caught up, and refuses writes there', async () => {

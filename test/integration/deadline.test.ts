@@ -5,6 +5,8 @@ import {
   createTenants,
   endTestPools,
   holdConnection,
+  resumeBackend,
+  stopBackend,
   testPools,
   uniqueTenant,
   withAdmin,
@@ -94,12 +96,12 @@ describe('Deadlines', () => {
     const { pools } = testPools({ maxPerPool: 1, statementTimeoutMs: 200, statementTimeoutMarginMs: 100 })
     const { rows } = await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')
     const pid = rows[0]?.pid as number
-    process.kill(pid, 'SIGSTOP')
+    stopBackend(pid)
     const started = Date.now()
     const err = await pools
       .query(tenant, 'SELECT 1')
       .catch((e: unknown) => e)
-      .finally(() => process.kill(pid, 'SIGCONT'))
+      .finally(() => resumeBackend(pid))
     expect(err).toBeInstanceOf(StatementTimeoutError)
     expect(Date.now() - started).toBeLessThan(4_000)
     expect(pools.stats().counters.statementTimeouts).toBe(1)

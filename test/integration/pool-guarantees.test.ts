@@ -9,7 +9,9 @@ import {
   createTenants,
   endTestPools,
   holdConnection,
+  resumeBackend,
   sleep,
+  stopBackend,
   testPools,
   uniqueTenant,
   withAdmin,
@@ -27,7 +29,7 @@ describe('Guarantee: a silently dead connection is found by the ping and replace
     const { pools } = testPools({ validateAfterIdleMs: 30, validationTimeoutMs: 300 })
     const stopped = await pidOf(pools, tenant)
     // The backend freezes: it reads nothing and sends nothing, as after a failover or a partition.
-    process.kill(stopped, 'SIGSTOP')
+    stopBackend(stopped)
     // Idle past validateAfterIdleMs: the next checkout pings it first.
     await sleep(60)
     try {
@@ -35,7 +37,7 @@ describe('Guarantee: a silently dead connection is found by the ping and replace
       expect(next).not.toBe(stopped)
       expect(pools.stats().counters).toMatchObject({ validationTimeouts: 1, connectionsOpened: 2 })
     } finally {
-      process.kill(stopped, 'SIGCONT')
+      resumeBackend(stopped)
       await withAdmin((a) => a.query('SELECT pg_terminate_backend($1)', [stopped]))
     }
   })

@@ -8,8 +8,10 @@ import {
   endTestPools,
   eventually,
   holdConnection,
+  resumeBackend,
   sampleBackends,
   sleep,
+  stopBackend,
   testPools,
   uniqueTenant,
   withAdmin,
@@ -55,7 +57,7 @@ describe('Behaviour: edge cases of the pool', () => {
     })
     const { rows } = await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')
     const pid = rows[0]?.pid as number
-    process.kill(pid, 'SIGSTOP')
+    stopBackend(pid)
     try {
       // Act: B needs A's slot; A's goodbye gets no answer
       const result = await pools.query<{ ok: number }>(b, 'SELECT 1 AS ok')
@@ -65,7 +67,7 @@ describe('Behaviour: edge cases of the pool', () => {
       expect(pools.stats().budget.used).toBe(1)
       expect(pools.stats().logins).toHaveLength(2)
     } finally {
-      process.kill(pid, 'SIGCONT')
+      resumeBackend(pid)
     }
   })
 

@@ -120,8 +120,28 @@ export function testPools(options: TenantPoolsOptions = {}): TestPools {
   return { pools, prefix, logs: entries }
 }
 
-/** Ends every registry a test built; call in afterEach. */
+// Backends a test stopped (SIGSTOP): resumed by endTestPools even when the test never got to it (a
+// timeout, a broken build in a mutation run), or the server could never shut down.
+const stopped = new Set<number>()
+
+/** Stops a backend, as a server that no longer answers; resumeBackend or endTestPools resumes it. */
+export function stopBackend(pid: number): void {
+  process.kill(pid, 'SIGSTOP')
+  stopped.add(pid)
+}
+
+export function resumeBackend(pid: number): void {
+  if (!stopped.delete(pid)) return
+  try {
+    process.kill(pid, 'SIGCONT')
+  } catch {
+    // gone already
+  }
+}
+
+/** Ends every registry a test built, after resuming any backend it stopped; call in afterEach. */
 export async function endTestPools(): Promise<void> {
+  for (const pid of [...stopped]) resumeBackend(pid)
   await Promise.all(open.splice(0).map((p) => p.end()))
 }
 

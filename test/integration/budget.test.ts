@@ -120,7 +120,14 @@ describe('Behaviour: a checkout nested in a callback that holds a connection', (
         .transaction(a, async () => pools.query(inner, 'SELECT 1'))
         .catch((e: unknown) => e)
       expect(err).toBeInstanceOf(PoolExhaustedError)
-      expect((err as Error).message).toMatch(/already holds 1 connection\(s\) \(a query inside a withClient/)
+      // The pool's own refusal is kept as the cause, and its message closes the explanation.
+      const cause = (err as Error).cause
+      expect(cause).toBeInstanceOf(PoolExhaustedError)
+      expect((err as Error).message).toBe(
+        `A checkout for pool ${inner} while this call already holds 1 connection(s) (a query inside a ` +
+          "withClient or transaction callback) found none free: use the callback's client instead of the " +
+          `registry inside it. ${(cause as Error).message}`,
+      )
     }
     // Not nested: the plain message, without the claim
     const holder = await holdConnection(pools, a)

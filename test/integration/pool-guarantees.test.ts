@@ -96,18 +96,25 @@ describe('Guarantee: waiters are refused at once when their pool ends', () => {
 })
 
 describe('Guarantee: a failing credentials provider is reported as such', () => {
-  it('rejects with CredentialsError carrying the provider’s error, and opens nothing', async () => {
-    const boom = new Error('secret store down')
-    const { pools } = testPools({
-      credentials: async () => {
-        throw boom
-      },
-    })
-    const err = await pools.query(uniqueTenant('cr'), 'SELECT 1').catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(CredentialsError)
-    expect((err as CredentialsError).cause).toBe(boom)
-    expect(pools.stats().counters.connectionsOpened).toBe(0)
-  })
+  it.each([
+    ['an error', new Error('secret store down')],
+    ['nothing at all', undefined],
+  ])(
+    'rejects with CredentialsError carrying what the provider threw (%s), and opens nothing',
+    async (_, boom) => {
+      const { pools } = testPools({
+        credentials: async () => {
+          throw boom
+        },
+      })
+      const tenant = uniqueTenant('cr')
+      const err = await pools.query(tenant, 'SELECT 1').catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(CredentialsError)
+      expect((err as CredentialsError).message).toBe(`The credentials provider failed for pool ${tenant}`)
+      expect((err as CredentialsError).cause).toBe(boom)
+      expect(pools.stats().counters.connectionsOpened).toBe(0)
+    },
+  )
 
   // The registry asks the provider for a scope's login first; the connector asks again for each
   // connection, and is the first to ask in proxy-safe mode. Each place wraps the failure alike.

@@ -46,6 +46,19 @@ describe('Function: combinable', () => {
     '-- a comment\nbegin',
     // A comment is a space to the server: "begin work" with a comment inside, not "beginwork".
     '/* a */begin/* b */work',
+    // Any run of whitespace between the words of a statement's name.
+    'prepare  transaction $$x$$',
+    'create\n  database d',
+    'alter \t system set x = 1',
+    'create  tablespace t location $$/x$$',
+    'drop  tablespace t',
+    'create  index concurrently i on t (x)',
+    'create unique  index concurrently i on t (x)',
+    'create index  concurrently i on t (x)',
+    'drop  index concurrently i',
+    'drop index  concurrently i',
+    'refresh materialized  view concurrently v',
+    'refresh materialized view  concurrently v',
   ])('refuses %j', (text) => {
     expect(combinable(text, undefined)).toBe(false)
   })

@@ -1,0 +1,106 @@
+// Read-only scopes and their reader (tenant-pools.ts): without a reader, the writer in read-only
+// sessions; a reader that cannot be reached is skipped for exactly readerRetryAfterMs while its
+// calls go to the writer; a reader that is reachable but busy is not a reason to use the writer;
+// and a read that loses the reader mid-statement is run again on the writer.
+
+import { createServer } from 'node:net'
+import { newCallMeasure, PoolExhaustedError, type TenantPools } from '../../lib'
+import { createTenants, endTestPools, eventually, onServer, testPools, uniqueTenant } from '../support/db'
+
+afterEach(endTestPools)
+
+// A port nothing listens on: a connect is refused at once.
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+const whoami = async (pools: TenantPools, id: string, measure = newCallMeasure()) =>
+  (await pools.query<{ tenant: string }>(id, 'SELECT tenant FROM whoami', [], { readOnly: true, measure }))
+    .rows
+
+describe('Registry: read-only scopes and readers', () => {
+  it('serves a read-only scope of a cluster without a reader from its writer, in read-only sessions', async () => {
+    const a = uniqueTenant('ro')
+    await createTenants([a])
+    const { pools } = testPools()
+    expect(await whoami(pools, a)).toEqual([{ tenant: a }])
+    await expect(
+      pools.query(a, "INSERT INTO whoami VALUES ('x')", [], { readOnly: true }),
+    ).rejects.toMatchObject({
+      code: '25006',
+    })
+    expect(pools.stats().pools.map((p) => [p.key, p.onReader])).toEqual([[`${a}/read-only`, false]])
+    expect(pools.stats().counters.readerFallbacks).toBe(0)
+  })
+
+  it('skips an unreachable reader for readerRetryAfterMs, to the millisecond, sending its calls to the writer', async () => {
+    const a = uniqueTenant('un')
+    await createTenants([a])
+    let now = 1_000_000
+    const { pools } = testPools({
+      clock: { now: () => now },
+      readerRetryAfterMs: 5_000,
+      clusters: { main: { reader: { host: '127.0.0.1', port: await closedPort() } } },
+    })
+    const measure = newCallMeasure()
+    expect(await whoami(pools, a, measure)).toEqual([{ tenant: a }])
+    const tried = pools.stats().counters.connectFailures
+    expect(tried).toBeGreaterThan(0)
+    expect(measure.readerFallbacks).toBe(1)
+    expect(pools.stats().clusters[0]?.readerSkipped).toBe(true)
+    // While skipped, the reader is not tried again: each call goes straight to the writer.
+    now += 4_999
+    for (let i = 0; i < 3; i++) expect(await whoami(pools, a, measure)).toEqual([{ tenant: a }])
+    expect(pools.stats().counters.connectFailures).toBe(tried)
+    expect(measure.readerFallbacks).toBe(4)
+    expect(pools.stats().counters.readerFallbacks).toBe(4)
+    // Then it is tried again (and skipped again).
+    now += 1
+    expect(await whoami(pools, a, measure)).toEqual([{ tenant: a }])
+    expect(pools.stats().counters.connectFailures).toBeGreaterThan(tried)
+  })
+
+  it('does not send a read to the writer because the reader’s scope is at its limit', async () => {
+    const a = uniqueTenant('bz')
+    await createTenants([a])
+    const { pools } = testPools({
+      maxPerPool: 1,
+      connectTimeoutMs: 300,
+      clusters: { main: { reader: { connectionString: process.env.TEST_REPLICA_URL as string } } },
+    })
+    expect(await eventually(async () => (await whoami(pools, a).catch(() => [])).length === 1)).toBe(true)
+    let release = () => {}
+    const held = pools.withClient(a, () => new Promise<void>((r) => (release = r)), { readOnly: true })
+    await new Promise((r) => setTimeout(r, 50))
+    await expect(whoami(pools, a)).rejects.toBeInstanceOf(PoolExhaustedError)
+    release()
+    await held
+    expect(pools.stats().counters.readerFallbacks).toBe(0)
+  })
+
+  it('runs a read that lost the reader mid-statement again on the writer', async () => {
+    const a = uniqueTenant('ms')
+    await createTenants([a])
+    const replica = process.env.TEST_REPLICA_URL as string
+    const { pools, prefix } = testPools({ clusters: { main: { reader: { connectionString: replica } } } })
+    expect(await eventually(async () => (await whoami(pools, a).catch(() => [])).length === 1)).toBe(true)
+    const read = pools.query<{ tenant: string }>(a, 'SELECT tenant, pg_sleep(0.5) FROM whoami', [], {
+      readOnly: true,
+    })
+    await new Promise((r) => setTimeout(r, 150))
+    const killed = await onServer(replica, async (c) => {
+      const { rows } = await c.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1 AND state = 'active'",
+        [`${prefix}:%`],
+      )
+      return rows.length
+    })
+    expect(killed).toBe(1)
+    expect((await read).rows.map((r) => r.tenant)).toEqual([a])
+    expect(pools.stats().counters.readerFallbacks).toBe(1)
+  })
+})

@@ -75,8 +75,34 @@ describe('Behaviour: server-side session settings', () => {
       const { pools } = testPools({ proxySafe: true })
 
       await expect(pools.query(tenant, 'SELECT 1')).rejects.toBeInstanceOf(ConnectError)
-      await expect(pools.query(tenant, 'SELECT 1')).rejects.toThrow(/ALTER ROLE/)
+      await expect(pools.query(tenant, 'SELECT 1')).rejects.toThrow(
+        `Proxy-safe mode: the role's search_path does not select schema tenant_${tenant} for pool ${tenant}. ` +
+          'Run ALTER ROLE <role> SET search_path = <schema> for the role this pool logs in as.',
+      )
       expect(pools.stats().totals.total).toBe(0)
+    })
+
+    it("never hands one scope's connection to another scope logging in as the same role", async () => {
+      // One role for every tenant, whose search_path selects a's schema: right for a, wrong for b.
+      const [a, b] = [uniqueTenant('pa'), uniqueTenant('pb')]
+      const role = `role_${a}`
+      await createTenants([a, b])
+      await withAdmin(async (admin) => {
+        await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'role-pw'`)
+        await admin.query(`ALTER ROLE ${role} SET search_path = tenant_${a}`)
+        for (const id of [a, b]) {
+          await admin.query(`GRANT USAGE ON SCHEMA tenant_${id} TO ${role}`)
+          await admin.query(`GRANT SELECT ON tenant_${id}.whoami TO ${role}`)
+        }
+      })
+      const { pools } = testPools({
+        proxySafe: true,
+        credentials: async () => ({ user: role, password: 'role-pw' }),
+      })
+      expect((await pools.query(a, 'SELECT tenant FROM whoami')).rows).toEqual([{ tenant: a }])
+      // a's connection is idle; b must not get it (its session would read a's schema).
+      await expect(pools.query(b, 'SELECT tenant FROM whoami')).rejects.toBeInstanceOf(ConnectError)
+      expect(pools.stats().logins.map((l) => l.key.split('|')[1])).toEqual([`scope:${a}`, `scope:${b}`])
     })
   })
 })

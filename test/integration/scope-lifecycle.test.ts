@@ -2,7 +2,7 @@
 // TTL retire a scope but keep its idle connection for the next scope to rebind; a scope is never
 // retired while its login is being looked up; and a lookup that ends after end() opens nothing.
 import { PoolsEndedError } from '../../lib'
-import { createTenants, endTestPools, signal, testPools, uniqueTenant } from '../support/db'
+import { createTenants, endTestPools, eventually, signal, testPools, uniqueTenant } from '../support/db'
 
 afterEach(endTestPools)
 
@@ -51,6 +51,25 @@ describe('Registry: scope lifecycle', () => {
       connectionsRebound: 1,
       connectionsClosed: 0,
     })
+  })
+
+  it('forgets a login once no scope uses it and its connections have closed', async () => {
+    const a = uniqueTenant('fl')
+    await createTenants([a])
+    let now = 1_000_000
+    const { pools } = testPools({
+      idleTimeoutMs: 1_000,
+      poolTtlMs: 1_000,
+      sweepIntervalMs: 1,
+      clock: { now: () => now },
+    })
+    await pools.query(a, 'SELECT 1')
+    expect(pools.stats().logins).toHaveLength(1)
+    now += 1_000
+    // The sweep timer (every millisecond here) closes the idle connection, retires the scope, then
+    // forgets the login.
+    expect(await eventually(() => pools.stats().logins.length === 0)).toBe(true)
+    expect(pools.stats()).toMatchObject({ pools: [], totals: { total: 0 } })
   })
 
   it('keeps a scope unused for just under poolTtlMs', async () => {

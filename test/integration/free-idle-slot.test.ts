@@ -1,0 +1,73 @@
+// When the budget, or a cluster's cap, is spent and a login needs a connection (tenant-pools.ts): the
+// idle connection closed to make room is the one idle longest, and of the same cluster under a cap.
+// Each tenant here logs in as a role of its own, so no connection can be rebound to another.
+import { clusterBUrl, databaseUrl, endTestPools, onServer, testPools, uniqueTenant } from '../support/db'
+
+afterEach(endTestPools)
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const admin = new URL(databaseUrl())
+const adminLogin = { user: decodeURIComponent(admin.username), password: decodeURIComponent(admin.password) }
+
+/** A role per tenant, made on the server at `url`; returns the tenants' logins. */
+async function rolesOn(
+  url: string,
+  tenants: string[],
+): Promise<Map<string, { user: string; password: string }>> {
+  const logins = new Map<string, { user: string; password: string }>()
+  await onServer(url, async (c) => {
+    for (const t of tenants) {
+      await c.query(`CREATE ROLE role_${t} LOGIN PASSWORD 'pw'`)
+      logins.set(t, { user: `role_${t}`, password: 'pw' })
+    }
+  })
+  return logins
+}
+
+const totalOf = (pools: ReturnType<typeof testPools>['pools'], user: string) =>
+  pools.stats().logins.find((l) => l.key.endsWith(`|${user}`))?.total
+
+describe('Registry: making room for a connection', () => {
+  it('closes the connection idle longest, of whichever login', async () => {
+    const [t1, t2, t3] = [uniqueTenant('o1'), uniqueTenant('o2'), uniqueTenant('o3')]
+    const logins = await rolesOn(databaseUrl(), [t1, t2, t3])
+    const { pools } = testPools({
+      budget: 2,
+      credentials: async (r) => logins.get(r.tenantId as string) ?? adminLogin,
+    })
+    await pools.query(t1, 'SELECT 1')
+    await sleep(20)
+    await pools.query(t2, 'SELECT 1')
+    await sleep(20)
+    // t1's connection is used again: t2's is now the one idle longest, though t1's login came first.
+    await pools.query(t1, 'SELECT 1')
+    await sleep(20)
+    await pools.query(t3, 'SELECT 1')
+    expect([t1, t2, t3].map((t) => totalOf(pools, `role_${t}`))).toEqual([1, 0, 1])
+  })
+
+  it("closes an idle connection of the capped cluster, not another cluster's older one", async () => {
+    const m = uniqueTenant('m')
+    const [x1, x2] = [uniqueTenant('x1'), uniqueTenant('x2')]
+    const logins = await rolesOn(clusterBUrl(), [x1, x2])
+    const { pools } = testPools({
+      budget: 4,
+      connectTimeoutMs: 1_000,
+      clusters: { b: { connectionString: clusterBUrl(), maxConnections: 1 } },
+      credentials: async (r) => logins.get(r.tenantId as string) ?? adminLogin,
+    })
+    await pools.query(m, 'SELECT 1')
+    await sleep(20)
+    await pools.query(x1, 'SELECT 1', [], { cluster: 'b' })
+    await sleep(20)
+    // b is at its cap, with x1's connection idle: x2 gets that slot, main's older idle one stays.
+    await expect(pools.query(x2, 'SELECT 1 AS ok', [], { cluster: 'b' })).resolves.toMatchObject({
+      rows: [{ ok: 1 }],
+    })
+    expect([
+      totalOf(pools, `role_${x1}`),
+      totalOf(pools, `role_${x2}`),
+      totalOf(pools, adminLogin.user),
+    ]).toEqual([0, 1, 1])
+  })
+})

@@ -1,7 +1,15 @@
 // When the budget, or a cluster's cap, is spent and a login needs a connection (tenant-pools.ts): the
 // idle connection closed to make room is the one idle longest, and of the same cluster under a cap.
 // Each tenant here logs in as a role of its own, so no connection can be rebound to another.
-import { clusterBUrl, databaseUrl, endTestPools, onServer, testPools, uniqueTenant } from '../support/db'
+import {
+  clusterBUrl,
+  databaseUrl,
+  endTestPools,
+  holdConnection,
+  onServer,
+  testPools,
+  uniqueTenant,
+} from '../support/db'
 
 afterEach(endTestPools)
 
@@ -29,12 +37,15 @@ const totalOf = (pools: ReturnType<typeof testPools>['pools'], user: string) =>
 
 describe('Registry: making room for a connection', () => {
   it('closes the connection idle longest, of whichever login', async () => {
-    const [t1, t2, t3] = [uniqueTenant('o1'), uniqueTenant('o2'), uniqueTenant('o3')]
-    const logins = await rolesOn(databaseUrl(), [t1, t2, t3])
+    const [t0, t1, t2, t3] = [uniqueTenant('o0'), uniqueTenant('o1'), uniqueTenant('o2'), uniqueTenant('o3')]
+    const logins = await rolesOn(databaseUrl(), [t0, t1, t2, t3])
     const { pools } = testPools({
-      budget: 2,
+      budget: 3,
+      connectTimeoutMs: 1_000,
       credentials: async (r) => logins.get(r.tenantId as string) ?? adminLogin,
     })
+    // The first login holds its one connection throughout: it has nothing idle to give.
+    const held = await holdConnection(pools, t0)
     await pools.query(t1, 'SELECT 1')
     await sleep(20)
     await pools.query(t2, 'SELECT 1')
@@ -43,7 +54,9 @@ describe('Registry: making room for a connection', () => {
     await pools.query(t1, 'SELECT 1')
     await sleep(20)
     await pools.query(t3, 'SELECT 1')
-    expect([t1, t2, t3].map((t) => totalOf(pools, `role_${t}`))).toEqual([1, 0, 1])
+    expect([t0, t1, t2, t3].map((t) => totalOf(pools, `role_${t}`))).toEqual([1, 1, 0, 1])
+    held.release()
+    await held.done
   })
 
   it("closes an idle connection of the capped cluster, not another cluster's older one", async () => {

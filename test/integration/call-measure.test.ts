@@ -65,7 +65,9 @@ describe('Registry: a call’s measure', () => {
   it('counts a connection found dead at checkout as replaced, once, in both places', async () => {
     const a = uniqueTenant('da')
     await createTenants([a])
-    const { pools } = testPools()
+    // The registry's clock stands still: the connection was freed "just now", and only the new
+    // invocation (invocationStarted) makes the checkout wait for what the socket holds.
+    const { pools } = testPools({ clock: { now: () => 1_000_000 } })
     const pid = (await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid
     // As during a freeze: the server kills the idle backend while this process reads nothing (a
     // child does it, synchronously), so the kill waits unread until the checkout's settle turn.

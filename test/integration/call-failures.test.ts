@@ -136,6 +136,18 @@ describe('Registry: a call that fails', () => {
     expect(rollback[0]?.extra[0]).toMatchObject({ poolKey: a })
   })
 
+  it('passes on a failure without SQLSTATE from a live connection as it is, not as a lost connection', async () => {
+    const a = uniqueTenant('cv')
+    await createTenants([a])
+    const { pools } = testPools()
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    const err = await failure(pools.query(a, 'SELECT $1::jsonb AS v', [circular]))
+    expect(err).toBeInstanceOf(TypeError)
+    expect(err).not.toBeInstanceOf(ConnectionLostError)
+    expect((await pools.query(a, 'SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+  })
+
   it('resets what a caller left in a lent connection’s session before anyone uses it again', async () => {
     const a = uniqueTenant('ls')
     await createTenants([a])

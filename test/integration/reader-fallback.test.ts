@@ -64,6 +64,19 @@ describe('Registry: read-only scopes and readers', () => {
     expect(pools.stats().counters.connectFailures).toBeGreaterThan(tried)
   })
 
+  it('sends a withClient callback to the writer when the reader cannot be reached', async () => {
+    const a = uniqueTenant('wr')
+    await createTenants([a])
+    const { pools } = testPools({
+      clusters: { main: { reader: { host: '127.0.0.1', port: await closedPort() } } },
+    })
+    const rows = await pools.withClient(a, async (c) => (await c.query('SELECT tenant FROM whoami')).rows, {
+      readOnly: true,
+    })
+    expect(rows).toEqual([{ tenant: a }])
+    expect(pools.stats().counters.readerFallbacks).toBe(1)
+  })
+
   it('does not send a read to the writer because the reader’s scope is at its limit', async () => {
     const a = uniqueTenant('bz')
     await createTenants([a])

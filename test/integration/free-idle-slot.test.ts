@@ -37,24 +37,24 @@ const totalOf = (pools: ReturnType<typeof testPools>['pools'], user: string) =>
 
 describe('Registry: making room for a connection', () => {
   it('closes the connection idle longest, of whichever login', async () => {
-    const [t0, t1, t2, t3] = [uniqueTenant('o0'), uniqueTenant('o1'), uniqueTenant('o2'), uniqueTenant('o3')]
-    const logins = await rolesOn(databaseUrl(), [t0, t1, t2, t3])
+    const tenants = ['o0', 'o1', 'o2', 'o3', 'o4'].map((label) => uniqueTenant(label))
+    const [t0, t1, t2, t3, t4] = tenants as [string, string, string, string, string]
+    const logins = await rolesOn(databaseUrl(), tenants)
     const { pools } = testPools({
-      budget: 3,
+      budget: 4,
       connectTimeoutMs: 1_000,
       credentials: async (r) => logins.get(r.tenantId as string) ?? adminLogin,
     })
     // The first login holds its one connection throughout: it has nothing idle to give.
     const held = await holdConnection(pools, t0)
-    await pools.query(t1, 'SELECT 1')
-    await sleep(20)
-    await pools.query(t2, 'SELECT 1')
-    await sleep(20)
-    // t1's connection is used again: t2's is now the one idle longest, though t1's login came first.
-    await pools.query(t1, 'SELECT 1')
-    await sleep(20)
-    await pools.query(t3, 'SELECT 1')
-    expect([t0, t1, t2, t3].map((t) => totalOf(pools, `role_${t}`))).toEqual([1, 1, 0, 1])
+    // Logins made in the order t1, t2, t3; used again so that the one idle longest, t2's, is
+    // neither the first nor the last of them.
+    for (const t of [t1, t2, t3, t1, t3]) {
+      await pools.query(t, 'SELECT 1')
+      await sleep(20)
+    }
+    await pools.query(t4, 'SELECT 1')
+    expect(tenants.map((t) => totalOf(pools, `role_${t}`))).toEqual([1, 1, 0, 1, 1])
     held.release()
     await held.done
   })

@@ -1,0 +1,19 @@
+// Makes the next incremental `npm run mutate` re-test the mutants a jest test timeout killed: it
+// removes them from an incremental file, so Stryker takes them for new ones. Used with a longer
+// MUTATE_TEST_TIMEOUT_MS, to tell a mutant that hangs from a test the machine's load slowed down.
+//   node scripts/mutation-forget.mjs reports/tenant-pools.incremental.json
+import { readFileSync, writeFileSync } from 'node:fs'
+
+const [path] = process.argv.slice(2)
+if (!path) throw new Error('usage: node scripts/mutation-forget.mjs <incremental file>')
+const report = JSON.parse(readFileSync(path, 'utf8'))
+let forgotten = 0
+for (const file of Object.values(report.files)) {
+  const kept = file.mutants.filter(
+    (m) => !(m.status === 'Killed' && /Exceeded timeout/.test(m.statusReason ?? '')),
+  )
+  forgotten += file.mutants.length - kept.length
+  file.mutants = kept
+}
+writeFileSync(path, JSON.stringify(report))
+console.log(`${forgotten} mutants killed by a test timeout will be tested again`)

@@ -57,6 +57,7 @@ describe('Function: combinable', () => {
     'create index  concurrently i on t (x)',
     'drop  index concurrently i',
     'drop index  concurrently i',
+    'refresh  materialized view concurrently v',
     'refresh materialized  view concurrently v',
     'refresh materialized view  concurrently v',
   ])('refuses %j', (text) => {

@@ -1,0 +1,63 @@
+// What stats() reports (tenant-pools.ts): per scope, per login, per cluster and in total, with a
+// connection held and another idle, on two clusters, one with a cap and an unreachable reader.
+import { createServer } from 'node:net'
+import {
+  clusterBUrl,
+  createTenants,
+  endTestPools,
+  holdConnection,
+  testPools,
+  uniqueTenant,
+} from '../support/db'
+
+afterEach(endTestPools)
+
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+describe('Registry: stats()', () => {
+  it('adds up held and idle connections per scope, login, cluster and in total', async () => {
+    const [a, b] = [uniqueTenant('sa'), uniqueTenant('sb')]
+    await createTenants([a, b])
+    let now = 1_000_000
+    const { pools } = testPools({
+      clock: { now: () => now },
+      readerRetryAfterMs: 1_000,
+      clusters: {
+        main: { reader: { host: '127.0.0.1', port: await closedPort() } },
+        b: { connectionString: clusterBUrl(), maxConnections: 2 },
+      },
+    })
+    await pools.query(a, 'SELECT 1', [], { app: 'web' })
+    const held = await holdConnection(pools, a)
+    await pools.query(b, 'SELECT 1', [], { cluster: 'b' })
+    // The reader cannot be reached: the read goes to the writer and the reader is skipped.
+    await pools.query(a, 'SELECT 1', [], { readOnly: true })
+    const s = pools.stats()
+    const scope = (key: string) => s.pools.find((p) => p.key === key)
+    expect(scope(a)).toMatchObject({ total: 1, idle: 0, active: 1, cluster: 'main', readOnly: false })
+    expect(scope(`${b}@b`)).toMatchObject({ total: 1, idle: 1, active: 0, cluster: 'b' })
+    expect(s.clusters).toEqual([
+      { name: 'main', total: 2, idle: 1, active: 1, waiting: 0, cap: null, readerSkipped: true },
+      { name: 'b', total: 1, idle: 1, active: 0, waiting: 0, cap: 2, readerSkipped: false },
+    ])
+    expect(s.totals).toEqual({ pools: s.pools.length, total: 3, idle: 2, active: 1, waiting: 0 })
+    expect(s.logins.filter((l) => l.reader)).toHaveLength(1)
+    expect(s.logins.filter((l) => !l.reader).map((l) => [l.cluster, l.total])).toEqual([
+      ['main', 2],
+      ['b', 1],
+    ])
+    // The skip ends at exactly readerRetryAfterMs.
+    now += 999
+    expect(pools.stats().clusters[0]?.readerSkipped).toBe(true)
+    now += 1
+    expect(pools.stats().clusters[0]?.readerSkipped).toBe(false)
+    held.release()
+    await held.done
+  })
+})

@@ -7,13 +7,13 @@ import {
   endTestPools,
   holdConnection,
   onServer,
+  sleep,
   testPools,
   uniqueTenant,
 } from '../support/db'
 
 afterEach(endTestPools)
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const admin = new URL(databaseUrl())
 const adminLogin = { user: decodeURIComponent(admin.username), password: decodeURIComponent(admin.password) }
 

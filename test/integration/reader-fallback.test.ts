@@ -3,20 +3,11 @@
 // calls go to the writer; a reader that is reachable but busy is not a reason to use the writer;
 // and a read that loses the reader mid-statement is run again on the writer.
 
-import { createServer } from 'node:net'
 import { newCallMeasure, PoolExhaustedError, type TenantPools } from '../../lib'
 import { createTenants, endTestPools, eventually, onServer, testPools, uniqueTenant } from '../support/db'
+import { refusingAddress } from '../support/free-port'
 
 afterEach(endTestPools)
-
-// A port nothing listens on: a connect is refused at once.
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 const whoami = async (pools: TenantPools, id: string, measure = newCallMeasure()) =>
   (await pools.query<{ tenant: string }>(id, 'SELECT tenant FROM whoami', [], { readOnly: true, measure }))
@@ -44,7 +35,7 @@ describe('Registry: read-only scopes and readers', () => {
     const { pools } = testPools({
       clock: { now: () => now },
       readerRetryAfterMs: 5_000,
-      clusters: { main: { reader: { host: '127.0.0.1', port: await closedPort() } } },
+      clusters: { main: { reader: await refusingAddress() } },
     })
     const measure = newCallMeasure()
     expect(await whoami(pools, a, measure)).toEqual([{ tenant: a }])
@@ -68,7 +59,7 @@ describe('Registry: read-only scopes and readers', () => {
     const a = uniqueTenant('wr')
     await createTenants([a])
     const { pools } = testPools({
-      clusters: { main: { reader: { host: '127.0.0.1', port: await closedPort() } } },
+      clusters: { main: { reader: await refusingAddress() } },
     })
     const rows = await pools.withClient(a, async (c) => (await c.query('SELECT tenant FROM whoami')).rows, {
       readOnly: true,

@@ -1,6 +1,5 @@
 // What stats() reports (tenant-pools.ts): per scope, per login, per cluster and in total, with a
 // connection held and another idle, on two clusters, one with a cap and an unreachable reader.
-import { createServer } from 'node:net'
 import {
   clusterBUrl,
   createTenants,
@@ -9,16 +8,9 @@ import {
   testPools,
   uniqueTenant,
 } from '../support/db'
+import { refusingAddress } from '../support/free-port'
 
 afterEach(endTestPools)
-
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 describe('Registry: stats()', () => {
   it('adds up held and idle connections per scope, login, cluster and in total', async () => {
@@ -29,7 +21,7 @@ describe('Registry: stats()', () => {
       clock: { now: () => now },
       readerRetryAfterMs: 1_000,
       clusters: {
-        main: { reader: { host: '127.0.0.1', port: await closedPort() } },
+        main: { reader: await refusingAddress() },
         b: { connectionString: clusterBUrl(), maxConnections: 2 },
       },
     })

@@ -1,18 +1,10 @@
 // A PostgreSQL of one test file's own, in a child process it can stop and start (pg-server.mjs).
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
+import { freePort } from './free-port'
 
 export interface ControlledServer {
   url: string

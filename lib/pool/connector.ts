@@ -77,6 +77,9 @@ export function applicationNameFor(prefix: string, key: string): string {
   return `${name.slice(0, 63 - hash.length - 1)}~${hash}`
 }
 
+const joinOptions = (own: string | undefined, ours: string | undefined): string | undefined =>
+  own && ours ? `${own} ${ours}` : own || ours
+
 /** Returns a function that fetches a scope's credentials and builds a (not yet connected) client for it. */
 export function connector(
   s: FactorySettings,
@@ -97,8 +100,10 @@ export function connector(
       connectionTimeoutMillis: s.connectTimeoutMs,
     }
     // A replica refuses writes by itself; a read-only scope on the writer is made to.
-    const options = startupOptions(scope.schema, s, scope.readOnly && !scope.onReader)
-    if (options) config.options = options
+    const ours = startupOptions(scope.schema, s, scope.readOnly && !scope.onReader)
+    // The caller's own startup options (the connection string's, else PGOPTIONS, as libpq takes
+    // them) are kept, and come first: where both set a parameter, the last one sent wins.
+    config.options = joinOptions(s.base.options ?? process.env.PGOPTIONS, ours)
     return { client: new Client(config), credentials }
   }
 }

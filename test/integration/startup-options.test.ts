@@ -1,7 +1,22 @@
 import { ConnectError } from '../../lib'
-import { createTenants, endTestPools, eventually, testPools, uniqueTenant, withAdmin } from '../support/db'
+import {
+  createTenants,
+  databaseUrl,
+  endTestPools,
+  eventually,
+  testPools,
+  uniqueTenant,
+  withAdmin,
+} from '../support/db'
 
 const CLIENT_SET = `SELECT name, setting FROM pg_settings WHERE source = 'client' ORDER BY name`
+
+/** The test server's URL with startup options of the caller's own, as a DATABASE_URL may carry. */
+const withOwnOptions = (options: string): string => {
+  const url = new URL(databaseUrl())
+  url.searchParams.set('options', options)
+  return url.toString()
+}
 
 describe('Behaviour: server-side session settings', () => {
   afterEach(endTestPools)
@@ -39,7 +54,46 @@ describe('Behaviour: server-side session settings', () => {
     await expect(pools.query(tenant, 'SELECT pg_sleep(2)')).rejects.toMatchObject({ code: '57014' })
   })
 
+  it("keeps the connection string's own startup options, with ours winning where both set one", async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools } = testPools({
+      connectionString: withOwnOptions('-c work_mem=1234kB -c search_path=public -c statement_timeout=1000'),
+      statementTimeoutMs: 9_000,
+    })
+
+    const { rows } = await pools.query<{ tenant: string; work_mem: string; timeout: string }>(
+      tenant,
+      `SELECT tenant, current_setting('work_mem') AS work_mem, current_setting('statement_timeout') AS timeout FROM whoami`,
+    )
+
+    expect(rows).toEqual([{ tenant, work_mem: '1234kB', timeout: '9s' }])
+  })
+
   describe('proxy-safe mode', () => {
+    it("sends none of its own startup options, but the connection string's", async () => {
+      const tenant = uniqueTenant('px')
+      await createTenants([tenant])
+      const { pools } = testPools({
+        proxySafe: true,
+        connectionString: withOwnOptions(`-c search_path=tenant_${tenant} -c work_mem=1234kB`),
+      })
+
+      const { rows } = await pools.query(
+        tenant,
+        `SELECT tenant, current_setting('work_mem') AS work_mem FROM whoami`,
+      )
+
+      expect(rows).toEqual([{ tenant, work_mem: '1234kB' }])
+      const set = await pools.query<{ name: string }>(tenant, CLIENT_SET)
+      expect(set.rows.map((r) => r.name)).toEqual([
+        'application_name',
+        'client_encoding',
+        'search_path',
+        'work_mem',
+      ])
+    })
+
     it('sends no startup options and no SET: the session settings come from the role', async () => {
       // Prepare: a tenant role that carries its own settings, as it must behind RDS Proxy
       const tenant = uniqueTenant('px')

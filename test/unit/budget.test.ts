@@ -49,6 +49,26 @@ describe('Class: ConnectionBudget', () => {
     expect([b.grants, c.grants]).toEqual([1, 0])
   })
 
+  it('stops counting a slot as on its way back once its socket has closed', async () => {
+    // Prepare: a's slot comes back to b; c and d then wait with nothing on its way back.
+    let shortages = 0
+    const budget = new ConnectionBudget(1, () => void shortages++)
+    const [a, b, c, d] = [claimant(), claimant(), claimant(), claimant()]
+    budget.claim(a)
+    let closed = () => {}
+    budget.releaseWhen(new Promise<void>((resolve) => (closed = resolve)))
+    budget.claim(b)
+    closed()
+    await new Promise((r) => setImmediate(r))
+
+    // Act
+    budget.claim(c)
+    budget.claim(d)
+
+    // Assess: each of c and d asks for a slot to be freed.
+    expect({ b: b.grants, waiting: budget.waiting, shortages }).toEqual({ b: 1, waiting: 2, shortages: 2 })
+  })
+
   it('keeps a closing connection’s slot until its socket has closed, whoever waits', async () => {
     const budget = new ConnectionBudget(1, () => {})
     const [a, b] = [claimant(), claimant()]

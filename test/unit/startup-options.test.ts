@@ -66,6 +66,14 @@ describe('Module: client-factory', () => {
       expect(applicationNameFor('tenant-pools', 'acme:web')).toBe('tenant-pools:acme:web')
     })
 
+    it('keeps a name of exactly 63 bytes whole, and hashes one of 64', () => {
+      const fits = 'k'.repeat(63 - 'tenant-pools:'.length)
+      expect(applicationNameFor('tenant-pools', fits)).toBe(`tenant-pools:${fits}`)
+      const over = applicationNameFor('tenant-pools', `${fits}k`)
+      expect(over).toHaveLength(63)
+      expect(over).toMatch(/^tenant-pools:k+~[0-9a-f]{10}$/)
+    })
+
     it('keeps two long keys with a common head apart, within 63 bytes', () => {
       const head = 'a'.repeat(48)
       const one = applicationNameFor('tenant-pools', `${head}:${'x'.repeat(32)}`)

@@ -53,6 +53,18 @@ describe('Registry: scope lifecycle', () => {
     })
   })
 
+  it('never counts or retires the master scope for maxPools', async () => {
+    const [a, b] = [uniqueTenant('ma'), uniqueTenant('mb')]
+    await createTenants([a, b])
+    let now = 1_000_000
+    const { pools } = testPools({ maxPools: 1, clock: { now: () => now++ } })
+    // The master scope is the least recently used one whenever a tenant needs room.
+    await pools.master.query('SELECT 1')
+    await pools.query(a, 'SELECT 1')
+    await pools.query(b, 'SELECT 1')
+    expect(keys(pools)).toEqual(['$master', b].sort())
+  })
+
   it('forgets a login once no scope uses it and its connections have closed', async () => {
     const a = uniqueTenant('fl')
     await createTenants([a])

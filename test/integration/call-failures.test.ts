@@ -148,6 +148,24 @@ describe('Registry: a call that fails', () => {
     expect((await pools.query(a, 'SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
   })
 
+  it('passes on a failure with a SQLSTATE as it is, even once its connection is lost', async () => {
+    const a = uniqueTenant('cs')
+    await createTenants([a])
+    const { pools } = testPools()
+    const err = await failure(
+      pools.withClient(a, async (c) => {
+        const ended = new Promise((resolve) => c.once('end', resolve))
+        const killed = await failure(c.query('SELECT pg_terminate_backend(pg_backend_pid())'))
+        // Rethrown only once the socket has closed, when the registry knows the connection is lost.
+        await ended
+        throw killed
+      }),
+    )
+    expect(err).not.toBeInstanceOf(ConnectionLostError)
+    expect(err).toMatchObject({ code: '57P01' })
+    expect(pools.stats().totals.total).toBe(0)
+  })
+
   it('resets what a caller left in a lent connection’s session before anyone uses it again', async () => {
     const a = uniqueTenant('ls')
     await createTenants([a])

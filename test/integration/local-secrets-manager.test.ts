@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -9,7 +12,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager'
 import { startLocalSecretsManager } from '../../scripts/local-secrets-manager'
-import { localSecrets } from '../support/secrets'
+import { localSecrets, secretsClient } from '../support/secrets'
 
 describe('Tool: local Secrets Manager', () => {
   const closers: Array<() => Promise<void>> = []
@@ -118,21 +121,22 @@ describe('Tool: local Secrets Manager', () => {
   })
 
   it('keeps its secrets in its file across restarts', async () => {
-    const { client, server, file } = await setup()
-    await client.send(new CreateSecretCommand({ Name: 'kept', SecretString: 'still here' }))
-    await server.close()
+    // A folder of its own: the one of localSecrets() goes when its server closes.
+    const dir = mkdtempSync(join(tmpdir(), 'tenant-pools-sm-'))
+    const file = join(dir, 'secrets.json')
+    const first = await startLocalSecretsManager({ file })
+    await secretsClient(first.url).send(new CreateSecretCommand({ Name: 'kept', SecretString: 'still here' }))
+    await first.close()
 
     const again = await startLocalSecretsManager({ file })
-    closers.push(() => again.close())
-    const client2 = new SecretsManagerClient({
-      endpoint: again.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    closers.push(async () => {
+      await again.close()
+      rmSync(dir, { recursive: true, force: true })
     })
 
-    await expect(client2.send(new GetSecretValueCommand({ SecretId: 'kept' }))).resolves.toMatchObject({
-      SecretString: 'still here',
-    })
+    await expect(
+      secretsClient(again.url).send(new GetSecretValueCommand({ SecretId: 'kept' })),
+    ).resolves.toMatchObject({ SecretString: 'still here' })
   })
 
   it('is found by a default SDK client through AWS_ENDPOINT_URL_SECRETS_MANAGER', async () => {

@@ -1,5 +1,5 @@
 // The local Secrets Manager for integration tests, reached through the real SDK.
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
@@ -10,16 +10,28 @@ export async function localSecrets(): Promise<{
   client: SecretsManagerClient
   file: string
 }> {
-  const file = join(mkdtempSync(join(tmpdir(), 'tenant-pools-sm-')), 'secrets.json')
-  const server = await startLocalSecretsManager({ file })
-  const client = new SecretsManagerClient({
-    endpoint: server.url,
+  const dir = mkdtempSync(join(tmpdir(), 'tenant-pools-sm-'))
+  const file = join(dir, 'secrets.json')
+  const started = await startLocalSecretsManager({ file })
+  // Closing it removes its folder too, else every run leaves one behind.
+  const server: LocalSecretsManager = {
+    ...started,
+    close: async () => {
+      await started.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  return { server, client: secretsClient(server.url), file }
+}
+
+/** A client of the real SDK for the local Secrets Manager at `url`. */
+export const secretsClient = (url: string): SecretsManagerClient =>
+  new SecretsManagerClient({
+    endpoint: url,
     region: 'us-east-1',
     // The local server checks no signature; the SDK still wants something to sign with.
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   })
-  return { server, client, file }
-}
 
 export const rdsSecret = (username: string, password: string) =>
   JSON.stringify({ engine: 'postgres', host: '127.0.0.1', port: 5432, dbname: 'app', username, password })

@@ -458,3 +458,155 @@ describe('LoginPool: fairness between logins sharing one budget slot', () => {
     },
   )
 })
+
+// Clients that count how often they connect and how many have closed their socket.
+function countedClients() {
+  const counts = { connects: 0, ended: 0 }
+  const create = () => {
+    const client = new Client({ connectionString: databaseUrl() })
+    const connect = client.connect.bind(client)
+    client.connect = (() => {
+      counts.connects++
+      return connect()
+    }) as typeof client.connect
+    client.once('end', () => {
+      counts.ended++
+    })
+    return { client, credentials: { user: 'u', password: 'p' } }
+  }
+  return { counts, create }
+}
+
+describe('LoginPool: end, failed and late connections', () => {
+  it('resolves end() only once every socket has closed, a checked-out one too', async () => {
+    const { counts, create } = countedClients()
+    const { pool } = loginPool({ maxPerScope: 2, createClient: async () => create() })
+    const a = scopeOf('a')
+    const [held, idle] = await Promise.all([pool.acquire(a), pool.acquire(a)])
+    pool.release(idle)
+
+    const ended = pool.end()
+
+    expect(await pending(ended)).toBe('pending')
+    pool.release(held)
+    await ended
+    expect(counts).toEqual({ connects: 2, ended: 2 })
+  })
+
+  it('resolves end() only once the sockets of the idle connections it closes have closed', async () => {
+    const { counts, create } = countedClients()
+    const { pool } = loginPool({ maxPerScope: 2, createClient: async () => create() })
+    const a = scopeOf('a')
+    for (const conn of await Promise.all([pool.acquire(a), pool.acquire(a)])) pool.release(conn)
+
+    await pool.end()
+
+    expect(counts).toEqual({ connects: 2, ended: 2 })
+  })
+
+  it('resolves end() only once a connection still being opened has been closed', async () => {
+    const { counts, create } = countedClients()
+    const { pool } = loginPool({
+      createClient: async () => {
+        await delay(200)
+        return create()
+      },
+    })
+    const refused = pool.acquire(scopeOf('a')).catch((err: unknown) => err)
+
+    const ended = pool.end()
+
+    expect(await refused).toBeInstanceOf(PoolsEndedError)
+    expect(await pending(ended)).toBe('pending')
+    await ended
+    expect(counts).toEqual({ connects: 1, ended: 1 })
+  })
+
+  it('answers a failed attempt to a caller of the scope it was opened for, not to the first in line', async () => {
+    // c holds its one connection and has a caller waiting; b's attempt is under way and will fail.
+    // c's connection then breaks, so c's caller, first in line, waits for an attempt of its own.
+    let cAttempts = 0
+    const { pool } = loginPool({
+      createClient: async (scope) => {
+        if (scope.key === 'b') {
+          await delay(150)
+          throw new Error('b cannot log in')
+        }
+        if (cAttempts++ > 0) await delay(400)
+        return {
+          client: new Client({ connectionString: databaseUrl() }),
+          credentials: { user: 'u', password: 'p' },
+        }
+      },
+    })
+    const [b, c] = [scopeOf('b'), scopeOf('c')]
+    const held = await pool.acquire(c)
+    const waitingC = pool.acquire(c)
+    const waitingB = pool.acquire(b).catch((err: unknown) => err)
+    pool.release(held, new Error('broken'))
+
+    const failure = await waitingB
+
+    expect(failure).toBeInstanceOf(ConnectError)
+    expect((failure as Error).message).toBe('Could not open a connection for pool b')
+    expect((failure as Error).cause).toEqual(new Error('b cannot log in'))
+    pool.release(await waitingC)
+  })
+
+  it('opens no socket for an attempt given up on while its credentials were fetched', async () => {
+    const { counts, create } = countedClients()
+    let provided = false
+    const { pool, failures } = loginPool({
+      connectTimeoutMs: 100,
+      createClient: async () => {
+        await delay(300)
+        provided = true
+        return create()
+      },
+    })
+
+    await expect(pool.acquire(scopeOf('a'))).rejects.toBeInstanceOf(ConnectError)
+    await until(() => provided)
+    await delay(100)
+
+    expect(counts.connects).toBe(0)
+    expect(failures).toHaveLength(1)
+  })
+
+  it('closes a connection that arrives after its attempt was given up on', async () => {
+    const { counts, create } = countedClients()
+    let verified = false
+    const { pool } = loginPool({
+      connectTimeoutMs: 300,
+      createClient: async () => create(),
+      verify: async () => {
+        await delay(600)
+        verified = true
+      },
+    })
+
+    await expect(pool.acquire(scopeOf('a'))).rejects.toBeInstanceOf(ConnectError)
+    // Its slot is still taken, and end() waits for it, until the late connection has closed (or
+    // for connectTimeoutMs at most).
+    const ended = pool.end()
+    expect(await pending(ended)).toBe('pending')
+    await until(() => verified)
+    await until(() => counts.ended === 1)
+    await ended
+
+    expect([counts.connects, pool.total]).toEqual([1, 0])
+  })
+
+  it('hands no caller a connection released at its max lifetime, to the millisecond: it opens another', async () => {
+    const { pool, closed } = loginPool()
+    const a = scopeOf('a')
+    const old = await pool.acquire(a)
+    const waiting = pool.acquire(a)
+    time += 100_000
+    pool.release(old)
+    const next = await waiting
+    expect(next).not.toBe(old)
+    expect(closed()).toBe(1)
+    pool.release(next)
+  })
+})

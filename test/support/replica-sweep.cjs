@@ -18,6 +18,26 @@ const alive = (pid) => {
   }
 }
 
+// The running postmaster of the replica in `dataDir`, if any. Not simply line 1 of its
+// postmaster.pid: a replica is made by copying its primary's data folder, postmaster.pid included
+// (removed just after), so a maker killed in between leaves the primary's pid there, and a pid of a
+// postmaster long gone may belong to another process now. Both once had the sweep stop the main
+// test server in the middle of a mutation run. So the file must name this folder (its line 2), and
+// the process must be a postgres running on it.
+function replicaPostmaster(dataDir) {
+  try {
+    const [pid, dir] = fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')
+    if (path.resolve(dir) !== path.resolve(dataDir)) return undefined
+    const args = fs.readFileSync(`/proc/${Number(pid)}/cmdline`, 'utf8').split('\0')
+    if (!path.basename(args[0] ?? '').startsWith('postgres')) return undefined
+    const d = args.indexOf('-D')
+    if (d === -1 || path.resolve(args[d + 1] ?? '') !== path.resolve(dataDir)) return undefined
+    return Number(pid)
+  } catch {
+    return undefined // no postmaster.pid, or no such process: not running
+  }
+}
+
 /** Stops and removes leftover replicas: those of dead processes, and (mine: true) this process's. */
 function sweepReplicas({ mine = false } = {}) {
   let swept = 0
@@ -31,13 +51,13 @@ function sweepReplicas({ mine = false } = {}) {
       continue // still being made, or made before owners were recorded
     }
     if (!(owner === process.pid ? mine : !alive(owner))) continue
-    try {
-      const postmaster = Number(
-        fs.readFileSync(path.join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0],
-      )
-      process.kill(postmaster, 'SIGQUIT') // PostgreSQL's immediate shutdown
-    } catch {
-      // not running
+    const postmaster = replicaPostmaster(path.join(dir, 'data'))
+    if (postmaster !== undefined) {
+      try {
+        process.kill(postmaster, 'SIGQUIT') // PostgreSQL's immediate shutdown
+      } catch {
+        // gone meanwhile
+      }
     }
     fs.rmSync(dir, { recursive: true, force: true })
     swept++

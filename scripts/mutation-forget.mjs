@@ -1,7 +1,7 @@
 // Makes the next incremental `npm run mutate` re-test the mutants a jest test timeout (or a lost
-// test server) killed: it
-// removes them from an incremental file, so Stryker takes them for new ones. Used with a longer
-// MUTATE_TEST_TIMEOUT_MS, to tell a mutant that hangs from a test the machine's load slowed down.
+// test server) killed: it removes them from an incremental file, so Stryker takes them for new ones.
+// Used with a longer MUTATE_TEST_TIMEOUT_MS, to tell a mutant that hangs from a test the machine's
+// load slowed down.
 //   node scripts/mutation-forget.mjs reports/tenant-pools.incremental.json
 import { readFileSync, writeFileSync } from 'node:fs'
 

@@ -15,9 +15,7 @@ if (!path) throw new Error('usage: node scripts/mutation-forget.mjs <incremental
 const report = JSON.parse(readFileSync(path, 'utf8'))
 let forgotten = 0
 for (const file of Object.values(report.files)) {
-  const kept = file.mutants.filter(
-    (m) => !(m.status === 'Killed' && suspect.test(m.statusReason ?? '')),
-  )
+  const kept = file.mutants.filter((m) => !(m.status === 'Killed' && suspect.test(m.statusReason ?? '')))
   forgotten += file.mutants.length - kept.length
   file.mutants = kept
 }

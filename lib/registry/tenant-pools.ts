@@ -690,11 +690,14 @@ export class TenantPools {
     const settle = idleFor >= SETTLE_AFTER_IDLE_MS || conn.freedInInvocation !== this.#invocation
     // Leaving a read-only binding takes a full reset: its setting outlives a mere rebind.
     if (rebind && conn.boundTo.leavesSettings) conn.needsReset = true
-    // A clean session bound elsewhere, that needs no ping: the rebind rides with the statement.
+    // A clean session bound elsewhere, that needs no ping: the rebind rides with the statement. Not
+    // into a read-only binding: its SET would only make the *next* transaction read-only, and the
+    // statement shares the SET's implicit transaction.
     if (
       rebind &&
       !ping &&
       !conn.needsReset &&
+      !use.leavesSettings &&
       !this.#options.proxySafe &&
       text !== undefined &&
       combinable(text, values)

@@ -28,6 +28,18 @@ describe('Registry: read-only scopes and readers', () => {
     expect(pools.stats().counters.readerFallbacks).toBe(0)
   })
 
+  it('makes a writer connection rebound to a read-only scope read-only too', async () => {
+    const a = uniqueTenant('rb')
+    await createTenants([a])
+    const { pools } = testPools()
+    await pools.query(a, 'SELECT 1')
+    await expect(
+      pools.query(a, "INSERT INTO whoami VALUES ('x')", [], { readOnly: true }),
+    ).rejects.toMatchObject({ code: '25006' })
+    // One connection: the read-only scope got the writing scope's, rebound, not a fresh one.
+    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsRebound: 1 })
+  })
+
   it('skips an unreachable reader for readerRetryAfterMs, to the millisecond, sending its calls to the writer', async () => {
     const a = uniqueTenant('un')
     await createTenants([a])

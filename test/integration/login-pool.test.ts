@@ -28,6 +28,13 @@ const until = async (condition: () => boolean) => {
   expect(condition()).toBe(true)
 }
 
+// What createClient gives in these tests: a client of the test server. The credentials it returns
+// are only bookkeeping; the client logs in with the connection string's.
+const clientOfTestServer = () => ({
+  client: new Client({ connectionString: databaseUrl() }),
+  credentials: { user: 'u', password: 'p' },
+})
+
 interface Harness {
   pool: LoginPool
   budget: ConnectionBudget
@@ -69,10 +76,7 @@ function loginPool(
     createClient: async (scope) => {
       const ms = slowScopes?.get(scope.key)
       if (ms !== undefined) await delay(ms)
-      return {
-        client: new Client({ connectionString: databaseUrl() }),
-        credentials: { user: 'u', password: 'p' },
-      }
+      return clientOfTestServer()
     },
     ...config,
   })
@@ -463,7 +467,8 @@ describe('LoginPool: fairness between logins sharing one budget slot', () => {
 function countedClients() {
   const counts = { connects: 0, ended: 0 }
   const create = () => {
-    const client = new Client({ connectionString: databaseUrl() })
+    const made = clientOfTestServer()
+    const { client } = made
     const connect = client.connect.bind(client)
     client.connect = (() => {
       counts.connects++
@@ -472,7 +477,7 @@ function countedClients() {
     client.once('end', () => {
       counts.ended++
     })
-    return { client, credentials: { user: 'u', password: 'p' } }
+    return made
   }
   return { counts, create }
 }
@@ -533,10 +538,7 @@ describe('LoginPool: end, failed and late connections', () => {
           throw new Error('b cannot log in')
         }
         if (cAttempts++ > 0) await delay(400)
-        return {
-          client: new Client({ connectionString: databaseUrl() }),
-          credentials: { user: 'u', password: 'p' },
-        }
+        return clientOfTestServer()
       },
     })
     const [b, c] = [scopeOf('b'), scopeOf('c')]

@@ -1,9 +1,11 @@
-// A rebind and the caller's statement in one round trip: the SETs that bind the session to the
-// caller's scope go out ahead of the statement, in the extended protocol, with one Sync at the end.
-// Up to that Sync the server runs them as one implicit transaction: if a SET fails, the statement
-// is skipped; if the statement fails, the SETs are rolled back and the session keeps its old
-// binding. Either way no statement ever runs in another scope's schema.
-import { type Connection, Query, type QueryResult, type QueryResultRow } from 'pg'
+// A binding and the caller's statement in one round trip: the statements that bind the session to
+// the caller's scope (a full reset and rebind, or an assertion of its search_path) go out ahead of
+// the statement. Whatever the ones ahead leave undone, the statement does not run: either it shares
+// their implicit transaction (a failure anywhere rolls all of it back and skips the rest), or, with
+// `commitFirst`, the binding is committed in a transaction of its own before the statement starts,
+// and a failure in it aborts that transaction and skips the statement. Committed first, the binding
+// also outlives a procedure or DO block whose own ROLLBACK would otherwise undo it mid-statement.
+import { type Connection, Query, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg'
 import { hasComment, withoutComments } from './session'
 
 // pg's Connection writes protocol messages; @types/pg does not declare these.
@@ -14,13 +16,13 @@ interface Wire {
   stream: { cork?: () => void; uncork?: () => void }
 }
 
-// Statements that must not share an implicit transaction with the SETs, or that pg's extended
-// protocol cannot carry (several statements in one string): they are rebound in a round trip of
-// their own instead.
+// Statements that must not share an implicit transaction with the binding, or that pg's extended
+// protocol cannot carry (several statements in one string): the binding goes in a round trip of its
+// own instead. A spelling this misses still runs bound: the server refuses it inside the block.
 const NOT_COMBINABLE =
-  /;|^\s*(?:vacuum|analyze|begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|create\s+database|drop\s+database|alter\s+system|create\s+tablespace|drop\s+tablespace|reindex|cluster|create\s+(?:unique\s+)?index\s+concurrently|drop\s+index\s+concurrently|refresh\s+materialized\s+view\s+concurrently|copy)\b/i
+  /;|^\s*(?:vacuum|analyze|begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|create\s+database|drop\s+database|alter\s+system|create\s+tablespace|drop\s+tablespace|reindex|cluster|create\s+(?:unique\s+)?index\s+concurrently|drop\s+index\s+concurrently|refresh\s+materialized\s+view\s+concurrently|copy|call|do)\b/i
 
-/** Whether `text` (with `values`) can ride behind a rebind in one round trip. */
+/** Whether `text` (with `values`) can ride behind a binding in one round trip. */
 export const combinable = (text: string, values: unknown): boolean =>
   typeof text === 'string' &&
   (values === undefined || Array.isArray(values)) &&
@@ -28,18 +30,18 @@ export const combinable = (text: string, values: unknown): boolean =>
   !(hasComment(text) && NOT_COMBINABLE.test(withoutComments(text)))
 
 class BoundQuery extends Query {
-  readonly #binds: string[]
-  // The SETs' CommandComplete messages come first; they are not part of the caller's result.
+  readonly #binds: readonly string[]
+  // The CommandComplete (and DataRow) messages of the statements ahead come first; they are not
+  // part of the caller's result.
   #skip: number
 
   constructor(
-    binds: string[],
-    text: string,
-    values: unknown[] | undefined,
+    binds: readonly string[],
+    config: QueryConfig,
     callback: (err: Error | undefined, result: QueryResult) => void,
   ) {
-    // Extended mode even without values: the SETs and the statement must share one Sync.
-    super({ text, values, queryMode: 'extended' } as ConstructorParameters<typeof Query>[0], callback)
+    // Extended mode even without values: the binding and the statement must share one Sync.
+    super({ ...config, queryMode: 'extended' } as ConstructorParameters<typeof Query>[0], callback)
     this.#binds = binds
     this.#skip = binds.length
   }
@@ -56,8 +58,8 @@ class BoundQuery extends Query {
       // pg's own submit: Parse (unless already parsed), Bind, Describe, Execute, Sync. It refuses
       // (returns an error, writes nothing) only a query without text, with a name used for another
       // statement, or with values that are not an array. boundQuery lets none of them through: a
-      // refusal here would leave the SETs above without their Sync, and pg reading their answers
-      // as the next query's (measured: "unexpected rowDescription message").
+      // refusal here would leave the statements above without their Sync, and pg reading their
+      // answers as the next query's (measured: "unexpected rowDescription message").
       return (Query.prototype as unknown as { submit(c: Connection): Error | null }).submit.call(
         this,
         connection,
@@ -76,31 +78,45 @@ class BoundQuery extends Query {
       Query.prototype as unknown as { handleCommandComplete(m: unknown, c: Connection): void }
     ).handleCommandComplete.call(this, msg, connection)
   }
+
+  // The row of `SELECT pg_advisory_unlock_all()` in a reset, sent without a RowDescription.
+  handleDataRow(msg: unknown): void {
+    if (this.#skip > 0) return
+    ;(Query.prototype as unknown as { handleDataRow(m: unknown): void }).handleDataRow.call(this, msg)
+  }
 }
 
+const COMMIT_FIRST_BEGIN = 'BEGIN'
+const COMMIT_FIRST_END = 'COMMIT'
+
 /**
- * Runs `binds` (single statements, no result rows) and then `text`, in one round trip. Without
- * values, as one simple-protocol query string, which the server also runs as one implicit
- * transaction; with values, in the extended protocol up to one Sync.
+ * Runs `binds` (single statements) and then `query`, in one round trip: without values, as one
+ * simple-protocol query string (an implicit transaction block, where a procedure cannot commit or
+ * roll back); with values or a config, in the extended protocol up to one Sync. `commitFirst`: the
+ * binds run in a transaction of their own, committed before the statement starts, so that their
+ * effects (an UNLISTEN, say) are complete when it runs and no rollback of its own undoes them.
  */
 export async function boundQuery<R extends QueryResultRow>(
   client: { query(q: Query): unknown; query(text: string): Promise<unknown> },
-  binds: string[],
-  text: string,
+  binds: readonly string[],
+  query: string | QueryConfig,
   values: unknown[] | undefined,
+  commitFirst = false,
 ): Promise<QueryResult<R>> {
-  if (!combinable(text, values)) {
+  const text = typeof query === 'string' ? query : query.text
+  if (!combinable(text, values ?? (typeof query === 'string' ? undefined : query.values))) {
     throw new TypeError('boundQuery takes one combinable statement, with values in an array')
   }
-  if (values === undefined || values.length === 0) {
-    const results = (await client.query(`${binds.join('; ')}; ${text}`)) as QueryResult<R>[]
+  const ahead = commitFirst ? [COMMIT_FIRST_BEGIN, ...binds, COMMIT_FIRST_END] : binds
+  if (typeof query === 'string' && (values === undefined || values.length === 0)) {
+    const results = (await client.query(`${ahead.join('; ')}; ${text}`)) as QueryResult<R>[]
     return results[results.length - 1] as QueryResult<R>
   }
+  const config: QueryConfig = typeof query === 'string' ? { text, values } : { ...query }
+  if (values !== undefined) config.values = values
   return new Promise((resolve, reject) => {
     client.query(
-      new BoundQuery(binds, text, values, (err, result) =>
-        err ? reject(err) : resolve(result as QueryResult<R>),
-      ),
+      new BoundQuery(ahead, config, (err, result) => (err ? reject(err) : resolve(result as QueryResult<R>))),
     )
   })
 }

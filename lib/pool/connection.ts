@@ -1,6 +1,6 @@
 // One physical connection as the pool sees it: the pg client plus the timestamps the pool's
-// decisions need (lifetime, idle time), which scope its session is bound to, who holds it, and
-// whether the socket is known to be dead.
+// decisions need (lifetime, idle time), which scope its session is bound to and what the server
+// reports of it, who holds it, and whether the socket is known to be dead.
 import type { Client } from 'pg'
 import type { ScopeUse } from './scope-use'
 
@@ -28,12 +28,34 @@ export class PooledConnection {
   readonly startedReadOnly: boolean
   /** Fires if the current holder keeps it past the leak threshold. */
   leakTimer: NodeJS.Timeout | undefined
+  /**
+   * The session's search_path as the server last reported it (ParameterStatus: PostgreSQL 18 and
+   * later report it at startup and whenever a statement changed it). Undefined from a server that
+   * does not report it: the binding is then asserted before each statement instead.
+   */
+  reportedSearchPath: string | undefined
+  /**
+   * A caller's statement ran since the search_path was last set, on a server that does not report
+   * it: it may point anywhere now, and is asserted before the next statement.
+   */
+  searchPathUnknown = false
+  /** In proxy-safe mode, where the role sets it: the search_path reported after the last reset. */
+  searchPathAtBind: string | undefined
 
   constructor(client: Client, now: number, boundTo: ScopeUse) {
     this.client = client
     this.createdAt = now
     this.boundTo = boundTo
     this.startedReadOnly = boundTo.leavesSettings
+    // Listened to before connecting, so the startup report is seen. pg's Connection emits every
+    // message by name; @types/pg does not declare it.
+    const connection = (client as unknown as { connection?: NodeJS.EventEmitter }).connection
+    connection?.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
+      if (msg.parameterName !== 'search_path') return
+      // The first report is the startup's: the binding the connection was opened with.
+      if (this.reportedSearchPath === undefined) this.searchPathAtBind = msg.parameterValue
+      this.reportedSearchPath = msg.parameterValue
+    })
   }
 
   /** True when the session cannot be reset and reused: lost, or in an open or failed transaction. */

@@ -5,9 +5,9 @@ import { Client, type ClientConfig } from 'pg'
 import { parseIntoClientConfig } from 'pg-connection-string'
 import { CredentialsError } from '../errors'
 import { defaults, type TenantPoolsOptions } from '../options'
-import { quoteIdent } from '../tenancy/tenant-id'
 import type { Credentials, CredentialsProvider, CredentialsRequest, Scope } from '../types'
 import type { ScopeUse } from './scope-use'
+import { searchPathOf } from './session'
 import { sslFor } from './tls'
 
 export interface FactorySettings {
@@ -59,7 +59,7 @@ const escapeOption = (value: string): string => value.replace(/\\/g, '\\\\').rep
 /** `-c` settings sent at startup, so no SET is ever needed. Empty in proxy-safe mode. */
 export function startupOptions(schema: string, s: FactorySettings, readOnly = false): string | undefined {
   if (s.proxySafe) return undefined
-  const settings = [`search_path=${quoteIdent(schema)}`]
+  const settings = [`search_path=${searchPathOf(schema)}`]
   if (readOnly) settings.push('default_transaction_read_only=on')
   if (s.idleSessionTimeoutMs > 0) settings.push(`idle_session_timeout=${s.idleSessionTimeoutMs}`)
   if (s.statementTimeoutMs > 0) settings.push(`statement_timeout=${s.statementTimeoutMs}`)

@@ -2,7 +2,7 @@
 // its stats report, and its waiters' bookkeeping. The connections themselves belong to the login.
 
 import type { Scope } from '../types'
-import { type Binding, bindStatements, resetFromReadOnlySql, resetSql } from './session'
+import { type Binding, bindStatements, resetStatements, searchPathStatement } from './session'
 
 // Orders uses exactly: two scopes used within the same millisecond still have an LRU order.
 let uses = 0
@@ -10,10 +10,13 @@ let uses = 0
 export class ScopeUse {
   readonly scope: Scope
   readonly binding: Binding
-  /** The SQL that binds a session to this scope, built once: as statements, as one string, and after a reset. */
+  /** The statements that bind a clean session to this scope (after a full reset). */
   readonly bindStatements: string[]
-  // The other two forms are built on first use: many scopes (LRU churn) only ever rebind with a statement.
-  #bindSql: string | undefined
+  /** The statement that asserts this scope's search_path before a statement (same scope, unverified). */
+  readonly assertStatements: string[]
+  // The reset forms are built on first use: many scopes (LRU churn) only ever arrive by a reset.
+  #resetStatements: string[] | undefined
+  #resetFromReadOnlyStatements: string[] | undefined
   #resetSql: string | undefined
   #resetFromReadOnlySql: string | undefined
   /** Connections this scope's calls hold. At most the registry's maxPerPool. */
@@ -43,23 +46,31 @@ export class ScopeUse {
     this.leavesSettings = scope.readOnly && !scope.onReader
     this.binding = { schema: scope.schema, applicationName, readOnly: this.leavesSettings }
     this.bindStatements = bindStatements(this.binding)
+    this.assertStatements = [searchPathStatement(scope.schema)]
     this.lastUsedAt = now
   }
 
-  get bindSql(): string {
-    this.#bindSql ??= this.bindStatements.join('; ')
-    return this.#bindSql
+  /**
+   * The statements that discard whatever the session holds and bind it to this scope.
+   * `fromReadOnly`: the connection was opened for, or bound to, a read-only scope.
+   */
+  resetStatements(fromReadOnly: boolean): string[] {
+    if (fromReadOnly) {
+      this.#resetFromReadOnlyStatements ??= resetStatements(this.binding, true)
+      return this.#resetFromReadOnlyStatements
+    }
+    this.#resetStatements ??= resetStatements(this.binding, false)
+    return this.#resetStatements
   }
 
-  get resetSql(): string {
-    this.#resetSql ??= resetSql(this.bindSql)
+  /** resetStatements as one simple query. */
+  resetSql(fromReadOnly: boolean): string {
+    if (fromReadOnly) {
+      this.#resetFromReadOnlySql ??= this.resetStatements(true).join('; ')
+      return this.#resetFromReadOnlySql
+    }
+    this.#resetSql ??= this.resetStatements(false).join('; ')
     return this.#resetSql
-  }
-
-  /** resetSql for a connection that was bound to, or opened for, a read-only scope. */
-  get resetFromReadOnlySql(): string {
-    this.#resetFromReadOnlySql ??= resetFromReadOnlySql(this.bindSql, this.leavesSettings)
-    return this.#resetFromReadOnlySql
   }
 
   get key(): string {

@@ -1,25 +1,27 @@
-// A clean session for every caller: what a connection's session is reset to before another scope
-// (or, after withClient or transaction, anyone) uses it, in one round trip.
+// A clean session for every caller, bound to its scope: what a connection's session is reset to
+// whenever it changes scope (or a caller may have left state in it), and how the binding is known
+// to hold before each statement.
 import { type Client, escapeLiteral } from 'pg'
 import { quoteIdent } from '../tenancy/tenant-id'
 
 /**
  * Everything DISCARD ALL clears, except that DISCARD ALL refuses to run in a multi-statement query
- * (an implicit transaction block): cursors, SET SESSION AUTHORIZATION and SET ROLE, every setting
- * (back to the role's and the startup packet's values), prepared statements, LISTEN, session
- * advisory locks, cached sequence values and temporary tables (whose schema comes first in any
- * search_path, so a temp table could shadow the next tenant's table).
+ * (an implicit transaction block): SET SESSION AUTHORIZATION and SET ROLE, every setting (back to
+ * the role's and the startup packet's values), cursors, prepared statements, LISTEN, session
+ * advisory locks, cached sequence values (lastval) and temporary relations, which a later caller
+ * could otherwise read by a name its own schema lacks. The role and the settings go first, so that
+ * a caller's tiny statement_timeout cannot fail the rest.
  */
-const DISCARD_EVERYTHING = [
-  'CLOSE ALL',
+export const DISCARD_STATEMENTS: readonly string[] = [
   'SET SESSION AUTHORIZATION DEFAULT',
   'RESET ALL',
+  'CLOSE ALL',
   'DEALLOCATE ALL',
   'UNLISTEN *',
   'SELECT pg_advisory_unlock_all()',
   'DISCARD SEQUENCES',
   'DISCARD TEMP',
-].join('; ')
+]
 
 /** One session's binding: the schema its search_path selects, and the name it shows in pg_stat_activity. */
 export interface Binding {
@@ -30,33 +32,85 @@ export interface Binding {
 }
 
 /**
+ * The search_path of a binding: the schema, then the session's temporary schema. Left out, pg_temp
+ * is searched first, and a temporary relation would shadow the schema's own relation of that name.
+ */
+export const searchPathOf = (schema: string): string => `${quoteIdent(schema)}, pg_temp`
+
+/** The statement that points a session's search_path at `schema`, and nowhere else. */
+export const searchPathStatement = (schema: string): string => `SET search_path TO ${searchPathOf(schema)}`
+
+/**
  * The statements that bind a clean session to `binding`, one by one (the extended protocol takes one
- * per message); joined by `; ` they make one simple query (ScopeUse.bindSql). Two SETs in one query
- * cost what one SET does (measured: a SELECT of set_config() is dearer), which is all a shared
- * pool's SET search_path costs.
+ * per message); joined by `; ` they make one simple query. Two SETs in one query cost what one SET
+ * does (measured: a SELECT of set_config() is dearer).
  */
 export function bindStatements(binding: Binding): string[] {
   const statements = [
-    `SET search_path TO ${quoteIdent(binding.schema)}`,
+    searchPathStatement(binding.schema),
     `SET application_name TO ${escapeLiteral(binding.applicationName)}`,
   ]
-  // Only read-only bindings set it: leaving one takes a full reset (ScopeUse.leavesSettings), so the
-  // others never pay for a third SET.
+  // Only read-only bindings set it: every other binding follows a RESET ALL, which clears it.
   if (binding.readOnly) statements.push('SET default_transaction_read_only TO on')
   return statements
 }
 
-/** Discards whatever a caller left in the session and binds it (`bind`: ScopeUse.bindSql), in one round trip. */
-export function resetSql(bind: string): string {
-  return `${DISCARD_EVERYTHING}; ${bind}`
+/**
+ * The statements that discard whatever a caller left in the session and bind it to `binding`.
+ * `fromReadOnly`: the connection started read-only (its startup packet's value, which RESET ALL
+ * returns to), so a writing binding gets its writes back explicitly.
+ */
+export function resetStatements(binding: Binding, fromReadOnly: boolean): string[] {
+  const statements = [...DISCARD_STATEMENTS, ...bindStatements(binding)]
+  if (fromReadOnly && !binding.readOnly) statements.push('SET default_transaction_read_only TO off')
+  return statements
 }
 
 /**
- * resetSql, from a read-only session: its connection may have started read-only (the startup
- * packet's value, which RESET ALL returns to), so a writing binding gets its writes back explicitly.
+ * Whether a search_path the server reported (ParameterStatus, PostgreSQL 18 and later) selects
+ * exactly `schema`, then pg_temp. The list is parsed as the server parses it (unquoted names fold to
+ * lower case, `""` inside quotes is one `"`), so its spelling does not matter.
  */
-export function resetFromReadOnlySql(bind: string, readOnly: boolean): string {
-  return readOnly ? resetSql(bind) : `${resetSql(bind)}; SET default_transaction_read_only TO off`
+export function searchPathSelects(reported: string | undefined, schema: string): boolean {
+  if (reported === undefined) return false
+  const names = parseNameList(reported)
+  return names?.length === 2 && names[0] === schema && names[1] === 'pg_temp'
+}
+
+const SPACE = /\s/
+
+// A comma-separated list of identifiers, or undefined if `value` is not one.
+function parseNameList(value: string): string[] | undefined {
+  const names: string[] = []
+  let i = 0
+  const skipSpace = () => {
+    while (i < value.length && SPACE.test(value.charAt(i))) i++
+  }
+  for (;;) {
+    skipSpace()
+    let name = ''
+    if (value.charAt(i) === '"') {
+      for (i++; ; i++) {
+        if (i >= value.length) return undefined
+        if (value.charAt(i) === '"') {
+          if (value.charAt(i + 1) !== '"') break
+          i++
+        }
+        name += value.charAt(i)
+      }
+      i++
+    } else {
+      while (i < value.length && value.charAt(i) !== ',' && !SPACE.test(value.charAt(i)))
+        name += value.charAt(i++)
+      if (name === '') return undefined
+      name = name.toLowerCase()
+    }
+    names.push(name)
+    skipSpace()
+    if (i >= value.length) return names
+    if (value.charAt(i) !== ',') return undefined
+    i++
+  }
 }
 
 /**
@@ -90,9 +144,10 @@ const SESSION_CHANGING =
   /(?:^|;)\s*(?:set|reset|discard|listen|unlisten|prepare|deallocate|declare|load)\b|\bset_config\s*\(|\bpg_advisory_lock|\bpg_try_advisory_lock|\btemp(?:orary)?\s+(?:table|view|sequence)\b|\binto\s+temp/i
 
 /**
- * Whether a statement run through `query()` may have changed its session, so that the connection
- * is reset before its next use. A change hidden in a function's body is not seen: run such calls
- * with withClient or transaction, which always reset.
+ * Whether a statement run through `query()` may have left state in its session, so that the
+ * connection is reset in full before its next use, even by the same scope. It only ever adds a
+ * reset: isolation does not rest on it. Every change of scope resets in full, and the search_path
+ * is verified or asserted before every statement, however the change was spelled or hidden.
  */
 export function maybeChangesSession(text: string): boolean {
   const known = seen.get(text)

@@ -21,7 +21,12 @@ import type { PooledConnection } from '../pool/connection'
 import { applicationNameFor, connector, credentialsRequest } from '../pool/connector'
 import { LoginPool } from '../pool/login-pool'
 import { ScopeUse } from '../pool/scope-use'
-import { forgetPreparedStatements, maybeChangesSession, PROXY_SAFE_RESET_SQL } from '../pool/session'
+import {
+  forgetPreparedStatements,
+  maybeChangesSession,
+  PROXY_SAFE_RESET_SQL,
+  searchPathSelects,
+} from '../pool/session'
 import { isConnectionLost, sqlState } from '../sqlstate'
 import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb, TenantHandle } from '../types'
 import { buildClusters, type Cluster, type Endpoint } from './clusters'
@@ -373,16 +378,21 @@ export class TenantPools {
   ): Promise<QueryResult<R>> {
     // A config (pg's { text, rowMode, types, name }, as Drizzle sends through asPgPool) runs as given.
     const text = typeof query === 'string' ? query : query.text
-    // A statement that may change the session gets a reset before the connection's next use; one
-    // that can share an implicit transaction with the rebinding SETs carries them (one round trip).
+    // A statement that may change the session gets a full reset before the connection's next use
+    // (an addition only: isolation does not rest on recognising it). Whatever binding the session
+    // needs first rides with the statement when it can (one round trip); one that may change the
+    // session never carries one. Whether it can is asked only when a binding is due: the warm
+    // path pays nothing for it.
     const reset = maybeChangesSession(text)
-    // A statement that may change the session, or comes as a config, never carries a rebind
-    // (`undefined`: no statement). Whether it can is asked only when a rebind is due: the warm path
-    // pays nothing for it.
-    const got = this.#checkout(scope, limits, reset || typeof query !== 'string' ? undefined : text, values)
+    const got = this.#checkout(
+      scope,
+      limits,
+      reset ? undefined : text,
+      values ?? (typeof query === 'string' ? undefined : query.values),
+    )
     // The warm path gets its connection without waiting: no await, no microtask hop.
     const out = got instanceof Promise ? await got : got
-    const { conn, login } = out
+    const { conn, login, ride } = out
     const server = this.#options.statementTimeoutMs
     const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
     const boundMs = Math.min(own, out.leftMs)
@@ -391,12 +401,21 @@ export class TenantPools {
     let timedOut: StatementTimeoutError | undefined
     let result: QueryResult<R>
     try {
-      const running = out.bindWithStatement
-        ? boundQuery<R>(conn.client, out.use.bindStatements, text, values)
-        : // Two calls: pg's overloads take a string or a config, not their union.
+      let running: Promise<QueryResult<R>>
+      if (ride === RIDE_RESET) {
+        // Its DEALLOCATE ALL runs before the statement: pg must not skip the Parse of a named one.
+        forgetPreparedStatements(conn.client)
+        const fromReadOnly = conn.startedReadOnly || conn.boundTo.leavesSettings
+        running = boundQuery<R>(conn.client, out.use.resetStatements(fromReadOnly), query, values, true)
+      } else if (ride === RIDE_ASSERT) {
+        running = boundQuery<R>(conn.client, out.use.assertStatements, query, values)
+      } else {
+        // Two calls: pg's overloads take a string or a config, not their union.
+        running =
           typeof query === 'string'
-          ? conn.client.query<R>(query, values)
-          : conn.client.query<R>(query, values)
+            ? conn.client.query<R>(query, values)
+            : conn.client.query<R>(query, values)
+      }
       result = await within(running, boundMs, () => {
         timedOut = new StatementTimeoutError(
           `No answer to a statement of pool ${scope.key} within ${Math.round(boundMs)} ms; it may have run`,
@@ -404,25 +423,42 @@ export class TenantPools {
         )
         return timedOut
       })
-      if (out.bindWithStatement) {
-        // Committed with the statement: the session is now the caller's scope's.
-        conn.boundTo = out.use
-        this.#counters.connectionsRebound++
-        if (limits.measure) limits.measure.connectionsRebound++
+      if (ride === RIDE_RESET) {
+        // Committed ahead of the statement: the session is now the caller's scope's, and clean.
+        this.#bound(conn, out.use, limits)
       }
     } catch (err) {
+      this.#statementRan(conn)
       if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
-      // A statement that carried a rebind and failed may or may not have left the SETs committed
-      // (pg reports some errors, a value it cannot serialize or a row it cannot parse, after the
+      // A statement that carried a reset and failed may or may not have left it committed (pg
+      // reports some errors, a value it cannot serialize or a row it cannot parse, after the
       // server committed): the binding is unknown, so the next use resets and binds in full.
-      if (out.bindWithStatement) conn.needsReset = true
+      if (ride === RIDE_RESET) conn.needsReset = true
       // A failed statement leaves the session clean (we ran nothing else on it): keep the connection
       // unless the connection itself broke. `dirty` covers a statement that opened a transaction.
       login.release(conn, isConnectionLost(err) || conn.lost ? err : undefined, reset)
       throw typed(err, conn)
     }
+    this.#statementRan(conn)
     login.release(conn, undefined, reset)
     return result
+  }
+
+  // A caller's statement ran: on a server that does not report the search_path, it may now point
+  // anywhere, and is asserted before the next statement.
+  #statementRan(conn: PooledConnection): void {
+    if (conn.reportedSearchPath === undefined) conn.searchPathUnknown = true
+  }
+
+  // The session was reset in full and bound to `use`.
+  #bound(conn: PooledConnection, use: ScopeUse, limits: CallLimits): void {
+    conn.needsReset = false
+    conn.searchPathUnknown = false
+    if (conn.boundTo !== use) {
+      conn.boundTo = use
+      this.#counters.connectionsRebound++
+      if (limits.measure) limits.measure.connectionsRebound++
+    } else this.#counters.sessionsReset++
   }
 
   async #withClient<T>(
@@ -655,7 +691,7 @@ export class TenantPools {
       else m.connectionsReused++
     }
     if (acquiredAt !== undefined) this.#watchForLeak(scope.key, conn, acquiredAt)
-    return { login, use, conn, leftMs, bindWithStatement: ready === BIND_WITH_STATEMENT }
+    return { login, use, conn, leftMs, ride: typeof ready === 'string' ? ready : undefined }
   }
 
   // Found dead on checkout: destroyed, and another one taken.
@@ -665,10 +701,10 @@ export class TenantPools {
     login.release(conn, STALE)
   }
 
-  // Whether `conn` may be handed to `use` as it is, once rebound or reset if it needs it. A deadline
-  // that passes meanwhile must not strand the connection: it goes back first. Decided at once when
-  // no round trip or poll phase is needed (the warm path), else a promise. BIND_WITH_STATEMENT: the
-  // caller's statement can carry the rebind in its own round trip, and the rebind is left to it.
+  // Whether `conn` may be handed to `use` as it is, once reset or its binding asserted if it needs
+  // it. A deadline that passes meanwhile must not strand the connection: it goes back first. Decided
+  // at once when no round trip or poll phase is needed (the warm path), else a promise. RIDE_RESET
+  // or RIDE_ASSERT: the caller's statement can carry what is due in its own round trip.
   #readyOrRelease(
     login: LoginPool,
     use: ScopeUse,
@@ -681,35 +717,52 @@ export class TenantPools {
     // `lost` is set synchronously by the error event, so checking it costs nothing. Even a fresh
     // connection can arrive dead: frozen mid-connect, its FATAL was read with its ReadyForQuery.
     if (conn.lost) return false
-    const rebind = conn.boundTo !== use
     // Every connection reaches a caller through the pool's offer, which stamps idleSince, a new one too.
     const idleFor = now - conn.idleSince
     // Idle since before a statement or ping went unanswered: its server may be gone too.
     const suspect = conn.idleSince <= this.#suspectSince
     const ping = suspect || idleFor >= this.#options.validateAfterIdleMs
     const settle = idleFor >= SETTLE_AFTER_IDLE_MS || conn.freedInInvocation !== this.#invocation
-    // Leaving a read-only binding takes a full reset: its setting outlives a mere rebind.
-    if (rebind && conn.boundTo.leavesSettings) conn.needsReset = true
-    // A clean session bound elsewhere, that needs no ping: the rebind rides with the statement. Not
-    // into a read-only binding: its SET would only make the *next* transaction read-only, and the
-    // statement shares the SET's implicit transaction.
-    if (
-      rebind &&
-      !ping &&
-      !conn.needsReset &&
-      !use.leavesSettings &&
-      !this.#options.proxySafe &&
-      text !== undefined &&
-      combinable(text, values)
-    ) {
-      if (!settle) return BIND_WITH_STATEMENT
-      return this.#releasedIfThrows(login, conn, this.#isAlive(conn, false, limits), BIND_WITH_STATEMENT)
+    // A session leaves its scope only through a full reset: nothing a caller left in it (a temporary
+    // relation, a setting, a role, a cursor, a lock) reaches another scope's caller. Within the
+    // scope, the search_path is verified (as the server reported it) or else asserted.
+    if (conn.boundTo !== use) conn.needsReset = true
+    else if (conn.reportedSearchPath !== undefined && !conn.needsReset) {
+      const holds = this.#reportedSearchPathHolds(conn, use)
+      // Proxy-safe mode cannot assert it with a SET: it resets, and the role's setting holds again.
+      if (!holds && this.#options.proxySafe) conn.needsReset = true
+      else conn.searchPathUnknown = !holds
     }
-    if (rebind || conn.needsReset) {
-      return this.#releasedIfThrows(login, conn, this.#reset(conn, use, rebind, limits), true)
+    const due = conn.needsReset ? RIDE_RESET : conn.searchPathUnknown ? RIDE_ASSERT : undefined
+    if (due !== undefined) {
+      // It rides with the statement unless the connection needs a ping first, or the reset binds a
+      // read-only scope: its SET would only make the *next* transaction read-only, and in one simple
+      // query the statement shares the SET's.
+      if (
+        !ping &&
+        !this.#options.proxySafe &&
+        text !== undefined &&
+        !(due === RIDE_RESET && use.leavesSettings) &&
+        combinable(text, values)
+      ) {
+        if (!settle) return due
+        return this.#releasedIfThrows(login, conn, this.#isAlive(conn, false, limits), due)
+      }
+      return this.#releasedIfThrows(login, conn, this.#reset(conn, use, due === RIDE_RESET, limits), true)
     }
     if (!settle && !suspect) return true
     return this.#releasedIfThrows(login, conn, this.#isAlive(conn, ping, limits), true)
+  }
+
+  // Whether the search_path the server last reported (PostgreSQL 18 and later report it whenever a
+  // statement changed it) is still the one the binding set. On a server that does not report it,
+  // searchPathUnknown tells instead: a caller's statement ran since it was last set.
+  #reportedSearchPathHolds(conn: PooledConnection, use: ScopeUse): boolean {
+    // Proxy-safe: the role sets it; it holds while it is what the server reported after the reset.
+    if (this.#options.proxySafe) {
+      return conn.searchPathAtBind === undefined || conn.reportedSearchPath === conn.searchPathAtBind
+    }
+    return searchPathSelects(conn.reportedSearchPath, use.scope.schema)
   }
 
   async #releasedIfThrows(
@@ -726,25 +779,21 @@ export class TenantPools {
     }
   }
 
-  // One round trip: the session is bound to `use`'s schema and, if a caller may have left state in
-  // it, everything is discarded first. It doubles as a liveness ping: a FATAL that waits unread in
-  // the socket (a thaw) fails it, before any statement of the caller was sent.
-  async #reset(conn: PooledConnection, use: ScopeUse, rebind: boolean, limits: CallLimits): Promise<boolean> {
-    const full = conn.needsReset
+  // One round trip: everything a caller may have left in the session is discarded and it is bound
+  // to `use` (`full`), or only its search_path is set again. It doubles as a liveness ping: a FATAL
+  // that waits unread in the socket (a thaw) fails it, before any statement of the caller was sent.
+  async #reset(conn: PooledConnection, use: ScopeUse, full: boolean, limits: CallLimits): Promise<boolean> {
     let sql: string
     if (this.#options.proxySafe) sql = PROXY_SAFE_RESET_SQL
-    else if (!full) sql = use.bindSql
-    else sql = conn.startedReadOnly || conn.boundTo.leavesSettings ? use.resetFromReadOnlySql : use.resetSql
+    else if (!full) sql = use.assertStatements.join('; ')
+    else sql = use.resetSql(conn.startedReadOnly || conn.boundTo.leavesSettings)
+    // DEALLOCATE ALL drops the server's prepared statements: pg must forget them too.
+    if (full) forgetPreparedStatements(conn.client)
     const ok = await this.#probe(conn, sql, limits)
     if (!ok) return false
-    // DEALLOCATE ALL dropped the server's prepared statements: pg must forget them too.
-    if (full) forgetPreparedStatements(conn.client)
-    conn.needsReset = false
-    conn.boundTo = use
-    if (rebind) {
-      this.#counters.connectionsRebound++
-      if (limits.measure) limits.measure.connectionsRebound++
-    } else this.#counters.sessionsReset++
+    conn.searchPathAtBind = conn.reportedSearchPath
+    if (full) this.#bound(conn, use, limits)
+    else conn.searchPathUnknown = false
     return true
   }
 
@@ -1024,12 +1073,16 @@ interface Checkout {
   use: ScopeUse
   conn: PooledConnection
   leftMs: number
-  /** The session is still bound to another scope: the statement must carry the rebind. */
-  bindWithStatement: boolean
+  /** What the statement must carry ahead of it: a full reset and rebind, or its search_path. */
+  ride: Ride | undefined
 }
 
-const BIND_WITH_STATEMENT = 'bind with the statement'
-type Readiness = boolean | typeof BIND_WITH_STATEMENT
+// The statement carries a full reset and the binding to its scope, committed ahead of it.
+const RIDE_RESET = 'reset'
+// The statement carries its scope's search_path, in its own implicit transaction.
+const RIDE_ASSERT = 'assert'
+type Ride = typeof RIDE_RESET | typeof RIDE_ASSERT
+type Readiness = boolean | Ride
 
 // An immediate runs in the check phase of the current loop turn, before the next poll phase; one
 // scheduled from there runs in the next turn's check phase, after that poll phase has read the sockets.

@@ -60,7 +60,8 @@ describe('Behaviour: tenant isolation', () => {
     await expect(pools.query(a, 'SELECT * FROM only_a')).resolves.toMatchObject({ rowCount: 0 })
     await expect(pools.query(b, 'SELECT * FROM only_a')).rejects.toMatchObject({ code: '42P01' })
     const { rows } = await pools.query<{ search_path: string }>(b, 'SHOW search_path')
-    // Quoted as the startup packet sets it, or bare as a rebind's SET leaves it
-    expect(rows[0]?.search_path.replace(/"/g, '')).toBe(`tenant_${b}`)
+    // Quoted as the startup packet sets it, or bare as a rebind's SET leaves it; the temporary schema
+    // named last, so that a temporary relation never shadows the schema's own
+    expect(rows[0]?.search_path.replace(/"/g, '')).toBe(`tenant_${b}, pg_temp`)
   })
 })

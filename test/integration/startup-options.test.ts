@@ -31,7 +31,7 @@ describe('Behaviour: server-side session settings', () => {
     expect(Object.fromEntries(rows.map((r) => [r.name, r.setting]))).toMatchObject({
       idle_session_timeout: '7000',
       statement_timeout: '9000',
-      search_path: `"tenant_${tenant}"`,
+      search_path: `"tenant_${tenant}", pg_temp`,
     })
   })
 

@@ -1,7 +1,12 @@
 // Which statements run through query() may leave state in their session (session.ts), so that the
 // connection is reset before anyone uses it again. A miss lets one caller's SET or temp table reach
 // the next caller; a false alarm costs only a reset.
-import { maybeChangesSession, PROXY_SAFE_RESET_SQL, resetSql } from '../../lib/pool/session'
+import {
+  maybeChangesSession,
+  PROXY_SAFE_RESET_SQL,
+  resetStatements,
+  searchPathSelects,
+} from '../../lib/pool/session'
 
 describe('Function: maybeChangesSession', () => {
   it.each([
@@ -60,12 +65,57 @@ describe('Function: maybeChangesSession', () => {
   })
 })
 
-describe('Function: resetSql', () => {
-  it('clears everything DISCARD ALL would, then binds again, in one string', () => {
-    expect(resetSql("SET search_path = 'x'")).toBe(
-      'CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; ' +
-        "SELECT pg_advisory_unlock_all(); DISCARD SEQUENCES; DISCARD TEMP; SET search_path = 'x'",
-    )
+describe('Function: resetStatements', () => {
+  const binding = { schema: 'tenant_a', applicationName: "x'y" }
+
+  it('clears everything DISCARD ALL would, then binds again, the temporary schema searched last', () => {
+    expect(resetStatements(binding, false)).toEqual([
+      'SET SESSION AUTHORIZATION DEFAULT',
+      'RESET ALL',
+      'CLOSE ALL',
+      'DEALLOCATE ALL',
+      'UNLISTEN *',
+      'SELECT pg_advisory_unlock_all()',
+      'DISCARD SEQUENCES',
+      'DISCARD TEMP',
+      'SET search_path TO "tenant_a", pg_temp',
+      "SET application_name TO 'x''y'",
+    ])
     expect(PROXY_SAFE_RESET_SQL).toBe('DISCARD ALL')
+  })
+
+  it('gives writes back to a writing binding on a connection that started read-only', () => {
+    expect(resetStatements(binding, true).at(-1)).toBe('SET default_transaction_read_only TO off')
+    expect(resetStatements({ ...binding, readOnly: true }, true).at(-1)).toBe(
+      'SET default_transaction_read_only TO on',
+    )
+  })
+})
+
+describe('Function: searchPathSelects', () => {
+  it.each([
+    ['tenant_a, pg_temp', 'tenant_a'],
+    ['"tenant_a",pg_temp', 'tenant_a'],
+    [' "tenant_a" ,  PG_TEMP ', 'tenant_a'],
+    ['"Odd ""name""", pg_temp', 'Odd "name"'],
+    ['TENANT_A, pg_temp', 'tenant_a'],
+  ])('says %j selects %j, then pg_temp', (reported, schema) => {
+    expect(searchPathSelects(reported, schema)).toBe(true)
+  })
+
+  it.each([
+    [undefined, 'tenant_a'],
+    ['tenant_a', 'tenant_a'],
+    ['tenant_b, pg_temp', 'tenant_a'],
+    ['pg_temp, tenant_a', 'tenant_a'],
+    ['tenant_a, pg_temp, tenant_b', 'tenant_a'],
+    ['"$user", public', 'tenant_a'],
+    ['"TENANT_A", pg_temp', 'tenant_a'],
+    ['"tenant_a, pg_temp', 'tenant_a'],
+    ['tenant_a,, pg_temp', 'tenant_a'],
+    ['tenant_a pg_temp', 'tenant_a'],
+    ['', 'tenant_a'],
+  ])('says %j does not select only %j', (reported, schema) => {
+    expect(searchPathSelects(reported, schema)).toBe(false)
   })
 })

@@ -20,13 +20,13 @@ describe('Module: client-factory', () => {
   describe('Function: startupOptions', () => {
     it('quotes the schema and sends the timeouts', () => {
       expect(startupOptions('tenant_acme', settings())).toBe(
-        '-c search_path="tenant_acme" -c idle_session_timeout=30000 -c statement_timeout=25000',
+        '-c search_path="tenant_acme",\\ pg_temp -c idle_session_timeout=30000 -c statement_timeout=25000',
       )
     })
 
     it('escapes spaces and backslashes, so a schema name stays one argument', () => {
       expect(startupOptions('a b\\c', settings({ idleSessionTimeoutMs: 0, statementTimeoutMs: 0 }))).toBe(
-        '-c search_path="a\\ b\\\\c"',
+        '-c search_path="a\\ b\\\\c",\\ pg_temp',
       )
     })
 

@@ -3,29 +3,55 @@
 // limit, freeze-safe checkout, clean sessions, deadlines); the pg.Pool underneath never opens a
 // connection of its own.
 import { Pool, type PoolClient, type QueryConfig, type QueryResult } from 'pg'
+import { cancelControlClient } from './cancel'
+
+/** Told when a statement run by the handle's query() gets its connection, and when it gives it back. */
+export interface CheckoutObserver {
+  acquired(client: PoolClient): void
+  released(err: Error | undefined, client: PoolClient): void
+}
 
 /** What the registry lends a handle: statements and leases of one scope. */
 export interface ScopeRunner {
-  query(query: string | QueryConfig, values: unknown[] | undefined): Promise<QueryResult>
+  query(
+    query: string | QueryConfig,
+    values: unknown[] | undefined,
+    observer?: CheckoutObserver,
+  ): Promise<QueryResult>
   /** A checked-out connection, with pg's `release(err?)`: an error (or `true`) destroys it. */
   lease(): Promise<PoolClient>
 }
 
-// The runner of each handle (module-level, not a field: the methods below are defined outside the
+interface HandleState {
+  runner: ScopeRunner
+  leased: Set<PoolClient>
+  observer: CheckoutObserver
+}
+
+// The state of each handle (module-level, not fields: the methods below are defined outside the
 // class, see there).
-const runners = new WeakMap<TenantPgPool, { runner: ScopeRunner; leased: Set<PoolClient> }>()
+const states = new WeakMap<TenantPgPool, HandleState>()
+
+type PoolConfig = NonNullable<ConstructorParameters<typeof Pool>[0]>
 
 /**
  * A `pg.Pool` whose connections are the registry's. `connect()` lends a connection of the scope
  * (release it; `release(err)` or `release(true)` destroys it), `query()` runs one statement, `end()`
- * ends nothing shared: the registry owns the connections, and the handle keeps working. pg's own
- * counters (`totalCount` …) stay 0; the registry's `stats()` tells. Made by `forTenant(…).asPgPool()`.
+ * ends nothing shared: the registry owns the connections, and the handle keeps working. It emits
+ * pg-pool's `acquire` and `release` events for both. pg's own counters (`totalCount` …) stay 0; the
+ * registry's `stats()` tells. Its `Client`, the class Kysely makes its control connection from,
+ * cancels a statement of a connection this handle lent (cancel.ts). Made by `forTenant(…).asPgPool()`.
  */
 export class TenantPgPool extends Pool {
   constructor(runner: ScopeRunner) {
+    const leased = new Set<PoolClient>()
     // No connection settings: this pool never connects by itself.
-    super({ max: 1 })
-    runners.set(this, { runner, leased: new Set() })
+    super({ max: 1, Client: cancelControlClient(leased) as unknown as PoolConfig['Client'] })
+    const observer: CheckoutObserver = {
+      acquired: (client) => this.emit('acquire', client),
+      released: (err, client) => this.emit('release', err, client),
+    }
+    states.set(this, { runner, leased, observer })
   }
 
   /** Connections lent by `connect()` and not yet released. */
@@ -45,7 +71,11 @@ export class TenantPgPool extends Pool {
   }
 }
 
-const state = (pool: TenantPgPool) => runners.get(pool) as { runner: ScopeRunner; leased: Set<PoolClient> }
+const state = (pool: TenantPgPool) => states.get(pool) as HandleState
+
+// Only when someone listens: the warm path calls nothing for events nobody hears.
+const observed = (pool: TenantPgPool): CheckoutObserver | undefined =>
+  pool.listenerCount('acquire') > 0 || pool.listenerCount('release') > 0 ? state(pool).observer : undefined
 
 // pg's overloads (callbacks, Submittable streams) cannot all be restated in a subclass: the methods
 // are put on the prototype as implementations of pg's declared types. They serve the promise forms,
@@ -59,12 +89,16 @@ const refuseCallback = (what: string, callback: unknown) => {
 Object.assign(TenantPgPool.prototype, {
   query(this: TenantPgPool, query: string | QueryConfig, values?: unknown) {
     refuseCallback('query', values)
+    // pg's own message; as a rejection, never a throw: callers await it.
+    if (query === null || (typeof query !== 'string' && typeof query !== 'object')) {
+      return Promise.reject(new TypeError('Client was passed a null or undefined query'))
+    }
     if (typeof query !== 'string' && typeof (query as { submit?: unknown }).submit === 'function') {
       return Promise.reject(
         new TypeError('TenantPgPool.query takes no Submittable (cursor, stream): use connect()'),
       )
     }
-    return state(this).runner.query(query, values as unknown[] | undefined)
+    return state(this).runner.query(query, values as unknown[] | undefined, observed(this))
   },
   async connect(this: TenantPgPool, callback?: unknown) {
     refuseCallback('connect', callback)
@@ -73,9 +107,13 @@ Object.assign(TenantPgPool.prototype, {
     const release = client.release
     leased.add(client)
     client.release = (err?: Error | boolean) => {
-      leased.delete(client)
+      // A second release: the registry's own refusal, with no event.
+      if (!leased.delete(client)) return release(err)
+      // As pg-pool: the event before the client goes back (or is destroyed).
+      this.emit('release', err instanceof Error ? err : undefined, client)
       release(err)
     }
+    this.emit('acquire', client)
     return client
   },
   end(this: TenantPgPool, callback?: unknown) {

@@ -31,7 +31,7 @@ import { isConnectionLost, sqlState } from '../sqlstate'
 import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb, TenantHandle } from '../types'
 import { buildClusters, type Cluster, type Endpoint } from './clusters'
 import { heldByThisCall, holding } from './held'
-import { TenantPgPool } from './pg-pool-handle'
+import { type CheckoutObserver, TenantPgPool } from './pg-pool-handle'
 import { poolEvents } from './pool-events'
 import { ValidatedScopes } from './scopes'
 import { newCounters, type PoolStats, type TenantPoolsStats } from './stats'
@@ -289,7 +289,7 @@ export class TenantPools {
       transaction: async (fn) => this.#transaction(scope(), fn, limits),
       asPgPool: () =>
         new TenantPgPool({
-          query: (query, values) => this.#query(scope(), query, values, limits),
+          query: (query, values, observer) => this.#query(scope(), query, values, limits, observer),
           lease: () => this.#lease(scope(), limits),
         }),
     }
@@ -345,14 +345,16 @@ export class TenantPools {
   }
 
   // Not async itself: the writer's path (the usual one) costs no extra promise.
+  // `observer`: a pg.Pool handle's, told of the checkout and the release (its acquire and release events).
   #query<R extends QueryResultRow>(
     scope: Scope,
     text: string | QueryConfig,
     values: unknown[] | undefined,
     limits: CallLimits,
+    observer?: CheckoutObserver,
   ): Promise<QueryResult<R>> {
-    if (!scope.onReader) return this.#queryOn<R>(scope, text, values, limits)
-    return this.#queryOnReader<R>(scope, text, values, limits)
+    if (!scope.onReader) return this.#queryOn<R>(scope, text, values, limits, observer)
+    return this.#queryOnReader<R>(scope, text, values, limits, observer)
   }
 
   async #queryOnReader<R extends QueryResultRow>(
@@ -360,13 +362,14 @@ export class TenantPools {
     text: string | QueryConfig,
     values: unknown[] | undefined,
     limits: CallLimits,
+    observer: CheckoutObserver | undefined,
   ): Promise<QueryResult<R>> {
     try {
-      return await this.#queryOn<R>(scope, text, values, limits)
+      return await this.#queryOn<R>(scope, text, values, limits, observer)
     } catch (err) {
       // A read that lost its replica mid-statement ran nowhere else: it is run again on the writer.
       if (!readerUnreachable(err)) throw err
-      return this.#queryOn<R>(this.#readerFailed(scope, limits, err), text, values, limits)
+      return this.#queryOn<R>(this.#readerFailed(scope, limits, err), text, values, limits, observer)
     }
   }
 
@@ -375,6 +378,7 @@ export class TenantPools {
     query: string | QueryConfig,
     values: unknown[] | undefined,
     limits: CallLimits,
+    observer?: CheckoutObserver,
   ): Promise<QueryResult<R>> {
     // A config (pg's { text, rowMode, types, name }, as Drizzle sends through asPgPool) runs as given.
     const text = typeof query === 'string' ? query : query.text
@@ -393,6 +397,7 @@ export class TenantPools {
     // The warm path gets its connection without waiting: no await, no microtask hop.
     const out = got instanceof Promise ? await got : got
     const { conn, login, ride } = out
+    observer?.acquired(conn.client as PoolClient)
     const server = this.#options.statementTimeoutMs
     const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
     const boundMs = Math.min(own, out.leftMs)
@@ -429,6 +434,7 @@ export class TenantPools {
       }
     } catch (err) {
       this.#statementRan(conn)
+      observer?.released(err instanceof Error ? err : undefined, conn.client as PoolClient)
       if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
       // A statement that carried a reset and failed may or may not have left it committed (pg
       // reports some errors, a value it cannot serialize or a row it cannot parse, after the
@@ -440,6 +446,7 @@ export class TenantPools {
       throw typed(err, conn)
     }
     this.#statementRan(conn)
+    observer?.released(undefined, conn.client as PoolClient)
     login.release(conn, undefined, reset)
     return result
   }

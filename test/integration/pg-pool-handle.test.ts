@@ -183,3 +183,112 @@ describe('pg.Pool semantics through the registry', () => {
     expect((await pools.forTenant('x').asPgPool().query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
   })
 })
+
+interface Control {
+  query(text: string): Promise<{ rows: unknown[] }>
+}
+
+describe('pg-pool’s events and cancel, through asPgPool()', () => {
+  const sleeping = (appName: string) =>
+    withAdmin(async (admin) => {
+      const { rows } = await admin.query<{ n: string }>(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND query LIKE '%pg_sleep%' AND state = 'active'",
+        [`${appName}:%`],
+      )
+      return Number(rows[0]?.n)
+    })
+  const until = async (check: () => Promise<boolean>) => {
+    for (let i = 0; i < 200 && !(await check()); i++) await new Promise((r) => setTimeout(r, 25))
+    return check()
+  }
+
+  it.each(['cancel query', 'kill session'] as const)(
+    'a Kysely query aborted with %j stops running on the server, and the tenant is served again',
+    async (strategy) => {
+      const a = uniqueTenant('kc')
+      await makeTenants(a)
+      const { pools, prefix } = testPools()
+      const k = new Kysely<Database>({
+        dialect: new PostgresDialect({ pool: pools.forTenant(a).asPgPool() }),
+      })
+      const abort = new AbortController()
+      const running = k
+        .selectNoFrom((eb) => eb.fn<string>('pg_sleep', [eb.val(30)]).as('slept'))
+        .execute({ signal: abort.signal, inflightQueryAbortStrategy: strategy })
+      const settled = running.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      )
+      expect(await until(async () => (await sleeping(prefix)) === 1)).toBe(true)
+      abort.abort(new Error('the caller went away'))
+      expect(await settled).toEqual(new Error('the caller went away'))
+      // Gone from the server: not still sleeping for 30 s.
+      expect(await until(async () => (await sleeping(prefix)) === 0)).toBe(true)
+      expect(await k.selectFrom('notes').select('body').execute()).toEqual([])
+    },
+  )
+
+  it('its Client cancels only a statement of a connection this handle lent, and runs nothing else', async () => {
+    const a = uniqueTenant('kx')
+    await makeTenants(a)
+    const { pools } = testPools()
+    const pool = pools.forTenant(a).asPgPool()
+    const other = pools.forTenant(a).asPgPool()
+    const client = await pool.connect()
+    const pid = (client as unknown as { processID: number }).processID
+    // pg-pool's Client field, which @types/pg does not declare; Kysely reads it.
+    const Control = (other as unknown as { Client: new (o: unknown) => Control }).Client
+    // Another handle did not lend it: nothing is sent.
+    expect((await new Control({}).query(`select pg_cancel_backend(${pid})`)).rows).toEqual([
+      { pg_cancel_backend: false },
+    ])
+    await expect(new Control({}).query('select pg_terminate_backend(pg_backend_pid())')).rejects.toThrow(
+      TypeError,
+    )
+    await expect(new Control({}).query('DROP TABLE notes')).rejects.toThrow(TypeError)
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+    client.release()
+  })
+
+  it('emits acquire and release, as pg-pool does, for connect() and for query()', async () => {
+    const a = uniqueTenant('ke')
+    await makeTenants(a)
+    const { pools } = testPools()
+    const pool = pools.forTenant(a).asPgPool()
+    const events: string[] = []
+    pool.on('acquire', (client) => events.push(`acquire ${typeof client.query}`))
+    pool.on('release', (err, client) =>
+      events.push(`release ${err ? err.message : 'ok'} ${typeof client.query}`),
+    )
+
+    await pool.query('SELECT 1')
+    await expect(pool.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' })
+    const client = await pool.connect()
+    client.release()
+    const broken = await pool.connect()
+    broken.release(new Error('broken'))
+    expect(() => broken.release()).toThrow(/already been released/)
+
+    expect(events).toEqual([
+      'acquire function',
+      'release ok function',
+      'acquire function',
+      'release division by zero function',
+      'acquire function',
+      'release ok function',
+      'acquire function',
+      'release broken function',
+    ])
+  })
+
+  it('rejects query(null) and query(undefined), as pg does, without throwing', async () => {
+    const { pools } = testPools()
+    const pool = pools.forTenant(uniqueTenant('kn')).asPgPool()
+    for (const nothing of [null, undefined, 42]) {
+      const result = pool.query(nothing as never)
+      expect(result).toBeInstanceOf(Promise)
+      await expect(result).rejects.toThrow(new TypeError('Client was passed a null or undefined query'))
+    }
+    expect(pools.stats().counters).toMatchObject({ checkouts: 0 })
+  })
+})

@@ -64,10 +64,11 @@ describe('Behaviour: bad tenant input never reaches the server', () => {
   })
 
   it('quotes a schemaFor result as an identifier, so it cannot inject settings', async () => {
-    // A schemaFor that returns something odd still ends up as one quoted search_path entry.
+    // A schemaFor that returns something odd still ends up as one quoted search_path entry (then the
+    // temporary schema, named last).
     const { pools } = testPools({ schemaFor: (id) => `odd schema ${id}` })
     const { rows } = await pools.query<{ search_path: string }>('acme', 'SHOW search_path')
-    expect(rows[0]?.search_path).toBe('"odd schema acme"')
+    expect(rows[0]?.search_path).toBe('"odd schema acme", pg_temp')
   })
 })
 

@@ -140,25 +140,33 @@ const searchPathMoves: Maker[] = [
         const call = 'SELECT pg_temp.move_' + a + '()'
         return together ? one(`${create}; ${call}`) : many(create, call)
       }),
-  // Procedures that commit or roll back, called with and without values.
+  // Procedures and DO blocks that commit or roll back: after moving the search_path, or before a
+  // write of their own, which a rollback that undid the binding would send to the schema the
+  // session had before (another tenant's). Never both: a caller's write after its own move is its
+  // own doing, as a schema-qualified name would be.
   (w, a, v) =>
     fc
-      .tuple(fc.constantFrom('COMMIT', 'ROLLBACK'), fc.boolean(), fc.boolean())
-      .map(([end, setFirst, withValues]) => {
+      .tuple(fc.constantFrom('COMMIT', 'ROLLBACK'), fc.boolean(), fc.boolean(), lead)
+      .map(([end, move, withValues, l]) => {
         const own = w.schemas[a] as string
-        const set = setFirst ? `PERFORM set_config('search_path', '${w.schemas[v]}', false); ` : ''
-        const create = `CREATE OR REPLACE PROCEDURE ${own}.hop(n int) LANGUAGE plpgsql AS $p$ BEGIN ${set}${end}; END $p$`
+        const body = move
+          ? `PERFORM set_config('search_path', '${w.schemas[v]}', false); ${end};`
+          : `${end}; INSERT INTO orders (tenant) VALUES ('${w.ids[a]}');`
+        const create = `CREATE OR REPLACE PROCEDURE ${own}.hop(n int) LANGUAGE plpgsql AS $p$ BEGIN ${body} END $p$`
         return [
           { text: create },
-          withValues ? { text: `CALL ${own}.hop($1)`, values: [1] } : { text: `CALL ${own}.hop(1)` },
+          withValues ? { text: `${l}CALL ${own}.hop($1)`, values: [1] } : { text: `${l}CALL ${own}.hop(1)` },
         ]
       }),
-  // A DO block that commits after moving the search_path.
-  (w, _a, v) =>
+  (w, a, v) =>
     fc
-      .constantFrom('COMMIT', 'ROLLBACK')
-      .map((end) =>
-        one(`DO $$BEGIN PERFORM set_config('search_path', '${w.schemas[v]}', false); ${end}; END$$`),
+      .tuple(fc.constantFrom('COMMIT', 'ROLLBACK'), fc.boolean(), lead)
+      .map(([end, move, l]) =>
+        one(
+          move
+            ? `${l}DO $$BEGIN PERFORM set_config('search_path', '${w.schemas[v]}', false); ${end}; END$$`
+            : `${l}DO $$BEGIN ${end}; INSERT INTO orders (tenant) VALUES ('${w.ids[a]}'); END$$`,
+        ),
       ),
 ]
 

@@ -35,7 +35,7 @@ interface Statement {
 /** A caller's action: an attack (statements whose failures are its own) or a probe of what it sees. */
 type Action =
   | { kind: 'attack'; tenant: number; api: Api; script: Statement[]; label: string }
-  | { kind: 'probe'; tenant: number; api: Api }
+  | { kind: 'probe'; tenant: number; api: Api; order: number[] }
 
 // ---- spellings --------------------------------------------------------------------------------
 
@@ -227,6 +227,14 @@ const otherState: Maker[] = [
       one(`SELECT set_config('role', '${w.roles[a]}', false)`),
       one(`DO $$BEGIN EXECUTE 'SET ROLE ${w.roles[a]}'; END$$`),
     ),
+  // A setting of the attacker's own (any role may set a custom, dotted one), however set.
+  (_w, a) =>
+    fc.constantFrom(
+      one(`SET iso.owner = '${a}'`),
+      one(`SELECT set_config('iso.owner', '${a}', false)`),
+      one(`DO $$BEGIN PERFORM set_config('iso.owner', '${a}', false); END$$`),
+      one(`UPDATE pg_settings SET setting = '${a}' WHERE name = 'application_name'`),
+    ),
   // An open transaction left behind: the connection must not come back with it.
   () => fc.constantFrom(one('BEGIN'), one('BEGIN; SELECT 1'), one('START TRANSACTION READ WRITE')),
 ]
@@ -260,7 +268,9 @@ const PROBES: Array<{
         (SELECT coalesce(array_agg(name::text), '{}') FROM pg_prepared_statements) AS prepared,
         (SELECT coalesce(array_agg(name::text), '{}') FROM pg_cursors) AS cursors,
         (SELECT coalesce(array_agg(c::text), '{}') FROM pg_listening_channels() c) AS channels,
-        (SELECT coalesce(array_agg(objid::int), '{}') FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks`,
+        (SELECT coalesce(array_agg(objid::int), '{}') FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,
+        current_setting('iso.owner', true) AS owner,
+        current_setting('application_name') AS app`,
   },
 ]
 
@@ -283,6 +293,8 @@ function violations(w: World, t: number, name: string, rows: QueryResultRow[]): 
       for (const c of row.cursors as string[]) if (!c.startsWith(`c_${t}_`)) bad(`cursor ${c}`)
       for (const c of row.channels as string[]) if (c !== `ch_${t}`) bad(`listens on ${c}`)
       for (const l of row.locks as number[]) if (l !== LOCK_BASE + t) bad(`holds advisory lock ${l}`)
+      if (row.owner && row.owner !== String(t)) bad(`has tenant ${row.owner}'s setting`)
+      if (/^\d+$/.test(row.app) && row.app !== String(t)) bad(`has tenant ${row.app}'s application_name`)
     }
   }
   if (name === 'write' && rows.length !== 1) bad(`${rows.length} rows written`)
@@ -351,9 +363,11 @@ async function perform(pools: TenantPools, w: World, action: Action, tally: Atta
   }
   const found: string[] = []
   const t = action.tenant
-  const statements = PROBES.map((p) => ({ text: p.text, values: p.values?.(w, t) }))
+  // In a random order: whichever comes first is the one that meets a reset riding with it.
+  const probes = action.order.map((i) => PROBES[i] as (typeof PROBES)[number])
+  const statements = probes.map((p) => ({ text: p.text, values: p.values?.(w, t) }))
   await through(pools, w, t, action.api, statements, (i, { rows, err }) => {
-    const probe = PROBES[i] as (typeof PROBES)[number]
+    const probe = probes[i] as (typeof PROBES)[number]
     if (err !== undefined) {
       if (probe.may === undefined || sqlState(err) !== probe.may) {
         found.push(`${probe.name}: failed with ${sqlState(err) ?? ''} ${(err as Error).message}`)
@@ -370,7 +384,14 @@ const actionOf = (w: World): fc.Arbitrary<Action> =>
     {
       weight: 3,
       arbitrary: fc
-        .record({ tenant: fc.nat(TENANTS - 1), api: fc.constantFrom(...APIS) })
+        .record({
+          tenant: fc.nat(TENANTS - 1),
+          api: fc.constantFrom(...APIS),
+          order: fc.shuffledSubarray(
+            PROBES.map((_, i) => i),
+            { minLength: PROBES.length },
+          ),
+        })
         .map((p) => ({ kind: 'probe' as const, ...p })),
     },
     {

@@ -51,3 +51,85 @@ describe('Function: boundQuery', () => {
     },
   )
 })
+
+describe('Function: boundQuery, its binds committed first', () => {
+  // The servers of the run: 18 reports the search_path and refuses a procedure's ROLLBACK behind
+  // uncommitted statements; 15 lets that ROLLBACK undo them.
+  const servers: Array<[string, string | undefined, 'refused' | 'undone']> = [
+    ['PostgreSQL 18', process.env.DATABASE_URL, 'refused'],
+    ['PostgreSQL 15', process.env.TEST_PG15_URL, 'undone'],
+  ]
+
+  describe.each(servers)('on %s', (_, url, uncommitted) => {
+    const run = url ? it : it.skip
+    let own: Client
+    beforeEach(async () => {
+      if (!url) return
+      own = new Client({ connectionString: url })
+      await own.connect()
+    })
+    afterEach(() => (url ? own.end() : undefined))
+    const appName = async () =>
+      (await own.query<{ v: string }>("SELECT current_setting('application_name') AS v")).rows[0]?.v
+
+    run.each([
+      ['with values', [1]],
+      ['without values', undefined],
+    ])(
+      'keeps them when the statement (%s) is a procedure that rolls back, whose spelling the text check misses',
+      async (_, values) => {
+        await own.query(
+          'CREATE PROCEDURE pg_temp.undo(n int DEFAULT 0) LANGUAGE plpgsql AS $$BEGIN ROLLBACK; END$$',
+        )
+        await own.query("SET application_name = 'before'")
+        // A nested comment: the text check's comment stripping stops at the first */.
+        const call = `/* /* nested */ */ CALL pg_temp.undo(${values ? '$1' : ''})`
+        const done = boundQuery(own, ["SET application_name = 'bound'"], call, values, true).then(
+          () => 'ran',
+          (err: { code?: string }) => err.code,
+        )
+        // In one simple query (no values) the server refuses the ROLLBACK: the call fails, closed.
+        expect(await done).toBe(values ? 'ran' : '2D000')
+        expect(await appName()).toBe('bound')
+      },
+    )
+
+    run(`without it, a procedure that rolls back behind them is ${uncommitted}`, async () => {
+      await own.query('CREATE PROCEDURE pg_temp.undo(n int) LANGUAGE plpgsql AS $$BEGIN ROLLBACK; END$$')
+      await own.query("SET application_name = 'before'")
+      const outcome = await boundQuery(
+        own,
+        ["SET application_name = 'bound'"],
+        '/* /* nested */ */ CALL pg_temp.undo($1)',
+        [1],
+      ).then(
+        () => 'ran',
+        (err: { code?: string }) => err.code,
+      )
+      // What commitFirst guards against: the SET undone under the statement, or at best a refusal.
+      expect(outcome).toBe(uncommitted === 'undone' ? 'ran' : '2D000')
+      expect(await appName()).toBe('before')
+    })
+
+    run('has their UNLISTEN complete when the statement runs, and skips their rows', async () => {
+      await own.query('LISTEN somewhere')
+      const result = await boundQuery<{ c: string[]; v: number }>(
+        own,
+        ['UNLISTEN *', 'SELECT pg_advisory_unlock_all()'],
+        'SELECT array(SELECT pg_listening_channels())::text[] AS c, $1::int AS v',
+        [7],
+        true,
+      )
+      expect(result.rows).toEqual([{ c: [], v: 7 }])
+      expect(result.rowCount).toBe(1)
+      const simple = await boundQuery<{ c: string[] }>(
+        own,
+        ['LISTEN again', 'UNLISTEN *', 'SELECT pg_advisory_unlock_all()'],
+        'SELECT array(SELECT pg_listening_channels())::text[] AS c',
+        undefined,
+        true,
+      )
+      expect(simple.rows).toEqual([{ c: [] }])
+    })
+  })
+})

@@ -31,8 +31,9 @@ export class ScopeUse {
   /** Increases with every use of any scope: the LRU order. */
   lastUse = 0
   /**
-   * Its binding sets more than every binding does (read-only sessions): a connection bound to it
-   * takes a full reset, not a mere rebind, before another scope uses it.
+   * Its binding sets more than every binding does (read-only sessions): a reset into it never rides
+   * with a statement (its SET reaches only the next transaction), and a reset out of it gives writes
+   * back explicitly.
    */
   readonly leavesSettings: boolean
   /** Evicted or expired: its connections close when freed, and its waiters were refused. */

@@ -243,20 +243,20 @@ const MAKERS = [...searchPathMoves, ...tempRelations, ...otherState]
 
 // ---- the probe --------------------------------------------------------------------------------
 
+// `may`: the SQLSTATEs a probe may fail with. No such relation, no lastval yet, and "permission
+// denied" on a relation of the caller's own session after its own SET ROLE (a foreign role is
+// caught by the session probe, which never fails so).
+const OWN_ROLE = '42501'
 const PROBES: Array<{
   name: string
   text: string
   values?: (w: World, t: number) => unknown[]
-  may?: string
+  may?: string[]
 }> = [
-  { name: 'whoami', text: 'SELECT tenant FROM whoami' },
-  { name: 'orders', text: 'SELECT DISTINCT tenant FROM orders' },
-  { name: 'loot', text: 'SELECT tenant FROM loot', may: '42P01' },
-  {
-    name: 'lastval',
-    text: 'SELECT lastval()::text AS value',
-    may: '55000',
-  },
+  { name: 'whoami', text: 'SELECT tenant FROM whoami', may: [OWN_ROLE] },
+  { name: 'orders', text: 'SELECT DISTINCT tenant FROM orders', may: [OWN_ROLE] },
+  { name: 'loot', text: 'SELECT tenant FROM loot', may: ['42P01', OWN_ROLE] },
+  { name: 'lastval', text: 'SELECT lastval()::text AS value', may: ['55000'] },
   {
     name: 'write',
     text: 'INSERT INTO orders (tenant) VALUES ($1) RETURNING (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tableoid) AS schema',
@@ -369,7 +369,7 @@ async function perform(pools: TenantPools, w: World, action: Action, tally: Atta
   await through(pools, w, t, action.api, statements, (i, { rows, err }) => {
     const probe = probes[i] as (typeof PROBES)[number]
     if (err !== undefined) {
-      if (probe.may === undefined || sqlState(err) !== probe.may) {
+      if (!probe.may?.includes(sqlState(err) ?? '')) {
         found.push(`${probe.name}: failed with ${sqlState(err) ?? ''} ${(err as Error).message}`)
       }
       return

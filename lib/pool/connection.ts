@@ -41,6 +41,11 @@ export class PooledConnection {
   searchPathUnknown = false
   /** In proxy-safe mode, where the role sets it: the search_path reported after the last reset. */
   searchPathAtBind: string | undefined
+  /**
+   * The scope the last reported search_path was found to select (undefined once another report
+   * arrives): the warm path compares once per report, not once per checkout.
+   */
+  searchPathHoldsFor: ScopeUse | undefined
 
   constructor(client: Client, now: number, boundTo: ScopeUse) {
     this.client = client
@@ -55,6 +60,7 @@ export class PooledConnection {
       // The first report is the startup's: the binding the connection was opened with.
       if (this.reportedSearchPath === undefined) this.searchPathAtBind = msg.parameterValue
       this.reportedSearchPath = msg.parameterValue
+      this.searchPathHoldsFor = undefined
     })
   }
 

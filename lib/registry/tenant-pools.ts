@@ -734,8 +734,9 @@ export class TenantPools {
     // relation, a setting, a role, a cursor, a lock) reaches another scope's caller. Within the
     // scope, the search_path is verified (as the server reported it) or else asserted.
     if (conn.boundTo !== use) conn.needsReset = true
-    else if (conn.reportedSearchPath !== undefined && !conn.needsReset) {
+    else if (conn.reportedSearchPath !== undefined && !conn.needsReset && conn.searchPathHoldsFor !== use) {
       const holds = this.#reportedSearchPathHolds(conn, use)
+      if (holds) conn.searchPathHoldsFor = use
       // Proxy-safe mode cannot assert it with a SET: it resets, and the role's setting holds again.
       if (!holds && this.#options.proxySafe) conn.needsReset = true
       else conn.searchPathUnknown = !holds

@@ -21,7 +21,8 @@ interface Server {
 
 async function servers(): Promise<Server[]> {
   const list: Server[] = []
-  if (process.env.DATABASE_URL) list.push({ name: 'PostgreSQL (DATABASE_URL)', url: process.env.DATABASE_URL })
+  if (process.env.DATABASE_URL)
+    list.push({ name: 'PostgreSQL (DATABASE_URL)', url: process.env.DATABASE_URL })
   else {
     const s = await startEmbeddedPostgres({ database: 'tenant_pools_isolation' })
     list.push({ name: 'PostgreSQL 18 (embedded)', url: s.url, stop: () => s.stop() })
@@ -31,7 +32,9 @@ async function servers(): Promise<Server[]> {
     const s = await startDebianPostgres({ major: 15, database: 'tenant_pools_isolation' })
     list.push({ name: 'PostgreSQL 15 (Debian)', url: s.url, stop: () => s.stop() })
   } else {
-    process.stderr.write('PostgreSQL 15 is not installed: apt-get install -y postgresql-15. Its runs are SKIPPED.\n')
+    process.stderr.write(
+      'PostgreSQL 15 is not installed: apt-get install -y postgresql-15. Its runs are SKIPPED.\n',
+    )
   }
   return list
 }
@@ -47,7 +50,11 @@ async function main(): Promise<void> {
         const started = process.hrtime.bigint()
         const key = `${server.name}, ${connections} connection(s)`
         try {
-          const { runs, actions, attacks } = await checkIsolation({ url: server.url, connections, numRuns: RUNS })
+          const { runs, actions, attacks } = await checkIsolation({
+            url: server.url,
+            connections,
+            numRuns: RUNS,
+          })
           const seconds = Number(process.hrtime.bigint() - started) / 1e9
           rows[key] = {
             runs,

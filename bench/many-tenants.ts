@@ -4,12 +4,15 @@
 // tenant-pools (defaults); one shared pg.Pool (max 2) with SET search_path per request;
 // serverless-postgres as its README shows, plus the SET; a new connection per request. Prints p50,
 // p99, new server sessions per 1,000 requests (pg_stat_database.sessions, measured per design on its
-// own) and answers from a wrong schema. Not a test: the machines are noisy.
+// own) and answers from a wrong schema; then where tenant-pools' time goes: how many checkouts
+// changed the connection's scope, and what the full reset of a change of scope costs on the server
+// beside a bare rebind. Not a test: the machines are noisy.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Client, Pool } from 'pg'
 import ServerlessClient from 'serverless-postgres'
 import { TenantPools } from '../lib'
+import { bindStatements, resetStatements } from '../lib/pool/session'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { seededRandom, zipfTenants } from './zipf'
@@ -30,6 +33,8 @@ interface Design {
   name: string
   request: Request
   end: () => Promise<void>
+  /** Checkouts, and those that changed the connection's scope (tenant-pools only). */
+  scopeChanges?: () => { checkouts: number; rebound: number }
 }
 
 const SELECT = 'SELECT tenant FROM owner'
@@ -44,6 +49,10 @@ function designs(url: string): Design[] {
       name: 'tenant-pools (defaults)',
       request: async (t) => (await pools.query<{ tenant: string }>(t, SELECT)).rows[0]?.tenant,
       end: () => pools.end(),
+      scopeChanges: () => {
+        const { checkouts, connectionsRebound } = pools.stats().counters
+        return { checkouts, rebound: connectionsRebound }
+      },
     },
     {
       name: 'shared pg.Pool (max 2) + SET',
@@ -135,6 +144,7 @@ async function main(): Promise<void> {
         }
       }
     }
+    const changes = list[0]?.scopeChanges?.()
     await Promise.all(list.map((d) => d.end()))
 
     // 2. New sessions per 1,000 requests after warm-up, each design on its own.
@@ -168,17 +178,66 @@ async function main(): Promise<void> {
           `new sessions per 1,000 <= 5: ${ours.newSessionsPer1000}; wrong-schema answers 0: ${ours.wrongSchemaAnswers}`,
       )
     }
+    const cost = await scopeChangeCost(url)
+    if (changes) {
+      console.log(
+        `where the time goes: ${changes.rebound} of tenant-pools' ${changes.checkouts} checkouts changed the connection's scope; ` +
+          `on one connection, the statement alone ${cost.statementUs} µs, with a bare rebind (SET search_path, SET application_name) ${cost.rebindUs} µs, ` +
+          `with the full reset and rebind a change of scope takes ${cost.resetUs} µs (median of ${cost.n}, alternated): ` +
+          `the reset adds ${(cost.resetUs - cost.rebindUs).toFixed(1)} µs of server time per change of scope`,
+      )
+    }
     const dir = join(__dirname, 'results')
     mkdirSync(dir, { recursive: true })
     const file = join(dir, `many-tenants-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
     writeFileSync(
       file,
-      `${JSON.stringify({ at: new Date().toISOString(), node: process.version, rows }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), node: process.version, rows, changes, cost }, null, 2)}\n`,
     )
     console.log(`wrote ${file}`)
   } finally {
     await admin.end()
     await server?.stop()
+  }
+}
+
+/**
+ * What a change of scope costs on the server, on one connection, in one round trip each, alternated:
+ * the statement alone, behind a bare rebind (as before the full reset), and behind the full reset
+ * and rebind the library sends (session.ts, committed first as bound-query.ts does).
+ */
+async function scopeChangeCost(
+  url: string,
+): Promise<{ statementUs: number; rebindUs: number; resetUs: number; n: number }> {
+  const client = new Client({ connectionString: url })
+  await client.connect()
+  const n = 3_000
+  const times = { statement: [] as number[], rebind: [] as number[], reset: [] as number[] }
+  try {
+    for (let i = 0; i < n; i++) {
+      const binding = { schema: `tenant_mt${i % TENANTS}`, applicationName: `mt-cost:mt${i % TENANTS}` }
+      const texts = {
+        statement: SELECT,
+        rebind: [...bindStatements(binding), SELECT].join('; '),
+        reset: ['BEGIN', ...resetStatements(binding, false), 'COMMIT', SELECT].join('; '),
+      }
+      for (const key of (i % 2
+        ? ['reset', 'rebind', 'statement']
+        : ['statement', 'rebind', 'reset']) as Array<keyof typeof texts>) {
+        const start = process.hrtime.bigint()
+        await client.query(texts[key])
+        times[key].push(Number(process.hrtime.bigint() - start) / 1e3)
+      }
+    }
+  } finally {
+    await client.end()
+  }
+  const median = (xs: number[]) => +percentile(xs, 0.5).toFixed(1)
+  return {
+    statementUs: median(times.statement),
+    rebindUs: median(times.rebind),
+    resetUs: median(times.reset),
+    n,
   }
 }
 

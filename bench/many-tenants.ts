@@ -209,7 +209,8 @@ async function main(): Promise<void> {
 async function scopeChangeCost(
   url: string,
 ): Promise<{ statementUs: number; rebindUs: number; resetUs: number; n: number }> {
-  const client = new Client({ connectionString: url })
+  // Bound at login as a new connection of the library is: the statement alone finds its table.
+  const client = new Client({ connectionString: url, options: '-c search_path=tenant_mt0,pg_temp' })
   await client.connect()
   const n = 3_000
   const times = { statement: [] as number[], rebind: [] as number[], reset: [] as number[] }

@@ -452,9 +452,10 @@ export class TenantPools {
   }
 
   // A caller's statement ran: on a server that does not report the search_path, it may now point
-  // anywhere, and is asserted before the next statement.
+  // anywhere, and is asserted before the next statement. Not in proxy-safe mode, where no SET may
+  // assert it and the role's privileges bound what a caller's own change can reach.
   #statementRan(conn: PooledConnection): void {
-    if (conn.reportedSearchPath === undefined) conn.searchPathUnknown = true
+    if (conn.reportedSearchPath === undefined && !this.#options.proxySafe) conn.searchPathUnknown = true
   }
 
   // The session was reset in full and bound to `use`.

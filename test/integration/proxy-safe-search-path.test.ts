@@ -58,12 +58,12 @@ describe.each(servers)('Proxy-safe mode on %s', (_, url, reports) => {
       try {
         const one = async (text: string) =>
           (await pools.query(tenant, text)).rows[0] as Record<string, string>
-        // A setting the text check cannot see: kept between the scope's own calls.
-        await one("DO $$BEGIN PERFORM set_config('x.marker', 'kept', false); END$$")
+        // A setting the text check cannot see (a quoted function name): kept between the scope's own calls.
+        await one(`DO $$BEGIN PERFORM "set_config"('x.marker', 'kept', false); END$$`)
         expect(await one("SELECT current_setting('x.marker', true) AS v")).toEqual({ v: 'kept' })
         expect(await one("SELECT current_setting('x.marker', true) AS v")).toEqual({ v: 'kept' })
         // The search_path moved where the text check cannot see it.
-        await one("DO $$BEGIN PERFORM set_config('search_path', 'public', false); END$$")
+        await one(`DO $$BEGIN PERFORM "set_config"('search_path', 'public', false); END$$`)
         const after = await one("SELECT current_schema() AS s, current_setting('x.marker', true) AS v")
         // 18 reported it: DISCARD ALL put the role's back (and took the marker with it).
         expect(after).toEqual(reports ? { s: schema, v: '' } : { s: 'public', v: 'kept' })

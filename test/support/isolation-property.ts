@@ -7,7 +7,7 @@
 // not yet defined".
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
-import { Client, type ClientBase, type QueryResult, type QueryResultRow } from 'pg'
+import { Client, type ClientBase, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg'
 import { TenantPools } from '../../lib'
 
 const TENANTS = 3
@@ -15,9 +15,12 @@ const TENANTS = 3
 const RANGE = 1_000_000_000
 const LOCK_BASE = 1000
 
-/** What a tenant's caller runs through: the registry's query(), withClient(), or the pg.Pool handle. */
-type Api = 'query' | 'withClient' | 'pgPool.query' | 'pgPool.connect'
-const APIS: Api[] = ['query', 'withClient', 'pgPool.query', 'pgPool.connect']
+/**
+ * What a tenant's caller runs through: the registry's query(), withClient(), or the pg.Pool handle:
+ * its query() with text, or with a config as Drizzle sends, and its connect().
+ */
+type Api = 'query' | 'withClient' | 'pgPool.query' | 'pgPool.config' | 'pgPool.connect'
+const APIS: Api[] = ['query', 'withClient', 'pgPool.query', 'pgPool.config', 'pgPool.connect']
 
 interface World {
   ids: string[]
@@ -290,7 +293,8 @@ function violations(w: World, t: number, name: string, rows: QueryResultRow[]): 
     } else if (name === 'session') {
       if (row.usr !== w.sessionUser && row.usr !== w.roles[t]) bad(`runs as ${row.usr}`)
       for (const p of row.prepared as string[]) if (!p.startsWith(`p_${t}_`)) bad(`prepared statement ${p}`)
-      for (const c of row.cursors as string[]) if (!c.startsWith(`c_${t}_`)) bad(`cursor ${c}`)
+      // The unnamed portal is the probe's own statement, in the extended protocol.
+      for (const c of row.cursors as string[]) if (c !== '' && !c.startsWith(`c_${t}_`)) bad(`cursor ${c}`)
       for (const c of row.channels as string[]) if (c !== `ch_${t}`) bad(`listens on ${c}`)
       for (const l of row.locks as number[]) if (l !== LOCK_BASE + t) bad(`holds advisory lock ${l}`)
       if (row.owner && row.owner !== String(t)) bad(`has tenant ${row.owner}'s setting`)
@@ -333,6 +337,8 @@ async function through(
   if (api === 'withClient') return pools.withClient(id, onClient)
   const pool = pools.forTenant(id).asPgPool()
   if (api === 'pgPool.query') return run((s) => pool.query(s.text, s.values))
+  if (api === 'pgPool.config')
+    return run((s) => pool.query({ text: s.text, values: s.values } as QueryConfig))
   const client = await pool.connect()
   try {
     await onClient(client)

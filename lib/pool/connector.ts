@@ -53,8 +53,11 @@ export function baseConfig(
   }
 }
 
-// In the startup `options` string, spaces separate arguments unless escaped with a backslash.
-const escapeOption = (value: string): string => value.replace(/\\/g, '\\\\').replace(/ /g, '\\ ')
+// In the startup `options` string, any whitespace (the server splits on isspace(): space, tab,
+// newline, vertical tab, form feed, carriage return) separates arguments unless escaped with a
+// backslash, and a backslash escapes the character after it: both are escaped, or a schema name
+// holding a tab and "-c" would smuggle a setting of its own in.
+const escapeOption = (value: string): string => value.replace(/[\\ \t\n\v\f\r]/g, '\\$&')
 
 /** `-c` settings sent at startup, so no SET is ever needed. Empty in proxy-safe mode. */
 export function startupOptions(schema: string, s: FactorySettings, readOnly = false): string | undefined {

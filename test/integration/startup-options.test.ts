@@ -35,6 +35,30 @@ describe('Behaviour: server-side session settings', () => {
     })
   })
 
+  it.each([
+    ['a tab', '\t'],
+    ['a newline', '\n'],
+    ['a carriage return', '\r'],
+    ['a vertical tab', '\v'],
+    ['a form feed', '\f'],
+    ['a backslash', '\\'],
+  ])(
+    'keeps a schema name with %s and "-c" in it one argument: the server sees exactly that name',
+    async (_, odd) => {
+      // A schemaFor of the application's that returns something hostile: it must not smuggle a
+      // setting of its own into the startup packet (statement_timeout=1 would fail every statement).
+      const schemaFor = (id: string) => `x${odd}-c${odd}statement_timeout=1${odd}\\${odd}${id}`
+      const { pools } = testPools({ schemaFor, statementTimeoutMs: 9_000 })
+
+      const { rows } = await pools.query<{ name: string; setting: string }>('acme', CLIENT_SET)
+
+      expect(Object.fromEntries(rows.map((r) => [r.name, r.setting]))).toMatchObject({
+        statement_timeout: '9000',
+        search_path: `"${schemaFor('acme')}", pg_temp`,
+      })
+    },
+  )
+
   it('lets the server end a session idle past idle_session_timeout; the next call still succeeds', async () => {
     const tenant = uniqueTenant()
     await createTenants([tenant])

@@ -30,6 +30,14 @@ describe('Module: client-factory', () => {
       )
     })
 
+    it('escapes every character the server splits arguments on, and backslashes', () => {
+      const o = startupOptions(
+        'a\tb\nc\vd\fe\rf g\\h',
+        settings({ idleSessionTimeoutMs: 0, statementTimeoutMs: 0 }),
+      )
+      expect(o).toBe('-c search_path="a\\\tb\\\nc\\\vd\\\fe\\\rf\\ g\\\\h",\\ pg_temp')
+    })
+
     it('leaves out a timeout set to 0', () => {
       expect(startupOptions('s', settings({ idleSessionTimeoutMs: 0 }))).not.toMatch(/idle_session_timeout/)
     })

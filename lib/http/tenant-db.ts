@@ -2,7 +2,7 @@
 // `context.tenant` and a lazy `context.db` (no connection is taken unless the handler uses it).
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda'
-import { HttpError } from '../errors'
+import { HttpError, InvalidOptionsError } from '../errors'
 import type { TenantPgPool } from '../registry/pg-pool-handle'
 import type { TenantPools } from '../registry/tenant-pools'
 import type { TenantCatalog, TenantStatus } from '../tenancy/catalog'
@@ -25,6 +25,21 @@ const trustHeaderFromEnv = (env: NodeJS.ProcessEnv): boolean =>
   env.TENANT_POOLS_TRUST_TENANT_HEADER
     ? env.TENANT_POOLS_TRUST_TENANT_HEADER === 'true'
     : env.IS_OFFLINE === 'true'
+
+/**
+ * Trusting a header for the tenant is for a stack without an authorizer: serverless-offline, the
+ * `local` stage (TENANT_POOLS_STAGE, set from the serverless stage), or code run outside Lambda (a
+ * test, a script). In a deployed function it would let any caller name any tenant: the function
+ * refuses to start, naming the variable.
+ */
+export function assertHeaderTrustAllowed(env: NodeJS.ProcessEnv = process.env): void {
+  const inLambda = env.AWS_LAMBDA_FUNCTION_NAME !== undefined
+  if (!inLambda || env.IS_OFFLINE === 'true' || env.TENANT_POOLS_STAGE === 'local') return
+  throw new InvalidOptionsError(
+    `TENANT_POOLS_TRUST_TENANT_HEADER (or tenantDb's trustHeader) is true in stage ${env.TENANT_POOLS_STAGE ?? '(unset)'}: ` +
+      'a tenant header is trusted only under serverless-offline or in the local stage. Remove it.',
+  )
+}
 
 export interface TenantContext extends Context {
   tenant: { id: string; status: TenantStatus; cluster: string }
@@ -97,15 +112,25 @@ const tracked = (db: TenantDb, track: Track): TenantDb => ({
 export function tenantDb(
   options: TenantDbOptions,
 ): MiddlewareObj<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext> {
-  const config = { ...defaults, trustHeader: trustHeaderFromEnv(process.env), ...options }
+  const config = {
+    ...defaults,
+    ...options,
+    trustHeader: options.trustHeader ?? trustHeaderFromEnv(process.env),
+  }
+  if (config.trustHeader) assertHeaderTrustAllowed()
   const settlers = new WeakMap<object, () => Promise<void>>()
 
   const tenantDbBefore = async (request: TenantRequest) => {
     const { event, context } = request
     config.pools().invocationStarted()
-    const claim = event.requestContext?.authorizer?.jwt?.claims?.[config.claim]
-    const header = config.trustHeader ? event.headers?.[config.header] : undefined
-    const tenantId = claim ?? header
+    const jwt = event.requestContext?.authorizer?.jwt
+    // A request an authorizer let through names its tenant by its claim, or not at all: a header
+    // never stands in for a missing claim.
+    const tenantId = jwt
+      ? jwt.claims?.[config.claim]
+      : config.trustHeader
+        ? event.headers?.[config.header]
+        : undefined
     if (tenantId === undefined || tenantId === '') {
       throw new HttpError(401, 'TENANT_REQUIRED', 'No tenant: the request carries no tenant_id claim')
     }

@@ -2,7 +2,7 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer } from 'aws-lambda'
 import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
-import { httpErrors, TenantCatalog, type TenantContext, tenantDb } from '../../lib'
+import { httpErrors, InvalidOptionsError, TenantCatalog, type TenantContext, tenantDb } from '../../lib'
 import { endTestPools, testPools, uniqueTenant } from '../support/db'
 
 const context = (id = 'req-1') =>
@@ -12,10 +12,13 @@ const context = (id = 'req-1') =>
     getRemainingTimeInMillis: () => 30_000,
   }) as unknown as TenantContext
 
-const event = ({ claim, header }: { claim?: string; header?: string }) =>
+// `jwt: false`: no authorizer ran (serverless-offline with it turned off), so no JWT context at all.
+const event = ({ claim, header, jwt = true }: { claim?: string; header?: string; jwt?: boolean }) =>
   ({
     headers: header === undefined ? {} : { 'x-tenant-id': header },
-    requestContext: { authorizer: { jwt: { claims: claim === undefined ? {} : { tenant_id: claim } } } },
+    requestContext: jwt
+      ? { authorizer: { jwt: { claims: claim === undefined ? {} : { tenant_id: claim } } } }
+      : {},
   }) as unknown as APIGatewayProxyEventV2WithJWTAuthorizer
 
 describe('Middleware: tenantDb', () => {
@@ -72,10 +75,63 @@ describe('Middleware: tenantDb', () => {
     expect(pools.stats().totals.active).toBe(0)
   })
 
-  it('uses the header where it is trusted (serverless-offline)', async () => {
+  it('uses the header where it is trusted (serverless-offline), only for a request without a JWT', async () => {
     const { tenant, wrap } = await setup(true)
     const handler = wrap(async (_e, c) => ({ statusCode: 200, body: c.tenant.id }))
-    await expect(handler(event({ header: tenant }), context())).resolves.toMatchObject({ body: tenant })
+    await expect(handler(event({ header: tenant, jwt: false }), context())).resolves.toMatchObject({
+      body: tenant,
+    })
+    // A valid JWT without the claim names no tenant, whatever the headers say.
+    const res = await handler(event({ header: tenant }), context())
+    expect([status(res), code(res)]).toEqual([401, 'TENANT_REQUIRED'])
+  })
+
+  describe('trusting the header in a deployed function', () => {
+    const saved = { ...process.env }
+    afterEach(() => {
+      process.env = { ...saved }
+    })
+    const build = (trustHeader?: boolean) => () =>
+      tenantDb({
+        pools: () => {
+          throw new Error('not reached')
+        },
+        catalog: {} as TenantCatalog,
+        trustHeader,
+      })
+
+    it.each([
+      ['the variable', undefined, { TENANT_POOLS_TRUST_TENANT_HEADER: 'true' }],
+      ['the option', true, {}],
+    ])('is refused at init when %s asks for it, naming the variable', (_, trustHeader, env) => {
+      Object.assign(process.env, {
+        AWS_LAMBDA_FUNCTION_NAME: 'orders-list',
+        TENANT_POOLS_STAGE: 'prod',
+        ...env,
+      })
+      delete process.env.IS_OFFLINE
+      expect(build(trustHeader)).toThrow(InvalidOptionsError)
+      expect(build(trustHeader)).toThrow(/TENANT_POOLS_TRUST_TENANT_HEADER/)
+    })
+
+    it.each([
+      ['under serverless-offline', { IS_OFFLINE: 'true', TENANT_POOLS_STAGE: 'prod' }],
+      ['in the local stage', { TENANT_POOLS_STAGE: 'local' }],
+    ])('is allowed %s', (_, env) => {
+      Object.assign(process.env, {
+        AWS_LAMBDA_FUNCTION_NAME: 'orders-list',
+        TENANT_POOLS_TRUST_TENANT_HEADER: 'true',
+        ...env,
+      })
+      expect(build()).not.toThrow()
+    })
+
+    it('is not asked for: a deployed function without it starts', () => {
+      Object.assign(process.env, { AWS_LAMBDA_FUNCTION_NAME: 'orders-list', TENANT_POOLS_STAGE: 'prod' })
+      delete process.env.TENANT_POOLS_TRUST_TENANT_HEADER
+      delete process.env.IS_OFFLINE
+      expect(build()).not.toThrow()
+    })
   })
 
   it('answers 400 for an invalid id and 404 for an unknown one, caching unknown ids', async () => {

@@ -108,7 +108,10 @@ export async function boundQuery<R extends QueryResultRow>(
     throw new TypeError('boundQuery takes one combinable statement, with values in an array')
   }
   const ahead = commitFirst ? [COMMIT_FIRST_BEGIN, ...binds, COMMIT_FIRST_END] : binds
-  if (typeof query === 'string' && (values === undefined || values.length === 0)) {
+  // One simple query is parsed whole before any of it runs: under the settings the session had
+  // before, whose standard_conforming_strings may give a backslash in a literal another meaning.
+  // A statement with a backslash goes in the extended protocol, parsed after the binds have run.
+  if (typeof query === 'string' && (values === undefined || values.length === 0) && !text.includes('\\')) {
     const results = (await client.query(`${ahead.join('; ')}; ${text}`)) as QueryResult<R>[]
     return results[results.length - 1] as QueryResult<R>
   }

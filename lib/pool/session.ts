@@ -77,7 +77,9 @@ export function searchPathSelects(reported: string | undefined, schema: string):
   return names?.length === 2 && names[0] === schema && names[1] === 'pg_temp'
 }
 
-const SPACE = /\s/
+// The server's own idea of both (scanner_isspace, downcase_identifier): ASCII only.
+const SPACE = /[ \t\n\r\f\v]/
+const lowerAscii = (name: string): string => name.replace(/[A-Z]/g, (c) => c.toLowerCase())
 
 // A comma-separated list of identifiers, or undefined if `value` is not one.
 function parseNameList(value: string): string[] | undefined {
@@ -103,7 +105,7 @@ function parseNameList(value: string): string[] | undefined {
       while (i < value.length && value.charAt(i) !== ',' && !SPACE.test(value.charAt(i)))
         name += value.charAt(i++)
       if (name === '') return undefined
-      name = name.toLowerCase()
+      name = lowerAscii(name)
     }
     names.push(name)
     skipSpace()

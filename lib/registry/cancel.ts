@@ -20,8 +20,12 @@ interface Keyed {
   connection?: { stream?: { destroy(): void } }
 }
 
-/** Sends a CancelRequest for `client`'s backend. Resolves once it is sent (or could not be); never rejects. */
-export function sendCancelRequest(client: PoolClient): Promise<boolean> {
+/**
+ * Sends a CancelRequest for `client`'s backend, if `stillHeld()` says so once the socket is open (the
+ * holder may have released it meanwhile, and it may serve another tenant now). Resolves once it is
+ * sent (or was not); never rejects.
+ */
+export function sendCancelRequest(client: PoolClient, stillHeld: () => boolean): Promise<boolean> {
   const { processID, secretKey, host = 'localhost', port = 5432 } = client as unknown as Keyed
   if (processID === undefined || secretKey === undefined) return Promise.resolve(false)
   const packet = Buffer.alloc(16)
@@ -32,7 +36,14 @@ export function sendCancelRequest(client: PoolClient): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = host.startsWith('/') ? connect(`${host}/.s.PGSQL.${port}`) : connect(port, host)
     socket.setTimeout(5_000, () => socket.destroy())
-    socket.once('connect', () => socket.end(packet, () => resolve(true)))
+    socket.once('connect', () => {
+      if (!stillHeld()) {
+        socket.end()
+        resolve(false)
+        return
+      }
+      socket.end(packet, () => resolve(true))
+    })
     socket.once('error', () => resolve(false))
     // The server closes its end once it has read the request.
     socket.once('close', () => resolve(false))
@@ -57,10 +68,11 @@ export function cancelControlClient(leased: ReadonlySet<PoolClient>) {
       const target = [...leased].find((c) => (c as unknown as Keyed).processID === Number(pid))
       const column = `pg_${action}_backend`
       if (!target) return { rows: [{ [column]: false }] }
-      const sent = await sendCancelRequest(target)
-      // Ending the session: the socket is dropped too, and the registry destroys the connection on
-      // its release (it is lost).
-      if (action === 'terminate') (target as unknown as Keyed).connection?.stream?.destroy()
+      const held = () => leased.has(target)
+      const sent = await sendCancelRequest(target, held)
+      // Ending the session: the socket is dropped too (if still lent), and the registry destroys the
+      // connection on its release (it is lost).
+      if (action === 'terminate' && held()) (target as unknown as Keyed).connection?.stream?.destroy()
       return { rows: [{ [column]: sent }] }
     }
 

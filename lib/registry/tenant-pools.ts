@@ -307,7 +307,10 @@ export class TenantPools {
       if (released) throw new Error('Release called on a client which has already been released to the pool')
       released = true
       if (err) login.release(conn, err instanceof Error ? err : new Error('released to be destroyed'))
-      else login.release(conn, undefined, true)
+      else {
+        forgetCallerListeners(conn.client)
+        this.#releaseWhenReady(login, conn, undefined, true)
+      }
     }
     return client
   }
@@ -388,16 +391,18 @@ export class TenantPools {
     // session never carries one. Whether it can is asked only when a binding is due: the warm
     // path pays nothing for it.
     const reset = maybeChangesSession(text)
+    // A named statement never rides either: pg may refuse to send it (a name reused with other text)
+    // after the binding ahead of it was written.
+    const named = typeof query !== 'string' && query.name !== undefined
     const got = this.#checkout(
       scope,
       limits,
-      reset ? undefined : text,
+      reset || named ? undefined : text,
       values ?? (typeof query === 'string' ? undefined : query.values),
     )
     // The warm path gets its connection without waiting: no await, no microtask hop.
     const out = got instanceof Promise ? await got : got
     const { conn, login, ride } = out
-    observer?.acquired(conn.client as PoolClient)
     const server = this.#options.statementTimeoutMs
     const own = server > 0 ? server + this.#options.statementTimeoutMarginMs : Number.POSITIVE_INFINITY
     const boundMs = Math.min(own, out.leftMs)
@@ -406,6 +411,7 @@ export class TenantPools {
     let timedOut: StatementTimeoutError | undefined
     let result: QueryResult<R>
     try {
+      observer?.acquired(conn.client as PoolClient)
       let running: Promise<QueryResult<R>>
       if (ride === RIDE_RESET) {
         // Its DEALLOCATE ALL runs before the statement: pg must not skip the Parse of a named one.
@@ -434,21 +440,45 @@ export class TenantPools {
       }
     } catch (err) {
       this.#statementRan(conn)
-      observer?.released(err instanceof Error ? err : undefined, conn.client as PoolClient)
-      if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
-      // A statement that carried a reset and failed may or may not have left it committed (pg
-      // reports some errors, a value it cannot serialize or a row it cannot parse, after the
-      // server committed): the binding is unknown, so the next use resets and binds in full.
-      if (ride === RIDE_RESET) conn.needsReset = true
-      // A failed statement leaves the session clean (we ran nothing else on it): keep the connection
-      // unless the connection itself broke. `dirty` covers a statement that opened a transaction.
-      login.release(conn, isConnectionLost(err) || conn.lost ? err : undefined, reset)
+      try {
+        observer?.released(err instanceof Error ? err : undefined, conn.client as PoolClient)
+      } finally {
+        if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
+        // A statement that carried a reset and failed may or may not have left it committed (pg
+        // reports some errors, a value it cannot serialize or a row it cannot parse, after the
+        // server committed): the binding is unknown, so the next use resets and binds in full.
+        if (ride === RIDE_RESET) conn.needsReset = true
+        // A failed statement leaves the session clean (we ran nothing else on it): keep the
+        // connection unless the connection itself broke. `dirty` covers a statement that opened a
+        // transaction, once the server has said so.
+        this.#releaseWhenReady(login, conn, isConnectionLost(err) || conn.lost ? err : undefined, reset)
+      }
       throw typed(err, conn)
     }
     this.#statementRan(conn)
-    observer?.released(undefined, conn.client as PoolClient)
-    login.release(conn, undefined, reset)
+    try {
+      observer?.released(undefined, conn.client as PoolClient)
+    } finally {
+      this.#releaseWhenReady(login, conn, undefined, reset)
+    }
     return result
+  }
+
+  // Gives a connection back once the server has answered everything sent on it. pg settles a
+  // failed statement at its ErrorResponse, before the ReadyForQuery that tells the session's
+  // transaction status (and after which the search_path report is complete), and a statement given
+  // up on by pg's own query_timeout may still be running: released before then, the next caller's
+  // statements would queue behind it, in whatever transaction it left open. It waits (within the
+  // validation timeout, else the connection is destroyed); the usual case, already answered, costs
+  // nothing.
+  #releaseWhenReady(login: LoginPool, conn: PooledConnection, err: unknown, reset: boolean): void {
+    if (err !== undefined || conn.lost || readyForQuery(conn.client)) {
+      login.release(conn, err, reset)
+      return
+    }
+    void untilReady(conn.client, this.#options.validationTimeoutMs).then((ready) =>
+      login.release(conn, ready ? undefined : STALE, reset),
+    )
   }
 
   // A caller's statement ran: on a server that does not report the search_path, it may now point
@@ -504,8 +534,9 @@ export class TenantPools {
       throw typed(err, conn)
     }
     // Whatever the callback did to the session is undone before anyone, this scope included, uses
-    // the connection again.
-    login.release(conn, undefined, true)
+    // the connection again, and what it listened to on the client is no longer heard.
+    forgetCallerListeners(conn.client)
+    this.#releaseWhenReady(login, conn, undefined, true)
     return result
   }
 
@@ -1105,6 +1136,36 @@ const limitsOf = ({ deadline, signal, measure }: CallLimits): CallLimits =>
   deadline === undefined && signal === undefined && measure === undefined
     ? NO_LIMITS
     : { deadline, signal, measure }
+
+// A holder's listeners for what the server sends unasked (a NOTIFY, a NOTICE) go with its lease:
+// the next scope's session must not reach them. The library listens to neither.
+const forgetCallerListeners = (client: Client): void => {
+  client.removeAllListeners('notification')
+  client.removeAllListeners('notice')
+}
+
+// pg's Client knows whether its last query has had its ReadyForQuery; @types/pg does not declare it.
+const readyForQuery = (client: Client): boolean =>
+  (client as unknown as { readyForQuery?: boolean }).readyForQuery !== false
+
+// Resolves true at the client's next ReadyForQuery, false if the connection ends or `ms` pass first.
+function untilReady(client: Client, ms: number): Promise<boolean> {
+  const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer)
+      connection.off('readyForQuery', onReady)
+      connection.off('end', onEnd)
+      resolve(ready)
+    }
+    // Registered after pg's own listener: the client's transaction status is current when it runs.
+    const onReady = () => done(true)
+    const onEnd = () => done(false)
+    const timer = setTimeout(() => done(false), ms)
+    connection.on('readyForQuery', onReady)
+    connection.on('end', onEnd)
+  })
+}
 
 // An error without SQLSTATE from a connection that is now lost is the loss itself.
 const typed = (err: unknown, conn: PooledConnection): unknown =>

@@ -114,6 +114,10 @@ describe('Function: searchPathSelects', () => {
     ['"tenant_a, pg_temp', 'tenant_a'],
     ['tenant_a,, pg_temp', 'tenant_a'],
     ['tenant_a pg_temp', 'tenant_a'],
+    // The server's whitespace and case folding are ASCII only: a no-break space is part of a name,
+    // and a Kelvin sign does not fold to k.
+    ['tenant_a\u00a0, pg_temp', 'tenant_a'],
+    ['TENANT_\u212a, pg_temp', 'tenant_k'],
     ['', 'tenant_a'],
   ])('says %j does not select only %j', (reported, schema) => {
     expect(searchPathSelects(reported, schema)).toBe(false)

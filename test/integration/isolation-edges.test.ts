@@ -35,8 +35,12 @@ describe.each([
       const named = (text: string) => handle.query({ name: 'q', text } as QueryConfig)
       expect((await named('SELECT 1 AS v')).rows).toEqual([{ v: 1 }])
       await expect(named('SELECT 2 AS v')).rejects.toThrow(/Prepared statements must be unique/)
-      expect((await handle.query('SELECT 3 AS v')).rows).toEqual([{ v: 3 }])
+      // With values: an answer read one message out of step would be a SET's, not this.
+      expect((await handle.query('SELECT $1::int AS v', [3])).rows).toEqual([{ v: 3 }])
+      expect((await handle.query('SELECT 4 AS v')).rows).toEqual([{ v: 4 }])
       expect((await named('SELECT 1 AS v')).rows).toEqual([{ v: 1 }])
+      // Nothing was written ahead of the refused statement: its connection was never out of step.
+      expect(pools.stats().counters).toMatchObject({ connectionsOpened: 1, connectionsLost: 0 })
     },
   )
 })

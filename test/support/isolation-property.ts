@@ -499,8 +499,9 @@ export async function checkIsolation(
   let runs = 0
   const attacks: AttackTally = { succeeded: 0, failed: 0, failures: {} }
   try {
-    // Steps of one to `connections` actions run at once: with two connections, two callers interleave.
-    const step = fc.array(actionOf(world), { minLength: 1, maxLength: run.connections })
+    // Steps of one to `connections` + 1 actions run at once: with two connections two callers
+    // interleave, and one more waits for a connection another caller gives back.
+    const step = fc.array(actionOf(world), { minLength: 1, maxLength: run.connections + 1 })
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 2, maxLength: 8 }), async (steps) => {
         runs++

@@ -2,7 +2,7 @@
 // its stats report, and its waiters' bookkeeping. The connections themselves belong to the login.
 
 import type { Scope } from '../types'
-import { type Binding, bindStatements, resetStatements, searchPathStatement } from './session'
+import { type Binding, resetStatements, searchPathStatement } from './session'
 
 // Orders uses exactly: two scopes used within the same millisecond still have an LRU order.
 let uses = 0
@@ -10,8 +10,6 @@ let uses = 0
 export class ScopeUse {
   readonly scope: Scope
   readonly binding: Binding
-  /** The statements that bind a clean session to this scope (after a full reset). */
-  readonly bindStatements: string[]
   /** The statement that asserts this scope's search_path before a statement (same scope, unverified). */
   readonly assertStatements: string[]
   // The reset forms are built on first use: many scopes (LRU churn) only ever arrive by a reset.
@@ -46,7 +44,6 @@ export class ScopeUse {
     this.scope = scope
     this.leavesSettings = scope.readOnly && !scope.onReader
     this.binding = { schema: scope.schema, applicationName, readOnly: this.leavesSettings }
-    this.bindStatements = bindStatements(this.binding)
     this.assertStatements = [searchPathStatement(scope.schema)]
     this.lastUsedAt = now
   }

@@ -123,11 +123,12 @@ export function tenantDb(
   const tenantDbBefore = async (request: TenantRequest) => {
     const { event, context } = request
     config.pools().invocationStarted()
-    const jwt = event.requestContext?.authorizer?.jwt
-    // A request an authorizer let through names its tenant by its claim, or not at all: a header
-    // never stands in for a missing claim.
-    const tenantId = jwt
-      ? jwt.claims?.[config.claim]
+    // A request that carries a JWT names its tenant by its claim, or not at all: a header never
+    // stands in for a missing claim. (serverless-offline gives every request a `jwt`, with no
+    // claims when no token came.)
+    const claims = event.requestContext?.authorizer?.jwt?.claims
+    const tenantId = claims
+      ? claims[config.claim]
       : config.trustHeader
         ? event.headers?.[config.header]
         : undefined

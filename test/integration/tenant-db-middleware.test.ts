@@ -81,6 +81,12 @@ describe('Middleware: tenantDb', () => {
     await expect(handler(event({ header: tenant, jwt: false }), context())).resolves.toMatchObject({
       body: tenant,
     })
+    // As serverless-offline gives a request without a token: a jwt without claims.
+    const offline = {
+      headers: { 'x-tenant-id': tenant },
+      requestContext: { authorizer: { jwt: { claims: undefined, scopes: undefined } } },
+    } as unknown as APIGatewayProxyEventV2WithJWTAuthorizer
+    await expect(handler(offline, context())).resolves.toMatchObject({ body: tenant })
     // A valid JWT without the claim names no tenant, whatever the headers say.
     const res = await handler(event({ header: tenant }), context())
     expect([status(res), code(res)]).toEqual([401, 'TENANT_REQUIRED'])

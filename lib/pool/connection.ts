@@ -46,6 +46,13 @@ export class PooledConnection {
    * arrives): the warm path compares once per report, not once per checkout.
    */
   searchPathHoldsFor: ScopeUse | undefined
+  /**
+   * default_transaction_read_only as the server last reported it (PostgreSQL 14 and later report it):
+   * a caller's RESET ALL returns it to the startup packet's value, which may be another scope's.
+   */
+  reportedReadOnly: string | undefined
+  /** The scope the last reported default_transaction_read_only was found right for. */
+  readOnlyHoldsFor: ScopeUse | undefined
 
   constructor(client: Client, now: number, boundTo: ScopeUse) {
     this.client = client
@@ -56,6 +63,10 @@ export class PooledConnection {
     // message by name; @types/pg does not declare it.
     const connection = (client as unknown as { connection?: NodeJS.EventEmitter }).connection
     connection?.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
+      if (msg.parameterName === 'default_transaction_read_only') {
+        this.reportedReadOnly = msg.parameterValue
+        this.readOnlyHoldsFor = undefined
+      }
       if (msg.parameterName !== 'search_path') return
       // The first report is the startup's: the binding the connection was opened with.
       if (this.reportedSearchPath === undefined) this.searchPathAtBind = msg.parameterValue

@@ -773,6 +773,19 @@ export class TenantPools {
       if (!holds && this.#options.proxySafe) conn.needsReset = true
       else conn.searchPathUnknown = !holds
     }
+    // Writes allowed as the scope says: a caller's RESET ALL returns default_transaction_read_only to
+    // the startup packet's value, a read-only scope's if one opened the connection. A replica
+    // refuses writes by itself; in proxy-safe mode the role says, and no SET may.
+    if (
+      conn.reportedReadOnly !== undefined &&
+      !conn.needsReset &&
+      conn.readOnlyHoldsFor !== use &&
+      !this.#options.proxySafe
+    ) {
+      if (use.scope.onReader || (conn.reportedReadOnly === 'on') === use.leavesSettings)
+        conn.readOnlyHoldsFor = use
+      else conn.needsReset = true
+    }
     const due = conn.needsReset ? RIDE_RESET : conn.searchPathUnknown ? RIDE_ASSERT : undefined
     if (due !== undefined) {
       // It rides with the statement unless the connection needs a ping first, or the reset binds a

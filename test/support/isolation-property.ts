@@ -37,8 +37,16 @@ interface Statement {
 
 /** A caller's action: an attack (statements whose failures are its own) or a probe of what it sees. */
 type Action =
-  | { kind: 'attack'; tenant: number; api: Api; script: Statement[]; label: string }
-  | { kind: 'probe'; tenant: number; api: Api; order: number[] }
+  | { kind: 'attack'; tenant: number; api: Api; scope: Variant; script: Statement[]; label: string }
+  | { kind: 'probe'; tenant: number; api: Api; scope: Variant; order: number[] }
+
+/**
+ * Which of the tenant's scopes a caller uses: the tenant's own, one of its apps (the same schema,
+ * another scope), or a read-only one (on the writer: its sessions refuse writes).
+ */
+type Variant = 'tenant' | 'app' | 'readOnly'
+const scopeOptions = (v: Variant) =>
+  v === 'app' ? { app: 'mobile' } : v === 'readOnly' ? { readOnly: true } : {}
 
 // ---- spellings --------------------------------------------------------------------------------
 
@@ -318,6 +326,7 @@ async function through(
   w: World,
   tenant: number,
   api: Api,
+  scope: Variant,
   statements: Statement[],
   each: (i: number, outcome: { rows?: QueryResultRow[]; err?: unknown }) => void,
 ): Promise<void> {
@@ -333,9 +342,10 @@ async function through(
     }
   }
   const onClient = (client: ClientBase) => run((s) => client.query(s.text, s.values))
-  if (api === 'query') return run((s) => pools.query(id, s.text, s.values))
-  if (api === 'withClient') return pools.withClient(id, onClient)
-  const pool = pools.forTenant(id).asPgPool()
+  const options = scopeOptions(scope)
+  if (api === 'query') return run((s) => pools.query(id, s.text, s.values, options))
+  if (api === 'withClient') return pools.withClient(id, onClient, options)
+  const pool = pools.forTenant(id, options).asPgPool()
   if (api === 'pgPool.query') return run((s) => pool.query(s.text, s.values))
   if (api === 'pgPool.config')
     return run((s) => pool.query({ text: s.text, values: s.values } as QueryConfig))
@@ -357,7 +367,7 @@ export interface AttackTally {
 
 async function perform(pools: TenantPools, w: World, action: Action, tally: AttackTally): Promise<string[]> {
   if (action.kind === 'attack') {
-    await through(pools, w, action.tenant, action.api, action.script, (_, { err }) => {
+    await through(pools, w, action.tenant, action.api, action.scope, action.script, (_, { err }) => {
       if (err === undefined) tally.succeeded++
       else {
         tally.failed++
@@ -372,8 +382,16 @@ async function perform(pools: TenantPools, w: World, action: Action, tally: Atta
   // In a random order: whichever comes first is the one that meets a reset riding with it.
   const probes = action.order.map((i) => PROBES[i] as (typeof PROBES)[number])
   const statements = probes.map((p) => ({ text: p.text, values: p.values?.(w, t) }))
-  await through(pools, w, t, action.api, statements, (i, { rows, err }) => {
+  const readOnly = action.scope === 'readOnly'
+  await through(pools, w, t, action.api, action.scope, statements, (i, { rows, err }) => {
     const probe = probes[i] as (typeof PROBES)[number]
+    // A read-only scope's write must be refused, as read-only (25006), and nothing else.
+    if (readOnly && probe.name === 'write') {
+      if (err === undefined) found.push('write: a read-only scope wrote')
+      else if (sqlState(err) !== '25006')
+        found.push(`write: failed with ${sqlState(err) ?? ''} ${(err as Error).message}`)
+      return
+    }
     if (err !== undefined) {
       if (!probe.may?.includes(sqlState(err) ?? '')) {
         found.push(`${probe.name}: failed with ${sqlState(err) ?? ''} ${(err as Error).message}`)
@@ -393,6 +411,7 @@ const actionOf = (w: World): fc.Arbitrary<Action> =>
         .record({
           tenant: fc.nat(TENANTS - 1),
           api: fc.constantFrom(...APIS),
+          scope: fc.constantFrom<Variant>('tenant', 'tenant', 'app', 'readOnly'),
           order: fc.shuffledSubarray(
             PROBES.map((_, i) => i),
             { minLength: PROBES.length },
@@ -407,13 +426,15 @@ const actionOf = (w: World): fc.Arbitrary<Action> =>
           tenant: fc.nat(TENANTS - 1),
           victim: fc.nat(TENANTS - 1),
           api: fc.constantFrom(...APIS),
+          scope: fc.constantFrom<Variant>('tenant', 'tenant', 'app'),
           maker: fc.nat(MAKERS.length - 1),
         })
-        .chain(({ tenant, victim, api, maker }) =>
+        .chain(({ tenant, victim, api, scope, maker }) =>
           (MAKERS[maker] as Maker)(w, tenant, victim).map((script) => ({
             kind: 'attack' as const,
             tenant,
             api,
+            scope,
             script,
             label: `maker ${maker}`,
           })),

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { Client, Pool } from 'pg'
 import ServerlessClient from 'serverless-postgres'
 import { TenantPools } from '../lib'
+import { committedFirst } from '../lib/pool/bound-query'
 import { bindStatements, resetStatements } from '../lib/pool/session'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
@@ -220,7 +221,7 @@ async function scopeChangeCost(
       const texts = {
         statement: SELECT,
         rebind: [...bindStatements(binding), SELECT].join('; '),
-        reset: ['BEGIN', ...resetStatements(binding, false), 'COMMIT', SELECT].join('; '),
+        reset: [...committedFirst(resetStatements(binding, false)), SELECT].join('; '),
       }
       for (const key of (i % 2
         ? ['reset', 'rebind', 'statement']

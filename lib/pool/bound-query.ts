@@ -86,8 +86,8 @@ class BoundQuery extends Query {
   }
 }
 
-const COMMIT_FIRST_BEGIN = 'BEGIN'
-const COMMIT_FIRST_END = 'COMMIT'
+/** `binds` in a transaction of their own, committed before whatever follows them starts. */
+export const committedFirst = (binds: readonly string[]): string[] => ['BEGIN', ...binds, 'COMMIT']
 
 /**
  * Runs `binds` (single statements) and then `query`, in one round trip: without values, as one
@@ -107,7 +107,7 @@ export async function boundQuery<R extends QueryResultRow>(
   if (!combinable(text, values ?? (typeof query === 'string' ? undefined : query.values))) {
     throw new TypeError('boundQuery takes one combinable statement, with values in an array')
   }
-  const ahead = commitFirst ? [COMMIT_FIRST_BEGIN, ...binds, COMMIT_FIRST_END] : binds
+  const ahead = commitFirst ? committedFirst(binds) : binds
   // One simple query is parsed whole before any of it runs: under the settings the session had
   // before, whose standard_conforming_strings may give a backslash in a literal another meaning.
   // A statement with a backslash goes in the extended protocol, parsed after the binds have run.

@@ -811,10 +811,9 @@ export class TenantPools {
   // statement changed it) is still the one the binding set. On a server that does not report it,
   // searchPathUnknown tells instead: a caller's statement ran since it was last set.
   #reportedSearchPathHolds(conn: PooledConnection, use: ScopeUse): boolean {
-    // Proxy-safe: the role sets it; it holds while it is what the server reported after the reset.
-    if (this.#options.proxySafe) {
-      return conn.searchPathAtBind === undefined || conn.reportedSearchPath === conn.searchPathAtBind
-    }
+    // Proxy-safe: the role sets it; it holds while it is what the server reported after the reset
+    // (or at startup: the first report sets searchPathAtBind too).
+    if (this.#options.proxySafe) return conn.reportedSearchPath === conn.searchPathAtBind
     return searchPathSelects(conn.reportedSearchPath, use.scope.schema)
   }
 

@@ -40,6 +40,13 @@ export interface CredentialsRequest {
    * ones (another connection refreshed first) can return those instead of fetching again.
    */
   refused?: Credentials
+  /**
+   * For a tenant's scope: whether the tenant has a database role of its own, one named as its
+   * schema (asked on the main cluster). A provider that would let a tenant whose own secret is
+   * missing log in with a shared one asks this first: a tenant with a role of its own never borrows
+   * a wider login.
+   */
+  hasOwnRole?: () => Promise<boolean>
 }
 
 /**

@@ -33,6 +33,9 @@ const config = {
   pgPortB: Number(process.env.TENANT_POOLS_LOCAL_PGPORT_B ?? 54330),
 }
 const MASTER_SECRET = 'tenant-pools/local/master'
+// Tenant traffic's login (serverless.yml's trafficSecretArn and trafficRole).
+const TRAFFIC_SECRET = 'tenant-pools/local/tenant-traffic'
+const TRAFFIC_ROLE = 'app_tenant'
 const ADMIN_KEY_SECRET = 'tenant-pools/local/admin-key'
 const log = (message: string) => process.stdout.write(`[start] ${message}\n`)
 
@@ -67,6 +70,23 @@ async function ensureAppRole(superuserUrl: string, role: string, password: strin
     await admin.query(`GRANT pg_signal_backend, pg_read_all_stats TO ${r}`)
     await admin.query(`GRANT CREATE ON DATABASE tenant_pools TO ${r}`)
     await admin.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${r}`)
+  } finally {
+    await admin.end()
+  }
+}
+
+/**
+ * Tenant traffic's role: it logs in and owns nothing. Provisioning grants it the rows of each tenant
+ * schema and a read of the catalog; it cannot create, alter, drop or truncate.
+ */
+async function ensureTrafficRole(superuserUrl: string, role: string, password: string): Promise<void> {
+  const admin = new Client({ connectionString: superuserUrl })
+  await admin.connect()
+  try {
+    const r = escapeIdentifier(role)
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
+    if (!rowCount) await admin.query(`CREATE ROLE ${r} LOGIN`)
+    await admin.query(`ALTER ROLE ${r} PASSWORD ${escapeLiteral(password)}`)
   } finally {
     await admin.end()
   }
@@ -159,6 +179,22 @@ async function main(): Promise<void> {
     ) as { username: string; password: string }
     await ensureAppRole(pg.url, master.username, master.password)
     if (pgB) await ensureAppRole(pgB.url, master.username, master.password)
+    const traffic = JSON.parse(
+      await ensureSecret(client, TRAFFIC_SECRET, () =>
+        JSON.stringify({
+          engine: 'postgres',
+          host: '127.0.0.1',
+          port: config.pgPort,
+          dbname: 'tenant_pools',
+          username: TRAFFIC_ROLE,
+          password: randomBytes(18).toString('base64url'),
+        }),
+      ),
+    ) as { username: string; password: string }
+    await ensureTrafficRole(pg.url, traffic.username, traffic.password)
+    if (pgB) await ensureTrafficRole(pgB.url, traffic.username, traffic.password)
+    // Provisioning below grants it its rights, as the admin functions do.
+    process.env.TENANT_POOLS_TRAFFIC_ROLE = traffic.username
     const adminKey = await ensureSecret(client, ADMIN_KEY_SECRET, () => randomBytes(24).toString('base64url'))
 
     const pools = new TenantPools({
@@ -172,6 +208,11 @@ async function main(): Promise<void> {
       await migrateMaster(pools)
       // A new tenant goes to the cluster with the fewest: with two, acme on main and globex on b.
       for (const id of config.demoTenants) await provisionTenant(pools, id)
+      // Tenants made by an earlier run get what provisioning now grants (tenant traffic's rights).
+      const { rows } = await pools.master.query<{ id: string }>(
+        `SELECT id FROM tenants WHERE status = 'active' AND moving_to IS NULL`,
+      )
+      for (const { id } of rows) if (!config.demoTenants.includes(id)) await provisionTenant(pools, id)
     } finally {
       await pools.end()
     }

@@ -1,13 +1,33 @@
-// Provisioning a tenant: the catalog row, its schema on its cluster, and its migrations. Idempotent,
-// and safe when two calls race: one advisory lock per tenant id serializes them on the master, and
-// migrate() holds another per schema.
+// Provisioning a tenant: the catalog row, its schema on its cluster, its migrations, and the rights
+// of tenant traffic's login on it. Idempotent, and safe when two calls race: one advisory lock per
+// tenant id serializes them on the master, and migrate() holds another per schema.
 
 import type { ClientBase } from 'pg'
-import { HttpError, migrate, type TenantPools } from '../../lib'
+import { grantCatalogRead, grantTenantTraffic, HttpError, migrate, type TenantPools } from '../../lib'
 import { masterMigrations, tenantMigrations } from '../../migrations'
+import { config } from '../shared/config'
+
+/** The login of tenant traffic (TENANT_POOLS_TRAFFIC_ROLE): unset, every function logs in as one. */
+const trafficRole = (): string | undefined => config().TENANT_POOLS_TRAFFIC_ROLE
 
 export async function migrateMaster(pools: TenantPools): Promise<string[]> {
-  return pools.master.withClient((client) => migrate(client, pools.masterSchema, masterMigrations))
+  return pools.master.withClient((client) => migrateCatalog(client, pools))
+}
+
+// The master schema's migrations, and the catalog readable by tenant traffic's login.
+async function migrateCatalog(client: ClientBase, pools: TenantPools): Promise<string[]> {
+  const applied = await migrate(client, pools.masterSchema, masterMigrations)
+  const role = trafficRole()
+  if (role !== undefined) await grantCatalogRead(client, pools.masterSchema, role)
+  return applied
+}
+
+/** A tenant schema's migrations, then tenant traffic's rights on what they made. */
+export async function migrateTenant(client: ClientBase, schema: string): Promise<string[]> {
+  const applied = await migrate(client, schema, tenantMigrations)
+  const role = trafficRole()
+  if (role !== undefined) await grantTenantTraffic(client, schema, role)
+  return applied
 }
 
 export interface Provisioned {
@@ -31,7 +51,7 @@ export async function provisionTenant(
     throw new HttpError(400, 'UNKNOWN_CLUSTER', `Unknown cluster; known: ${pools.clusterNames.join(', ')}`)
   }
   return pools.master.withClient(async (client) => {
-    await migrate(client, pools.masterSchema, masterMigrations)
+    await migrateCatalog(client, pools)
     // Session-level, released below (and by the connection's reset whatever happens). A racing call
     // waits here while the first provisions: longer than an API statement may run, within a bound.
     await client.query(
@@ -56,8 +76,8 @@ export async function provisionTenant(
       // only) may not create its schema. On another cluster the tenant's scope logs in as the app.
       const applied =
         target === pools.mainCluster
-          ? await migrate(client, schema, tenantMigrations)
-          : await pools.withClient(tenantId, (tenant) => migrate(tenant, schema, tenantMigrations), {
+          ? await migrateTenant(client, schema)
+          : await pools.withClient(tenantId, (tenant) => migrateTenant(tenant, schema), {
               cluster: target,
             })
       const { rows } = await client.query<{ created: boolean }>(

@@ -25,6 +25,7 @@ const variables = {
   TENANT_POOLS_APP_NAME_PREFIX: [text, defaults.applicationNamePrefix],
   TENANT_POOLS_TRUST_TENANT_HEADER: [flag, undefined],
   TENANT_POOLS_STAGE: [text, undefined],
+  TENANT_POOLS_TRAFFIC_ROLE: [text, undefined],
   MAINTENANCE_CONCURRENCY: [count(1), '4'],
   MAINTENANCE_STATEMENT_TIMEOUT_MS: [count(0), '600000'],
   MAINTENANCE_SAFETY_MARGIN_MS: [count(0), '60000'],

@@ -1,7 +1,7 @@
 // Credentials from AWS Secrets Manager: RDS-style secrets, cached, refreshed on rotation.
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import { isSecretMissing, readRdsSecret, type VersionStage } from '../aws/secrets'
-import { InvalidOptionsError } from '../errors'
+import { InvalidOptionsError, SecretUnreadableError } from '../errors'
 import type { Clock, Credentials, CredentialsProvider, CredentialsRequest } from '../types'
 import { ExpiringCache } from './cache'
 import { hiddenCredentials, sameCredentials } from './hidden'
@@ -16,8 +16,10 @@ export interface SecretsManagerCredentialsOptions {
   /** A tenant's own secret (its own role), e.g. `(id) => \`app/tenants/${id}\``. */
   secretIdFor?: (tenantId: string) => string
   /**
-   * A tenant whose own secret does not exist (yet) logs in with `secretId`'s credentials, so that
-   * per-tenant roles can be introduced tenant by tenant.
+   * A tenant whose own secret does not exist logs in with `secretId`'s credentials (a login for
+   * tenant traffic), so that per-tenant roles can be introduced tenant by tenant. Only a tenant
+   * without a role of its own: one that has a role (named as its schema) but whose secret is
+   * missing is refused with a SecretUnreadableError, never given the wider login.
    */
   fallbackToSecretId?: boolean
   /** How long a secret is trusted before it is read again. */
@@ -56,8 +58,13 @@ export function secretsManagerCredentials(
   }
 
   // A tenant whose own secret does not exist uses `secretId`'s (fallbackToSecretId): `read` on the
-  // secret that actually holds its credentials, whatever it is asked for.
-  const withFallback = async <T>(secretId: string, read: (id: string) => Promise<T>): Promise<T> => {
+  // secret that actually holds its credentials, whatever it is asked for. Fails closed: a tenant
+  // with a role of its own, or one the registry cannot tell (no hasOwnRole), never falls back.
+  const withFallback = async <T>(
+    secretId: string,
+    request: CredentialsRequest,
+    read: (id: string) => Promise<T>,
+  ): Promise<T> => {
     try {
       return await read(secretId)
     } catch (err) {
@@ -68,6 +75,13 @@ export function secretsManagerCredentials(
         secretId === config.secretId
       )
         throw err
+      if (!request.hasOwnRole || (await request.hasOwnRole())) {
+        throw new SecretUnreadableError(
+          secretId,
+          'it does not exist, and the tenant has a role of its own (or it could not be told): it never logs in with another secret',
+          { cause: err },
+        )
+      }
       return read(config.secretId)
     }
   }
@@ -75,8 +89,12 @@ export function secretsManagerCredentials(
   // The server refused `refused`. AWSCURRENT may hold newer credentials; if it still holds the refused
   // ones, a single-user rotation is between "set secret" and "finish secret": use AWSPENDING. For a
   // tenant that falls back to the master secret, that is the master secret's rotation.
-  const readAfterRefusal = (secretId: string, refused: Credentials): Promise<Credentials> =>
-    withFallback(secretId, async (id) => {
+  const readAfterRefusal = (
+    secretId: string,
+    request: CredentialsRequest,
+    refused: Credentials,
+  ): Promise<Credentials> =>
+    withFallback(secretId, request, async (id) => {
       const current = await read(id, 'AWSCURRENT')
       if (!sameCredentials(current, refused)) return current
       try {
@@ -88,8 +106,8 @@ export function secretsManagerCredentials(
       }
     })
 
-  const readCurrent = (secretId: string): Promise<Credentials> =>
-    withFallback(secretId, (id) => read(id, 'AWSCURRENT'))
+  const readCurrent = (secretId: string, request: CredentialsRequest): Promise<Credentials> =>
+    withFallback(secretId, request, (id) => read(id, 'AWSCURRENT'))
 
   const secretFor = (request: CredentialsRequest): string => {
     const tenantId = request.tenantId
@@ -103,8 +121,10 @@ export function secretsManagerCredentials(
     const secretId = secretFor(request)
     const refused = request.refused
     if (refused)
-      return cache.refresh(secretId, refused, sameCredentials, () => readAfterRefusal(secretId, refused))
-    return cache.get(secretId, request.forceRefresh, () => readCurrent(secretId))
+      return cache.refresh(secretId, refused, sameCredentials, () =>
+        readAfterRefusal(secretId, request, refused),
+      )
+    return cache.get(secretId, request.forceRefresh, () => readCurrent(secretId, request))
   }
   return Object.assign(provider, { clear: () => cache.clear() })
 }

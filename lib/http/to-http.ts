@@ -71,13 +71,11 @@ export function toHttp(err: unknown): HttpAnswer {
     return unavailable('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly')
   if (err instanceof PoolExhaustedError)
     return unavailable(err.code, 'Too many requests for this tenant; retry shortly')
-  if (
-    err instanceof ConnectError ||
-    err instanceof ConnectionLostError ||
-    err instanceof CredentialsError ||
-    err instanceof SecretUnreadableError ||
-    err instanceof PoolsEndedError
-  ) {
+  // The login's secret could not be read (missing, no right to it, malformed) or the provider failed:
+  // never answered with another login, so the caller is told which part is down.
+  if (err instanceof CredentialsError || err instanceof SecretUnreadableError)
+    return unavailable('CREDENTIALS_UNAVAILABLE', 'The database login is unavailable; retry shortly')
+  if (err instanceof ConnectError || err instanceof ConnectionLostError || err instanceof PoolsEndedError) {
     return unavailable('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly')
   }
   const middy = err as { statusCode?: unknown; expose?: unknown; message?: unknown }

@@ -18,6 +18,8 @@ export interface FactorySettings {
   statementTimeoutMs: number
   idleSessionTimeoutMs: number
   proxySafe: boolean
+  /** Whether a role named `schema` exists (CredentialsRequest.hasOwnRole). */
+  roleExists?: (schema: string) => Promise<boolean>
 }
 
 /**
@@ -91,7 +93,7 @@ export function connector(
     const { scope } = use
     let credentials: Credentials
     try {
-      credentials = await s.credentials(credentialsRequest(scope, refused))
+      credentials = await s.credentials(credentialsRequest(scope, s, refused))
     } catch (err) {
       throw new CredentialsError(`The credentials provider failed for pool ${scope.key}`, { cause: err })
     }
@@ -112,14 +114,22 @@ export function connector(
 }
 
 /** What a scope's connection asks its credentials provider. */
-export const credentialsRequest = (scope: Scope, refused?: Credentials): CredentialsRequest => ({
-  key: scope.key,
-  tenantId: scope.tenantId,
-  app: scope.app,
-  cluster: scope.cluster,
-  forceRefresh: refused !== undefined,
-  refused,
-})
+export const credentialsRequest = (
+  scope: Scope,
+  s: Pick<FactorySettings, 'roleExists'>,
+  refused?: Credentials,
+): CredentialsRequest => {
+  const { roleExists } = s
+  return {
+    key: scope.key,
+    tenantId: scope.tenantId,
+    app: scope.app,
+    cluster: scope.cluster,
+    forceRefresh: refused !== undefined,
+    refused,
+    hasOwnRole: scope.tenantId !== null && roleExists ? () => roleExists(scope.schema) : undefined,
+  }
+}
 
 /** `host:port/database` of the connection settings: with the user, a login's key. */
 export function endpointOf(base: ClientConfig): string {

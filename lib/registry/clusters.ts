@@ -39,6 +39,8 @@ export interface Cluster {
 }
 
 type Resolved = ReturnType<typeof resolveOptions>
+// The resolved options, and how an endpoint's credentials request learns whether a role exists.
+type Shared = Resolved & { roleExists: (name: string) => Promise<boolean> }
 
 // Settings a cluster other than the main one takes from the top level when it gives none.
 const INHERITED = ['ssl', 'sslCaPath', 'user', 'password', 'credentials'] as const
@@ -49,7 +51,9 @@ export function buildClusters(
   o: Resolved,
   budget: ConnectionBudget,
   freeIdleSlot: (cluster: string) => void,
+  roleExists: (name: string) => Promise<boolean>,
 ): Map<string, Cluster> {
+  const shared: Shared = { ...o, roleExists }
   const named = { ...options.clusters }
   const main = o.mainCluster
   const clusters = new Map<string, Cluster>()
@@ -58,7 +62,7 @@ export function buildClusters(
   delete named[main]
   const { reader: _r, maxConnections: _m, ...mainSettings } = mainOwn
   const top: TenantPoolsOptions = { ...options, ...stripUndefined(mainSettings) }
-  clusters.set(main, cluster(main, top, mainOwn, o, budget, freeIdleSlot))
+  clusters.set(main, cluster(main, top, mainOwn, shared, budget, freeIdleSlot))
   for (const [name, own] of Object.entries(named)) {
     if (own.connectionString === undefined && own.host === undefined) {
       throw new InvalidOptionsError(
@@ -74,7 +78,7 @@ export function buildClusters(
     const { reader: _reader, maxConnections: _max, ...endpoint } = own
     clusters.set(
       name,
-      cluster(name, { ...inherited, ...stripUndefined(endpoint) }, own, o, budget, freeIdleSlot),
+      cluster(name, { ...inherited, ...stripUndefined(endpoint) }, own, shared, budget, freeIdleSlot),
     )
   }
   return clusters
@@ -91,7 +95,7 @@ function cluster(
   name: string,
   settings: TenantPoolsOptions,
   own: ClusterOptions,
-  o: Resolved,
+  o: Shared,
   budget: ConnectionBudget,
   freeIdleSlot: (cluster: string) => void,
 ): Cluster {
@@ -116,7 +120,7 @@ function cluster(
   return { name, writer, reader, budget: capped, cap: own.maxConnections, readerDownUntil: 0 }
 }
 
-function endpoint(settings: TenantPoolsOptions, o: Resolved): Endpoint {
+function endpoint(settings: TenantPoolsOptions, o: Shared): Endpoint {
   const { base, user, password } = baseConfig(settings, o.keepAliveInitialDelayMs)
   if (settings.credentials?.requiresTls && !usesTls(base.ssl)) {
     throw new InvalidOptionsError(
@@ -134,6 +138,7 @@ function endpoint(settings: TenantPoolsOptions, o: Resolved): Endpoint {
       statementTimeoutMs: o.statementTimeoutMs,
       idleSessionTimeoutMs: o.idleSessionTimeoutMs,
       proxySafe: o.proxySafe,
+      roleExists: o.roleExists,
     },
     address,
     staticLoginKey:

@@ -88,7 +88,13 @@ export class TenantPools {
       () => this.#freeIdleSlot(),
       () => o.clock.now(),
     )
-    this.#clusters = buildClusters(options, o, this.#budget, (cluster) => this.#freeIdleSlot(cluster))
+    this.#clusters = buildClusters(
+      options,
+      o,
+      this.#budget,
+      (cluster) => this.#freeIdleSlot(cluster),
+      (name) => this.#roleExists(name),
+    )
     const shapes = new Map(
       [...this.#clusters.values()].map((c) => [c.name, { name: c.name, hasReader: c.reader !== undefined }]),
     )
@@ -944,6 +950,13 @@ export class TenantPools {
     return use
   }
 
+  // Whether a role named `name` exists. Asked on the main cluster, where a tenant's own role is
+  // made: a credentials provider must not let such a tenant borrow a shared login.
+  async #roleExists(name: string): Promise<boolean> {
+    const { rowCount } = await this.master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])
+    return (rowCount ?? 0) > 0
+  }
+
   // A scope's login: the endpoint, database and user it connects with. Scopes of one login share its
   // connections. In proxy-safe mode the role carries the schema, so each scope is a login of its own.
   // The user comes from the credentials provider (cached there), asked once per scope.
@@ -964,7 +977,11 @@ export class TenantPools {
         return slow
       }
       try {
-        ;({ user } = await within(endpoint.factory.credentials(credentialsRequest(use.scope)), ms, tooSlow))
+        ;({ user } = await within(
+          endpoint.factory.credentials(credentialsRequest(use.scope, endpoint.factory)),
+          ms,
+          tooSlow,
+        ))
       } catch (err) {
         if (slow !== undefined && err === slow) throw err
         throw new CredentialsError(`The credentials provider failed for pool ${use.key}`, { cause: err })

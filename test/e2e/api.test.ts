@@ -297,12 +297,15 @@ describe('e2e: every row of the error table', () => {
   })
 
   it('503 with Retry-After: too many connections for the role', async () => {
+    // Tenant traffic's login: the one the orders functions connect with.
     await superuser(async (c) => {
-      await c.query('ALTER ROLE app CONNECTION LIMIT 0')
+      await c.query('ALTER ROLE app_tenant CONNECTION LIMIT 0')
       // pg_terminate_backend only signals unless given a timeout: wait for every backend to exit, so
       // that none can still answer the request below.
-      await c.query(`SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = 'app'`)
-      const left = await c.query(`SELECT pid FROM pg_stat_activity WHERE usename = 'app'`)
+      await c.query(
+        `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = 'app_tenant'`,
+      )
+      const left = await c.query(`SELECT pid FROM pg_stat_activity WHERE usename = 'app_tenant'`)
       expect(left.rows).toEqual([])
     })
     try {
@@ -310,7 +313,7 @@ describe('e2e: every row of the error table', () => {
       expectError(res, 503, 'DATABASE_UNAVAILABLE')
       expect(res.headers.get('retry-after')).toBe('1')
     } finally {
-      await superuser((c) => c.query('ALTER ROLE app CONNECTION LIMIT -1'))
+      await superuser((c) => c.query('ALTER ROLE app_tenant CONNECTION LIMIT -1'))
     }
     expect((await api('GET', '/orders', { tenant: 'globex' })).status).toBe(200)
   })
@@ -491,6 +494,80 @@ describe('e2e: tenant admin', () => {
       return c.query('SELECT 1 FROM tenant_acme.orders').catch((e: { code: string }) => e.code)
     })
     expect(denied).toBe('42501')
+  })
+
+  it('logs tenant traffic in as a role that owns nothing, and never as the schema owner', async () => {
+    expect((await api('GET', '/orders', { tenant: 'acme' })).status).toBe(200)
+    const { rows } = await superuser((c) =>
+      c.query(
+        `SELECT DISTINCT usename FROM pg_stat_activity
+         WHERE application_name IN ('tenant-pools:acme', 'tenant-pools:$master') AND backend_type = 'client backend'`,
+      ),
+    )
+    expect(rows).toEqual([{ usename: 'app_tenant' }])
+    const owned = await superuser((c) =>
+      c.query(
+        `SELECT n.nspname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE r.rolname = 'app_tenant'`,
+      ),
+    )
+    expect(owned.rows).toEqual([])
+    // What an injected statement would try, as that role: each refused for want of the right.
+    const tried = await superuser(async (c) => {
+      await c.query('SET ROLE app_tenant')
+      const codes: string[] = []
+      for (const q of [
+        'ALTER TABLE tenant_acme.orders DISABLE TRIGGER USER',
+        'CREATE TABLE tenant_acme.stray (x int)',
+        'TRUNCATE tenant_acme.order_lines',
+        'DROP TABLE tenant_acme.order_lines',
+        'ALTER TABLE tenant_acme.orders ADD COLUMN x int',
+        `INSERT INTO tenant_acme.schema_migrations (version) VALUES ('9999_fake')`,
+        `UPDATE tenants SET cluster = 'main'`,
+      ]) {
+        codes.push(
+          await c.query(q).then(
+            () => 'done',
+            (e: { code: string }) => e.code,
+          ),
+        )
+      }
+      return codes
+    })
+    expect(tried).toEqual(Array(7).fill('42501'))
+  })
+
+  it('refuses a tenant whose own secret is missing with 503 CREDENTIALS_UNAVAILABLE, never another login', async () => {
+    expect((await admin('POST', '/admin/tenants', { id: 'kent', role: true })).status).toBe(201)
+    // The secret goes before the tenant's first request: no environment holds its password.
+    const deleted = await fetch(stack.smUrl, {
+      method: 'POST',
+      headers: {
+        'x-amz-target': 'secretsmanager.DeleteSecret',
+        'content-type': 'application/x-amz-json-1.1',
+      },
+      body: JSON.stringify({ SecretId: 'tenant-pools/local/tenants/kent', ForceDeleteWithoutRecovery: true }),
+    })
+    expect(deleted.status).toBe(200)
+
+    for (const [method, path] of [
+      ['GET', '/orders'],
+      ['POST', '/orders'],
+    ] as const) {
+      const res = await api(method, path, {
+        tenant: 'kent',
+        body: method === 'POST' ? order('Clark') : undefined,
+      })
+      expectError(res, 503, 'CREDENTIALS_UNAVAILABLE')
+      expect(res.headers.get('retry-after')).toBe('1')
+    }
+    const { rows } = await superuser((c) =>
+      c.query(`SELECT usename FROM pg_stat_activity WHERE application_name = 'tenant-pools:kent'`),
+    )
+    expect(rows).toEqual([])
+    const { rows: written } = await superuser((c) =>
+      c.query('SELECT count(*)::int AS n FROM tenant_kent.orders'),
+    )
+    expect(written).toEqual([{ n: 0 }])
   })
 
   it('deprovisioning revokes and drops the tenant role and deletes its secret', async () => {

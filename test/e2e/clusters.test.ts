@@ -24,11 +24,11 @@ const onServer = (port: number, id: string) =>
     return rows.map((r) => r.customer)
   }, port)
 
-// The app's sessions on a server (not ours, the superuser's).
+// The app's sessions on a server, as owner or tenant traffic (not ours, the superuser's).
 const appSessions = (port: number) =>
   superuser(async (c) => {
     const { rows } = await c.query<{ name: string }>(
-      `SELECT application_name AS name FROM pg_stat_activity WHERE usename = 'app' ORDER BY 1`,
+      `SELECT application_name AS name FROM pg_stat_activity WHERE usename IN ('app', 'app_tenant') ORDER BY 1`,
     )
     return rows.map((r) => r.name)
   }, port)

@@ -163,47 +163,93 @@ describe('serverless package', () => {
     )
   const secret = (name: string) => `arn:aws:secretsmanager:eu-west-1:000000000000:secret:${name}`
 
+  const roleOf = (fn: string) =>
+    ((resources[`${fn}LambdaFunction`] as Resource).Properties.Role as { 'Fn::GetAtt': string[] })[
+      'Fn::GetAtt'
+    ][0]
+  const functionNames = () =>
+    ofType('AWS::Lambda::Function').map(([name]) => name.replace(/LambdaFunction$/, ''))
+  const envOf = (fn: string) =>
+    (
+      (resources[`${fn}LambdaFunction`] as Resource).Properties.Environment as {
+        Variables: Record<string, string>
+      }
+    ).Variables
+
   it('gives each function group its own least-privilege role', () => {
-    const roleOf = (fn: string) =>
-      ((resources[`${fn}LambdaFunction`] as Resource).Properties.Role as { 'Fn::GetAtt': string[] })[
-        'Fn::GetAtt'
-      ][0]
-    const fns = ofType('AWS::Lambda::Function').map(([name]) => name.replace(/LambdaFunction$/, ''))
-    const groups = Object.fromEntries(fns.map((f) => [f, roleOf(f)]))
-    for (const f of fns) {
-      const expected =
-        f === 'Health'
-          ? 'HealthRole'
-          : f === 'Maintenance'
-            ? 'MaintenanceRole'
-            : f.startsWith('Admin')
-              ? 'AdminRole'
-              : 'TenantApiRole'
-      expect({ f, role: groups[f] }).toEqual({ f, role: expected })
+    const expected: Record<string, string> = {
+      Health: 'HealthRole',
+      Maintenance: 'MaintenanceRole',
+      AdminTenantsList: 'AdminReadRole',
+      AdminPools: 'AdminReadRole',
+      AdminTenantsPatch: 'AdminWriteRole',
+      AdminTenantsMove: 'AdminWriteRole',
+      AdminTenantsCreate: 'AdminTenantsRole',
+      AdminTenantsDelete: 'AdminTenantsRole',
     }
-    // Health: no secret at all. The tenant API: read its connection secrets, nothing else.
+    for (const f of functionNames()) {
+      expect({ f, role: roleOf(f) }).toEqual({ f, role: expected[f] ?? 'TenantApiRole' })
+    }
+    const owner = secret('app/master-AbCdEf')
+    const traffic = secret('app/tenant-traffic-AbCdEf')
+    const adminKey = secret('app/admin-key-AbCdEf')
+    const tenants = secret('app/tenants/*')
+    const read = (...resources: string[]) => ({ actions: ['secretsmanager:GetSecretValue'], resources })
+    // Health: no secret at all.
     expect(statementsOf('HealthRole')).toEqual([])
-    expect(statementsOf('TenantApiRole')).toEqual([
-      {
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [secret('app/master-AbCdEf'), secret('app/tenants/*')],
-      },
+    // The tenant API: tenant traffic's login and the tenants' own. Never the owner's, no admin key.
+    expect(statementsOf('TenantApiRole')).toEqual([read(traffic, tenants)])
+    // Admin's read-only routes: the admin key and tenant traffic's login, which changes nothing.
+    expect(statementsOf('AdminReadRole')).toEqual([read(traffic, adminKey)])
+    // Admin's writes that touch no tenant secret: the owner's login and the admin key.
+    expect(statementsOf('AdminWriteRole')).toEqual([read(owner, adminKey)])
+    // Creating and deleting tenants: and the tenants' own secrets, which only they write (and delete).
+    expect(statementsOf('AdminTenantsRole')).toEqual([
+      read(owner, adminKey, tenants),
+      { actions: ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret'], resources: [tenants] },
     ])
-    // Only admin reads the admin key, and only admin writes (and deletes) secrets, tenant ones only.
-    expect(statementsOf('AdminRole')).toEqual([
-      {
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [secret('app/master-AbCdEf'), secret('app/admin-key-AbCdEf'), secret('app/tenants/*')],
-      },
-      {
-        actions: ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret'],
-        resources: [secret('app/tenants/*')],
-      },
-    ])
-    expect(statementsOf('MaintenanceRole')).toEqual([
-      { actions: ['secretsmanager:GetSecretValue'], resources: [secret('app/master-AbCdEf')] },
-    ])
+    expect(statementsOf('MaintenanceRole')).toEqual([read(owner)])
     expect(JSON.stringify(ofType('AWS::IAM::Role'))).not.toContain('"*"')
+  })
+
+  it('gives each function the login its role may read, and per-tenant secrets only where it reads them', () => {
+    const readable = (role: string) =>
+      statementsOf(role)
+        .filter((st) => st.actions.includes('secretsmanager:GetSecretValue'))
+        .flatMap((st) => st.resources)
+    const covers = (patterns: string[], arn: string) =>
+      patterns.some((p) => (p.endsWith('*') ? arn.startsWith(p.slice(0, -1)) : p === arn))
+    const ownerFunctions = [
+      'AdminTenantsPatch',
+      'AdminTenantsMove',
+      'AdminTenantsCreate',
+      'AdminTenantsDelete',
+      'Maintenance',
+    ]
+    for (const f of functionNames().filter((name) => name !== 'Health')) {
+      const env = envOf(f)
+      const role = roleOf(f) as string
+      const login = env.TENANT_POOLS_SECRET_ID as string
+      expect({ f, login }).toEqual({
+        f,
+        login: secret(ownerFunctions.includes(f) ? 'app/master-AbCdEf' : 'app/tenant-traffic-AbCdEf'),
+      })
+      expect({ f, readable: covers(readable(role), login) }).toEqual({ f, readable: true })
+      // A function that may look up per-tenant secrets can read them; one that cannot is not told to.
+      const pattern = env.TENANT_POOLS_TENANT_SECRET_PATTERN ?? ''
+      const example = secret(pattern.replace('{tenantId}', 'acme'))
+      expect({ f, tenantSecrets: pattern !== '' && covers(readable(role), example) }).toEqual({
+        f,
+        tenantSecrets: pattern !== '',
+      })
+      if (env.ADMIN_API_KEY_SECRET_ID) expect(covers(readable(role), env.ADMIN_API_KEY_SECRET_ID)).toBe(true)
+      // The tenant API falls back from a missing tenant secret to tenant traffic's login only. (Admin's
+      // tenant functions fall back to the owner's, which their DDL needs; a tenant with a role of its
+      // own never falls back.)
+      if (role === 'TenantApiRole') {
+        expect({ f, fallback: env.TENANT_POOLS_TENANT_SECRET_FALLBACK }).toEqual({ f, fallback: 'true' })
+      }
+    }
   })
 
   it('caps the fleet: reserved concurrency per function group, the job at 1, and stage throttling', () => {

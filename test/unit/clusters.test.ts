@@ -18,7 +18,7 @@ afterAll(() => {
 
 const build = (options: TenantPoolsOptions, freeIdleSlot: (cluster: string) => void = () => {}) => {
   const o = resolveOptions(options)
-  return buildClusters(options, o, new ConnectionBudget(o.budget, () => {}), freeIdleSlot)
+  return buildClusters(options, o, new ConnectionBudget(o.budget, () => {}), freeIdleSlot, async () => false)
 }
 const get = <T>(map: Map<string, T>, name: string): T => {
   const value = map.get(name)

@@ -272,10 +272,48 @@ describe('Function: secretsManagerCredentials with fallbackToSecretId', () => {
         fallbackToSecretId,
         client: new SecretsManagerClient({}),
       })
+    const noRole = async () => false
 
-    await expect(with_(true)(request({ tenantId: 'old' }))).resolves.toMatchObject({ user: 'app' })
-    await expect(with_(true)(request({ tenantId: 'new' }))).resolves.toMatchObject({ user: 'tenant_new' })
-    await expect(with_(false)(request({ tenantId: 'old' }))).rejects.toBeInstanceOf(SecretUnreadableError)
+    await expect(with_(true)(request({ tenantId: 'old', hasOwnRole: noRole }))).resolves.toMatchObject({
+      user: 'app',
+    })
+    await expect(with_(true)(request({ tenantId: 'new', hasOwnRole: noRole }))).resolves.toMatchObject({
+      user: 'tenant_new',
+    })
+    await expect(with_(false)(request({ tenantId: 'old', hasOwnRole: noRole }))).rejects.toBeInstanceOf(
+      SecretUnreadableError,
+    )
+  })
+
+  it.each([
+    ['has a role of its own', async () => true],
+    ['cannot be told apart', undefined],
+    [
+      'is asked about and the lookup fails',
+      async () => {
+        throw new Error('catalog unreachable')
+      },
+    ],
+  ])('never falls back for a tenant whose secret is missing and that %s', async (_, hasOwnRole) => {
+    sm.on(GetSecretValueCommand, { SecretId: 'app/tenants/own' }).rejects(
+      new ResourceNotFoundException({ message: 'none', $metadata: {} }),
+    )
+    sm.on(GetSecretValueCommand, { SecretId: 'app/master' }).resolves({ SecretString: secret('app', 'm') })
+    const credentials = secretsManagerCredentials({
+      secretId: 'app/master',
+      secretIdFor: (id) => `app/tenants/${id}`,
+      fallbackToSecretId: true,
+      client: new SecretsManagerClient({}),
+    })
+
+    const refusal = /role of its own|catalog unreachable/
+    await expect(credentials(request({ tenantId: 'own', hasOwnRole }))).rejects.toThrow(refusal)
+    // Refused after a rotation's refusal too (the forced path reads the secret again).
+    await expect(
+      credentials(request({ tenantId: 'own', hasOwnRole, forceRefresh: true, refused: undefined })),
+    ).rejects.toThrow(refusal)
+    // The shared secret was never read: nothing of it could reach the tenant's connection.
+    expect(sm.commandCalls(GetSecretValueCommand, { SecretId: 'app/master' })).toHaveLength(0)
   })
 
   it('does not read a missing secret twice when the tenant’s secret is the shared one', async () => {

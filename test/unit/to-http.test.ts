@@ -6,6 +6,7 @@ import {
   InvalidTenantError,
   PoolExhaustedError,
   PoolsEndedError,
+  SecretUnreadableError,
   toHttp,
 } from '../../lib'
 
@@ -46,7 +47,8 @@ describe('Function: toHttp', () => {
     [new PoolExhaustedError('all in use'), 'POOL_EXHAUSTED'],
     [new ConnectError('refused'), 'DATABASE_UNAVAILABLE'],
     [new ConnectionLostError('lost'), 'DATABASE_UNAVAILABLE'],
-    [new CredentialsError('provider failed'), 'DATABASE_UNAVAILABLE'],
+    [new CredentialsError('provider failed'), 'CREDENTIALS_UNAVAILABLE'],
+    [new SecretUnreadableError('app/tenants/x', 'it does not exist'), 'CREDENTIALS_UNAVAILABLE'],
     [new PoolsEndedError('ended'), 'DATABASE_UNAVAILABLE'],
     [pgError('53300', 'sorry, too many clients already'), 'DATABASE_UNAVAILABLE'],
     [pgError('57P01', 'terminating connection due to administrator command'), 'DATABASE_UNAVAILABLE'],

@@ -501,7 +501,7 @@ describe('e2e: tenant admin', () => {
     const { rows } = await superuser((c) =>
       c.query(
         `SELECT DISTINCT usename FROM pg_stat_activity
-         WHERE application_name IN ('tenant-pools:acme', 'tenant-pools:$master') AND backend_type = 'client backend'`,
+         WHERE application_name LIKE 'tenant-pools:acme%' AND backend_type = 'client backend'`,
       ),
     )
     expect(rows).toEqual([{ usename: 'app_tenant' }])

@@ -1,0 +1,171 @@
+// Tenant traffic's login owns nothing: provisioning (as the schema owner) grants it a tenant's rows
+// and nothing more. Tried as a SQL injection in a tenant route would: every write path through a
+// fenced schema is refused, every change of structure too, and the rows are as they were.
+import { randomBytes } from 'node:crypto'
+import { pipeline } from 'node:stream/promises'
+import { type Client, escapeIdentifier } from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import { fence, grantTenantTraffic, migrate, TenantPools, unfence } from '../../lib'
+import { tenantMigrations } from '../../migrations'
+import { onServer, uniqueTenant } from '../support/db'
+import { memoryLog } from '../support/memory-log'
+
+const as = (url: string, user: string, password: string): string => {
+  const u = new URL(url)
+  u.username = user
+  u.password = password
+  return u.toString()
+}
+
+// The schema owner and tenant traffic's role, on the server at `url`.
+async function logins(url: string) {
+  const suffix = randomBytes(4).toString('hex')
+  const owner = { user: `own_${suffix}`, password: `pw-${suffix}-O` }
+  const traffic = { user: `trf_${suffix}`, password: `pw-${suffix}-T` }
+  await onServer(url, async (su) => {
+    const database = new URL(url).pathname.slice(1)
+    await su.query(`CREATE ROLE ${owner.user} LOGIN PASSWORD '${owner.password}'`)
+    await su.query(`GRANT CREATE ON DATABASE ${escapeIdentifier(database)} TO ${owner.user}`)
+    await su.query(`CREATE ROLE ${traffic.user} LOGIN PASSWORD '${traffic.password}'`)
+  })
+  return { owner, traffic }
+}
+
+const orderRow = (reference: string) =>
+  `INSERT INTO orders (reference, customer, total_cents) VALUES ('${reference}', 'c', 1)`
+
+describe.each([
+  ['PostgreSQL 18', process.env.DATABASE_URL],
+  ['PostgreSQL 15', process.env.TEST_PG15_URL],
+])('Behaviour: tenant traffic’s login on %s', (_, url) => {
+  const run = url ? it : it.skip
+  const opened: TenantPools[] = []
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((p) => p.end()))
+  })
+
+  // A tenant provisioned by the owner, and a registry that logs in as tenant traffic.
+  const world = async () => {
+    const server = url as string
+    const { owner, traffic } = await logins(server)
+    const id = uniqueTenant('tr')
+    const schema = `tenant_${id}`
+    const ownerUrl = as(server, owner.user, owner.password)
+    await onServer(ownerUrl, async (c) => {
+      await migrate(c, schema, tenantMigrations)
+      await grantTenantTraffic(c, schema, traffic.user)
+      await c.query(`${orderRow('before').replace('orders', `${schema}.orders`)}`)
+    })
+    const pools = new TenantPools({
+      connectionString: as(server, traffic.user, traffic.password),
+      logger: memoryLog().log,
+    })
+    opened.push(pools)
+    const asOwner = <T>(fn: (c: Client) => Promise<T>) => onServer(ownerUrl, fn)
+    const count = () =>
+      onServer(server, async (su) => {
+        const { rows } = await su.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.orders`)
+        return rows[0]?.n
+      })
+    const codeOf = (sql: string) =>
+      pools.query(id, sql).then(
+        () => 'done',
+        (e: { code?: string }) => e.code,
+      )
+    return { id, schema, pools, asOwner, count, codeOf, traffic }
+  }
+
+  run('reads and writes its tenant’s rows while the schema is not fenced', async () => {
+    const { id, pools, count, codeOf } = await world()
+    await pools.query(id, orderRow('a'))
+    await pools.query(id, `UPDATE orders SET customer = 'd' WHERE reference = 'a'`)
+    await pools.query(
+      id,
+      `INSERT INTO order_lines SELECT id, 1, 'SKU', 1, 5 FROM orders WHERE reference = 'a'
+       ON CONFLICT (order_id, line_no) DO UPDATE SET quantity = 2`,
+    )
+    expect(await count()).toBe(2)
+    expect(await codeOf(`DELETE FROM order_lines`)).toBe('done')
+    // …but owns nothing there: no structure, no TRUNCATE, no trigger.
+    expect(await codeOf('CREATE TABLE stray (x int)')).toBe('42501')
+    expect(await codeOf('TRUNCATE order_lines')).toBe('42501')
+    expect(await codeOf('DROP TABLE order_lines')).toBe('42501')
+    expect(await codeOf('ALTER TABLE orders ADD COLUMN x int')).toBe('42501')
+    expect(await codeOf(`INSERT INTO schema_migrations (version) VALUES ('9999_fake')`)).toBe('42501')
+  })
+
+  run('cannot get past the fence by any write path, nor take it down', async () => {
+    const { id, schema, pools, asOwner, count, codeOf } = await world()
+    await asOwner((c) => fence(c, schema))
+    const fenced = 'TPM01'
+    const refusedWrites: Array<[string, string]> = [
+      ['INSERT', orderRow('x')],
+      [
+        'upsert',
+        `${orderRow('before')} ON CONFLICT (reference) WHERE deleted_at IS NULL DO UPDATE SET customer = 'y'`,
+      ],
+      ['UPDATE', `UPDATE orders SET customer = 'y'`],
+      ['DELETE', 'DELETE FROM orders'],
+      [
+        'MERGE',
+        `MERGE INTO orders o USING (SELECT 'm' AS reference) s ON o.reference = s.reference
+         WHEN NOT MATCHED THEN INSERT (reference, customer, total_cents) VALUES (s.reference, 'c', 1)`,
+      ],
+      ['a writable CTE', `WITH w AS (${orderRow('w')} RETURNING id) SELECT count(*) FROM w`],
+    ]
+    for (const [what, sql] of refusedWrites) {
+      expect({ what, code: await codeOf(sql) }).toEqual({ what, code: fenced })
+    }
+    // COPY FROM fires the INSERT trigger too.
+    const copied = await pools
+      .withClient(id, (c) =>
+        pipeline(
+          async function* () {
+            yield 'copy-1\tc\t1\n'
+          },
+          c.query(copyFrom('COPY orders (reference, customer, total_cents) FROM STDIN')),
+        ),
+      )
+      .then(
+        () => 'done',
+        (e: { code?: string }) => e.code,
+      )
+    expect(copied).toBe(fenced)
+    // The fence itself, and the ways around a trigger: each needs a right the role does not have.
+    const refusedChanges: Array<[string, string]> = [
+      ['DISABLE TRIGGER USER', 'ALTER TABLE orders DISABLE TRIGGER USER'],
+      ['DISABLE TRIGGER ALL', 'ALTER TABLE orders DISABLE TRIGGER ALL'],
+      ['DROP TRIGGER', 'DROP TRIGGER tenant_pools_fence ON orders'],
+      ['DROP FUNCTION', 'DROP FUNCTION tenant_pools_fence()'],
+      [
+        'CREATE OR REPLACE FUNCTION',
+        'CREATE OR REPLACE FUNCTION tenant_pools_fence() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$',
+      ],
+      ['CREATE TABLE', 'CREATE TABLE stray (x int)'],
+      ['TRUNCATE', 'TRUNCATE order_lines'],
+      ['session_replication_role', `SELECT set_config('session_replication_role', 'replica', false)`],
+      ['ALTER TABLE RENAME', 'ALTER TABLE orders RENAME TO old_orders'],
+    ]
+    for (const [what, sql] of refusedChanges) {
+      expect({ what, code: await codeOf(sql) }).toEqual({ what, code: '42501' })
+    }
+    // The rows are as they were, and the fence still stands.
+    expect(await count()).toBe(1)
+    expect(await codeOf(orderRow('after'))).toBe(fenced)
+    await asOwner((c) => unfence(c, schema))
+    expect(await codeOf(orderRow('after'))).toBe('done')
+  })
+
+  run('gets the rows of a table a later migration adds, as the owner runs it', async () => {
+    const { id, schema, pools, asOwner, codeOf } = await world()
+    await asOwner((c) =>
+      migrate(c, schema, [
+        ...tenantMigrations,
+        { version: '9000_notes', sql: 'CREATE TABLE notes (body text)' },
+      ]),
+    )
+    await pools.query(id, `INSERT INTO notes VALUES ('hello')`)
+    expect((await pools.query(id, 'SELECT body FROM notes')).rows).toEqual([{ body: 'hello' }])
+    expect(await codeOf('ALTER TABLE notes DISABLE TRIGGER USER')).toBe('42501')
+  })
+})

@@ -275,29 +275,36 @@ describe('Job: maintenance', () => {
     expect(await finish(master, pass, 'l1', 'slow', { ok: true })).toBe(false)
   }, 60_000)
 
-  it('reaps idle sessions of per-tenant roles when asked to', async () => {
+  it('reaps idle sessions of per-tenant roles and of tenant traffic’s role when asked to', async () => {
     const w = await world([])
     await w.pools.end()
     const tag = randomBytes(3).toString('hex')
     const tenantRole = `trp${tag}_acme`
-    await withAdmin((admin) => admin.query(`CREATE ROLE ${tenantRole} LOGIN PASSWORD 'tenant-pw'`))
-    const url = new URL(databaseUrl())
-    const session = new Client({
-      host: url.hostname,
-      port: Number(url.port),
-      database: url.pathname.slice(1),
-      user: tenantRole,
-      password: 'tenant-pw',
-      application_name: `${w.prefix}:acme`,
+    const trafficRole = `trf${tag}`
+    await withAdmin(async (admin) => {
+      await admin.query(`CREATE ROLE ${tenantRole} LOGIN PASSWORD 'tenant-pw'`)
+      await admin.query(`CREATE ROLE ${trafficRole} LOGIN PASSWORD 'tenant-pw'`)
     })
-    session.on('error', () => {})
-    await session.connect()
-    const sessionPid = (await session.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid
+    const url = new URL(databaseUrl())
+    const sessionAs = async (user: string, tenant: string) => {
+      const session = new Client({
+        host: url.hostname,
+        port: Number(url.port),
+        database: url.pathname.slice(1),
+        user,
+        password: 'tenant-pw',
+        application_name: `${w.prefix}:${tenant}`,
+      })
+      session.on('error', () => {})
+      await session.connect()
+      return (await session.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid
+    }
+    const pids = [await sessionAs(tenantRole, 'acme'), await sessionAs(trafficRole, 'globex')]
     await sleep(300)
 
-    const summary = await w.run({ reapIdleMs: 100, reapRolePrefix: `trp${tag}_` })
+    const summary = await w.run({ reapIdleMs: 100, reapRolePrefix: `trp${tag}_`, reapRoles: [trafficRole] })
 
-    expect(summary.zombiesReaped).toBe(1)
-    expect(await backendAlive(sessionPid)).toBe(false)
+    expect(summary.zombiesReaped).toBe(2)
+    for (const pid of pids) expect(await backendAlive(pid)).toBe(false)
   }, 60_000)
 })

@@ -48,6 +48,8 @@ export const handler = async (_event: unknown, context: Context) => {
     retentionDays: cfg.MAINTENANCE_RETENTION_DAYS,
     reapIdleMs: cfg.MAINTENANCE_REAP_IDLE_MS,
     applicationNamePrefix: apiPrefix,
+    // The API's sessions log in as tenant traffic's role, the tenants' own, or (unset) the job's.
+    reapRoles: cfg.TENANT_POOLS_TRAFFIC_ROLE ? [cfg.TENANT_POOLS_TRAFFIC_ROLE] : undefined,
     reapRolePrefix: cfg.TENANT_POOLS_SCHEMA_PREFIX,
   })
   metrics.addMetric('MaintenanceProcessed', MetricUnit.Count, summary.processed)

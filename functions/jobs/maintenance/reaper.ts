@@ -9,7 +9,7 @@ export interface ReapOptions {
   /** The API's application_name prefix; sessions are `<prefix>:<pool key>`. */
   prefix: string
   idleMs: number
-  /** Roles that may be reaped; by default the job's own login role. */
+  /** Roles that may be reaped besides the job's own login role (tenant traffic's). */
   roles?: string[]
   /** Also roles whose name starts with this (per-tenant roles). */
   rolePrefix?: string
@@ -25,7 +25,7 @@ export async function reapZombies(master: TenantDb, o: ReapOptions): Promise<num
       WHERE application_name LIKE $1
         AND state = 'idle'
         AND state_change < clock_timestamp() - make_interval(secs => $2::float8 / 1000)
-        AND (usename = ANY (COALESCE($3::text[], ARRAY[current_user::text]))
+        AND (usename = current_user OR usename = ANY (COALESCE($3::text[], '{}'))
              OR ($4::text IS NOT NULL AND usename LIKE $4::text))
         AND pid <> pg_backend_pid()`,
     [likePrefix(o.prefix), o.idleMs, o.roles ?? null, o.rolePrefix ? `${escapeLike(o.rolePrefix)}%` : null],

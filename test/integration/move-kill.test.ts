@@ -96,7 +96,7 @@ describe('A move killed at each step, then posted again', () => {
       expect(left.copies.main === undefined).toBe(step === 'drop')
     } else {
       expect(left.catalog).toMatchObject({ cluster: 'main', moving_to: 'b', old_copy_on: null })
-      expect(left.fences.main > 0).toBe(step !== 'claim')
+      expect((left.fences.main ?? 0) > 0).toBe(step !== 'claim')
       expect(left.copies.main).toEqual(expected)
     }
     return { id, expected }

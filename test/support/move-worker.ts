@@ -31,6 +31,8 @@ moveTenant(pools, catalog, required('MOVE_TENANT'), required('MOVE_TARGET'), sil
   .then(
     (report) => process.stdout.write(`${JSON.stringify({ report })}\n`),
     (err: { status?: number; code?: string; message?: string }) =>
-      process.stdout.write(`${JSON.stringify({ status: err.status, code: err.code, message: err.message })}\n`),
+      process.stdout.write(
+        `${JSON.stringify({ status: err.status, code: err.code, message: err.message })}\n`,
+      ),
   )
   .finally(() => pools.end())

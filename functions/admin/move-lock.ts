@@ -39,6 +39,12 @@ const SET_SESSION = `SELECT set_config(s.name, v.setting, false) FROM json_each_
 const UNLOCK = `SELECT pg_advisory_unlock(hashtextextended($1, 0)),
   (SELECT count(set_config(s.name, s.reset_val, false)) FROM pg_settings s WHERE s.name = ANY ($2::text[]))`
 
+// Whether this session holds the lock: a 64-bit key shows in pg_locks as two 32-bit halves.
+const HOLDS = `SELECT EXISTS (SELECT 1 FROM pg_locks
+  WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1
+    AND classid::bigint = (k >> 32) & 4294967295 AND objid::bigint = k & 4294967295) AS held
+  FROM (SELECT hashtextextended($1, 0) AS k) AS key`
+
 // Longer than a round trip to a loaded catalog database by far, shorter than the keepalive's window.
 const ANSWER_TIMEOUT_MS = 5_000
 
@@ -53,56 +59,59 @@ export async function withMoveLock<T>(
 ): Promise<T> {
   // 64 bits: two tenants whose keys collide would refuse each other's moves (409), nothing worse.
   const key = `tenant-pools:move:${tenantId}`
-  let answer: { value: T } | undefined
-  let got: { value: T } | 'busy'
+  // Set in the callback (an object: TypeScript does not follow assignments made in a closure).
+  const held: { busy?: boolean; result?: { value: T } | { error: unknown } } = {}
   try {
-    got = await pools.master.withClient(async (client) => {
+    await pools.master.withClient(async (client) => {
       const { rows } = await client.query<{ locked: boolean }>(
         'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
         [key],
       )
-      if (!rows[0]?.locked) return 'busy'
+      if (!rows[0]?.locked) {
+        held.busy = true
+        return
+      }
       await client.query(SET_SESSION, [JSON.stringify(SESSION_SETTINGS)])
-      const lock: MoveLock = { client, confirm: () => confirm(client) }
       try {
-        answer = { value: await fn(lock) }
-      } catch (err) {
-        // The registry destroys the connection, which frees the lock too; this frees it at once.
-        await within(
-          client.query(UNLOCK, [key, Object.keys(SESSION_SETTINGS)]),
-          ANSWER_TIMEOUT_MS,
-          () => new MoveLockLostError('the move lock was not released in time'),
-        ).catch(() => {})
-        throw err
+        held.result = { value: await fn({ client, confirm: () => confirm(client, key) }) }
+      } catch (error) {
+        held.result = { error }
       }
       // Now: the registry resets a session only when it next lends it, and an idle pooled
-      // connection would keep the lock (and these settings) until then.
+      // connection would keep the lock (and these settings) until then. If this fails, the
+      // connection is destroyed, which frees the lock too.
       await within(
         client.query(UNLOCK, [key, Object.keys(SESSION_SETTINGS)]),
         ANSWER_TIMEOUT_MS,
         () => new MoveLockLostError('the move lock was not released in time'),
       )
-      return answer
     })
   } catch (err) {
-    // Only the release failed: the connection was destroyed (which frees the lock), the move stands.
-    if (answer) return answer.value
-    throw err
+    // Once the move has run, its answer stands whether or not the release succeeded.
+    if (held.result === undefined) throw err
   }
-  if (got === 'busy') {
+  if (held.busy) {
     throw new HttpError(
       409,
       'MOVE_IN_PROGRESS',
       'Another call is moving this tenant right now: post again once it has answered',
     )
   }
-  return got.value
+  if (held.result === undefined) throw new Error('withMoveLock: the move neither ran nor was refused')
+  if ('error' in held.result) throw held.result.error
+  return held.result.value
 }
 
-async function confirm(client: ClientBase): Promise<void> {
+// Asks the server, not the client: the session answers, and it holds the lock (a transaction
+// pooler between us and the catalog would hand the statement to another session, and fail it).
+async function confirm(client: ClientBase, key: string): Promise<void> {
+  let ok = false
   try {
-    await within(client.query('SELECT 1'), ANSWER_TIMEOUT_MS, () => new Error('no answer in time'))
+    const answer = client.query<{ held: boolean }>(HOLDS, [key])
+    ok =
+      (await within(answer, ANSWER_TIMEOUT_MS, () => new Error('no answer in time'))).rows[0]?.held === true
   } catch (err) {
     throw new MoveLockLostError('the session holding the move lock was lost', { cause: err })
   }
+  if (!ok) throw new MoveLockLostError('this session no longer holds the move lock')
 }

@@ -11,8 +11,8 @@ export interface MoveLock {
   /** The session: every catalog statement of the move runs on it, so none runs once it is lost. */
   client: ClientBase
   /**
-   * Resolves if the session still answers, so still holds the lock; else throws MoveLockLostError.
-   * Called before each step that drops or unfences: another mover cannot hold the lock until the
+   * Resolves if the server says this session still holds the lock; else throws MoveLockLostError.
+   * Called before each step that drops or unfences: another mover cannot take the lock until the
    * server has given this session up, which takes the keepalive's ~20 s of silence after this answer
    * (or a terminated backend: then only the few milliseconds between the answer and the step).
    */
@@ -24,12 +24,12 @@ export class MoveLockLostError extends Error {
 }
 
 // The session sits idle while the copy runs: the registry's idle_session_timeout (30 s by default)
-// would end it, and the lock with it, mid-move. Its statements wait on nothing long. The keepalives
-// free the lock of a holder that vanished (a frozen or killed environment) within ~20 s (5 + 5 × 3).
-// Only the settings this server has are set (idle_session_timeout is 14 and later).
+// would end it, and the lock with it, mid-move. The keepalives free the lock of a holder that
+// vanished (a frozen or killed environment) within ~20 s (5 + 5 × 3). Its statement_timeout stays:
+// it only runs short catalog statements, which should not wait long behind anyone's row lock. Only
+// the settings this server has are set (idle_session_timeout is 14 and later).
 const SESSION_SETTINGS: Record<string, string> = {
   idle_session_timeout: '0',
-  statement_timeout: '0',
   tcp_keepalives_idle: '5',
   tcp_keepalives_interval: '5',
   tcp_keepalives_count: '3',

@@ -8,7 +8,8 @@
 // move got (move-plan.ts), so a move cut short (a Lambda timeout) is resumed, finished or rolled
 // back by posting it again, and a failed move undoes only what belongs to its own claim.
 import { type ClientBase, escapeIdentifier } from 'pg'
-import { fence, HttpError, type Log, type TenantCatalog, type TenantPools, unfence } from '../../lib'
+import { fence, HttpError, type Log, migrate, type TenantCatalog, type TenantPools, unfence } from '../../lib'
+import { masterMigrations } from '../../migrations'
 import { type CopiedTables, copySchema } from './copy-schema'
 import { type MoveLock, withMoveLock } from './move-lock'
 import { type MovePlan, type PlacementRow, planMove } from './move-plan'
@@ -79,6 +80,8 @@ export async function moveTenant(
     return await withMoveLock(pools, tenantId, async (lock) => {
       const step = async (s: MoveStep) => options.onStep?.(s)
       const move: Move = { pools, catalog, log, lock, tenantId, schema, target, step }
+      // The catalog may predate the move's phases (a move posted right after a deploy).
+      await migrate(lock.client, pools.masterSchema, masterMigrations)
       const plan = planMove(await placementOf(move), target)
       return { id: tenantId, ...(await carryOut(move, plan)), durationMs: Date.now() - started }
     })
@@ -171,7 +174,7 @@ async function placementOf(move: Move): Promise<PlacementRow | undefined> {
   return rows[0]
 }
 
-// Marks the move in the catalog: from now on, the tenant's writes meet TENANT_MOVING.
+// Marks the move in the catalog. Until the flip (or a roll-back), the tenant can be moved nowhere else.
 async function claim(move: Move, source: string): Promise<void> {
   const { lock, schema, tenantId, target } = move
   const { rowCount: ownRole } = await lock.client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [schema])

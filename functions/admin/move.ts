@@ -234,7 +234,8 @@ async function dropOldCopy(move: Move, source: string): Promise<boolean> {
 }
 
 // A failure before the flip: undone if this call still holds the lock and the catalog still shows
-// its claim; otherwise left as it is, for the next post to resume or roll back. The answer says which.
+// its claim; otherwise left for the next post to resume or roll back (the flip may even have
+// committed, its answer lost with the session). The answer says which: "stays on" only if undone.
 async function failed(move: Move, source: string, err: unknown): Promise<never> {
   const { lock, log, tenantId, target } = move
   log.error('tenant move failed', { tenantId, from: source, to: target, err })
@@ -258,8 +259,9 @@ async function failed(move: Move, source: string, err: unknown): Promise<never> 
   throw new HttpError(
     503,
     'MOVE_INCOMPLETE',
-    `The move to cluster ${target} failed part way and was left as it was: post it again to resume ` +
-      `it, or (unless it had flipped) post cluster ${source} to roll it back`,
+    `The move to cluster ${target} failed part way and could not be undone; the catalog keeps how far ` +
+      `it got: post it again to resume or finish it, or (unless it had flipped) post cluster ${source} ` +
+      'to roll it back',
     { cause: err },
   )
 }

@@ -1,24 +1,66 @@
-// Moving a tenant to another cluster (rebalancing): fence the old copy, copy the schema at its
-// migration version and then the rows (COPY, streamed), verify counts and checksums, flip the
-// placement, and remove the old copy. Reads go on throughout; writes are refused with TPM01 by the
-// fence (503 with Retry-After) from the moment it stands until the flip. A move that fails before
-// the flip takes the fence down and leaves the tenant where it was. One that dies mid-way (a Lambda
-// timeout) leaves the fence up: posting the same move again starts it over.
-import { pipeline } from 'node:stream/promises'
+// Moving a tenant to another cluster (rebalancing): claim the move in the catalog, fence the old
+// copy, copy the schema (copy-schema.ts), flip the placement, and drop the old copy. Reads go on
+// throughout; writes are refused with TPM01 by the fence (503 with Retry-After) from the moment it
+// stands until the flip.
+//
+// One mover per tenant at a time: the whole move runs under a lock that dies with its session
+// (move-lock.ts), and every catalog statement runs on that session. The catalog records how far a
+// move got (move-plan.ts), so a move cut short (a Lambda timeout) is resumed, finished or rolled
+// back by posting it again, and a failed move undoes only what belongs to its own claim.
 import { type ClientBase, escapeIdentifier } from 'pg'
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
 import { fence, HttpError, type Log, migrate, type TenantCatalog, type TenantPools, unfence } from '../../lib'
-import { tenantMigrations } from '../../migrations'
+import { masterMigrations } from '../../migrations'
+import { type CopiedTables, copySchema } from './copy-schema'
+import { type MoveLock, withMoveLock } from './move-lock'
+import { type MovePlan, type PlacementRow, planMove } from './move-plan'
+
+/** The points a move passes, each told once its work is done. */
+export type MoveStep = 'claim' | 'fence' | 'copy' | 'verify' | 'flip' | 'drop'
+
+/**
+ * `moved`: this call moved the tenant. `resumed`: it took up a move cut short (before or after its
+ * flip) and finished it. `rolled-back`: it undid a move cut short, the caller having asked for the
+ * cluster the tenant still lived on.
+ */
+export type MoveOutcome = 'moved' | 'resumed' | 'rolled-back'
 
 export interface MoveReport {
   id: string
+  /** Where the tenant lived when the move began. */
   from: string
+  /** Where it lives now. */
   to: string
-  tables: Array<{ name: string; rows: number }>
-  /** False: the old copy is still there (fenced, so it takes no writes); drop it by hand. */
+  outcome: MoveOutcome
+  /** Rolled back: the cluster whose unfinished copy was removed. */
+  abandoned?: string
+  /** The tables this call copied (none when it only finished or rolled back a move). */
+  tables: CopiedTables
+  /** False: the old copy is still there (fenced, so it takes no writes); post the move again to drop it. */
   oldCopyRemoved: boolean
   durationMs: number
 }
+
+export interface MoveOptions {
+  /**
+   * Told after each step's work: 'copy' after the first table, 'verify' once every table matches
+   * but before the target commits. Tests cut the move short there.
+   */
+  onStep?: (step: MoveStep) => void | Promise<void>
+}
+
+/** One move under way: what its steps need. */
+interface Move {
+  pools: TenantPools
+  catalog: TenantCatalog
+  log: Log
+  lock: MoveLock
+  tenantId: string
+  schema: string
+  target: string
+  step: (step: MoveStep) => Promise<void>
+}
+
+type Moved = Omit<MoveReport, 'id' | 'durationMs'>
 
 /** Moves `tenantId` to cluster `target`. Throws HttpError for a caller's mistake or a failed move. */
 export async function moveTenant(
@@ -27,88 +69,115 @@ export async function moveTenant(
   tenantId: string,
   target: string,
   log: Log,
+  options: MoveOptions = {},
 ): Promise<MoveReport> {
   const started = Date.now()
   const schema = pools.schemaOf(tenantId)
   if (!pools.clusterNames.includes(target)) {
     throw new HttpError(400, 'UNKNOWN_CLUSTER', `Unknown cluster; known: ${pools.clusterNames.join(', ')}`)
   }
-  const source = await claimMove(pools, tenantId, schema, target)
-  catalog.invalidate(tenantId)
-  const on = (cluster: string) => ({ cluster })
-  let tables: MoveReport['tables']
   try {
-    await pools.withClient(tenantId, (c) => fence(c, schema), on(source))
-    tables = await pools.withClient(
-      tenantId,
-      (src) => pools.withClient(tenantId, (dst) => copySchema(src, dst, schema), on(target)),
-      on(source),
-    )
-    const { rowCount } = await pools.master.query(
-      `UPDATE tenants SET cluster = $2, moving_to = NULL, updated_at = now() WHERE id = $1 AND moving_to = $2`,
-      [tenantId, target],
-    )
-    if (rowCount !== 1) throw new Error('the move was claimed by another call meanwhile')
-  } catch (err) {
-    log.error('tenant move failed: the tenant stays where it was', {
-      tenantId,
-      from: source,
-      to: target,
-      err,
+    return await withMoveLock(pools, tenantId, async (lock) => {
+      const step = async (s: MoveStep) => options.onStep?.(s)
+      const move: Move = { pools, catalog, log, lock, tenantId, schema, target, step }
+      // The catalog may predate the move's phases (a move posted right after a deploy).
+      await migrate(lock.client, pools.masterSchema, masterMigrations)
+      const plan = planMove(await placementOf(move), target)
+      return { id: tenantId, ...(await carryOut(move, plan)), durationMs: Date.now() - started }
     })
-    await undo(pools, tenantId, schema, source, target, log)
+  } finally {
+    // Not evicted: calls of this environment still on their way to the old copy would fail with
+    // PoolsEndedError. They meet the fence or the missing schema instead, and are sent on
+    // (placed-db.ts); the old scopes' connections are rebound or expire with them.
     catalog.invalidate(tenantId)
-    throw new HttpError(503, 'MOVE_FAILED', `The move failed; the tenant stays on cluster ${source}`, {
-      cause: err,
-    })
   }
-  // Not evicted: calls of this environment still on their way to the old copy would fail with
-  // PoolsEndedError. They meet the fence or the missing schema instead, and are sent on (placed-db.ts);
-  // the old scopes' connections are rebound or expire with them.
-  catalog.invalidate(tenantId)
-  // The old copy is fenced; removing it makes a stale environment's reads fail over to the new one.
-  let oldCopyRemoved = true
-  try {
-    await pools.withClient(
-      tenantId,
-      async (c) => {
-        await c.query(`SELECT set_config('lock_timeout', '10s', false)`)
-        await c.query(`DROP SCHEMA IF EXISTS ${escapeIdentifier(schema)} CASCADE`)
-      },
-      on(source),
-    )
-  } catch (err) {
-    oldCopyRemoved = false
-    log.warn('tenant moved, but its old copy could not be removed (it stays fenced)', {
-      tenantId,
-      cluster: source,
-      err,
-    })
-  }
-  return { id: tenantId, from: source, to: target, tables, oldCopyRemoved, durationMs: Date.now() - started }
 }
 
-// Marks the move in the catalog, or says why it cannot start. Returns the source cluster.
-async function claimMove(
-  pools: TenantPools,
-  tenantId: string,
-  schema: string,
-  target: string,
-): Promise<string> {
-  const { rows } = await pools.master.query<{ cluster: string; moving_to: string | null; status: string }>(
-    'SELECT cluster, moving_to, status FROM tenants WHERE id = $1',
-    [tenantId],
-  )
-  const row = rows[0]
-  if (!row || row.status === 'deleted') throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
-  if (row.cluster === target)
-    throw new HttpError(409, 'ALREADY_THERE', `The tenant already lives on cluster ${target}`)
-  if (row.moving_to !== null && row.moving_to !== target) {
-    throw new HttpError(409, 'MOVE_IN_PROGRESS', `The tenant is being moved to cluster ${row.moving_to}`)
+async function carryOut(move: Move, plan: MovePlan): Promise<Moved> {
+  switch (plan.action) {
+    case 'start':
+      await claim(move, plan.source)
+      await move.step('claim')
+      return forward(move, plan.source, 'moved')
+    case 'resume':
+      await move.step('claim')
+      return forward(move, plan.source, 'resumed')
+    case 'roll-back':
+      try {
+        await rollBack(move, plan.source, plan.abandoned)
+      } catch (err) {
+        move.log.error('tenant move: the roll-back did not finish', { tenantId: move.tenantId, err })
+        throw new HttpError(
+          503,
+          'MOVE_INCOMPLETE',
+          `The roll-back of the move to cluster ${plan.abandoned} did not finish: post cluster ` +
+            `${plan.source} again to finish it`,
+          { cause: err },
+        )
+      }
+      return {
+        from: plan.source,
+        to: plan.source,
+        outcome: 'rolled-back',
+        abandoned: plan.abandoned,
+        tables: [],
+        oldCopyRemoved: true,
+      }
+    case 'finish':
+      return {
+        from: plan.source,
+        to: move.target,
+        outcome: 'resumed',
+        tables: [],
+        oldCopyRemoved: await dropOldCopy(move, plan.source),
+      }
   }
-  const { rowCount: ownRole } = await pools.master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [
-    schema,
-  ])
+}
+
+// Fences the source, copies, flips; then drops the old copy. A failure before the flip is undone.
+async function forward(move: Move, source: string, outcome: MoveOutcome): Promise<Moved> {
+  const { tenantId, schema, target } = move
+  let tables: CopiedTables
+  try {
+    await onCluster(move, source, (c) => fence(c, schema))
+    await move.step('fence')
+    // The copy starts by dropping whatever the target holds of the schema.
+    await move.lock.confirm()
+    let first = true
+    tables = await onCluster(move, source, (src) =>
+      onCluster(move, target, (dst) =>
+        copySchema(src, dst, schema, {
+          tableCopied: async () => {
+            if (first) await move.step('copy')
+            first = false
+          },
+          verified: () => move.step('verify'),
+        }),
+      ),
+    )
+    await flip(move, source)
+  } catch (err) {
+    return failed(move, source, err)
+  }
+  move.catalog.invalidate(tenantId)
+  await move.step('flip')
+  // The old copy is fenced; removing it makes a stale environment's reads fail over to the new one.
+  const oldCopyRemoved = await dropOldCopy(move, source)
+  return { from: source, to: target, outcome, tables, oldCopyRemoved }
+}
+
+async function placementOf(move: Move): Promise<PlacementRow | undefined> {
+  const { rows } = await move.lock.client.query<PlacementRow>(
+    'SELECT status, cluster, moving_to, old_copy_on FROM tenants WHERE id = $1',
+    [move.tenantId],
+  )
+  return rows[0]
+}
+
+// Marks the move in the catalog. Until the flip (or a roll-back), the tenant can be moved nowhere else.
+async function claim(move: Move, source: string): Promise<void> {
+  const { lock, schema, tenantId, target } = move
+  const { rowCount: ownRole } = await lock.client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [schema])
   if (ownRole) {
     throw new HttpError(
       409,
@@ -116,167 +185,115 @@ async function claimMove(
       'A tenant with a role of its own cannot be moved (roles live on one cluster)',
     )
   }
-  const { rowCount } = await pools.master.query(
+  const { rowCount } = await lock.client.query(
     `UPDATE tenants SET moving_to = $2, updated_at = now()
-     WHERE id = $1 AND cluster = $3 AND (moving_to IS NULL OR moving_to = $2)`,
-    [tenantId, target, row.cluster],
+     WHERE id = $1 AND cluster = $3 AND moving_to IS NULL AND old_copy_on IS NULL`,
+    [tenantId, target, source],
   )
   if (rowCount !== 1) throw new HttpError(409, 'MOVE_IN_PROGRESS', 'The tenant changed meanwhile; try again')
-  return row.cluster
+  move.catalog.invalidate(tenantId)
 }
 
-// Undoes a move that did not flip: the target's copy goes, the fence comes down, the claim is cleared.
-async function undo(
-  pools: TenantPools,
-  tenantId: string,
-  schema: string,
-  source: string,
-  target: string,
-  log: Log,
-): Promise<void> {
-  const steps: Array<[string, () => Promise<unknown>]> = [
-    [
-      'drop the copy',
-      () =>
-        pools.withClient(
-          tenantId,
-          (c) => c.query(`DROP SCHEMA IF EXISTS ${escapeIdentifier(schema)} CASCADE`),
-          {
-            cluster: target,
-          },
-        ),
-    ],
-    ['take the fence down', () => pools.withClient(tenantId, (c) => unfence(c, schema), { cluster: source })],
-    [
-      'clear the claim',
-      () =>
-        pools.master.query('UPDATE tenants SET moving_to = NULL WHERE id = $1 AND moving_to = $2', [
-          tenantId,
-          target,
-        ]),
-    ],
-  ]
-  for (const [what, step] of steps) {
-    await step().catch((err: unknown) => log.error(`tenant move: could not ${what}`, { tenantId, err }))
-  }
+// The placement changes, and the old copy is recorded as still to drop, in one statement on the
+// lock's session: it cannot happen once the lock is lost.
+async function flip(move: Move, source: string): Promise<void> {
+  const { rowCount } = await move.lock.client.query(
+    `UPDATE tenants SET cluster = $3, moving_to = NULL, old_copy_on = $2, updated_at = now()
+     WHERE id = $1 AND cluster = $2 AND moving_to = $3 AND old_copy_on IS NULL`,
+    [move.tenantId, source, move.target],
+  )
+  if (rowCount !== 1) throw new Error('the catalog no longer shows this move claimed: it was changed by hand')
 }
 
-/**
- * Copies `schema` from `src` to `dst` in one transaction on each side: the migrations the source
- * has, then every table's rows and every sequence's position, then a count and checksum per table
- * compared on both sides. Nothing is committed on `dst` unless all of it matches.
- */
-async function copySchema(src: ClientBase, dst: ClientBase, schema: string): Promise<MoveReport['tables']> {
-  const s = escapeIdentifier(schema)
-  const { rows: versions } = await src.query<{ version: string }>(
-    `SELECT version FROM ${s}.schema_migrations`,
-  )
-  const known = new Set(tenantMigrations.map((m) => m.version))
-  const unknown = versions.filter((v) => !known.has(v.version))
-  if (unknown.length > 0)
-    throw new Error(`source schema has migrations this code does not know: ${unknown.map((v) => v.version)}`)
-  // A leftover of an earlier attempt: the tenant is not placed there, so nothing else uses it.
-  await dst.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`)
-  const has = new Set(versions.map((v) => v.version))
-  await migrate(
-    dst,
-    schema,
-    tenantMigrations.filter((m) => has.has(m.version)),
-  )
-  // The same text for the same row on both servers, whatever their settings; and no API statement
-  // timeout on a copy that may take longer.
-  const settings = [
-    `SET LOCAL TimeZone = 'UTC'`,
-    `SET LOCAL DateStyle = 'ISO, MDY'`,
-    'SET LOCAL extra_float_digits = 3',
-    'SET LOCAL statement_timeout = 0',
-  ]
-  await src.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-  await dst.query('BEGIN')
+// After the flip: drops the old copy, then clears its record. False if the copy is still there.
+async function dropOldCopy(move: Move, source: string): Promise<boolean> {
+  const { lock, log, tenantId, target } = move
   try {
-    for (const q of settings) {
-      await src.query(q)
-      await dst.query(q)
-    }
-    const tables = await tablesInLoadOrder(src, schema)
-    const report: MoveReport['tables'] = []
-    for (const table of tables) {
-      const t = `${s}.${escapeIdentifier(table)}`
-      const columns = await copiedColumns(src, schema, table)
-      await pipeline(
-        src.query(copyTo(`COPY ${t} (${columns}) TO STDOUT`)),
-        dst.query(copyFrom(`COPY ${t} (${columns}) FROM STDIN`)),
-      )
-      const [a, b] = await Promise.all([checksum(src, t), checksum(dst, t)])
-      if (a.n !== b.n || a.sum !== b.sum) {
-        throw new Error(`table ${table}: ${b.n} rows copied of ${a.n}, or their checksums differ`)
-      }
-      report.push({ name: table, rows: Number(a.n) })
-    }
-    const { rows: sequences } = await src.query<{ name: string }>(
-      `SELECT sequencename AS name FROM pg_sequences WHERE schemaname = $1`,
-      [schema],
-    )
-    for (const { name } of sequences) {
-      const q = `${s}.${escapeIdentifier(name)}`
-      const { rows } = await src.query<{ last_value: string; is_called: boolean }>(
-        `SELECT last_value, is_called FROM ${q}`,
-      )
-      const at = rows[0]
-      if (at) await dst.query('SELECT setval($1::regclass, $2, $3)', [q, at.last_value, at.is_called])
-    }
-    await dst.query('COMMIT')
-    await src.query('COMMIT')
-    return report
+    await lock.confirm()
+    await dropSchema(move, source)
   } catch (err) {
-    await dst.query('ROLLBACK').catch(() => {})
-    await src.query('ROLLBACK').catch(() => {})
-    throw err
+    log.warn('tenant moved, but its old copy could not be removed (it stays fenced): post the move again', {
+      tenantId,
+      cluster: source,
+      err,
+    })
+    return false
   }
+  await move.step('drop')
+  try {
+    await lock.client.query(
+      `UPDATE tenants SET old_copy_on = NULL, updated_at = now()
+       WHERE id = $1 AND cluster = $2 AND old_copy_on = $3`,
+      [tenantId, target, source],
+    )
+  } catch (err) {
+    // The copy is gone; the next move of the tenant is refused until this one is posted again.
+    log.warn('tenant moved and its old copy removed, but the catalog still records it', { tenantId, err })
+  }
+  return true
 }
 
-// Tables referenced by a foreign key come before those that reference them. The migrations table
-// is left out: migrate() filled it on the target.
-async function tablesInLoadOrder(client: ClientBase, schema: string): Promise<string[]> {
-  const { rows } = await client.query<{ name: string; refs: string[] }>(
-    `SELECT c.relname AS name,
-            coalesce(array_agg(r.relname::text) FILTER (WHERE r.relname IS NOT NULL AND r.oid <> c.oid), '{}'::text[]) AS refs
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     LEFT JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'f'
-     LEFT JOIN pg_class r ON r.oid = k.confrelid
-     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> 'schema_migrations'
-     GROUP BY c.relname ORDER BY c.relname`,
-    [schema],
-  )
-  const order: string[] = []
-  const pending = new Map(rows.map((r) => [r.name, r.refs]))
-  while (pending.size > 0) {
-    const ready = [...pending].filter(([, refs]) => refs.every((r) => !pending.has(r)))
-    if (ready.length === 0) throw new Error(`foreign keys form a cycle among ${[...pending.keys()]}`)
-    for (const [name] of ready) {
-      order.push(name)
-      pending.delete(name)
+// A failure before the flip: undone if this call still holds the lock and the catalog still shows
+// its claim; otherwise left for the next post to resume or roll back (the flip may even have
+// committed, its answer lost with the session). The answer says which: "stays on" only if undone.
+async function failed(move: Move, source: string, err: unknown): Promise<never> {
+  const { lock, log, tenantId, target } = move
+  log.error('tenant move failed', { tenantId, from: source, to: target, err })
+  let undone = false
+  try {
+    await lock.confirm()
+    const row = await placementOf(move)
+    if (row?.cluster === source && row.moving_to === target && row.old_copy_on === null) {
+      await rollBack(move, source, target)
+      undone = true
     }
+  } catch (undoErr) {
+    log.error('tenant move: could not undo the failed move', { tenantId, err: undoErr })
   }
-  return order
+  move.catalog.invalidate(tenantId)
+  if (undone) {
+    throw new HttpError(503, 'MOVE_FAILED', `The move failed; the tenant stays on cluster ${source}`, {
+      cause: err,
+    })
+  }
+  throw new HttpError(
+    503,
+    'MOVE_INCOMPLETE',
+    `The move to cluster ${target} failed part way and could not be undone; the catalog keeps how far ` +
+      `it got: post it again to resume or finish it, or (unless it had flipped) post cluster ${source} ` +
+      'to roll it back',
+    { cause: err },
+  )
 }
 
-// Stored columns, in order (generated ones are computed again on the target).
-async function copiedColumns(client: ClientBase, schema: string, table: string): Promise<string> {
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT a.attname AS name FROM pg_attribute a
-     JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-     ORDER BY a.attnum`,
-    [schema, table],
+// Undoes a claimed move that did not flip, the catalog showing the claim under this call's lock:
+// the copy on `abandoned` is the claim's (the tenant does not live there), and so is the fence on
+// `source`. The claim goes last, so a roll-back cut short is found and finished by the next post.
+async function rollBack(move: Move, source: string, abandoned: string): Promise<void> {
+  const { lock, schema, tenantId } = move
+  await lock.confirm()
+  await dropSchema(move, abandoned)
+  await lock.confirm()
+  await onCluster(move, source, async (c) => {
+    // Bounded, as the fence is: behind a long write the roll-back fails, and is posted again.
+    await c.query(`SELECT set_config('lock_timeout', '10s', false)`)
+    await unfence(c, schema)
+  })
+  const { rowCount } = await lock.client.query(
+    `UPDATE tenants SET moving_to = NULL, updated_at = now()
+     WHERE id = $1 AND cluster = $2 AND moving_to = $3 AND old_copy_on IS NULL`,
+    [tenantId, source, abandoned],
   )
-  return rows.map((r) => escapeIdentifier(r.name)).join(', ')
+  if (rowCount !== 1) throw new Error('the catalog no longer shows the claim: it was changed by hand')
+  move.catalog.invalidate(tenantId)
 }
 
-async function checksum(client: ClientBase, table: string): Promise<{ n: string; sum: string }> {
-  const { rows } = await client.query<{ n: string; sum: string }>(
-    `SELECT count(*)::text AS n, coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') AS sum
-     FROM ${table} AS t`,
-  )
-  return rows[0] as { n: string; sum: string }
+async function dropSchema(move: Move, cluster: string): Promise<void> {
+  await onCluster(move, cluster, async (c) => {
+    await c.query(`SELECT set_config('lock_timeout', '10s', false)`)
+    await c.query(`DROP SCHEMA IF EXISTS ${escapeIdentifier(move.schema)} CASCADE`)
+  })
 }
+
+const onCluster = <T>(move: Move, cluster: string, fn: (client: ClientBase) => Promise<T>): Promise<T> =>
+  move.pools.withClient(move.tenantId, fn, { cluster })

@@ -5,6 +5,7 @@ import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
 import { type Log, placedDb, TenantCatalog, TenantMovingError, TenantPools } from '../../lib'
 import { clusterBUrl, databaseUrl, onServer, uniqueTenant } from '../support/db'
 import { memoryLog } from '../support/memory-log'
+import { answerOf, fingerprint, seedOrders, stateOf, unsettled, untrue } from '../support/move-check'
 
 // The registries' own log lines stay out of the run's output.
 const quiet = memoryLog().log
@@ -164,6 +165,34 @@ describe('Moving a tenant', () => {
     expect(await referencesOn(clusterBUrl(), id)).toBeUndefined()
     expect(await mover.catalog.placement(id)).toEqual({ status: 'active', cluster: 'main', movingTo: null })
   })
+
+  it('undoes a move whose target connection dies mid-copy, without waiting on the broken stream', async () => {
+    const mover = env(30_000)
+    await migrateMaster(mover.pools)
+    const id = uniqueTenant('dd')
+    await provisionTenant(mover.pools, id, 'main')
+    // Enough rows that the source is still streaming when the target's COPY fails.
+    await seedOrders(id, 2_000)
+    const expected = await fingerprint('main', id)
+    if (!expected) throw new Error('the seeded tenant has no schema')
+    const { log } = memoryLog()
+    const killTarget = () =>
+      onServer(clusterBUrl(), (c) =>
+        c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1`, [
+          `%:${id}@b`,
+        ]),
+      )
+    const answer = await answerOf(
+      moveTenant(mover.pools, mover.catalog, id, 'b', log as Log, {
+        onStep: async (step) => {
+          if (step === 'copy') await killTarget()
+        },
+      }),
+    )
+    expect(answer).toMatchObject({ ok: false, status: 503, code: 'MOVE_FAILED' })
+    expect(unsettled(await stateOf(id), expected)).toEqual([])
+    expect(untrue(answer, 'main', 'b', 'main')).toBeUndefined()
+  }, 20_000)
 
   it('answers a caller mistake with a 4xx', async () => {
     const mover = env(30_000)

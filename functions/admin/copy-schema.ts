@@ -4,8 +4,8 @@
 import { pipeline } from 'node:stream/promises'
 import { type ClientBase, escapeIdentifier } from 'pg'
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
-import { migrate } from '../../lib'
 import { tenantMigrations } from '../../migrations'
+import { migrateTenant } from './provision'
 
 /** Rows copied, per table. */
 export type CopiedTables = Array<{ name: string; rows: number }>
@@ -47,7 +47,8 @@ export async function copySchema(
   await dst.query(`SELECT set_config('lock_timeout', '10s', false)`)
   await dst.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`)
   const has = new Set(versions.map((v) => v.version))
-  await migrate(
+  // Tenant traffic's rights come with it: the copy is served as the original was.
+  await migrateTenant(
     dst,
     schema,
     tenantMigrations.filter((m) => has.has(m.version)),

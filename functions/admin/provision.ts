@@ -3,7 +3,14 @@
 // tenant id serializes them on the master, and migrate() holds another per schema.
 
 import type { ClientBase } from 'pg'
-import { grantCatalogRead, grantTenantTraffic, HttpError, migrate, type TenantPools } from '../../lib'
+import {
+  grantCatalogRead,
+  grantTenantTraffic,
+  HttpError,
+  type Migration,
+  migrate,
+  type TenantPools,
+} from '../../lib'
 import { masterMigrations, tenantMigrations } from '../../migrations'
 import { config } from '../shared/config'
 
@@ -22,9 +29,13 @@ async function migrateCatalog(client: ClientBase, pools: TenantPools): Promise<s
   return applied
 }
 
-/** A tenant schema's migrations, then tenant traffic's rights on what they made. */
-export async function migrateTenant(client: ClientBase, schema: string): Promise<string[]> {
-  const applied = await migrate(client, schema, tenantMigrations)
+/** A tenant schema's migrations (all, or those given), then tenant traffic's rights on what they made. */
+export async function migrateTenant(
+  client: ClientBase,
+  schema: string,
+  migrations: Migration[] = tenantMigrations,
+): Promise<string[]> {
+  const applied = await migrate(client, schema, migrations)
   const role = trafficRole()
   if (role !== undefined) await grantTenantTraffic(client, schema, role)
   return applied

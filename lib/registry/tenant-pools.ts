@@ -33,6 +33,7 @@ import { buildClusters, type Cluster, type Endpoint } from './clusters'
 import { heldByThisCall, holding } from './held'
 import { type CheckoutObserver, TenantPgPool } from './pg-pool-handle'
 import { poolEvents } from './pool-events'
+import { RoleLookup } from './role-lookup'
 import { ValidatedScopes } from './scopes'
 import { newCounters, type PoolStats, type TenantPoolsStats } from './stats'
 import { within } from './within'
@@ -45,6 +46,9 @@ export const MASTER_KEY = '$master'
 // A connection idle at least this long, or freed in an earlier invocation, waits one full poll phase
 // for a pending server kill before it is handed out. Back-to-back calls within one invocation skip it.
 const SETTLE_AFTER_IDLE_MS = 20
+// How old an answer to "has this tenant a role of its own" may be before it is looked up again (in
+// the background: role-lookup.ts).
+const ROLE_LOOKUP_MAX_AGE_MS = 60_000
 
 // Released with this, a connection is destroyed; it failed the liveness check.
 const STALE = new Error('connection failed its liveness check')
@@ -78,6 +82,7 @@ export class TenantPools {
   // Invocations started (invocationStarted): a connection freed in an earlier one may have been
   // frozen since, however short the freeze, and always waits for pending socket events.
   #invocation = 0
+  #roles: RoleLookup | undefined
 
   constructor(options: TenantPoolsOptions = {}) {
     this.#options = resolveOptions(options)
@@ -953,8 +958,15 @@ export class TenantPools {
   // Whether a role named `name` exists. Asked on the main cluster, where a tenant's own role is
   // made: a credentials provider must not let such a tenant borrow a shared login.
   async #roleExists(name: string): Promise<boolean> {
-    const { rowCount } = await this.master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])
-    return (rowCount ?? 0) > 0
+    this.#roles ??= new RoleLookup(
+      async (role) => {
+        const { rowCount } = await this.master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
+        return (rowCount ?? 0) > 0
+      },
+      ROLE_LOOKUP_MAX_AGE_MS,
+      this.#options.clock,
+    )
+    return this.#roles.exists(name)
   }
 
   // A scope's login: the endpoint, database and user it connects with. Scopes of one login share its

@@ -49,7 +49,7 @@ export {
   type TenantStatus,
 } from './tenancy/catalog'
 export { fence, tablesOf, unfence } from './tenancy/fence'
-export { grantCatalogRead, grantTenantTraffic } from './tenancy/grants'
+export { grantCatalogRead, grantTenantTraffic, lockGrants } from './tenancy/grants'
 export { type Migration, migrate } from './tenancy/migrate'
 export { type PlacedDbOptions, placedDb } from './tenancy/placed-db'
 export { assertTenantId, MAX_TENANT_ID_LENGTH, quoteIdent } from './tenancy/tenant-id'

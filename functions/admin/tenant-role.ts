@@ -3,7 +3,7 @@
 // (re)aligned to it.
 import { randomBytes } from 'node:crypto'
 import { escapeIdentifier, escapeLiteral } from 'pg'
-import { defaults, HttpError, SecretUnreadableError, type TenantPools } from '../../lib'
+import { defaults, HttpError, lockGrants, SecretUnreadableError, type TenantPools } from '../../lib'
 import { createSecret, deleteSecret, isSecretMissing, readRdsSecret } from '../../lib/aws/secrets'
 import { config } from '../shared/config'
 import { scramVerifier } from './scram'
@@ -69,6 +69,7 @@ export async function ensureTenantRole(
   const s = escapeIdentifier(schema)
   await pools.master.transaction(async (c) => {
     await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:role:${role}`])
+    await lockGrants(c, schema)
     const { rowCount } = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
     // The verifier, never the password: DDL may be logged (log_statement=ddl).
     const verifier = escapeLiteral(scramVerifier(password))
@@ -103,6 +104,7 @@ export async function dropTenantRole(
   const s = escapeIdentifier(schema)
   const dropped = await pools.master.transaction(async (c) => {
     await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:role:${role}`])
+    await lockGrants(c, schema)
     const { rowCount } = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
     if (!rowCount) return false
     await c.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} REVOKE ALL ON TABLES FROM ${r}`)

@@ -20,7 +20,7 @@ export async function grantTenantTraffic(client: ClientBase, schema: string, rol
     // Which migrations ran is the owner's record: readable, not writable.
     `REVOKE INSERT, UPDATE, DELETE ON ${s}.schema_migrations FROM ${r}`,
   ]
-  await inOneTransaction(client, statements)
+  await inOneTransaction(client, schema, statements)
 }
 
 /** The catalog (`tenants` in `masterSchema`), read-only for `role`: where each tenant lives. */
@@ -31,15 +31,25 @@ export async function grantCatalogRead(
 ): Promise<void> {
   const s = quoteIdent(masterSchema)
   const r = quoteIdent(role)
-  await inOneTransaction(client, [
+  await inOneTransaction(client, masterSchema, [
     `GRANT USAGE ON SCHEMA ${s} TO ${r}`,
     `GRANT SELECT ON ${s}.tenants TO ${r}`,
   ])
 }
 
-async function inOneTransaction(client: ClientBase, statements: string[]): Promise<void> {
+/**
+ * Takes, until the end of the caller's transaction, the lock under which the privileges of `schema`
+ * and its objects change. PostgreSQL refuses a change to an object's privileges that races another
+ * ("tuple concurrently updated", XX000), as two admin environments provisioning at once do.
+ */
+export async function lockGrants(client: ClientBase, schema: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:grants:${schema}`])
+}
+
+async function inOneTransaction(client: ClientBase, schema: string, statements: string[]): Promise<void> {
   await client.query('BEGIN')
   try {
+    await lockGrants(client, schema)
     for (const q of statements) await client.query(q)
     await client.query('COMMIT')
   } catch (err) {

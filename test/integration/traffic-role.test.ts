@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import { type Client, escapeIdentifier } from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { fence, grantTenantTraffic, migrate, TenantPools, unfence } from '../../lib'
+import { fence, grantCatalogRead, grantTenantTraffic, migrate, TenantPools, unfence } from '../../lib'
 import { tenantMigrations } from '../../migrations'
 import { onServer, uniqueTenant } from '../support/db'
 import { memoryLog } from '../support/memory-log'
@@ -154,6 +154,27 @@ describe.each([
     expect(await codeOf(orderRow('after'))).toBe(fenced)
     await asOwner((c) => unfence(c, schema))
     expect(await codeOf(orderRow('after'))).toBe('done')
+  })
+
+  run('grants from many callers at once, on one schema and on the catalog, all succeed', async () => {
+    // Two admin environments provisioning at once grant on the same objects: PostgreSQL refuses
+    // concurrent changes of one object's privileges ("tuple concurrently updated") unless serialized.
+    const { schema, asOwner, traffic } = await world()
+    const catalog = `${schema}_catalog`
+    await asOwner((c) => c.query(`CREATE SCHEMA ${catalog}; CREATE TABLE ${catalog}.tenants (id text)`))
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 8 }, () =>
+        asOwner(async (c) => {
+          for (let i = 0; i < 10; i++) {
+            await grantTenantTraffic(c, schema, traffic.user)
+            await grantCatalogRead(c, catalog, traffic.user)
+          }
+        }),
+      ),
+    )
+    expect(
+      outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason)),
+    ).toEqual([])
   })
 
   run('gets the rows of a table a later migration adds, as the owner runs it', async () => {

@@ -48,6 +48,8 @@ export {
   type TenantPlacement,
   type TenantStatus,
 } from './tenancy/catalog'
+export { CHANGES, capturedTables, primaryKeyOf, startCapture, stopCapture } from './tenancy/change-log'
+export { type LockRetryOptions, withLockRetries } from './tenancy/ddl-locks'
 export { fence, tablesOf, unfence } from './tenancy/fence'
 export { grantCatalogRead, grantTenantTraffic, lockGrants } from './tenancy/grants'
 export { type Migration, migrate } from './tenancy/migrate'

@@ -42,3 +42,7 @@ export const TENANT_FENCED = 'TPM01'
 /** A tenant's schema or table is not where the caller looked: its placement may have changed. */
 export const UNDEFINED_TABLE = '42P01'
 export const INVALID_SCHEMA_NAME = '3F000'
+/** lock_timeout ran out. */
+export const LOCK_NOT_AVAILABLE = '55P03'
+/** The server broke a deadlock by ending this transaction. */
+export const DEADLOCK_DETECTED = '40P01'

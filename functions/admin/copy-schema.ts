@@ -1,9 +1,15 @@
-// The copy of a moving tenant's schema from its source cluster to its target: the migrations the
-// source has, then every table's rows (COPY, streamed) and every sequence's position, verified by a
-// count and a checksum per table before the target commits.
+// The copy of a moving tenant's schema from its source cluster to its target, in phases:
+// 1. prepareTarget: the migrations the source has, without foreign keys (the copy fills tables in
+//    any order, and a catch-up pass replaces rows a parent at a time);
+// 2. bulkCopy: every table's rows from one snapshot (COPY, streamed), while writes go on;
+// 3. catchUp: the rows the change log (change-log.ts) names, again from a later snapshot, as often
+//    as needed; the last pass runs behind the fence, when nothing changes any more;
+// 4. finishCopy: sequences, a count and checksum of every table on both sides, the foreign keys
+//    back (NOT VALID: the rows are the source's, which held them), validated after the flip.
 import { pipeline } from 'node:stream/promises'
 import { type ClientBase, escapeIdentifier } from 'pg'
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
+import { CHANGES, primaryKeyOf } from '../../lib'
 import { tenantMigrations } from '../../migrations'
 import { migrateTenant } from './provision'
 
@@ -12,29 +18,48 @@ export type CopiedTables = Array<{ name: string; rows: number }>
 
 /** Called as the copy goes: tests cut it short at each point. */
 export interface CopyHooks {
-  /** After each table's rows are copied and verified. */
+  /** After each table's rows are copied. */
   tableCopied?: (name: string) => void | Promise<void>
-  /** Once every table matches, just before the target commits. */
+  /** Once every table matches, just before the foreign keys come back. */
   verified?: () => void | Promise<void>
 }
 
+/** What the phases share: the tables in load order, their columns and keys, the target's foreign keys. */
+export interface CopyPlan {
+  schema: string
+  tables: string[]
+  columns: Map<string, string>
+  keys: Map<string, Array<{ name: string; type: string }>>
+  foreignKeys: Array<{ table: string; name: string; definition: string }>
+  /** Whether the source's changes are captured (catch-up passes apply). */
+  captured: boolean
+}
+
+// The same text for the same row on both servers, whatever their settings; and no API statement
+// timeout on a copy that may take longer.
+const SETTINGS = [
+  `SET LOCAL TimeZone = 'UTC'`,
+  `SET LOCAL DateStyle = 'ISO, MDY'`,
+  'SET LOCAL extra_float_digits = 3',
+  'SET LOCAL statement_timeout = 0',
+]
+
+async function begin(client: ClientBase, mode = ''): Promise<void> {
+  await client.query(`BEGIN ${mode}`)
+  for (const q of SETTINGS) await client.query(q)
+}
+
 /**
- * Copies `schema` from `src` to `dst` in one transaction on each side: the migrations the source
- * has, then every table's rows and every sequence's position, then a count and checksum per table
- * compared on both sides. Nothing is committed on `dst` unless all of it matches. The caller must
- * hold the tenant's move lock with the move claimed: whatever `dst` holds of the schema then is a
+ * Makes the schema on `dst` at the source's migration version, its foreign keys dropped. The caller
+ * holds the tenant's move lock with the move claimed: whatever `dst` held of the schema is a
  * leftover of that move (the tenant does not live there), and it is dropped.
- *
- * If it throws, its connections must be destroyed, not given back: a failed COPY TO stream leaves
- * its connection unread, and a ROLLBACK sent on it would never be answered. The registry's
- * withClient destroys them; the server then rolls both transactions back.
  */
-export async function copySchema(
+export async function prepareTarget(
   src: ClientBase,
   dst: ClientBase,
   schema: string,
-  hooks: CopyHooks = {},
-): Promise<CopiedTables> {
+  captured: boolean,
+): Promise<CopyPlan> {
   const s = escapeIdentifier(schema)
   const { rows: versions } = await src.query<{ version: string }>(
     `SELECT version FROM ${s}.schema_migrations`,
@@ -53,56 +78,211 @@ export async function copySchema(
     schema,
     tenantMigrations.filter((m) => has.has(m.version)),
   )
-  // The same text for the same row on both servers, whatever their settings; and no API statement
-  // timeout on a copy that may take longer.
-  const settings = [
-    `SET LOCAL TimeZone = 'UTC'`,
-    `SET LOCAL DateStyle = 'ISO, MDY'`,
-    'SET LOCAL extra_float_digits = 3',
-    'SET LOCAL statement_timeout = 0',
-  ]
-  await src.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-  await dst.query('BEGIN')
-  for (const q of settings) {
-    await src.query(q)
-    await dst.query(q)
-  }
   const tables = await tablesInLoadOrder(src, schema)
-  const report: CopiedTables = []
+  const columns = new Map<string, string>()
+  const keys = new Map<string, Array<{ name: string; type: string }>>()
   for (const table of tables) {
+    columns.set(table, await copiedColumns(src, schema, table))
+    keys.set(table, await primaryKeyOf(src, schema, table))
+  }
+  const { rows: foreignKeys } = await dst.query<{ table: string; name: string; definition: string }>(
+    `SELECT r.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
+     FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+     WHERE n.nspname = $1 AND k.contype = 'f'`,
+    [schema],
+  )
+  for (const fk of foreignKeys) {
+    await dst.query(
+      `ALTER TABLE ${s}.${escapeIdentifier(fk.table)} DROP CONSTRAINT ${escapeIdentifier(fk.name)}`,
+    )
+  }
+  return { schema, tables, columns, keys, foreignKeys, captured }
+}
+
+/**
+ * Copies every table's rows from one snapshot of the source, in one transaction on the target. The
+ * log entries that snapshot already holds are then removed: what is left is what changed since.
+ */
+export async function bulkCopy(
+  src: ClientBase,
+  dst: ClientBase,
+  plan: CopyPlan,
+  hooks: CopyHooks = {},
+): Promise<CopiedTables> {
+  const s = escapeIdentifier(plan.schema)
+  await begin(src, 'ISOLATION LEVEL REPEATABLE READ READ ONLY')
+  await begin(dst)
+  const seen = plan.captured ? await loggedIds(src, plan.schema) : []
+  const report: CopiedTables = []
+  for (const table of plan.tables) {
     const t = `${s}.${escapeIdentifier(table)}`
-    const columns = await copiedColumns(src, schema, table)
+    const columns = plan.columns.get(table)
     await pipeline(
       src.query(copyTo(`COPY ${t} (${columns}) TO STDOUT`)),
       dst.query(copyFrom(`COPY ${t} (${columns}) FROM STDIN`)),
     )
-    const [a, b] = await Promise.all([checksum(src, t), checksum(dst, t)])
-    if (a.n !== b.n || a.sum !== b.sum) {
-      throw new Error(`table ${table}: ${b.n} rows copied of ${a.n}, or their checksums differ`)
-    }
-    report.push({ name: table, rows: Number(a.n) })
+    const { rows } = await src.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)
+    report.push({ name: table, rows: Number(rows[0]?.n) })
     await hooks.tableCopied?.(table)
   }
-  const { rows: sequences } = await src.query<{ name: string }>(
-    `SELECT sequencename AS name FROM pg_sequences WHERE schemaname = $1`,
-    [schema],
-  )
-  for (const { name } of sequences) {
-    const q = `${s}.${escapeIdentifier(name)}`
-    const { rows } = await src.query<{ last_value: string; is_called: boolean }>(
-      `SELECT last_value, is_called FROM ${q}`,
-    )
-    const at = rows[0]
-    if (at) await dst.query('SELECT setval($1::regclass, $2, $3)', [q, at.last_value, at.is_called])
-  }
-  await hooks.verified?.()
   await dst.query('COMMIT')
   await src.query('COMMIT')
+  await forget(src, plan.schema, seen)
   return report
 }
 
+/**
+ * One catch-up pass: the rows the log names, as one snapshot of the source has them, replace the
+ * target's (deleted there when the source no longer has them). Returns how many log entries it
+ * applied; 0 when nothing changed since the last pass.
+ */
+export async function catchUp(src: ClientBase, dst: ClientBase, plan: CopyPlan): Promise<number> {
+  if (!plan.captured) return 0
+  const s = escapeIdentifier(plan.schema)
+  const log = `${s}.${escapeIdentifier(CHANGES)}`
+  await begin(src, 'ISOLATION LEVEL REPEATABLE READ READ ONLY')
+  let ids: string[]
+  const changed = new Map<string, { keys: unknown[]; rows: unknown[] }>()
+  try {
+    const { rows } = await src.query<{ id: string; tbl: string; key: unknown }>(
+      `SELECT id, tbl, key FROM ${log}`,
+    )
+    ids = rows.map((r) => r.id)
+    const byTable = new Map<string, Map<string, unknown>>()
+    for (const r of rows) {
+      const keys = byTable.get(r.tbl) ?? new Map<string, unknown>()
+      keys.set(JSON.stringify(r.key), r.key)
+      byTable.set(r.tbl, keys)
+    }
+    for (const [table, keys] of byTable) {
+      if (!plan.keys.has(table)) throw new Error(`the change log names table ${table}, which is not copied`)
+      const list = [...keys.values()]
+      const { rows: current } = await src.query<{ row: unknown }>(
+        `SELECT to_jsonb(t) AS row FROM ${s}.${escapeIdentifier(table)} AS t WHERE ${keyMatch(plan, table, 't')}`,
+        [JSON.stringify(list)],
+      )
+      changed.set(table, { keys: list, rows: current.map((c) => c.row) })
+    }
+    await src.query('COMMIT')
+  } catch (err) {
+    await src.query('ROLLBACK').catch(() => {})
+    throw err
+  }
+  if (ids.length === 0) return 0
+  await begin(dst)
+  for (const table of plan.tables) {
+    const change = changed.get(table)
+    if (!change) continue
+    const t = `${s}.${escapeIdentifier(table)}`
+    await dst.query(`DELETE FROM ${t} AS t WHERE ${keyMatch(plan, table, 't')}`, [
+      JSON.stringify(change.keys),
+    ])
+    if (change.rows.length > 0) {
+      const columns = plan.columns.get(table)
+      await dst.query(
+        `INSERT INTO ${t} (${columns}) OVERRIDING SYSTEM VALUE
+         SELECT ${columns} FROM jsonb_populate_recordset(NULL::${t}, $1::jsonb)`,
+        [JSON.stringify(change.rows)],
+      )
+    }
+  }
+  await dst.query('COMMIT')
+  await forget(src, plan.schema, ids)
+  return ids.length
+}
+
+/**
+ * The last pass, the source fenced: the catch-up, every sequence's position, a count and checksum
+ * of every table compared on both sides, then the foreign keys back. Throws if anything differs.
+ */
+export async function finishCopy(
+  src: ClientBase,
+  dst: ClientBase,
+  plan: CopyPlan,
+  hooks: CopyHooks = {},
+): Promise<void> {
+  await catchUp(src, dst, plan)
+  const s = escapeIdentifier(plan.schema)
+  await begin(src, 'ISOLATION LEVEL REPEATABLE READ READ ONLY')
+  await begin(dst)
+  try {
+    // The change log's own identity sequence is the mover's, not the tenant's.
+    const { rows: sequences } = await src.query<{ name: string }>(
+      `SELECT q.relname AS name FROM pg_class q JOIN pg_namespace n ON n.oid = q.relnamespace
+       WHERE n.nspname = $1 AND q.relkind = 'S' AND NOT EXISTS (
+         SELECT 1 FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid
+         WHERE d.objid = q.oid AND d.deptype IN ('a', 'i') AND t.relname = $2)`,
+      [plan.schema, CHANGES],
+    )
+    for (const { name } of sequences) {
+      const q = `${s}.${escapeIdentifier(name)}`
+      const { rows } = await src.query<{ last_value: string; is_called: boolean }>(
+        `SELECT last_value, is_called FROM ${q}`,
+      )
+      const at = rows[0]
+      if (at) await dst.query('SELECT setval($1::regclass, $2, $3)', [q, at.last_value, at.is_called])
+    }
+    for (const table of plan.tables) {
+      const t = `${s}.${escapeIdentifier(table)}`
+      const [a, b] = await Promise.all([checksum(src, t), checksum(dst, t)])
+      if (a.n !== b.n || a.sum !== b.sum) {
+        throw new Error(
+          `table ${table}: ${b.n} rows on the target, ${a.n} on the source, or their checksums differ`,
+        )
+      }
+    }
+    await hooks.verified?.()
+    for (const fk of plan.foreignKeys) {
+      await dst.query(
+        `ALTER TABLE ${s}.${escapeIdentifier(fk.table)} ADD CONSTRAINT ${escapeIdentifier(fk.name)} ${fk.definition} NOT VALID`,
+      )
+    }
+    await dst.query('COMMIT')
+    await src.query('COMMIT')
+  } catch (err) {
+    await dst.query('ROLLBACK').catch(() => {})
+    await src.query('ROLLBACK').catch(() => {})
+    throw err
+  }
+}
+
+/** After the flip: the foreign keys, back NOT VALID, are checked (writes go on meanwhile). */
+export async function validateForeignKeys(dst: ClientBase, plan: CopyPlan): Promise<void> {
+  const s = escapeIdentifier(plan.schema)
+  for (const fk of plan.foreignKeys) {
+    await dst.query(
+      `ALTER TABLE ${s}.${escapeIdentifier(fk.table)} VALIDATE CONSTRAINT ${escapeIdentifier(fk.name)}`,
+    )
+  }
+}
+
+// The ids of the log entries the current snapshot holds.
+async function loggedIds(src: ClientBase, schema: string): Promise<string[]> {
+  const log = `${escapeIdentifier(schema)}.${escapeIdentifier(CHANGES)}`
+  const { rows } = await src.query<{ ids: string[] }>(
+    `SELECT coalesce(array_agg(id), '{}') AS ids FROM ${log}`,
+  )
+  return rows[0]?.ids ?? []
+}
+
+// Removes log entries once applied. By id: entries of transactions that committed later (with lower
+// ids) stay, for the next pass.
+async function forget(src: ClientBase, schema: string, ids: string[]): Promise<void> {
+  if (ids.length === 0) return
+  const log = `${escapeIdentifier(schema)}.${escapeIdentifier(CHANGES)}`
+  await src.query(`DELETE FROM ${log} WHERE id = ANY ($1::bigint[])`, [ids])
+}
+
+// `alias`'s primary key is one of the keys in $1 (a JSON array of objects, one per key).
+function keyMatch(plan: CopyPlan, table: string, alias: string): string {
+  const key = plan.keys.get(table) ?? []
+  const names = key.map((k) => escapeIdentifier(k.name))
+  const record = key.map((k) => `${escapeIdentifier(k.name)} ${k.type}`).join(', ')
+  return `(${names.map((n) => `${alias}.${n}`).join(', ')}) IN (SELECT ${names.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS k (${record}))`
+}
+
 // Tables referenced by a foreign key come before those that reference them. The migrations table
-// is left out: migrate() filled it on the target.
+// is left out (migrate() filled it on the target), and so is the change log.
 async function tablesInLoadOrder(client: ClientBase, schema: string): Promise<string[]> {
   const { rows } = await client.query<{ name: string; refs: string[] }>(
     `SELECT c.relname AS name,
@@ -110,9 +290,9 @@ async function tablesInLoadOrder(client: ClientBase, schema: string): Promise<st
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'f'
      LEFT JOIN pg_class r ON r.oid = k.confrelid
-     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> 'schema_migrations'
+     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname NOT IN ('schema_migrations', $2)
      GROUP BY c.relname ORDER BY c.relname`,
-    [schema],
+    [schema, CHANGES],
   )
   const order: string[] = []
   const pending = new Map(rows.map((r) => [r.name, r.refs]))
@@ -139,10 +319,10 @@ async function copiedColumns(client: ClientBase, schema: string, table: string):
   return rows.map((r) => escapeIdentifier(r.name)).join(', ')
 }
 
+// Order-free and cheap (no sort): it runs in the write pause, over every row.
 async function checksum(client: ClientBase, table: string): Promise<{ n: string; sum: string }> {
   const { rows } = await client.query<{ n: string; sum: string }>(
-    `SELECT count(*)::text AS n, coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') AS sum
-     FROM ${table} AS t`,
+    `SELECT count(*)::text AS n, coalesce(sum(hashtextextended(t::text, 0)), 0)::text AS sum FROM ${table} AS t`,
   )
   return rows[0] as { n: string; sum: string }
 }

@@ -8,14 +8,33 @@
 // move got (move-plan.ts), so a move cut short (a Lambda timeout) is resumed, finished or rolled
 // back by posting it again, and a failed move undoes only what belongs to its own claim.
 import { type ClientBase, escapeIdentifier } from 'pg'
-import { fence, HttpError, type Log, migrate, type TenantCatalog, type TenantPools, unfence } from '../../lib'
+import {
+  capturedTables,
+  fence,
+  HttpError,
+  type Log,
+  migrate,
+  startCapture,
+  stopCapture,
+  type TenantCatalog,
+  type TenantPools,
+  unfence,
+} from '../../lib'
 import { masterMigrations } from '../../migrations'
-import { type CopiedTables, copySchema } from './copy-schema'
+import {
+  bulkCopy,
+  type CopiedTables,
+  type CopyPlan,
+  catchUp,
+  finishCopy,
+  prepareTarget,
+  validateForeignKeys,
+} from './copy-schema'
 import { type MoveLock, withMoveLock } from './move-lock'
 import { type MovePlan, type PlacementRow, planMove } from './move-plan'
 
 /** The points a move passes, each told once its work is done. */
-export type MoveStep = 'claim' | 'fence' | 'copy' | 'verify' | 'flip' | 'drop'
+export type MoveStep = 'claim' | 'capture' | 'copy' | 'fence' | 'verify' | 'flip' | 'drop'
 
 /**
  * `moved`: this call moved the tenant. `resumed`: it took up a move cut short (before or after its
@@ -37,12 +56,25 @@ export interface MoveReport {
   tables: CopiedTables
   /** False: the old copy is still there (fenced, so it takes no writes); post the move again to drop it. */
   oldCopyRemoved: boolean
+  /** Where the time of a copying move went; `pauseMs`: writes refused, from the fence to the flip. */
+  timings?: MoveTimings
   durationMs: number
+}
+
+export interface MoveTimings {
+  /** The bulk copy, writes going on. */
+  copyMs: number
+  /** The catch-up passes before the fence, writes going on. */
+  catchUpMs: number
+  catchUpPasses: number
+  /** The fence up to the flip: the last pass, the checks, the flip. */
+  pauseMs: number
 }
 
 export interface MoveOptions {
   /**
-   * Told after each step's work: 'copy' after the first table, 'verify' once every table matches
+   * Told after each step's work: 'capture' once the change log records writes, 'copy' after the
+   * first table, 'fence' once writes are refused, 'verify' once every table matches
    * but before the target commits. Tests cut the move short there.
    */
   onStep?: (step: MoveStep) => void | Promise<void>
@@ -134,36 +166,72 @@ async function carryOut(move: Move, plan: MovePlan): Promise<Moved> {
   }
 }
 
-// Fences the source, copies, flips; then drops the old copy. A failure before the flip is undone.
+const NO_IDLE_TIMEOUT = `SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'idle_session_timeout'`
+// How little the change log must hold before the fence goes up: the last pass, behind it, is short.
+const CATCH_UP_SMALL = 200
+// Passes before the fence goes up whatever is left (writes faster than the catch-up can follow).
+const CATCH_UP_PASSES = 20
+
+// Copies while writes go on, catches up from the change log, then fences for the last pass and the
+// flip; then drops the old copy. A failure before the flip is undone. A schema whose changes cannot
+// be captured (a table without a primary key) is fenced for the whole copy instead.
 async function forward(move: Move, source: string, outcome: MoveOutcome): Promise<Moved> {
   const { tenantId, schema, target } = move
+  const timings: MoveTimings = { copyMs: 0, catchUpMs: 0, catchUpPasses: 0, pauseMs: 0 }
   let tables: CopiedTables
+  let plan: CopyPlan
   try {
-    await onCluster(move, source, (c) => fence(c, schema))
-    await move.step('fence')
-    // The copy starts by dropping whatever the target holds of the schema.
-    await move.lock.confirm()
-    let first = true
-    tables = await onCluster(move, source, (src) =>
-      onCluster(move, target, (dst) =>
-        copySchema(src, dst, schema, {
+    ;({ tables, plan } = await onCluster(move, source, (src) =>
+      onCluster(move, target, async (dst) => {
+        // Both sessions are held through the move, idle between its steps: the registry's
+        // idle_session_timeout must not end them (the registry resets it when they go back).
+        for (const c of [src, dst]) await c.query(NO_IDLE_TIMEOUT)
+        const captured = await capturedTables(src, schema)
+        if (captured) await startCapture(src, schema, captured)
+        else await fence(src, schema)
+        await move.step('capture')
+        // The copy starts by dropping whatever the target holds of the schema.
+        await move.lock.confirm()
+        const plan = await prepareTarget(src, dst, schema, captured !== undefined)
+        let first = true
+        let started = Date.now()
+        const tables = await bulkCopy(src, dst, plan, {
           tableCopied: async () => {
             if (first) await move.step('copy')
             first = false
           },
-          verified: () => move.step('verify'),
-        }),
-      ),
-    )
-    await flip(move, source)
+        })
+        timings.copyMs = Date.now() - started
+        started = Date.now()
+        while (timings.catchUpPasses < CATCH_UP_PASSES) {
+          timings.catchUpPasses++
+          if ((await catchUp(src, dst, plan)) < CATCH_UP_SMALL) break
+        }
+        timings.catchUpMs = Date.now() - started
+        const fencedAt = Date.now()
+        await fence(src, schema)
+        await move.step('fence')
+        await finishCopy(src, dst, plan, { verified: () => move.step('verify') })
+        await flip(move, source)
+        timings.pauseMs = Date.now() - fencedAt
+        return { tables, plan }
+      }),
+    ))
   } catch (err) {
     return failed(move, source, err)
   }
   move.catalog.invalidate(tenantId)
   await move.step('flip')
+  // The rows are the source's, which held its foreign keys: checked now, writes going on.
+  await onCluster(move, target, (dst) => validateForeignKeys(dst, plan)).catch((err: unknown) =>
+    move.log.warn('tenant moved, but its foreign keys could not be validated (they hold for new rows)', {
+      tenantId,
+      err,
+    }),
+  )
   // The old copy is fenced; removing it makes a stale environment's reads fail over to the new one.
   const oldCopyRemoved = await dropOldCopy(move, source)
-  return { from: source, to: target, outcome, tables, oldCopyRemoved }
+  return { from: source, to: target, outcome, tables, oldCopyRemoved, timings }
 }
 
 async function placementOf(move: Move): Promise<PlacementRow | undefined> {
@@ -275,8 +343,9 @@ async function rollBack(move: Move, source: string, abandoned: string): Promise<
   await dropSchema(move, abandoned)
   await lock.confirm()
   await onCluster(move, source, async (c) => {
-    // Bounded, as the fence is: behind a long write the roll-back fails, and is posted again.
-    await c.query(`SELECT set_config('lock_timeout', '10s', false)`)
+    // Bounded, as the fence is (ddl-locks.ts): behind a long write the roll-back fails, and is
+    // posted again.
+    await stopCapture(c, schema)
     await unfence(c, schema)
   })
   const { rowCount } = await lock.client.query(

@@ -4,57 +4,85 @@
 // from anyone, and an acknowledged write can only have landed in the copy that is moved.
 import type { ClientBase } from 'pg'
 import { TENANT_FENCED } from '../sqlstate'
+import { type LockRetryOptions, withLockRetries } from './ddl-locks'
 import { quoteIdent } from './tenant-id'
 
-const FENCE = 'tenant_pools_fence'
+export const FENCE = 'tenant_pools_fence'
+/** The change log of a move (change-log.ts): the mover's own, never fenced. */
+export const CHANGES = 'tenant_pools_changes'
 
-/**
- * Fences every table of `schema`. Creating the triggers waits for writes in flight to end (their
- * locks conflict), so once this returns no write can commit in the schema. Runs in its own
- * transaction; `lockTimeoutMs` bounds the wait behind long writers (the move then fails, unfenced).
- */
-export async function fence(client: ClientBase, schema: string, lockTimeoutMs = 10_000): Promise<void> {
+/** The function every fence trigger runs: refuse the statement with TPM01. */
+export const fenceFunction = (schema: string): string => {
   const s = quoteIdent(schema)
-  await client.query('BEGIN')
-  try {
-    await client.query(`SELECT set_config('lock_timeout', $1, true)`, [`${lockTimeoutMs}ms`])
-    await client.query(
-      `CREATE OR REPLACE FUNCTION ${s}.${FENCE}() RETURNS trigger LANGUAGE plpgsql AS $fence$
+  return `CREATE OR REPLACE FUNCTION ${s}.${FENCE}() RETURNS trigger LANGUAGE plpgsql AS $fence$
        BEGIN
          RAISE EXCEPTION 'tenant schema % is being moved: writes are refused', TG_TABLE_SCHEMA
            USING ERRCODE = '${TENANT_FENCED}';
        END
-       $fence$`,
-    )
-    for (const table of await tablesOf(client, schema)) {
-      const t = `${s}.${quoteIdent(table)}`
-      await client.query(`DROP TRIGGER IF EXISTS ${FENCE} ON ${t}`)
-      await client.query(
-        `CREATE TRIGGER ${FENCE} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${t}
-         FOR EACH STATEMENT EXECUTE FUNCTION ${s}.${FENCE}()`,
-      )
-    }
-    await client.query('COMMIT')
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  }
+       $fence$`
+}
+
+/**
+ * Fences every table of `schema`. Creating the triggers waits for writes in flight to end (their
+ * locks conflict), so once this returns no write can commit in the schema. Runs in its own
+ * transaction, every table locked first, each attempt bounded (ddl-locks.ts): it never deadlocks
+ * with the tenant's writes, and gives up after `totalMs` behind a long one (the move then fails).
+ */
+export async function fence(
+  client: ClientBase,
+  schema: string,
+  options: LockRetryOptions = {},
+): Promise<void> {
+  const s = quoteIdent(schema)
+  await withLockRetries(
+    client,
+    async () => {
+      const tables = (await tablesOf(client, schema)).filter((t) => t !== CHANGES)
+      await lockTables(client, schema, tables)
+      await client.query(fenceFunction(schema))
+      for (const table of tables) {
+        const t = `${s}.${quoteIdent(table)}`
+        await client.query(`DROP TRIGGER IF EXISTS ${FENCE} ON ${t}`)
+        await client.query(
+          `CREATE TRIGGER ${FENCE} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${t}
+           FOR EACH STATEMENT EXECUTE FUNCTION ${s}.${FENCE}()`,
+        )
+      }
+    },
+    options,
+  )
 }
 
 /** Takes the fence down (a move that failed part way): the schema takes writes again. */
-export async function unfence(client: ClientBase, schema: string): Promise<void> {
+export async function unfence(
+  client: ClientBase,
+  schema: string,
+  options: LockRetryOptions = {},
+): Promise<void> {
   const s = quoteIdent(schema)
-  await client.query('BEGIN')
-  try {
-    for (const table of await tablesOf(client, schema)) {
-      await client.query(`DROP TRIGGER IF EXISTS ${FENCE} ON ${s}.${quoteIdent(table)}`)
-    }
-    await client.query(`DROP FUNCTION IF EXISTS ${s}.${FENCE}()`)
-    await client.query('COMMIT')
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  }
+  await withLockRetries(
+    client,
+    async () => {
+      const tables = (await tablesOf(client, schema)).filter((t) => t !== CHANGES)
+      await lockTables(client, schema, tables)
+      for (const table of tables) {
+        await client.query(`DROP TRIGGER IF EXISTS ${FENCE} ON ${s}.${quoteIdent(table)}`)
+      }
+      await client.query(`DROP FUNCTION IF EXISTS ${s}.${FENCE}()`)
+    },
+    options,
+  )
+}
+
+/**
+ * Locks `tables` of `schema` as CREATE TRIGGER does (SHARE ROW EXCLUSIVE: writes wait, reads go
+ * on), all in one statement, within the transaction's lock_timeout.
+ */
+export async function lockTables(client: ClientBase, schema: string, tables: string[]): Promise<void> {
+  if (tables.length === 0) return
+  const s = quoteIdent(schema)
+  const list = tables.map((t) => `${s}.${quoteIdent(t)}`).join(', ')
+  await client.query(`LOCK TABLE ${list} IN SHARE ROW EXCLUSIVE MODE`)
 }
 
 /** The ordinary tables of `schema`, by name. */

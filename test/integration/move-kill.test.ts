@@ -19,7 +19,7 @@ import {
   untrue,
 } from '../support/move-check'
 
-const STEPS: MoveStep[] = ['claim', 'fence', 'copy', 'verify', 'flip', 'drop']
+const STEPS: MoveStep[] = ['claim', 'capture', 'copy', 'fence', 'verify', 'flip', 'drop']
 const FLIPPED = new Set<MoveStep>(['flip', 'drop'])
 const ORDERS = 2_000
 

@@ -49,15 +49,20 @@ export function fingerprint(cluster: string, id: string): Promise<Fingerprint | 
   })
 }
 
-/** Fence triggers and fence functions left in the tenant's schema on one cluster. */
+/**
+ * What a move leaves in the tenant's schema on one cluster while it runs: fence and change-capture
+ * triggers, their functions, and the change log.
+ */
 export function fencesOn(cluster: string, id: string): Promise<number> {
   return onServer(clusterUrls[cluster]?.() ?? '', async (c) => {
     const { rows } = await c.query<{ n: number }>(
       `SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid
                 JOIN pg_namespace n ON n.oid = r.relnamespace
-               WHERE n.nspname = $1 AND t.tgname = 'tenant_pools_fence')
+               WHERE n.nspname = $1 AND t.tgname LIKE 'tenant\\_pools\\_%')
             + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-               WHERE n.nspname = $1 AND p.proname = 'tenant_pools_fence') AS n`,
+               WHERE n.nspname = $1 AND p.proname LIKE 'tenant\\_pools\\_%')
+            + (SELECT count(*) FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace
+               WHERE n.nspname = $1 AND r.relname = 'tenant_pools_changes') AS n`,
       [`tenant_${id}`],
     )
     return Number(rows[0]?.n)

@@ -5,7 +5,18 @@ import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import { type Client, escapeIdentifier } from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { fence, grantCatalogRead, grantTenantTraffic, migrate, TenantPools, unfence } from '../../lib'
+import {
+  CHANGES,
+  capturedTables,
+  fence,
+  grantCatalogRead,
+  grantTenantTraffic,
+  migrate,
+  startCapture,
+  stopCapture,
+  TenantPools,
+  unfence,
+} from '../../lib'
 import { tenantMigrations } from '../../migrations'
 import { onServer, uniqueTenant } from '../support/db'
 import { memoryLog } from '../support/memory-log'
@@ -153,6 +164,30 @@ describe.each([
     expect(await count()).toBe(1)
     expect(await codeOf(orderRow('after'))).toBe(fenced)
     await asOwner((c) => unfence(c, schema))
+    expect(await codeOf(orderRow('after'))).toBe('done')
+  })
+
+  run('writes through a move’s change capture, and can neither read nor change the change log', async () => {
+    const { id, schema, pools, asOwner, codeOf } = await world()
+    await asOwner(async (c) => {
+      const tables = await capturedTables(c, schema)
+      if (!tables) throw new Error('every table of the orders schema has a primary key')
+      await startCapture(c, schema, tables)
+    })
+    await pools.query(id, orderRow('captured'))
+    await pools.query(id, `UPDATE orders SET customer = 'd' WHERE reference = 'captured'`)
+    const logged = await asOwner((c) => c.query(`SELECT tbl FROM ${schema}.${CHANGES} ORDER BY id`))
+    expect(logged.rows).toEqual([{ tbl: 'orders' }, { tbl: 'orders' }])
+    for (const sql of [
+      `SELECT * FROM ${CHANGES}`,
+      `DELETE FROM ${CHANGES}`,
+      `INSERT INTO ${CHANGES} (tbl, key) VALUES ('orders', '{}')`,
+      `SELECT set_config('session_replication_role', 'replica', false)`,
+      'ALTER TABLE orders DISABLE TRIGGER tenant_pools_capture',
+    ]) {
+      expect({ sql, code: await codeOf(sql) }).toEqual({ sql, code: '42501' })
+    }
+    await asOwner((c) => stopCapture(c, schema))
     expect(await codeOf(orderRow('after'))).toBe('done')
   })
 

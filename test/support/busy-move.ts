@@ -197,7 +197,7 @@ async function runBusy(create: Handler, mover: Mover, plan: BusyPlan & { gapMs: 
     answers: answerCounts(writes),
     problems: {
       placement,
-      answers: unexpectedAnswers(writes).map((w) => `${describeWrite(w)}${inMove(w, moves)}`),
+      answers: grouped(unexpectedAnswers(writes), moves),
       outsideMoves: refusedOutside.map(describeWrite),
     },
   }
@@ -292,7 +292,18 @@ function writeFigures(move: MoveRecord, writes: Write[]) {
 const describeWrite = (w: Write): string =>
   `${w.reference}: ${w.status} ${w.code ?? ''}${w.status === 503 && !w.retryAfter ? ' (no Retry-After)' : ''}`.trim()
 
-const inMove = (w: Write, moves: MoveRecord[]): string => {
-  const m = moves.find((x) => during(w, x))
-  return m === undefined ? ' (no move running)' : ` (during move ${m.index + 1})`
+// Unexpected answers by status and code: how many, during which moves, and one reference.
+function grouped(writes: Write[], moves: MoveRecord[]): string[] {
+  const groups = new Map<string, { n: number; moves: Set<string>; example: string }>()
+  for (const w of writes) {
+    const key = describeWrite(w).slice(w.reference.length + 2)
+    const g = groups.get(key) ?? { n: 0, moves: new Set<string>(), example: w.reference }
+    const m = moves.find((x) => during(w, x))
+    g.n++
+    g.moves.add(m === undefined ? 'none' : String(m.index + 1))
+    groups.set(key, g)
+  }
+  return [...groups].map(
+    ([key, g]) => `${g.n}× ${key}, during moves ${[...g.moves].join(', ')} (e.g. ${g.example})`,
+  )
 }

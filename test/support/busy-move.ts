@@ -64,6 +64,8 @@ export interface MoveRecord {
   steps: Array<{ step: string; atMs: number }>
   /** The report's copyMs, else from the steps: the mark before the first 'copy' to 'verify'. */
   copyMs?: number
+  /** From the steps: 'fence' to 'flip', while the fence stood on the source (server side). */
+  fencedMs?: number
   /** Writes refused with 503 TENANT_MOVING while the move ran. */
   refused: number
   /** From the first refused write's start to the last one's answer; 0 if none was refused. */
@@ -227,6 +229,7 @@ async function moveOnce(mover: Mover, tenantId: string, index: number, writers: 
       rowsCopied: report.tables.reduce((n, t) => n + t.rows, 0),
       reported,
       copyMs: reported.copyMs ?? copyFromSteps(steps),
+      fencedMs: between(steps, 'fence', 'flip'),
     }
   } catch (err) {
     const endedAt = Date.now()
@@ -269,6 +272,13 @@ function copyFromSteps(steps: MoveRecord['steps']): number | undefined {
   const verify = steps.find((s) => s.step === 'verify')
   const before = steps[first - 1]
   return first > 0 && before && verify ? verify.atMs - before.atMs : undefined
+}
+
+// From the first `from` step to the last `to` step, if both were told.
+function between(steps: MoveRecord['steps'], from: string, to: string): number | undefined {
+  const start = steps.find((s) => s.step === from)
+  const end = steps.findLast((s) => s.step === to)
+  return start && end ? end.atMs - start.atMs : undefined
 }
 
 const during = (w: Write, m: MoveRecord): boolean => w.startedAt <= m.endedAt && w.answeredAt >= m.startedAt

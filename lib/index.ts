@@ -52,6 +52,7 @@ export { CHANGES, capturedTables, primaryKeyOf, startCapture, stopCapture } from
 export { type LockRetryOptions, withLockRetries } from './tenancy/ddl-locks'
 export { fence, tablesOf, unfence } from './tenancy/fence'
 export { grantCatalogRead, grantTenantTraffic, lockGrants } from './tenancy/grants'
+export { tablesInLoadOrder } from './tenancy/load-order'
 export { type Migration, migrate } from './tenancy/migrate'
 export { type PlacedDbOptions, placedDb } from './tenancy/placed-db'
 export { assertTenantId, MAX_TENANT_ID_LENGTH, quoteIdent } from './tenancy/tenant-id'

@@ -1,15 +1,17 @@
 // The copy of a moving tenant's schema from its source cluster to its target, in phases:
 // 1. prepareTarget: the migrations the source has, without foreign keys (the copy fills tables in
 //    any order, and a catch-up pass replaces rows a parent at a time);
-// 2. bulkCopy: every table's rows from one snapshot (COPY, streamed), while writes go on;
+// 2. bulkCopy: every table's rows from one snapshot (COPY, streamed), checked by a count and a
+//    checksum against that snapshot, while writes go on;
 // 3. catchUp: the rows the change log (change-log.ts) names, again from a later snapshot, as often
 //    as needed; the last pass runs behind the fence, when nothing changes any more;
-// 4. finishCopy: sequences, a count and checksum of every table on both sides, the foreign keys
-//    back (NOT VALID: the rows are the source's, which held them), validated after the flip.
+// 4. finishCopy: sequences, each table's count and the caught-up rows' checksum compared on both
+//    sides (the bulk copy was checked whole), the foreign keys back (NOT VALID: the rows are the
+//    source's, which held them), validated after the flip.
 import { pipeline } from 'node:stream/promises'
 import { type ClientBase, escapeIdentifier } from 'pg'
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
-import { CHANGES, primaryKeyOf } from '../../lib'
+import { CHANGES, primaryKeyOf, tablesInLoadOrder } from '../../lib'
 import { tenantMigrations } from '../../migrations'
 import { migrateTenant } from './provision'
 
@@ -33,6 +35,8 @@ export interface CopyPlan {
   foreignKeys: Array<{ table: string; name: string; definition: string }>
   /** Whether the source's changes are captured (catch-up passes apply). */
   captured: boolean
+  /** Every key a catch-up pass copied again, per table: the last check compares those rows. */
+  touched: Map<string, Map<string, unknown>>
 }
 
 // The same text for the same row on both servers, whatever their settings; and no API statement
@@ -78,7 +82,8 @@ export async function prepareTarget(
     schema,
     tenantMigrations.filter((m) => has.has(m.version)),
   )
-  const tables = await tablesInLoadOrder(src, schema)
+  // The migrations table is left out (migrate() filled it), and so is the change log.
+  const tables = await tablesInLoadOrder(src, schema, ['schema_migrations', CHANGES])
   const columns = new Map<string, string>()
   const keys = new Map<string, Array<{ name: string; type: string }>>()
   for (const table of tables) {
@@ -96,7 +101,7 @@ export async function prepareTarget(
       `ALTER TABLE ${s}.${escapeIdentifier(fk.table)} DROP CONSTRAINT ${escapeIdentifier(fk.name)}`,
     )
   }
-  return { schema, tables, columns, keys, foreignKeys, captured }
+  return { schema, tables, columns, keys, foreignKeys, captured, touched: new Map() }
 }
 
 /**
@@ -121,8 +126,13 @@ export async function bulkCopy(
       src.query(copyTo(`COPY ${t} (${columns}) TO STDOUT`)),
       dst.query(copyFrom(`COPY ${t} (${columns}) FROM STDIN`)),
     )
-    const { rows } = await src.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)
-    report.push({ name: table, rows: Number(rows[0]?.n) })
+    // The whole copy checked, from the same snapshot, while writes go on: the last check, behind
+    // the fence, then only needs the rows caught up since and the counts.
+    const [a, b] = await Promise.all([checksum(src, t), checksum(dst, t)])
+    if (a.n !== b.n || a.sum !== b.sum) {
+      throw new Error(`table ${table}: ${b.n} rows copied of ${a.n}, or their checksums differ`)
+    }
+    report.push({ name: table, rows: Number(a.n) })
     await hooks.tableCopied?.(table)
   }
   await dst.query('COMMIT')
@@ -157,6 +167,9 @@ export async function catchUp(src: ClientBase, dst: ClientBase, plan: CopyPlan):
     for (const [table, keys] of byTable) {
       if (!plan.keys.has(table)) throw new Error(`the change log names table ${table}, which is not copied`)
       const list = [...keys.values()]
+      const touched = plan.touched.get(table) ?? new Map<string, unknown>()
+      for (const [text, key] of keys) touched.set(text, key)
+      plan.touched.set(table, touched)
       const { rows: current } = await src.query<{ row: unknown }>(
         `SELECT to_jsonb(t) AS row FROM ${s}.${escapeIdentifier(table)} AS t WHERE ${keyMatch(plan, table, 't')}`,
         [JSON.stringify(list)],
@@ -222,13 +235,22 @@ export async function finishCopy(
       const at = rows[0]
       if (at) await dst.query('SELECT setval($1::regclass, $2, $3)', [q, at.last_value, at.is_called])
     }
+    // The bulk copy was checked whole; since, only the rows the log named changed: those, and every
+    // table's count (a row the log missed would show there), are compared now.
     for (const table of plan.tables) {
       const t = `${s}.${escapeIdentifier(table)}`
-      const [a, b] = await Promise.all([checksum(src, t), checksum(dst, t)])
-      if (a.n !== b.n || a.sum !== b.sum) {
-        throw new Error(
-          `table ${table}: ${b.n} rows on the target, ${a.n} on the source, or their checksums differ`,
-        )
+      const counted = (c: ClientBase) => c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t}`)
+      const [a, b] = await Promise.all([counted(src), counted(dst)])
+      if (a.rows[0]?.n !== b.rows[0]?.n) {
+        throw new Error(`table ${table}: ${b.rows[0]?.n} rows on the target, ${a.rows[0]?.n} on the source`)
+      }
+      const keys = [...(plan.touched.get(table)?.values() ?? [])]
+      if (keys.length === 0) continue
+      const where = keyMatch(plan, table, 't')
+      const params = [JSON.stringify(keys)]
+      const [x, y] = await Promise.all([checksum(src, t, where, params), checksum(dst, t, where, params)])
+      if (x.n !== y.n || x.sum !== y.sum) {
+        throw new Error(`table ${table}: the rows caught up differ between the source and the target`)
       }
     }
     await hooks.verified?.()
@@ -281,32 +303,6 @@ function keyMatch(plan: CopyPlan, table: string, alias: string): string {
   return `(${names.map((n) => `${alias}.${n}`).join(', ')}) IN (SELECT ${names.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS k (${record}))`
 }
 
-// Tables referenced by a foreign key come before those that reference them. The migrations table
-// is left out (migrate() filled it on the target), and so is the change log.
-async function tablesInLoadOrder(client: ClientBase, schema: string): Promise<string[]> {
-  const { rows } = await client.query<{ name: string; refs: string[] }>(
-    `SELECT c.relname AS name,
-            coalesce(array_agg(r.relname::text) FILTER (WHERE r.relname IS NOT NULL AND r.oid <> c.oid), '{}'::text[]) AS refs
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     LEFT JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'f'
-     LEFT JOIN pg_class r ON r.oid = k.confrelid
-     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname NOT IN ('schema_migrations', $2)
-     GROUP BY c.relname ORDER BY c.relname`,
-    [schema, CHANGES],
-  )
-  const order: string[] = []
-  const pending = new Map(rows.map((r) => [r.name, r.refs]))
-  while (pending.size > 0) {
-    const ready = [...pending].filter(([, refs]) => refs.every((r) => !pending.has(r)))
-    if (ready.length === 0) throw new Error(`foreign keys form a cycle among ${[...pending.keys()]}`)
-    for (const [name] of ready) {
-      order.push(name)
-      pending.delete(name)
-    }
-  }
-  return order
-}
-
 // Stored columns, in order (generated ones are computed again on the target).
 async function copiedColumns(client: ClientBase, schema: string, table: string): Promise<string> {
   const { rows } = await client.query<{ name: string }>(
@@ -319,10 +315,17 @@ async function copiedColumns(client: ClientBase, schema: string, table: string):
   return rows.map((r) => escapeIdentifier(r.name)).join(', ')
 }
 
-// Order-free and cheap (no sort): it runs in the write pause, over every row.
-async function checksum(client: ClientBase, table: string): Promise<{ n: string; sum: string }> {
+// Order-free and cheap (no sort): a count and a sum of row hashes, of every row or those `where`.
+async function checksum(
+  client: ClientBase,
+  table: string,
+  where = 'true',
+  params: unknown[] = [],
+): Promise<{ n: string; sum: string }> {
   const { rows } = await client.query<{ n: string; sum: string }>(
-    `SELECT count(*)::text AS n, coalesce(sum(hashtextextended(t::text, 0)), 0)::text AS sum FROM ${table} AS t`,
+    `SELECT count(*)::text AS n, coalesce(sum(hashtextextended(t::text, 0)), 0)::text AS sum FROM ${table} AS t
+     WHERE ${where}`,
+    params,
   )
   return rows[0] as { n: string; sum: string }
 }

@@ -67,7 +67,9 @@ export interface MoveTimings {
   /** The catch-up passes before the fence, writes going on. */
   catchUpMs: number
   catchUpPasses: number
-  /** The fence up to the flip: the last pass, the checks, the flip. */
+  /** Getting the fence's locks (writers wait, 100 ms at most at a time, and are not refused). */
+  fenceMs: number
+  /** The fence up to the flip, writes refused: the last pass, the checks, the flip. */
   pauseMs: number
 }
 
@@ -177,7 +179,7 @@ const CATCH_UP_PASSES = 20
 // be captured (a table without a primary key) is fenced for the whole copy instead.
 async function forward(move: Move, source: string, outcome: MoveOutcome): Promise<Moved> {
   const { tenantId, schema, target } = move
-  const timings: MoveTimings = { copyMs: 0, catchUpMs: 0, catchUpPasses: 0, pauseMs: 0 }
+  const timings: MoveTimings = { copyMs: 0, catchUpMs: 0, catchUpPasses: 0, fenceMs: 0, pauseMs: 0 }
   let tables: CopiedTables
   let plan: CopyPlan
   try {
@@ -208,8 +210,10 @@ async function forward(move: Move, source: string, outcome: MoveOutcome): Promis
           if ((await catchUp(src, dst, plan)) < CATCH_UP_SMALL) break
         }
         timings.catchUpMs = Date.now() - started
-        const fencedAt = Date.now()
+        started = Date.now()
         await fence(src, schema)
+        timings.fenceMs = Date.now() - started
+        const fencedAt = Date.now()
         await move.step('fence')
         await finishCopy(src, dst, plan, { verified: () => move.step('verify') })
         await flip(move, source)

@@ -5,7 +5,8 @@
 // the writer's transaction, so a committed change is always in it.
 import type { ClientBase } from 'pg'
 import { withLockRetries } from './ddl-locks'
-import { CHANGES, FENCE, fenceFunction, lockTables, tablesOf } from './fence'
+import { CHANGES, FENCE, fenceFunction, lockTables } from './fence'
+import { tablesInLoadOrder } from './load-order'
 import { quoteIdent } from './tenant-id'
 
 export { CHANGES }
@@ -34,12 +35,13 @@ export async function primaryKeyOf(
 }
 
 /**
- * The tables whose changes are captured: every table of `schema` but the log itself. Undefined if
+ * The tables whose changes are captured, in load order: every table of `schema` but the log and the
+ * migrations table (the copy makes that one by migrating). Undefined if
  * one of them has no primary key (its rows cannot be told apart: such a schema is moved behind
  * the fence for the whole copy).
  */
 export async function capturedTables(client: ClientBase, schema: string): Promise<string[] | undefined> {
-  const tables = (await tablesOf(client, schema)).filter((t) => t !== CHANGES)
+  const tables = await tablesInLoadOrder(client, schema, [CHANGES, 'schema_migrations'])
   for (const table of tables) {
     if ((await primaryKeyOf(client, schema, table)).length === 0) return undefined
   }
@@ -115,7 +117,7 @@ export async function startCapture(client: ClientBase, schema: string, tables: s
 export async function stopCapture(client: ClientBase, schema: string): Promise<void> {
   const s = quoteIdent(schema)
   await withLockRetries(client, async () => {
-    const tables = (await tablesOf(client, schema)).filter((t) => t !== CHANGES)
+    const tables = await tablesInLoadOrder(client, schema, [CHANGES])
     await lockTables(client, schema, tables)
     for (const table of tables) {
       const t = `${s}.${quoteIdent(table)}`

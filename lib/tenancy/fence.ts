@@ -5,6 +5,7 @@
 import type { ClientBase } from 'pg'
 import { TENANT_FENCED } from '../sqlstate'
 import { type LockRetryOptions, withLockRetries } from './ddl-locks'
+import { tablesInLoadOrder } from './load-order'
 import { quoteIdent } from './tenant-id'
 
 export const FENCE = 'tenant_pools_fence'
@@ -37,7 +38,7 @@ export async function fence(
   await withLockRetries(
     client,
     async () => {
-      const tables = (await tablesOf(client, schema)).filter((t) => t !== CHANGES)
+      const tables = await tablesInLoadOrder(client, schema, [CHANGES])
       await lockTables(client, schema, tables)
       await client.query(fenceFunction(schema))
       for (const table of tables) {
@@ -63,7 +64,7 @@ export async function unfence(
   await withLockRetries(
     client,
     async () => {
-      const tables = (await tablesOf(client, schema)).filter((t) => t !== CHANGES)
+      const tables = await tablesInLoadOrder(client, schema, [CHANGES])
       await lockTables(client, schema, tables)
       for (const table of tables) {
         await client.query(`DROP TRIGGER IF EXISTS ${FENCE} ON ${s}.${quoteIdent(table)}`)
@@ -76,7 +77,8 @@ export async function unfence(
 
 /**
  * Locks `tables` of `schema` as CREATE TRIGGER does (SHARE ROW EXCLUSIVE: writes wait, reads go
- * on), all in one statement, within the transaction's lock_timeout.
+ * on), all in one statement, in the order given (load order: load-order.ts), within the
+ * transaction's lock_timeout.
  */
 export async function lockTables(client: ClientBase, schema: string, tables: string[]): Promise<void> {
   if (tables.length === 0) return

@@ -1,0 +1,33 @@
+// Tables in foreign-key order, parents first: the order rows are loaded in, and the order the move
+// locks tables in. A writer adds an order, then its lines: locking `orders` before `order_lines`
+// waits for such a writer to finish instead of holding what it needs next.
+import type { ClientBase } from 'pg'
+
+/** The ordinary tables of `schema` but `except`, parents before the tables that reference them. */
+export async function tablesInLoadOrder(
+  client: ClientBase,
+  schema: string,
+  except: string[] = [],
+): Promise<string[]> {
+  const { rows } = await client.query<{ name: string; refs: string[] }>(
+    `SELECT c.relname AS name,
+            coalesce(array_agg(r.relname::text) FILTER (WHERE r.relname IS NOT NULL AND r.oid <> c.oid), '{}'::text[]) AS refs
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     LEFT JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'f'
+     LEFT JOIN pg_class r ON r.oid = k.confrelid
+     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relname = ANY ($2::text[])
+     GROUP BY c.relname ORDER BY c.relname`,
+    [schema, except],
+  )
+  const order: string[] = []
+  const pending = new Map(rows.map((r) => [r.name, r.refs]))
+  while (pending.size > 0) {
+    const ready = [...pending].filter(([, refs]) => refs.every((r) => !pending.has(r)))
+    if (ready.length === 0) throw new Error(`foreign keys form a cycle among ${[...pending.keys()]}`)
+    for (const [name] of ready) {
+      order.push(name)
+      pending.delete(name)
+    }
+  }
+  return order
+}

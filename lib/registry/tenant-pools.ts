@@ -430,7 +430,9 @@ export class TenantPools {
         const fromReadOnly = conn.startedReadOnly || conn.boundTo.leavesSettings
         running = boundQuery<R>(conn.client, out.use.resetStatements(fromReadOnly), query, values, true)
       } else if (ride === RIDE_ASSERT) {
-        running = boundQuery<R>(conn.client, out.use.assertStatements, query, values)
+        // Committed first, as the reset is: a procedure's or DO block's ROLLBACK sharing its
+        // transaction would undo it, and run the rest of its body under the caller's own path.
+        running = boundQuery<R>(conn.client, out.use.assertStatements, query, values, true)
       } else {
         // Two calls: pg's overloads take a string or a config, not their union.
         running =

@@ -112,3 +112,36 @@ describe('Function: sendCancelRequest', () => {
     }
   })
 })
+
+describe.each([
+  ['PostgreSQL 18', process.env.DATABASE_URL],
+  ['PostgreSQL 15', process.env.TEST_PG15_URL],
+])('Behaviour: a procedure’s ROLLBACK after its caller moved the search_path, on %s', (_, url) => {
+  const run = url ? it : it.skip
+  // Found by the isolation property on PostgreSQL 15: a tenant sets its search_path to another's,
+  // then CALLs (spelled past the text check, with values) a procedure that rolls back and writes.
+  // The search_path asserted ahead of the CALL shared its transaction, the ROLLBACK undid it, and
+  // the write landed in the other tenant's table.
+  run('never lets the write land in another tenant’s schema', async () => {
+    const [victim, attacker] = [uniqueTenant('rv'), uniqueTenant('ra')]
+    const { pools } = testPools({ connectionString: url, budget: 1, maxPerPool: 1 })
+    for (const id of [victim, attacker]) {
+      await pools.master.query(`CREATE SCHEMA tenant_${id}`)
+      await pools.query(id, 'CREATE TABLE whoami (tenant text)')
+    }
+    const schema = `tenant_${attacker}`
+    await pools.query(
+      attacker,
+      `CREATE OR REPLACE PROCEDURE ${schema}.hop(n int) LANGUAGE plpgsql AS $p$
+       BEGIN ROLLBACK; INSERT INTO whoami (tenant) VALUES ('${attacker}'); END $p$`,
+    )
+    await pools.query(attacker, `select /* x; */ "set_config"('search_path', $1, false)`, [
+      `pg_temp, tenant_${victim}`,
+    ])
+    await pools.query(attacker, `/* /* nested */ */ CALL ${schema}.hop($1)`, [1])
+    const { rows } = await pools.query<{ tenant: string }>(victim, 'SELECT tenant FROM whoami')
+    expect(rows).toEqual([])
+    const own = await pools.query<{ tenant: string }>(attacker, 'SELECT tenant FROM whoami')
+    expect(own.rows).toEqual([{ tenant: attacker }])
+  })
+})

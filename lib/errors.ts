@@ -82,6 +82,15 @@ export class HttpError extends TenantPoolsError {
  */
 export class ConnectionLostError extends TenantPoolsError {
   readonly code = 'CONNECTION_LOST'
+  /**
+   * False only when the statement cannot have taken effect: the call was read-only, or the
+   * connection was found dead before any of it reached a live backend.
+   */
+  readonly mayHaveRun: boolean
+  constructor(message: string, options?: { cause?: unknown; mayHaveRun?: boolean }) {
+    super(message, options)
+    this.mayHaveRun = options?.mayHaveRun ?? true
+  }
 }
 
 /**

@@ -29,6 +29,19 @@ export const isConnectionLost = (err: unknown): boolean => {
   return SESSION_ENDED.has(code) || code.startsWith('08') || SOCKET_LOST.has(code)
 }
 
+/** A socket-level loss (Node's code): the peer vanished, reset the connection, or never answered. */
+export const isSocketLost = (err: unknown): boolean => SOCKET_LOST.has(sqlState(err) ?? '')
+
+/**
+ * The peer answered what was sent with a reset (or the socket was already closed for writing):
+ * met before any byte of an answer arrived, the statement was never read by a live backend (one that
+ * read it and then died closes with FIN, not RST).
+ */
+export const isSocketReset = (err: unknown): boolean => {
+  const code = sqlState(err)
+  return code === 'ECONNRESET' || code === 'EPIPE'
+}
+
 /** True when the server ended the session on purpose (terminate, idle timeout): expected, not alarming. */
 export const isServerKill = (err: unknown): boolean => SESSION_ENDED.has(sqlState(err) ?? '')
 

@@ -75,6 +75,15 @@ export function toHttp(err: unknown): HttpAnswer {
   // never answered with another login, so the caller is told which part is down.
   if (err instanceof CredentialsError || err instanceof SecretUnreadableError)
     return unavailable('CREDENTIALS_UNAVAILABLE', 'The database login is unavailable; retry shortly')
+  // A connection lost under a write that may have committed: the caller must check before retrying.
+  if (err instanceof ConnectionLostError && err.mayHaveRun) {
+    return {
+      status: 504,
+      code: 'OUTCOME_UNKNOWN',
+      message: 'The connection to the database was lost; the request may or may not have taken effect',
+      headers: { 'retry-after': RETRY_AFTER_SECONDS },
+    }
+  }
   if (err instanceof ConnectError || err instanceof ConnectionLostError || err instanceof PoolsEndedError) {
     return unavailable('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly')
   }

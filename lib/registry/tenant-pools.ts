@@ -27,7 +27,7 @@ import {
   PROXY_SAFE_RESET_SQL,
   searchPathSelects,
 } from '../pool/session'
-import { isConnectionLost, sqlState } from '../sqlstate'
+import { isConnectionLost, isSocketLost, isSocketReset, sqlState } from '../sqlstate'
 import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb, TenantHandle } from '../types'
 import { buildClusters, type Cluster, type Endpoint } from './clusters'
 import { heldByThisCall, holding } from './held'
@@ -49,6 +49,9 @@ const SETTLE_AFTER_IDLE_MS = 20
 // How old an answer to "has this tenant a role of its own" may be before it is looked up again (in
 // the background: role-lookup.ts).
 const ROLE_LOOKUP_MAX_AGE_MS = 60_000
+// Statements sent again after meeting a reset with no answer (#queryOn): as many as a thaw may
+// find dead idle connections of one login, plus a fresh one.
+const UNANSWERED_RETRIES = 4
 
 // Released with this, a connection is destroyed; it failed the liveness check.
 const STALE = new Error('connection failed its liveness check')
@@ -393,6 +396,7 @@ export class TenantPools {
     values: unknown[] | undefined,
     limits: CallLimits,
     observer?: CheckoutObserver,
+    attempt = 1,
   ): Promise<QueryResult<R>> {
     // A config (pg's { text, rowMode, types, name }, as Drizzle sends through asPgPool) runs as given.
     const text = typeof query === 'string' ? query : query.text
@@ -421,6 +425,7 @@ export class TenantPools {
     // one costs a defineProperty per call under tsx's keepNames.)
     let timedOut: StatementTimeoutError | undefined
     let result: QueryResult<R>
+    const readBefore = bytesRead(conn.client)
     try {
       observer?.acquired(conn.client as PoolClient)
       let running: Promise<QueryResult<R>>
@@ -466,7 +471,16 @@ export class TenantPools {
         // transaction, once the server has said so.
         this.#releaseWhenReady(login, conn, isConnectionLost(err) || conn.lost ? err : undefined, reset)
       }
-      throw typed(err, conn)
+      // The socket was reset before any byte of an answer came: no live backend read the statement
+      // (the one it was sent to was gone, as after a freeze that lost its FATAL). It runs on another
+      // connection; a few times at most, as every idle one may have died the same way.
+      const unanswered = isSocketReset(err) && bytesRead(conn.client) === readBefore
+      if (unanswered && attempt <= UNANSWERED_RETRIES) {
+        this.#counters.connectionsReplaced++
+        if (limits.measure) limits.measure.connectionsReplaced++
+        return this.#queryOn<R>(scope, query, values, limits, observer, attempt + 1)
+      }
+      throw typed(err, conn, !unanswered && !scope.readOnly)
     }
     this.#statementRan(conn)
     try {
@@ -544,7 +558,8 @@ export class TenantPools {
       if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
       // The handler may have left session state behind; a fresh connection is cheaper than a leak.
       login.release(conn, err ?? new Error('withClient callback threw a nullish value'))
-      throw typed(err, conn)
+      // A transaction whose COMMIT was never sent cannot have committed.
+      throw typed(err, conn, !scope.readOnly && (commit === undefined || commit.sent))
     }
     // Whatever the callback did to the session is undone before anyone, this scope included, uses
     // the connection again, and what it listened to on the client is no longer heard.
@@ -773,8 +788,13 @@ export class TenantPools {
     const idleFor = now - conn.idleSince
     // Idle since before a statement or ping went unanswered: its server may be gone too.
     const suspect = conn.idleSince <= this.#suspectSince
-    const ping = suspect || idleFor >= this.#options.validateAfterIdleMs
-    const settle = idleFor >= SETTLE_AFTER_IDLE_MS || conn.freedInInvocation !== this.#invocation
+    const crossed = conn.freedInInvocation !== this.#invocation
+    // A connection handed to a caller's callback (withClient, transaction, a pg.Pool client) that
+    // was freed before this invocation began is pinged: a freeze may have lost its server's FATAL,
+    // and nothing could send the callback's first statement again. A query() needs no ping: one that
+    // meets such a dead socket is sent again (#queryOn).
+    const ping = suspect || idleFor >= this.#options.validateAfterIdleMs || (text === undefined && crossed)
+    const settle = idleFor >= SETTLE_AFTER_IDLE_MS || crossed
     // A session leaves its scope only through a full reset: nothing a caller left in it (a temporary
     // relation, a setting, a role, a cursor, a lock) reaches another scope's caller. Within the
     // scope, the search_path is verified (as the server reported it) or else asserted.
@@ -1210,11 +1230,21 @@ function untilReady(client: Client, ms: number): Promise<boolean> {
   })
 }
 
-// An error without SQLSTATE from a connection that is now lost is the loss itself.
-const typed = (err: unknown, conn: PooledConnection): unknown =>
-  conn.lost && sqlState(err) === undefined && !(err instanceof TenantPoolsError)
-    ? new ConnectionLostError('The connection to the database was lost during the call', { cause: err })
+// An error from a connection that is now lost, with no SQLSTATE or a socket's code (ECONNRESET,
+// EPIPE, ETIMEDOUT, EHOSTUNREACH, an unexpected end), is the loss itself. It may have run unless
+// the call could not write or nothing of it reached a live backend.
+const typed = (err: unknown, conn: PooledConnection, mayHaveRun = true): unknown =>
+  conn.lost && !(err instanceof TenantPoolsError) && (sqlState(err) === undefined || isSocketLost(err))
+    ? new ConnectionLostError('The connection to the database was lost during the call', {
+        cause: err,
+        mayHaveRun,
+      })
     : err
+
+// Bytes the connection's socket has read so far: unchanged across a statement, nothing of its
+// answer arrived.
+const bytesRead = (client: Client): number | undefined =>
+  (client as unknown as { connection?: { stream?: { bytesRead?: number } } }).connection?.stream?.bytesRead
 
 // The reader could not be reached or dropped the call: connecting failed, the connection died, or
 // the replica is starting up or cancelled the read for a conflict with recovery.

@@ -46,7 +46,7 @@ describe('Function: toHttp', () => {
   it.each([
     [new PoolExhaustedError('all in use'), 'POOL_EXHAUSTED'],
     [new ConnectError('refused'), 'DATABASE_UNAVAILABLE'],
-    [new ConnectionLostError('lost'), 'DATABASE_UNAVAILABLE'],
+    [new ConnectionLostError('lost', { mayHaveRun: false }), 'DATABASE_UNAVAILABLE'],
     [new CredentialsError('provider failed'), 'CREDENTIALS_UNAVAILABLE'],
     [new SecretUnreadableError('app/tenants/x', 'it does not exist'), 'CREDENTIALS_UNAVAILABLE'],
     [new PoolsEndedError('ended'), 'DATABASE_UNAVAILABLE'],
@@ -72,5 +72,18 @@ describe('Function: toHttp', () => {
     expect(toHttp(Object.assign(new Error('internal thing'), { statusCode: 400 }))).toMatchObject({
       status: 500,
     })
+  })
+})
+
+describe('Function: toHttp, a lost connection', () => {
+  const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+  it.each([
+    [new ConnectionLostError('lost', { cause: reset, mayHaveRun: true }), 504, 'OUTCOME_UNKNOWN'],
+    [new ConnectionLostError('lost', { cause: reset, mayHaveRun: false }), 503, 'DATABASE_UNAVAILABLE'],
+    ...['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].map(
+      (code) => [Object.assign(new Error(code), { code }), 503, 'DATABASE_UNAVAILABLE'] as const,
+    ),
+  ])('%p → %i %s with Retry-After, never a 500', (err, status, code) => {
+    expect(toHttp(err)).toMatchObject({ status, code, headers: { 'retry-after': '1' } })
   })
 })

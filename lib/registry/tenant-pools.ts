@@ -425,6 +425,8 @@ export class TenantPools {
     // one costs a defineProperty per call under tsx's keepNames.)
     let timedOut: StatementTimeoutError | undefined
     let result: QueryResult<R>
+    // Freed before this invocation began: a freeze may lie between its last use and now.
+    const crossed = conn.freedInInvocation !== this.#invocation
     const readBefore = bytesRead(conn.client)
     try {
       observer?.acquired(conn.client as PoolClient)
@@ -471,10 +473,13 @@ export class TenantPools {
         // transaction, once the server has said so.
         this.#releaseWhenReady(login, conn, isConnectionLost(err) || conn.lost ? err : undefined, reset)
       }
-      // The socket was reset before any byte of an answer came: no live backend read the statement
-      // (the one it was sent to was gone, as after a freeze that lost its FATAL). It runs on another
-      // connection; a few times at most, as every idle one may have died the same way.
-      const unanswered = isSocketReset(err) && bytesRead(conn.client) === readBefore
+      // The first statement on a connection since a possible freeze met a reset before any byte of
+      // an answer: its backend was gone (a freeze lost its FATAL and FIN, and the server answers
+      // the write with an RST), and no live backend read it. It runs on another connection; a few
+      // times at most, as every idle one may have died the same way. This assumes nothing between
+      // here and the server forwards a statement and then resets the client (README, "Freeze and
+      // thaw"); within an invocation a reset is reported, never sent again.
+      const unanswered = crossed && isSocketReset(err) && bytesRead(conn.client) === readBefore
       if (unanswered && attempt <= UNANSWERED_RETRIES) {
         this.#counters.connectionsReplaced++
         if (limits.measure) limits.measure.connectionsReplaced++

@@ -77,13 +77,16 @@ describe('Function: toHttp', () => {
 
 describe('Function: toHttp, a lost connection', () => {
   const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
-  it.each([
+  const cases: Array<[Error, number, string]> = [
     [new ConnectionLostError('lost', { cause: reset, mayHaveRun: true }), 504, 'OUTCOME_UNKNOWN'],
     [new ConnectionLostError('lost', { cause: reset, mayHaveRun: false }), 503, 'DATABASE_UNAVAILABLE'],
-    ...['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].map(
-      (code) => [Object.assign(new Error(code), { code }), 503, 'DATABASE_UNAVAILABLE'] as const,
-    ),
-  ])('%p → %i %s with Retry-After, never a 500', (err, status, code) => {
+    ...['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].map((code): [Error, number, string] => [
+      Object.assign(new Error(code), { code }),
+      503,
+      'DATABASE_UNAVAILABLE',
+    ]),
+  ]
+  it.each(cases)('%p → %i %s with Retry-After, never a 500', (err, status, code) => {
     expect(toHttp(err)).toMatchObject({ status, code, headers: { 'retry-after': '1' } })
   })
 })

@@ -11,6 +11,8 @@ interface Outcome {
   tookMs: number
   status: number
   retryAfter?: string
+  write: boolean
+  code?: string
 }
 
 const TENANTS = Array.from({ length: 10 }, (_, t) => `c${t}`)
@@ -71,6 +73,8 @@ describe('Chaos: a database restart under load, through the handlers', () => {
           tookMs: Date.now() - started,
           status,
           retryAfter: (res.headers as Record<string, string> | undefined)?.['retry-after'],
+          write: i % 2 === 0,
+          code: status >= 500 ? JSON.parse(res.body ?? '{}').error?.code : undefined,
         })
         if (status === 201) acknowledged.push([tenant, JSON.parse(res.body ?? '{}').id])
         else if (i % 2 === 0) failedWrites++
@@ -95,7 +99,12 @@ describe('Chaos: a database restart under load, through the handlers', () => {
     // Traffic flowed before the stop (a count, not a rate: a busy machine serves fewer).
     expect(outcomes.filter((o) => ok(o) && o.at < downAt).length).toBeGreaterThan(10)
     expect(failures.length).toBeGreaterThan(0)
-    expect(failures.filter((f) => f.status !== 503 || f.retryAfter !== '1')).toEqual([])
+    // A 503, or for a write whose connection died with it in flight, 504 OUTCOME_UNKNOWN: it may
+    // have committed. Either with Retry-After; never a 500.
+    const unknown = failures.filter((f) => f.status === 504 && f.write && f.code === 'OUTCOME_UNKNOWN')
+    expect(
+      failures.filter((f) => f.retryAfter !== '1' || (f.status !== 503 && !unknown.includes(f))),
+    ).toEqual([])
     // Bounded by the connect timeout (1 s), with room for a noisy machine; never a hang.
     const slowest = Math.max(...failures.map((f) => f.tookMs))
     expect(slowest).toBeLessThan(5_000)
@@ -119,9 +128,9 @@ describe('Chaos: a database restart under load, through the handlers', () => {
     await admin.end()
     expect(acknowledged.length).toBeGreaterThan(20)
     expect(acknowledged.filter(([t, id]) => !present.has(`${t}/${id}`))).toEqual([])
-    // A shutdown ends sessions only between statements, after a COMMIT has been answered: no write
-    // can be both present and reported as failed.
-    expect(total).toBe(acknowledged.length)
+    // Beyond the acknowledged writes, only those answered OUTCOME_UNKNOWN may be there.
+    expect(total).toBeGreaterThanOrEqual(acknowledged.length)
+    expect(total - acknowledged.length).toBeLessThanOrEqual(unknown.length)
     console.log(
       `restart via handlers: ${outcomes.length} calls, ${failures.length} answered 503, slowest ${slowest} ms, ` +
         `first success ${recoveryMs} ms after the server was back; ${acknowledged.length} writes acknowledged ` +

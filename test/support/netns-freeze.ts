@@ -30,12 +30,12 @@ const tryRun = (cmd: string, args: string[]): void => {
 /** Why the harness cannot run here, or undefined when it can (root, ip and tc). */
 export function netnsUnavailable(): string | undefined {
   if (process.platform !== 'linux') return 'needs Linux network namespaces'
-  if (process.getuid?.() !== 0) return 'needs root'
+  if (process.getuid?.() !== 0) return 'needs root, ip and tc: not root'
   try {
     run('ip', ['-V'])
     run('tc', ['-V'])
   } catch {
-    return 'needs ip and tc (iproute2)'
+    return 'needs root, ip and tc: ip or tc missing'
   }
   return undefined
 }

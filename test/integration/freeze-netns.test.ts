@@ -124,9 +124,16 @@ async function startEnvironment(options: object = {}): Promise<Environment> {
     async end() {
       if (env.frozen) env.thaw(child.pid as number)
       child.stdin.end()
-      const stats = await Promise.race([next('stats'), sleep(10_000)])
+      // Bounded: a worker that never answers is killed all the same. The timer is cleared, or it
+      // would hold jest open after the run.
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), 10_000)
+      })
+      const stats = await Promise.race([next('stats'), late])
+      clearTimeout(timer)
       env.remove([child.pid as number])
-      return (stats as WorkerReply | undefined)?.stats
+      return stats?.stats
     },
     stderr: () => stderr,
   }

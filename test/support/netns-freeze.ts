@@ -76,6 +76,18 @@ export function sweepStaleNamespaces(): void {
     for (const pid of pidsIn(name)) tryRun('kill', ['-KILL', String(pid)])
     tryRun('ip', ['netns', 'del', name])
   }
+  // A deleted namespace lives on, unnamed, while a socket in it does: the killed worker's, sending
+  // its FIN into a link that may still drop everything, for minutes. Its links are deleted now.
+  const named = new Set<string>()
+  try {
+    for (const m of run('ip', ['netns', 'list']).matchAll(/\(id: (\d+)\)/g)) named.add(m[1] as string)
+    for (const line of run('ip', ['-o', '-d', 'link', 'show']).split('\n')) {
+      const m = /^\d+: (tpz[0-9a-f]{6}hs?)@\S+ .* link-netnsid (\d+)/.exec(line)
+      if (m && !named.has(m[2] as string)) tryRun('ip', ['link', 'del', m[1] as string])
+    }
+  } catch {
+    // nothing to list
+  }
 }
 
 /** A free /30 in 10.231.0.0/16: the host's end takes .1 of it, the namespace's .2. */

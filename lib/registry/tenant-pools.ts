@@ -49,9 +49,9 @@ const SETTLE_AFTER_IDLE_MS = 20
 // How old an answer to "has this tenant a role of its own" may be before it is looked up again (in
 // the background: role-lookup.ts).
 const ROLE_LOOKUP_MAX_AGE_MS = 60_000
-// Statements sent again after meeting a reset with no answer (#queryOn): as many as a thaw may
-// find dead idle connections of one login, plus a fresh one.
-const UNANSWERED_RETRIES = 4
+// Statements sent again after meeting a reset with no answer (#queryOn). After the first, every
+// idle connection is pinged before use (suspect): one more attempt is the usual case.
+const UNANSWERED_RETRIES = 3
 
 // Released with this, a connection is destroyed; it failed the liveness check.
 const STALE = new Error('connection failed its liveness check')
@@ -481,6 +481,9 @@ export class TenantPools {
       // thaw"); within an invocation a reset is reported (as may have run), never sent again.
       const unanswered = crossed && isSocketReset(err) && bytesRead(conn.client) === readBefore
       if (unanswered && attempt <= UNANSWERED_RETRIES) {
+        // Every connection idle since before now may have died the same way: each is pinged before
+        // its next use, so the statement goes out on a live one.
+        this.#suspectSince = this.#options.clock.now()
         this.#counters.connectionsReplaced++
         if (limits.measure) limits.measure.connectionsReplaced++
         return this.#queryOn<R>(scope, query, values, limits, observer, attempt + 1)

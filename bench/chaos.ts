@@ -1,15 +1,22 @@
-// npm run bench:chaos: the `blackhole` scenario. The orders handlers, with the deployed defaults
+// npm run bench:chaos: two scenarios, `blackhole` then `faithful`. CHAOS_SCENARIO=blackhole or
+// CHAOS_SCENARIO=faithful runs one alone (blackhole alone takes over a minute).
+// `blackhole`: the orders handlers, with the deployed defaults
 // (29 s invocation timeout, the library's own timeouts), serve 10 callers over 5 tenants while the
 // database stops answering for 5 s and then for 40 s (SIGSTOP on the postmaster and every backend,
 // as a Multi-AZ failover or a partition looks from the client). Prints, per outage, the slowest
 // answer against the invocation's deadline, answers by status, Lambda timeouts and the time to the
-// first success after recovery; writes bench/results/chaos-<timestamp>.json. Not a test.
+// first success after recovery; writes bench/results/chaos-<timestamp>.json.
+// `faithful` (chaos-faithful.ts): freezes as Lambda makes them, the environment's network link
+// dropping everything both ways; failures per freeze length and the first read after a thaw against
+// a warm one; writes bench/results/chaos-faithful-<timestamp>.json. Needs root, ip and tc, else
+// says it is skipped and why. Not a test.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'esbuild'
 import { committedReferences, runBlackhole, succeeded } from '../test/support/blackhole-load'
 import { handlerWorld, type WorldModules } from '../test/support/handler-world'
+import { faithful } from './chaos-faithful'
 
 const TENANTS = Array.from({ length: 5 }, (_, t) => `b${t}`)
 const CALLERS = 10
@@ -43,7 +50,7 @@ async function bundledModules(): Promise<WorldModules> {
   return require(outfile)
 }
 
-async function main(): Promise<void> {
+async function blackhole(): Promise<void> {
   const world = await handlerWorld(TENANTS, { TENANT_POOLS_APP_NAME_PREFIX: 'bench-chaos' }, bundledModules)
   const rows: Record<string, Record<string, string | number>> = {}
   const results: Record<string, unknown>[] = []
@@ -116,6 +123,17 @@ async function main(): Promise<void> {
     `${JSON.stringify({ at, node: process.version, callers: CALLERS, tenants: TENANTS.length, results }, null, 2)}\n`,
   )
   console.log(`wrote ${file}`)
+}
+
+const SCENARIOS: Record<string, () => Promise<void>> = { blackhole, faithful }
+
+async function main(): Promise<void> {
+  const only = process.env.CHAOS_SCENARIO
+  if (only !== undefined && !(only in SCENARIOS))
+    throw new Error(
+      `CHAOS_SCENARIO=${only}: unknown; use ${Object.keys(SCENARIOS).join(' or ')}, or unset it for all`,
+    )
+  for (const [name, run] of Object.entries(SCENARIOS)) if (only === undefined || only === name) await run()
 }
 
 main().catch((err) => {

@@ -5,7 +5,8 @@
 // Argument: JSON { connectionString, prefix, options } (options: more TenantPoolsOptions).
 // Request: {"id":n,"tenant":"t","via":"read"|"write"|"withClient"|"transaction"|"pgPool"|"slowWrite"}.
 // Every write inserts its own `id` into `calls`, so the test can count how often each one ran.
-// Reply: {"id":n,"ok":true,"pid":…} or {"id":n,"ok":false,"code","mayHaveRun","cause","message"}.
+// Reply: {"id":n,"ok":true,"pid":…} or {"id":n,"ok":false,"code","mayHaveRun","cause","message"}, each
+// with `tookMs`, measured here so the pipe and the parent's event loop are not counted.
 import { createInterface } from 'node:readline'
 import type { ClientBase } from 'pg'
 import { TenantPools, type TenantPoolsOptions } from '../../lib'
@@ -31,6 +32,8 @@ export interface WorkerReply {
   ready?: boolean
   crashed?: boolean
   stats?: Record<string, number>
+  /** From the request's start (its line read, after any thaw) to its answer, in this process. */
+  tookMs?: number
 }
 
 const { connectionString, prefix, options } = JSON.parse(process.argv[2] as string) as {
@@ -75,11 +78,14 @@ function run(r: WorkerRequest): Promise<PidRows> {
 }
 
 async function serve(r: WorkerRequest): Promise<void> {
+  // Before invocationStarted: what the library does at a thaw is part of the request's time.
+  const started = performance.now()
+  const took = () => performance.now() - started
   // As a handler's middleware does: a freeze may lie between this request and the last.
   pools.invocationStarted()
   try {
     const { rows } = await run(r)
-    reply({ id: r.id, ok: true, pid: rows[0]?.pid })
+    reply({ id: r.id, ok: true, pid: rows[0]?.pid, tookMs: took() })
   } catch (err) {
     const e = err as {
       code?: string
@@ -95,6 +101,7 @@ async function serve(r: WorkerRequest): Promise<void> {
       // Why a connect or a statement failed: its SQLSTATE or socket code.
       cause: e.cause?.code ?? e.cause?.message,
       message: e.message,
+      tookMs: took(),
     })
   }
 }

@@ -10,12 +10,11 @@
 // dropping everything both ways; failures per freeze length and the first read after a thaw against
 // a warm one; writes bench/results/chaos-faithful-<timestamp>.json. Needs root, ip and tc, else
 // says it is skipped and why. Not a test.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { build } from 'esbuild'
 import { committedReferences, runBlackhole, succeeded } from '../test/support/blackhole-load'
 import { handlerWorld, type WorldModules } from '../test/support/handler-world'
+import { bundled } from './bundled-handlers'
 import { faithful } from './chaos-faithful'
 
 const TENANTS = Array.from({ length: 5 }, (_, t) => `b${t}`)
@@ -25,30 +24,13 @@ const INVOCATION_MS = 29_000
 const ANSWER_MARGIN_MS = 1_000
 const OUTAGES_MS = [5_000, 40_000]
 
-/**
- * The handlers as deployed: one CommonJS bundle (middy is ESM-only, which Node 20's require cannot
- * load from the sources), with the provisioning and registry functions of the same module instance.
- */
-async function bundledModules(): Promise<WorldModules> {
-  const outfile = join(mkdtempSync(join(tmpdir(), 'tenant-pools-chaos-')), 'world.cjs')
-  await build({
-    stdin: {
-      contents: [
-        "export * as handlers from './functions/http/orders/handlers'",
-        "export { migrateMaster, provisionTenant } from './functions/admin/provision'",
-        "export { getTenantPools, resetTenantPools } from './lib'",
-      ].join('\n'),
-      resolveDir: join(__dirname, '..'),
-      loader: 'ts',
-    },
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    outfile,
-    logLevel: 'error',
-  })
-  return require(outfile)
-}
+// The handlers, with the provisioning and registry functions of the same module instance.
+const bundledModules = () =>
+  bundled<WorldModules>([
+    "export * as handlers from './functions/http/orders/handlers'",
+    "export { migrateMaster, provisionTenant } from './functions/admin/provision'",
+    "export { getTenantPools, resetTenantPools } from './lib'",
+  ])
 
 async function blackhole(): Promise<void> {
   const world = await handlerWorld(TENANTS, { TENANT_POOLS_APP_NAME_PREFIX: 'bench-chaos' }, bundledModules)

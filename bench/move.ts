@@ -10,8 +10,8 @@ import { join } from 'node:path'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { type MoveSummary, moveLine, summarize, summaryRow } from '../test/support/busy-figures'
-import { type BusyRun, busyEnvironment } from '../test/support/busy-move'
-import { bundledHandlers } from './bundled-handlers'
+import { type BusyModules, type BusyRun, busyEnvironment } from '../test/support/busy-move'
+import { bundled } from './bundled-handlers'
 
 const MOVES = Number(process.env.MOVES ?? 5)
 const SIZES = [20_000, 200_000]
@@ -43,7 +43,14 @@ async function main(): Promise<void> {
   const results: Result[] = []
   const rows: Record<string, Record<string, string>> = {}
   try {
-    const env = await busyEnvironment({ load: bundledHandlers, maxWriters: Math.max(...WRITERS) })
+    const env = await busyEnvironment({
+      load: () =>
+        bundled<BusyModules>([
+          "export { create } from './functions/http/orders/handlers'",
+          "export { resetTenantPools } from './lib'",
+        ]),
+      maxWriters: Math.max(...WRITERS),
+    })
     try {
       for (const orders of SIZES) {
         for (const writers of WRITERS) {

@@ -54,9 +54,16 @@ async function ensureSecret(
   }
 }
 
-/** The application role: may create schemas in the database and owns what it creates. */
-async function ensureAppRole(superuserUrl: string, role: string, password: string): Promise<void> {
-  // The same role, with the same password, on every cluster: the master secret logs in everywhere.
+/**
+ * A login role with `password` on the server at `superuserUrl` (the same on every cluster: one
+ * secret logs in everywhere), then `grants`, each given its quoted name.
+ */
+async function ensureLoginRole(
+  superuserUrl: string,
+  role: string,
+  password: string,
+  grants: Array<(role: string) => string> = [],
+): Promise<void> {
   const admin = new Client({ connectionString: superuserUrl })
   await admin.connect()
   try {
@@ -64,33 +71,43 @@ async function ensureAppRole(superuserUrl: string, role: string, password: strin
     const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
     if (!rowCount) await admin.query(`CREATE ROLE ${r} LOGIN`)
     await admin.query(`ALTER ROLE ${r} PASSWORD ${escapeLiteral(password)}`)
-    // CREATEROLE: tenant admin may give a tenant its own role (POST /admin/tenants {"role": true}).
-    await admin.query(`ALTER ROLE ${r} CREATEROLE`)
-    // As rds_superuser has: see and end other roles' sessions (the reaper, tenant deprovisioning).
-    await admin.query(`GRANT pg_signal_backend, pg_read_all_stats TO ${r}`)
-    await admin.query(`GRANT CREATE ON DATABASE tenant_pools TO ${r}`)
-    await admin.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${r}`)
+    for (const grant of grants) await admin.query(grant(r))
   } finally {
     await admin.end()
   }
 }
 
-/**
- * Tenant traffic's role: it logs in and owns nothing. Provisioning grants it the rows of each tenant
- * schema and a read of the catalog; it cannot create, alter, drop or truncate.
- */
-async function ensureTrafficRole(superuserUrl: string, role: string, password: string): Promise<void> {
-  const admin = new Client({ connectionString: superuserUrl })
-  await admin.connect()
-  try {
-    const r = escapeIdentifier(role)
-    const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
-    if (!rowCount) await admin.query(`CREATE ROLE ${r} LOGIN`)
-    await admin.query(`ALTER ROLE ${r} PASSWORD ${escapeLiteral(password)}`)
-  } finally {
-    await admin.end()
-  }
-}
+/** The application role (the schema owner): may create schemas and owns what it creates. */
+const APP_ROLE_GRANTS = [
+  // Tenant admin may give a tenant its own role (POST /admin/tenants {"role": true}).
+  (r: string) => `ALTER ROLE ${r} CREATEROLE`,
+  // As rds_superuser has: see and end other roles' sessions (the reaper, tenant deprovisioning).
+  (r: string) => `GRANT pg_signal_backend, pg_read_all_stats TO ${r}`,
+  (r: string) => `GRANT CREATE ON DATABASE tenant_pools TO ${r}`,
+  (r: string) => `GRANT CREATE, USAGE ON SCHEMA public TO ${r}`,
+]
+
+// Tenant traffic's role is granted nothing here: it owns nothing, and provisioning grants it the
+// rows of each tenant schema and a read of the catalog.
+
+/** An RDS-style secret for `username` on the main cluster, made with a new password if missing. */
+const ensureLoginSecret = async (
+  client: SecretsManagerClient,
+  name: string,
+  username: string,
+): Promise<{ username: string; password: string }> =>
+  JSON.parse(
+    await ensureSecret(client, name, () =>
+      JSON.stringify({
+        engine: 'postgres',
+        host: '127.0.0.1',
+        port: config.pgPort,
+        dbname: 'tenant_pools',
+        username,
+        password: randomBytes(18).toString('base64url'),
+      }),
+    ),
+  )
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -165,35 +182,13 @@ async function main(): Promise<void> {
 
     const client = new SecretsManagerClient({})
     // The functions log in as `app`, not as the superuser: its password lives only in the secret.
-    const master = JSON.parse(
-      await ensureSecret(client, MASTER_SECRET, () =>
-        JSON.stringify({
-          engine: 'postgres',
-          host: '127.0.0.1',
-          port: config.pgPort,
-          dbname: 'tenant_pools',
-          username: 'app',
-          password: randomBytes(18).toString('base64url'),
-        }),
-      ),
-    ) as { username: string; password: string }
-    await ensureAppRole(pg.url, master.username, master.password)
-    if (pgB) await ensureAppRole(pgB.url, master.username, master.password)
-    const traffic = JSON.parse(
-      await ensureSecret(client, TRAFFIC_SECRET, () =>
-        JSON.stringify({
-          engine: 'postgres',
-          host: '127.0.0.1',
-          port: config.pgPort,
-          dbname: 'tenant_pools',
-          username: TRAFFIC_ROLE,
-          password: randomBytes(18).toString('base64url'),
-        }),
-      ),
-    ) as { username: string; password: string }
-    await ensureTrafficRole(pg.url, traffic.username, traffic.password)
-    if (pgB) await ensureTrafficRole(pgB.url, traffic.username, traffic.password)
-    // Provisioning below grants it its rights, as the admin functions do.
+    const master = await ensureLoginSecret(client, MASTER_SECRET, 'app')
+    const traffic = await ensureLoginSecret(client, TRAFFIC_SECRET, TRAFFIC_ROLE)
+    for (const server of pgB ? [pg, pgB] : [pg]) {
+      await ensureLoginRole(server.url, master.username, master.password, APP_ROLE_GRANTS)
+      await ensureLoginRole(server.url, traffic.username, traffic.password)
+    }
+    // Provisioning below grants tenant traffic its rights, as the admin functions do.
     process.env.TENANT_POOLS_TRAFFIC_ROLE = traffic.username
     const adminKey = await ensureSecret(client, ADMIN_KEY_SECRET, () => randomBytes(24).toString('base64url'))
 

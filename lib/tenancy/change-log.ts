@@ -35,33 +35,40 @@ export async function primaryKeyOf(
 }
 
 /**
- * The tables whose changes are captured, in load order: every table of `schema` but the log and the
- * migrations table (the copy makes that one by migrating). Undefined if
- * one of them has no primary key (its rows cannot be told apart: such a schema is moved behind
- * the fence for the whole copy).
+ * The tables whose changes are captured, in load order, with their primary key columns: every table
+ * of `schema` but the log and the migrations table (the copy makes that one by migrating).
+ * Undefined if one of them has no primary key (its rows cannot be told apart: such a schema is moved
+ * behind the fence for the whole copy).
  */
-export async function capturedTables(client: ClientBase, schema: string): Promise<string[] | undefined> {
-  const tables = await tablesInLoadOrder(client, schema, [CHANGES, 'schema_migrations'])
-  for (const table of tables) {
-    if ((await primaryKeyOf(client, schema, table)).length === 0) return undefined
+export async function capturedTables(
+  client: ClientBase,
+  schema: string,
+): Promise<Map<string, string[]> | undefined> {
+  const keys = new Map<string, string[]>()
+  for (const table of await tablesInLoadOrder(client, schema, [CHANGES, 'schema_migrations'])) {
+    const key = await primaryKeyOf(client, schema, table)
+    if (key.length === 0) return undefined
+    keys.set(
+      table,
+      key.map((k) => k.name),
+    )
   }
-  return tables
+  return keys
 }
 
 /**
- * Starts capturing `tables`' changes. Idempotent: a move resumed after a kill starts it again.
- * The log is the owner's alone: tenant traffic's login writes it only through the trigger (its
- * function runs as the owner), and cannot read, change or empty it.
+ * Starts capturing the changes of `keys`' tables (capturedTables). Idempotent: a move resumed after
+ * a kill starts it again. The log is the owner's alone: tenant traffic's login writes it only
+ * through the trigger (its function runs as the owner), and cannot read, change or empty it.
  */
-export async function startCapture(client: ClientBase, schema: string, tables: string[]): Promise<void> {
+export async function startCapture(
+  client: ClientBase,
+  schema: string,
+  keys: Map<string, string[]>,
+): Promise<void> {
   const s = quoteIdent(schema)
   const log = `${s}.${quoteIdent(CHANGES)}`
-  const keys = new Map<string, string[]>()
-  for (const table of tables)
-    keys.set(
-      table,
-      (await primaryKeyOf(client, schema, table)).map((k) => k.name),
-    )
+  const tables = [...keys.keys()]
   await withLockRetries(client, async () => {
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${log} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

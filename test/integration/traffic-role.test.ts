@@ -170,9 +170,9 @@ describe.each([
   run('writes through a move’s change capture, and can neither read nor change the change log', async () => {
     const { id, schema, pools, asOwner, codeOf } = await world()
     await asOwner(async (c) => {
-      const tables = await capturedTables(c, schema)
-      if (!tables) throw new Error('every table of the orders schema has a primary key')
-      await startCapture(c, schema, tables)
+      const keys = await capturedTables(c, schema)
+      if (!keys) throw new Error('every table of the orders schema has a primary key')
+      await startCapture(c, schema, keys)
     })
     await pools.query(id, orderRow('captured'))
     await pools.query(id, `UPDATE orders SET customer = 'd' WHERE reference = 'captured'`)

@@ -85,7 +85,7 @@ export class TenantPools {
   // Invocations started (invocationStarted): a connection freed in an earlier one may have been
   // frozen since, however short the freeze, and always waits for pending socket events.
   #invocation = 0
-  #roles: RoleLookup | undefined
+  #roles: RoleLookup
 
   constructor(options: TenantPoolsOptions = {}) {
     this.#options = resolveOptions(options)
@@ -116,6 +116,14 @@ export class TenantPools {
     // Unref'd: an idle registry must not keep a process (or a test run) alive.
     this.#sweepTimer = setInterval(() => this.#sweep(o.clock.now()), o.sweepIntervalMs).unref()
     this.master = this.forMaster()
+    this.#roles = new RoleLookup(
+      async (role) => {
+        const { rowCount } = await this.master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
+        return (rowCount ?? 0) > 0
+      },
+      ROLE_LOOKUP_MAX_AGE_MS,
+      o.clock,
+    )
   }
 
   /** The master/catalog schema's database, with `limits` on each call (a deadline, a signal). */
@@ -987,15 +995,7 @@ export class TenantPools {
 
   // Whether a role named `name` exists. Asked on the main cluster, where a tenant's own role is
   // made: a credentials provider must not let such a tenant borrow a shared login.
-  async #roleExists(name: string): Promise<boolean> {
-    this.#roles ??= new RoleLookup(
-      async (role) => {
-        const { rowCount } = await this.master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
-        return (rowCount ?? 0) > 0
-      },
-      ROLE_LOOKUP_MAX_AGE_MS,
-      this.#options.clock,
-    )
+  #roleExists(name: string): Promise<boolean> {
     return this.#roles.exists(name)
   }
 

@@ -13,6 +13,7 @@ interface Wire {
   parse(message: { text: string; name: string; types: unknown[] }): void
   bind(message: { portal: string; statement: string; values: unknown[] }): void
   execute(message: { portal: string; rows: number }): void
+  flush(): void
   stream: { cork?: () => void; uncork?: () => void }
 }
 
@@ -31,6 +32,7 @@ export const combinable = (text: string, values: unknown): boolean =>
 
 class BoundQuery extends Query {
   readonly #binds: readonly string[]
+  readonly #answerFirst: boolean
   // The CommandComplete (and DataRow) messages of the statements ahead come first; they are not
   // part of the caller's result.
   #skip: number
@@ -38,12 +40,14 @@ class BoundQuery extends Query {
   constructor(
     binds: readonly string[],
     config: QueryConfig,
+    answerFirst: boolean,
     callback: (err: Error | undefined, result: QueryResult) => void,
   ) {
     // Extended mode even without values: the binding and the statement must share one Sync.
     super({ ...config, queryMode: 'extended' } as ConstructorParameters<typeof Query>[0], callback)
     this.#binds = binds
     this.#skip = binds.length
+    this.#answerFirst = answerFirst
   }
 
   override submit = (connection: Connection): Error | null => {
@@ -54,6 +58,14 @@ class BoundQuery extends Query {
         wire.parse({ text, name: '', types: [] })
         wire.bind({ portal: '', statement: '', values: [] })
         wire.execute({ portal: '', rows: 0 })
+      }
+      // An empty statement parsed, and a Flush: the server sends its ParseComplete (which pg takes
+      // as any unnamed statement's) at once, after the binds ahead ran and before the statement
+      // starts, so a live backend's first answer arrives within a round trip however long the
+      // statement then runs.
+      if (this.#answerFirst) {
+        wire.parse({ text: '', name: '', types: [] })
+        wire.flush()
       }
       // pg's own submit: Parse (unless already parsed), Bind, Describe, Execute, Sync. It refuses
       // (returns an error, writes nothing) only a query without text, with a name used for another
@@ -95,6 +107,9 @@ export const committedFirst = (binds: readonly string[]): string[] => ['BEGIN', 
  * roll back); with values or a config, in the extended protocol up to one Sync. `commitFirst`: the
  * binds run in a transaction of their own, committed before the statement starts, so that their
  * effects (an UNLISTEN, say) are complete when it runs and no rollback of its own undoes them.
+ * `answerFirst`: the server answers something as soon as it has read the whole message, before the
+ * statement runs (the extended protocol then, always), so silence tells a dead or unreachable server
+ * from a slow statement.
  */
 export async function boundQuery<R extends QueryResultRow>(
   client: { query(q: Query): unknown; query(text: string): Promise<unknown> },
@@ -102,6 +117,7 @@ export async function boundQuery<R extends QueryResultRow>(
   query: string | QueryConfig,
   values: unknown[] | undefined,
   commitFirst = false,
+  answerFirst = false,
 ): Promise<QueryResult<R>> {
   const text = typeof query === 'string' ? query : query.text
   if (!combinable(text, values ?? (typeof query === 'string' ? undefined : query.values))) {
@@ -111,7 +127,12 @@ export async function boundQuery<R extends QueryResultRow>(
   // One simple query is parsed whole before any of it runs: under the settings the session had
   // before, whose standard_conforming_strings may give a backslash in a literal another meaning.
   // A statement with a backslash goes in the extended protocol, parsed after the binds have run.
-  if (typeof query === 'string' && (values === undefined || values.length === 0) && !text.includes('\\')) {
+  if (
+    !answerFirst &&
+    typeof query === 'string' &&
+    (values === undefined || values.length === 0) &&
+    !text.includes('\\')
+  ) {
     const results = (await client.query(`${ahead.join('; ')}; ${text}`)) as QueryResult<R>[]
     return results[results.length - 1] as QueryResult<R>
   }
@@ -119,7 +140,9 @@ export async function boundQuery<R extends QueryResultRow>(
   if (values !== undefined) config.values = values
   return new Promise((resolve, reject) => {
     client.query(
-      new BoundQuery(ahead, config, (err, result) => (err ? reject(err) : resolve(result as QueryResult<R>))),
+      new BoundQuery(ahead, config, answerFirst, (err, result) =>
+        err ? reject(err) : resolve(result as QueryResult<R>),
+      ),
     )
   })
 }

@@ -36,7 +36,7 @@ import { poolEvents } from './pool-events'
 import { RoleLookup } from './role-lookup'
 import { ValidatedScopes } from './scopes'
 import { newCounters, type PoolStats, type TenantPoolsStats } from './stats'
-import { within } from './within'
+import { firstAnswerWithin, within } from './within'
 
 export type { ClusterStats, Counters, LoginStats, PoolStats, TenantPoolsStats } from './stats'
 
@@ -369,6 +369,20 @@ export class TenantPools {
     throw err
   }
 
+  // The first statement since a possible freeze got no answer at all within the validation timeout,
+  // as an unanswered ping: its server is gone or unreachable, and so, likely, are the other idle
+  // connections to it. The statement itself may have reached it: the caller is told so.
+  #firstAnswerMissing(out: Checkout, err: ConnectionLostError): never {
+    out.conn.lost = true
+    out.login.release(out.conn, err)
+    this.#serverSilent()
+    this.#log.warn('first statement since a possible freeze unanswered: connection destroyed', {
+      poolKey: out.use.key,
+      mayHaveRun: err.mayHaveRun,
+    })
+    throw err
+  }
+
   // Not async itself: the writer's path (the usual one) costs no extra promise.
   // `observer`: a pg.Pool handle's, told of the checkout and the release (its acquire and release events).
   #query<R extends QueryResultRow>(
@@ -432,6 +446,7 @@ export class TenantPools {
     // Made only when the timer fires: the warm path allocates no error. (An inline arrow: a named
     // one costs a defineProperty per call under tsx's keepNames.)
     let timedOut: StatementTimeoutError | undefined
+    let silent: ConnectionLostError | undefined
     let result: QueryResult<R>
     // Freed before this invocation began: a freeze may lie between its last use and now.
     const crossed = conn.freedInInvocation !== this.#invocation
@@ -439,21 +454,38 @@ export class TenantPools {
     try {
       observer?.acquired(conn.client as PoolClient)
       let running: Promise<QueryResult<R>>
-      if (ride === RIDE_RESET) {
+      if (ride?.binds === 'reset') {
         // Its DEALLOCATE ALL runs before the statement: pg must not skip the Parse of a named one.
         forgetPreparedStatements(conn.client)
         const fromReadOnly = conn.startedReadOnly || conn.boundTo.leavesSettings
-        running = boundQuery<R>(conn.client, out.use.resetStatements(fromReadOnly), query, values, true)
-      } else if (ride === RIDE_ASSERT) {
+        const binds = out.use.resetStatements(fromReadOnly)
+        running = boundQuery<R>(conn.client, binds, query, values, true, ride.probe)
+      } else if (ride?.binds === 'assert') {
         // Committed first, as the reset is: a procedure's or DO block's ROLLBACK sharing its
         // transaction would undo it, and run the rest of its body under the caller's own path.
-        running = boundQuery<R>(conn.client, out.use.assertStatements, query, values, true)
+        running = boundQuery<R>(conn.client, out.use.assertStatements, query, values, true, ride.probe)
+      } else if (ride?.probe) {
+        running = boundQuery<R>(conn.client, [], query, values, false, true)
       } else {
         // Two calls: pg's overloads take a string or a config, not their union.
         running =
           typeof query === 'string'
             ? conn.client.query<R>(query, values)
             : conn.client.query<R>(query, values)
+      }
+      // The liveness check rides with the statement: the server's first answer must come within the
+      // validation timeout, as a ping's would.
+      if (ride?.probe) {
+        this.#counters.connectionsPinged++
+        const answered = () => bytesRead(conn.client) !== readBefore
+        running = firstAnswerWithin(running, this.#options.validationTimeoutMs, answered, () => {
+          silent = new ConnectionLostError(
+            `No answer from the server within ${this.#options.validationTimeoutMs} ms (validationTimeoutMs) ` +
+              `to the first statement on a connection of pool ${scope.key} since a possible freeze; it may have run`,
+            { mayHaveRun: !scope.readOnly },
+          )
+          return silent
+        })
       }
       result = await within(running, boundMs, () => {
         timedOut = new StatementTimeoutError(
@@ -462,7 +494,7 @@ export class TenantPools {
         )
         return timedOut
       })
-      if (ride === RIDE_RESET) {
+      if (ride?.binds === 'reset') {
         // Committed ahead of the statement: the session is now the caller's scope's, and clean.
         this.#bound(conn, out.use, limits)
       }
@@ -472,10 +504,11 @@ export class TenantPools {
         observer?.released(err instanceof Error ? err : undefined, conn.client as PoolClient)
       } finally {
         if (timedOut !== undefined && err === timedOut) this.#statementTimedOut(out, timedOut)
+        if (silent !== undefined && err === silent) this.#firstAnswerMissing(out, silent)
         // A statement that carried a reset and failed may or may not have left it committed (pg
         // reports some errors, a value it cannot serialize or a row it cannot parse, after the
         // server committed): the binding is unknown, so the next use resets and binds in full.
-        if (ride === RIDE_RESET) conn.needsReset = true
+        if (ride?.binds === 'reset') conn.needsReset = true
         // A failed statement leaves the session clean (we ran nothing else on it): keep the
         // connection unless the connection itself broke. `dirty` covers a statement that opened a
         // transaction, once the server has said so.
@@ -774,7 +807,7 @@ export class TenantPools {
       else m.connectionsReused++
     }
     if (acquiredAt !== undefined) this.#watchForLeak(scope.key, conn, acquiredAt)
-    return { login, use, conn, leftMs, ride: typeof ready === 'string' ? ready : undefined }
+    return { login, use, conn, leftMs, ride: typeof ready === 'object' ? ready : undefined }
   }
 
   // Found dead on checkout: destroyed, and another one taken.
@@ -809,7 +842,23 @@ export class TenantPools {
     // was freed before this invocation began is pinged: a freeze may have lost its server's FATAL,
     // and nothing could send the callback's first statement again. A query() needs no ping: one that
     // meets such a dead socket is sent again (#queryOn).
-    const ping = suspect || idleFor >= this.#options.validateAfterIdleMs || (text === undefined && crossed)
+    let ping = suspect || idleFor >= this.#options.validateAfterIdleMs || (text === undefined && crossed)
+    // A query() on such a connection, idle long enough to be pinged, carries the ping instead: the
+    // server's first answer must come within the validation timeout (#queryOn). The round trip is
+    // saved at every thaw; the price is paid only where the server went silent during the freeze,
+    // where the statement may have reached it and the caller is told so, not given a fresh connection.
+    let probe = false
+    if (
+      ping &&
+      crossed &&
+      !suspect &&
+      text !== undefined &&
+      !this.#options.proxySafe &&
+      combinable(text, values)
+    ) {
+      ping = false
+      probe = true
+    }
     const settle = idleFor >= SETTLE_AFTER_IDLE_MS || crossed
     // A session leaves its scope only through a full reset: nothing a caller left in it (a temporary
     // relation, a setting, a role, a cursor, a lock) reaches another scope's caller. Within the
@@ -847,11 +896,13 @@ export class TenantPools {
         !(due === RIDE_RESET && use.leavesSettings) &&
         combinable(text, values)
       ) {
-        if (!settle) return due
-        return this.#releasedIfThrows(login, conn, this.#isAlive(conn, false, limits), due)
+        const ride = probe ? probed(due) : due
+        if (!settle) return ride
+        return this.#releasedIfThrows(login, conn, this.#isAlive(conn, false, limits), ride)
       }
       return this.#releasedIfThrows(login, conn, this.#reset(conn, use, due === RIDE_RESET, limits), true)
     }
+    if (probe) return this.#releasedIfThrows(login, conn, this.#isAlive(conn, false, limits), RIDE_PROBE)
     if (!settle && !suspect) return true
     return this.#releasedIfThrows(login, conn, this.#isAlive(conn, ping, limits), true)
   }
@@ -970,13 +1021,17 @@ export class TenantPools {
       await within(conn.client.query(sql), boundMs, noAnswer)
       return true
     } catch (err) {
-      if (unanswered !== undefined && err === unanswered) {
-        this.#counters.validationTimeouts++
-        this.#suspectSince = this.#options.clock.now()
-        for (const login of this.#logins.values()) login.closeIdle()
-      }
+      if (unanswered !== undefined && err === unanswered) this.#serverSilent()
       return false
     }
+  }
+
+  // A liveness check went unanswered: every connection idle since before now is pinged before its
+  // next use, and the idle ones, which would each cost a caller the same wait, are closed now.
+  #serverSilent(): void {
+    this.#counters.validationTimeouts++
+    this.#suspectSince = this.#options.clock.now()
+    for (const login of this.#logins.values()) login.closeIdle()
   }
 
   #useFor(scope: Scope): ScopeUse {
@@ -1188,11 +1243,20 @@ interface Checkout {
   ride: Ride | undefined
 }
 
-// The statement carries a full reset and the binding to its scope, committed ahead of it.
-const RIDE_RESET = 'reset'
-// The statement carries its scope's search_path, in its own implicit transaction.
-const RIDE_ASSERT = 'assert'
-type Ride = typeof RIDE_RESET | typeof RIDE_ASSERT
+/** What a statement carries ahead of it in its own round trip. */
+interface Ride {
+  /** A full reset and the binding to its scope (`reset`), or its scope's search_path (`assert`). */
+  readonly binds: 'reset' | 'assert' | undefined
+  /** The liveness check: the server's first answer must come within the validation timeout. */
+  readonly probe: boolean
+}
+const ride = (binds: Ride['binds'], probe: boolean): Ride => Object.freeze({ binds, probe })
+const RIDE_RESET = ride('reset', false)
+const RIDE_ASSERT = ride('assert', false)
+const RIDE_PROBE = ride(undefined, true)
+const RIDE_RESET_PROBE = ride('reset', true)
+const RIDE_ASSERT_PROBE = ride('assert', true)
+const probed = (r: Ride): Ride => (r === RIDE_RESET ? RIDE_RESET_PROBE : RIDE_ASSERT_PROBE)
 type Readiness = boolean | Ride
 
 // An immediate runs in the check phase of the current loop turn, before the next poll phase; one

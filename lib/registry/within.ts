@@ -27,3 +27,33 @@ export function within<T>(work: Promise<T>, ms: number, onTimeout: Error | (() =
     )
   })
 }
+
+/**
+ * Settles as `work` does, unless nothing of an answer has arrived `ms` after it was sent
+ * (`answered()` false then): it rejects with `onSilent` at that moment. An answer begun in time
+ * leaves `work` unbounded here (a slow statement is the statement timeout's business).
+ */
+export function firstAnswerWithin<T>(
+  work: Promise<T>,
+  ms: number,
+  answered: () => boolean,
+  onSilent: () => Error,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      if (answered()) return
+      work.catch(() => {})
+      reject(onSilent())
+    }, ms)
+    work.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      },
+    )
+  })
+}

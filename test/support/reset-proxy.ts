@@ -13,6 +13,8 @@ export interface ResetProxy {
   arm(mode: ResetMode): void
   /** Resets done so far. */
   readonly resets: number
+  /** Chunks clients have sent so far: a round trip's worth of messages arrives as one. */
+  readonly clientWrites: number
   close(): Promise<void>
 }
 
@@ -20,6 +22,7 @@ export async function resetProxy(target: URL): Promise<ResetProxy> {
   const sockets = new Set<Socket>()
   const armed = new Map<Socket, ResetMode>()
   let resets = 0
+  let clientWrites = 0
   const track = (s: Socket) => {
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
@@ -32,6 +35,7 @@ export async function resetProxy(target: URL): Promise<ResetProxy> {
     upstream.once('close', () => client.destroy())
     client.once('close', () => upstream.destroy())
     client.on('data', (chunk: Buffer) => {
+      clientWrites++
       const mode = armed.get(client)
       if (mode === undefined) {
         upstream.write(chunk)
@@ -61,6 +65,9 @@ export async function resetProxy(target: URL): Promise<ResetProxy> {
     },
     get resets() {
       return resets
+    },
+    get clientWrites() {
+      return clientWrites
     },
     close: async () => {
       for (const s of sockets) s.destroy()

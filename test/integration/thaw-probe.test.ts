@@ -1,0 +1,194 @@
+// The first query() after a thaw, on a connection idle past validateAfterIdleMs, carries its
+// liveness check instead of a separate ping: the server must answer something within
+// validationTimeoutMs (an empty statement parsed and flushed ahead of the caller's). A slow statement
+// is not mistaken for a silent server; a silent one fails the call truthfully (it may have run) and
+// sends the next call to a fresh connection; a reset with no answer is still sent again.
+import { ConnectionLostError } from '../../lib'
+import {
+  createTenants,
+  databaseUrl,
+  endTestPools,
+  eventually,
+  resumeBackend,
+  sleep,
+  stopBackend,
+  testPools,
+  uniqueTenant,
+  withAdmin,
+} from '../support/db'
+import { type ResetProxy, resetProxy } from '../support/reset-proxy'
+
+afterEach(endTestPools)
+
+const VALIDATION_MS = 300
+const IDLE_MS = 30
+
+async function tenantsWithCalls(n: number): Promise<string[]> {
+  const ids = Array.from({ length: n }, () => uniqueTenant('tp'))
+  await createTenants(ids)
+  for (const id of ids) await withAdmin((c) => c.query(`CREATE TABLE tenant_${id}.calls (n int)`))
+  return ids
+}
+
+const countOf = (id: string, n: number) =>
+  withAdmin(async (c) => {
+    const { rows } = await c.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM tenant_${id}.calls WHERE n = $1`,
+      [n],
+    )
+    return rows[0]?.n
+  })
+
+// One connection, so the thawed call gets the one the earlier invocation used.
+const onePool = (connectionString?: string) =>
+  testPools({
+    budget: 1,
+    maxPerPool: 1,
+    validateAfterIdleMs: IDLE_MS,
+    validationTimeoutMs: VALIDATION_MS,
+    ...(connectionString ? { connectionString } : {}),
+  }).pools
+
+// The database's address, through `proxy`.
+const through = (proxy: ResetProxy) => {
+  const url = new URL(databaseUrl())
+  url.hostname = '127.0.0.1'
+  url.port = String(proxy.port)
+  return url.toString()
+}
+
+const pidOf = async (pools: ReturnType<typeof onePool>, id: string) =>
+  (await pools.query<{ pid: number }>(id, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number
+
+describe('Behaviour: the first statement after a thaw carries the liveness check', () => {
+  it.each([
+    ['its own scope', false],
+    ['another scope (the reset rides too)', true],
+  ])('lets a statement slower than the validation timeout finish, once, on %s', async (_, rebind) => {
+    const [a, b] = await tenantsWithCalls(2)
+    const pools = onePool()
+    const first = await pidOf(pools, a as string)
+    const target = (rebind ? b : a) as string
+    await sleep(IDLE_MS * 3)
+    pools.invocationStarted()
+    const pingedBefore = pools.stats().counters.connectionsPinged
+
+    // Act: runs three validation timeouts long; the server's first answer comes at once
+    const { rows } = await pools.query<{ pid: number }>(
+      target,
+      `INSERT INTO calls (n) SELECT 7 FROM pg_sleep(${(VALIDATION_MS * 3) / 1000}) RETURNING pg_backend_pid() AS pid`,
+    )
+
+    // Assess: on the same connection, checked once, no timeout, the row written once
+    expect(rows[0]?.pid).toBe(first)
+    const { counters } = pools.stats()
+    expect(counters.connectionsPinged - pingedBefore).toBe(1)
+    expect(counters).toMatchObject({ validationTimeouts: 0, connectionsOpened: 1 })
+    expect(await countOf(target, 7)).toBe(1)
+  })
+
+  it('fails the call (it may have run) when the server is silent, and the next call gets a fresh connection', async () => {
+    const [a] = (await tenantsWithCalls(1)) as [string]
+    const pools = onePool()
+    const stopped = await pidOf(pools, a)
+    try {
+      // The backend stops: the kernel still takes the bytes, nothing answers (a hung server).
+      stopBackend(stopped)
+      await sleep(IDLE_MS * 3)
+      pools.invocationStarted()
+
+      // Act
+      const failed = await pools.query(a, 'INSERT INTO calls (n) VALUES (8)').catch((e: unknown) => e)
+
+      // Assess: told truthfully, and counted as an unanswered check
+      expect(failed).toBeInstanceOf(ConnectionLostError)
+      expect((failed as ConnectionLostError).mayHaveRun).toBe(true)
+      expect(pools.stats().counters).toMatchObject({ validationTimeouts: 1 })
+      const next = await pidOf(pools, a)
+      expect(next).not.toBe(stopped)
+      expect(pools.stats().counters.connectionsOpened).toBe(2)
+    } finally {
+      resumeBackend(stopped)
+    }
+    // The statement had reached the server: resumed, the backend runs it. "May have run" was true.
+    expect(await eventually(async () => (await countOf(a, 8)) === 1, 5_000)).toBe(true)
+    await withAdmin((c) => c.query('SELECT pg_terminate_backend($1)', [stopped]))
+  })
+
+  it('says a read-only call cannot have changed anything when the server is silent', async () => {
+    const [a] = (await tenantsWithCalls(1)) as [string]
+    const pools = onePool()
+    const read = () =>
+      pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid', [], { readOnly: true })
+    const stopped = (await read()).rows[0]?.pid as number
+    try {
+      stopBackend(stopped)
+      await sleep(IDLE_MS * 3)
+      pools.invocationStarted()
+      const failed = await read().catch((e: unknown) => e)
+      expect(failed).toBeInstanceOf(ConnectionLostError)
+      expect((failed as ConnectionLostError).mayHaveRun).toBe(false)
+    } finally {
+      resumeBackend(stopped)
+      await withAdmin((c) => c.query('SELECT pg_terminate_backend($1)', [stopped]))
+    }
+  })
+
+  it('still pings first within one invocation: a silent server there costs the caller nothing', async () => {
+    const [a] = (await tenantsWithCalls(1)) as [string]
+    const pools = onePool()
+    const stopped = await pidOf(pools, a)
+    try {
+      stopBackend(stopped)
+      await sleep(IDLE_MS * 3)
+      // No invocationStarted: no freeze can lie between, the separate ping replaces it first.
+      expect(await pidOf(pools, a)).not.toBe(stopped)
+      expect(pools.stats().counters).toMatchObject({ validationTimeouts: 1, connectionsOpened: 2 })
+    } finally {
+      resumeBackend(stopped)
+      await withAdmin((c) => c.query('SELECT pg_terminate_backend($1)', [stopped]))
+    }
+  })
+
+  describe('met by a reset with no answer', () => {
+    let proxy: ResetProxy
+    beforeEach(async () => {
+      proxy = await resetProxy(new URL(databaseUrl()))
+    })
+    afterEach(() => proxy.close())
+
+    it('goes out with the statement in one write: no round trip of its own', async () => {
+      const [a] = (await tenantsWithCalls(1)) as [string]
+      const pools = onePool(through(proxy))
+      await pools.query(a, 'SELECT 1')
+      await sleep(IDLE_MS * 3)
+      pools.invocationStarted()
+      const before = proxy.clientWrites
+
+      await pools.query(a, 'INSERT INTO calls (n) VALUES (10)')
+
+      expect(proxy.clientWrites - before).toBe(1)
+      expect(pools.stats().counters.connectionsPinged).toBe(1)
+      expect(await countOf(a, 10)).toBe(1)
+    })
+
+    it.each([
+      ['its own scope', false],
+      ['another scope', true],
+    ])('is sent again on another connection and runs once, on %s', async (_, rebind) => {
+      const [a, b] = await tenantsWithCalls(2)
+      const pools = onePool(through(proxy))
+      await pools.query(a as string, 'SELECT 1')
+      const target = (rebind ? b : a) as string
+      await sleep(IDLE_MS * 3)
+      pools.invocationStarted()
+      proxy.arm('drop')
+
+      await pools.query(target, 'INSERT INTO calls (n) VALUES (9)')
+
+      expect(proxy.resets).toBe(1)
+      expect(await countOf(target, 9)).toBe(1)
+      expect(pools.stats().counters).toMatchObject({ connectionsOpened: 2, validationTimeouts: 0 })
+    })
+  })
+})

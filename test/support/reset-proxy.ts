@@ -13,6 +13,8 @@ export interface ResetProxy {
   arm(mode: ResetMode): void
   /** Resets done so far. */
   readonly resets: number
+  /** Cuts every client connection now: with a reset, or with a clean end (an EOF, no goodbye). */
+  cut(how: 'reset' | 'eof'): void
   /** Chunks clients have sent so far: a round trip's worth of messages arrives as one. */
   readonly clientWrites: number
   close(): Promise<void>
@@ -62,6 +64,13 @@ export async function resetProxy(target: URL): Promise<ResetProxy> {
       for (const s of sockets)
         if (s.remotePort !== undefined && s.localPort === (server.address() as { port: number }).port)
           armed.set(s, mode)
+    },
+    cut: (how) => {
+      for (const s of sockets) {
+        if (s.localPort !== (server.address() as { port: number }).port) continue
+        if (how === 'reset') s.resetAndDestroy()
+        else s.end()
+      }
     },
     get resets() {
       return resets

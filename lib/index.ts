@@ -30,7 +30,7 @@ export {
   type TenantPoolsOptions,
 } from './options'
 export { type SslMode, sslFor } from './pool/tls'
-export { type ScopeRunner, TenantPgPool } from './registry/pg-pool-handle'
+export { type ScopeRunner, type TenantHandle, TenantPgPool } from './registry/pg-pool-handle'
 export { getTenantPools, resetTenantPools } from './registry/singleton'
 export {
   type ClusterStats,
@@ -66,6 +66,5 @@ export type {
   Log,
   ScopeOptions,
   TenantDb,
-  TenantHandle,
 } from './types'
 export { newCallMeasure } from './types'

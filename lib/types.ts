@@ -1,6 +1,5 @@
 // Narrow interfaces the library depends on, so tests can pass trivial fakes.
 import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
-import type { TenantPgPool } from './registry/pg-pool-handle'
 
 /** A logical unit of the registry: a tenant (optionally one of its apps) or the master schema. */
 export interface Scope {
@@ -137,15 +136,6 @@ export interface ScopeOptions extends CallLimits {
    * the calls to the writer for `readerRetryAfterMs`.
    */
   readOnly?: boolean
-}
-
-/** A scope's database from forTenant or forMaster: a TenantDb, and the same scope as a pg.Pool. */
-export interface TenantHandle extends TenantDb {
-  /**
-   * The scope as a `pg.Pool` (for Kysely, Drizzle, or code written against pg), with this handle's
-   * limits on every call. See TenantPgPool.
-   */
-  asPgPool(): TenantPgPool
 }
 
 /** One tenant's (or the master schema's) database, as handlers see it. */

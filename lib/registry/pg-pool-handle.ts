@@ -3,6 +3,7 @@
 // limit, freeze-safe checkout, clean sessions, deadlines); the pg.Pool underneath never opens a
 // connection of its own.
 import { Pool, type PoolClient, type QueryConfig, type QueryResult } from 'pg'
+import type { TenantDb } from '../types'
 import { cancelControlClient } from './cancel'
 
 /** Told when a statement run by the handle's query() gets its connection, and when it gives it back. */
@@ -121,3 +122,12 @@ Object.assign(TenantPgPool.prototype, {
     return Promise.resolve()
   },
 } satisfies Partial<Record<keyof Pool, unknown>>)
+
+/** A scope's database from forTenant or forMaster: a TenantDb, and the same scope as a pg.Pool. */
+export interface TenantHandle extends TenantDb {
+  /**
+   * The scope as a `pg.Pool` (for Kysely, Drizzle, or code written against pg), with this handle's
+   * limits on every call. See TenantPgPool.
+   */
+  asPgPool(): TenantPgPool
+}

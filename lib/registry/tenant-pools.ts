@@ -28,10 +28,10 @@ import {
   searchPathSelects,
 } from '../pool/session'
 import { isConnectionLost, isSocketLost, isSocketReset, sqlState } from '../sqlstate'
-import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb, TenantHandle } from '../types'
+import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb } from '../types'
 import { buildClusters, type Cluster, type Endpoint } from './clusters'
 import { heldByThisCall, holding } from './held'
-import { type CheckoutObserver, TenantPgPool } from './pg-pool-handle'
+import { type CheckoutObserver, type TenantHandle, TenantPgPool } from './pg-pool-handle'
 import { poolEvents } from './pool-events'
 import { RoleLookup } from './role-lookup'
 import { ValidatedScopes } from './scopes'

@@ -3,7 +3,9 @@
 import { masterMigrations, migrate } from 'tenant-pools'
 import { pools } from './db.js'
 
-const tenantMigrations = [{ version: '0001_notes', sql: 'CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)' }]
+const tenantMigrations = [
+  { version: '0001_notes', sql: 'CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)' },
+]
 
 const registry = pools()
 try {

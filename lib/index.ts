@@ -1,3 +1,6 @@
+// The master schema's migrations (the tenant catalog TenantCatalog reads), for a project that uses
+// the package to run with migrate(): they describe what this library reads, so they ship with it.
+export { masterMigrations } from '../migrations/master'
 export * from './credentials'
 export {
   ConnectError,

@@ -1,0 +1,15 @@
+// The master schema's migrations: the tenant catalog that TenantCatalog and the tenantDb middleware
+// read, and the maintenance job's progress. Exported by lib/index.ts too, for a project that uses the
+// package to run with migrate(). Never edit a released migration: add one.
+import type { Migration } from '../../lib/tenancy/migrate'
+import tenants from './0001_tenants'
+import maintenance from './0002_maintenance'
+import placement from './0003_placement'
+import oldCopy from './0004_old_copy'
+
+export const masterMigrations: Migration[] = [
+  { version: '0001_tenants', sql: tenants },
+  { version: '0002_maintenance', sql: maintenance },
+  { version: '0003_placement', sql: placement },
+  { version: '0004_old_copy', sql: oldCopy },
+]

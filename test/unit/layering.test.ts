@@ -17,7 +17,7 @@ const LAYERS: [name: string, pattern: RegExp][] = [
   ['pool', /^pool\//],
   ['registry', /^registry\//],
   ['placement', /^tenancy\//],
-  ['middy', /^http\//],
+  ['middy', /^(http\/|middy\.ts$)/],
   ['entry', /^index\.ts$/],
 ]
 

@@ -148,7 +148,7 @@ const searchPathMoves: Maker[] = [
             ? `SELECT set_config('search_path', '${w.schemas[v]}', false)`
             : `BEGIN RETURN set_config('search_path', '${w.schemas[v]}', false); END`
         const create = `CREATE OR REPLACE FUNCTION pg_temp.move_${a}() RETURNS text LANGUAGE ${language} ${security} AS $f$ ${body} $f$`
-        const call = 'SELECT pg_temp.move_' + a + '()'
+        const call = `SELECT pg_temp.move_${a}()`
         return together ? one(`${create}; ${call}`) : many(create, call)
       }),
   // Procedures and DO blocks that commit or roll back: after moving the search_path, or before a

@@ -1,6 +1,14 @@
 // The master schema's migrations (the tenant catalog TenantCatalog reads), for a project that uses
 // the package to run with migrate(): they describe what this library reads, so they ship with it.
 export { masterMigrations } from '../migrations/master'
+export { defaults } from './config/defaults'
+export { environmentVariables, libraryVariables, optionsFromEnv } from './config/env'
+export type {
+  ClusterOptions,
+  ConnectionSettings,
+  ReaderOptions,
+  TenantPoolsOptions,
+} from './config/options'
 export * from './credentials'
 export {
   ConnectError,
@@ -23,15 +31,6 @@ export { httpErrors } from './http/http-errors'
 export { jsonResponse } from './http/json-response'
 export { invocationDeadline, type TenantContext, tenantDb } from './http/tenant-db'
 export { type HttpAnswer, toHttp } from './http/to-http'
-export {
-  type ClusterOptions,
-  type ConnectionSettings,
-  defaults,
-  environmentVariables,
-  optionsFromEnv,
-  type ReaderOptions,
-  type TenantPoolsOptions,
-} from './options'
 export { type SslMode, sslFor } from './pool/tls'
 export { type ScopeRunner, type TenantHandle, TenantPgPool } from './registry/pg-pool-handle'
 export { getTenantPools, resetTenantPools } from './registry/singleton'

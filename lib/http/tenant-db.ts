@@ -2,6 +2,7 @@
 // `context.tenant` and a lazy `context.db` (no connection is taken unless the handler uses it).
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda'
+import { runtimeFromEnv, trustHeaderFromEnv } from '../config/env'
 import { HttpError, InvalidOptionsError } from '../errors'
 import type { TenantPgPool } from '../registry/pg-pool-handle'
 import type { TenantPools } from '../registry/tenant-pools'
@@ -19,13 +20,6 @@ const defaults = {
   deadlineMarginMs: 1_000,
 }
 
-// The header is trusted only where no authorizer runs: under serverless-offline, unless configured.
-// Read when the middleware is built, not when this module loads.
-const trustHeaderFromEnv = (env: NodeJS.ProcessEnv): boolean =>
-  env.TENANT_POOLS_TRUST_TENANT_HEADER
-    ? env.TENANT_POOLS_TRUST_TENANT_HEADER === 'true'
-    : env.IS_OFFLINE === 'true'
-
 /**
  * Trusting a header for the tenant is for a stack without an authorizer: serverless-offline, the
  * `local` stage (TENANT_POOLS_STAGE, set from the serverless stage), or code run outside Lambda (a
@@ -33,10 +27,10 @@ const trustHeaderFromEnv = (env: NodeJS.ProcessEnv): boolean =>
  * refuses to start, naming the variable.
  */
 export function assertHeaderTrustAllowed(env: NodeJS.ProcessEnv = process.env): void {
-  const inLambda = env.AWS_LAMBDA_FUNCTION_NAME !== undefined
-  if (!inLambda || env.IS_OFFLINE === 'true' || env.TENANT_POOLS_STAGE === 'local') return
+  const { inLambda, offline, stage } = runtimeFromEnv(env)
+  if (!inLambda || offline || stage === 'local') return
   throw new InvalidOptionsError(
-    `TENANT_POOLS_TRUST_TENANT_HEADER (or tenantDb's trustHeader) is true in stage ${env.TENANT_POOLS_STAGE ?? '(unset)'}: ` +
+    `TENANT_POOLS_TRUST_TENANT_HEADER (or tenantDb's trustHeader) is true in stage ${stage ?? '(unset)'}: ` +
       'a tenant header is trusted only under serverless-offline or in the local stage. Remove it.',
   )
 }
@@ -115,6 +109,7 @@ export function tenantDb(
   const config = {
     ...defaults,
     ...options,
+    // Read when the middleware is built, not when this module loads.
     trustHeader: options.trustHeader ?? trustHeaderFromEnv(process.env),
   }
   if (config.trustHeader) assertHeaderTrustAllowed()

@@ -4,14 +4,14 @@
 // endpoint.
 import type { ClientConfig } from 'pg'
 import { parseIntoClientConfig } from 'pg-connection-string'
-import { InvalidOptionsError } from '../errors'
 import {
   type ClusterOptions,
   type ReaderOptions,
   type resolveOptions,
   stripUndefined,
   type TenantPoolsOptions,
-} from '../options'
+} from '../config/options'
+import { InvalidOptionsError } from '../errors'
 import { ConnectionBudget } from '../pool/budget'
 import { type Budget, CappedBudget } from '../pool/capped-budget'
 import { baseConfig, endpointOf, type FactorySettings } from '../pool/connector'

@@ -1,6 +1,7 @@
 // The module-level registry: one per execution environment (per worker thread on Lambda Managed
 // Instances), built on first use and kept across warm invocations.
-import { optionsFromEnv, type TenantPoolsOptions } from '../options'
+import { optionsFromEnv } from '../config/env'
+import type { TenantPoolsOptions } from '../config/options'
 import { TenantPools } from './tenant-pools'
 
 let instance: TenantPools | undefined

@@ -4,6 +4,7 @@
 // once per execution environment and kept across warm invocations.
 import { Logger } from '@aws-lambda-powertools/logger'
 import type { Client, ClientBase, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg'
+import { resolveOptions, type TenantPoolsOptions } from '../config/options'
 import {
   ConnectError,
   ConnectionLostError,
@@ -14,7 +15,6 @@ import {
   StatementTimeoutError,
   TenantPoolsError,
 } from '../errors'
-import { resolveOptions, type TenantPoolsOptions } from '../options'
 import { boundQuery, combinable } from '../pool/bound-query'
 import { ConnectionBudget } from '../pool/budget'
 import type { PooledConnection } from '../pool/connection'

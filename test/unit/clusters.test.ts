@@ -1,8 +1,9 @@
 // How a registry's options become its clusters (clusters.ts): what a cluster other than the main one
 // takes from the top level, where its reader answers, its login key and its cap. No server is
 // reached: buildClusters only describes endpoints.
+
+import { resolveOptions, type TenantPoolsOptions } from '../../lib/config/options'
 import { InvalidOptionsError } from '../../lib/errors'
-import { resolveOptions, type TenantPoolsOptions } from '../../lib/options'
 import { ConnectionBudget } from '../../lib/pool/budget'
 import { buildClusters } from '../../lib/registry/clusters'
 import type { CredentialsProvider } from '../../lib/types'

@@ -13,7 +13,7 @@ const LAYERS: [name: string, pattern: RegExp][] = [
   ['types', /^types\.ts$/],
   ['aws', /^aws\//],
   ['credentials', /^credentials\//],
-  ['config', /^(options\.ts|pool\/tls\.ts)$/],
+  ['config', /^(config\/|pool\/tls\.ts$)/],
   ['pool', /^pool\//],
   ['registry', /^registry\//],
   ['placement', /^tenancy\//],

@@ -1,5 +1,5 @@
 import { defaults, InvalidOptionsError, optionsFromEnv, TenantPools } from '../../lib'
-import { resolveOptions } from '../../lib/options'
+import { resolveOptions } from '../../lib/config/options'
 
 describe('Module: options', () => {
   describe('Function: resolveOptions', () => {

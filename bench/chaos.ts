@@ -16,6 +16,7 @@ import { committedReferences, runBlackhole, succeeded } from '../test/support/bl
 import { handlerWorld, type WorldModules } from '../test/support/handler-world'
 import { bundled } from './bundled-handlers'
 import { faithful } from './chaos-faithful'
+import { progress } from './progress'
 
 const TENANTS = Array.from({ length: 5 }, (_, t) => `b${t}`)
 const CALLERS = 10
@@ -38,6 +39,7 @@ async function blackhole(): Promise<void> {
   const results: Record<string, unknown>[] = []
   try {
     for (const outageMs of OUTAGES_MS) {
+      progress(`blackhole: an outage of ${outageMs} ms`)
       const run = await runBlackhole({
         handlers: world.handlers,
         server: world.server,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildSync } from 'esbuild'
 import { packageFunctions } from '../scripts/package-functions'
+import { progress } from './progress'
 
 const PAIRS = Number(process.env.BENCH_COLD_PAIRS ?? 21)
 const node = process.env.BENCH_NODE ?? process.execPath
@@ -45,6 +46,7 @@ const median = (xs: number[]): number => {
 async function main(): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), 'tenant-pools-cold-'))
   const empty = mkdtempSync(join(tmpdir(), 'tenant-pools-cold-cwd-'))
+  progress('packaging the functions (serverless package)')
   const { functions } = await packageFunctions(out)
   const bundles = new Map<string, { path: string; bytes: number; zipBytes: number; names: string[] }>()
   for (const fn of functions) {
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
 
   const rows = []
   for (const [handler, b] of bundles) {
+    progress(`${handler}: ${PAIRS} alternated pairs`)
     const bare: Run[] = []
     const load: Run[] = []
     const requireBundle = `require(${JSON.stringify(b.path)})`

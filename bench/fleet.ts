@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline'
 import { Client } from 'pg'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+import { progress } from './progress'
 import { zipfTenants } from './zipf'
 
 const DESIGNS = ['ours', 'tutorial', 'single-pool', 'per-request', 'ours-two-clusters'] as const
@@ -45,6 +46,7 @@ const percentile = (xs: number[], q: number) => {
 }
 
 async function main(): Promise<void> {
+  progress('starting two embedded PostgreSQL servers')
   const server = await startEmbeddedPostgres({ database: 'fleet', flags: ['max_connections=100'] })
   const serverB = await startEmbeddedPostgres({ database: 'fleet', flags: ['max_connections=100'] })
   const admin = new Client({ connectionString: server.url })
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
   const series: Record<string, Array<[number, number]>> = {}
   try {
     for (const design of DESIGNS) {
+      progress(`design ${design}: ${ENVIRONMENTS} environments`)
       const prefix = `fleet-${design}`
       const envs = Array.from({ length: ENVIRONMENTS }, () =>
         startEnv(design, server.url, prefix, serverB.url),

@@ -10,6 +10,7 @@ import { debianPostgresBin, startDebianPostgres } from '../scripts/debian-postgr
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { checkIsolation } from '../test/support/isolation-property'
+import { progress } from './progress'
 
 const RUNS = Number(process.env.ISOLATION_RUNS ?? 10_000)
 
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
   try {
     for (const server of list) {
       for (const connections of [1, 2]) {
+        progress(`${server.name}, ${connections} connection(s)`)
         const started = process.hrtime.bigint()
         const key = `${server.name}, ${connections} connection(s)`
         try {

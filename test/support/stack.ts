@@ -19,7 +19,7 @@ const bindable = (port: number) =>
   })
 
 /** `n` distinct ports, each free when picked, outside the ephemeral range. */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const ports = new Set<number>()
   while (ports.size < n) {
     const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW))
@@ -39,10 +39,22 @@ export interface Stack {
   /** The stack's local folder (secrets, admin key, JWT key). */
   localDir: string
   output: () => string
+  /** start.ts's process. */
+  pid: number
+  /** How that process ended, once it has. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   stop: () => Promise<void>
 }
 
-export async function startStack(env: Record<string, string> = {}, timeoutMs = 150_000): Promise<Stack> {
+/**
+ * `ownGroup`: start.ts leads a process group of its own, with PostgreSQL in it, as in a terminal,
+ * where Ctrl-C sends SIGINT to the whole group (`process.kill(-stack.pid, 'SIGINT')`).
+ */
+export async function startStack(
+  env: Record<string, string> = {},
+  timeoutMs = 150_000,
+  { ownGroup = false } = {},
+): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'tenant-pools-stack-'))
   chmodSync(dir, 0o755)
   const [pgPort, smPort, httpPort, lambdaPort, websocketPort, pgPortB] = (await freePorts(6)) as [
@@ -66,6 +78,7 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: ownGroup,
   })
   let out = ''
   child.stdout?.on('data', (d) => {
@@ -74,7 +87,9 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
   child.stderr?.on('data', (d) => {
     out += d
   })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
   // The stack's clusters live in its folder (two data folders, 80 MB): removed once it has stopped.
   const stop = async () => {
     if (child.exitCode === null) child.kill('SIGINT')
@@ -106,6 +121,8 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
     adminKey,
     localDir: join(dir, 'local'),
     output: () => out,
+    pid: child.pid as number,
+    exited,
     stop,
   }
 }

@@ -45,6 +45,11 @@ module.exports = function offlineAuthorizer(endpoint, functionKey, method, path)
         if (!endpoint.authorizer || process.env.TENANT_POOLS_LOCAL_NO_AUTH === 'true') {
           return h.authenticated({ credentials: {} })
         }
+        // serverless-offline lets this header replace the authorizer's claims (any tenant, no token):
+        // a test hook, refused here so the local stack isolates tenants as the deployed one does.
+        if (request.headers['sls-offline-authorizer-override'] !== undefined) {
+          return refuse(h, 'the sls-offline-authorizer-override header is not accepted')
+        }
         const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
         if (!token) return refuse(h, 'the request carries no bearer token (Authorization: Bearer <token>)')
         let key

@@ -67,6 +67,12 @@ describe('e2e: the local stack', () => {
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode('not the local key, not the local key'))
     expectTenantRequired(await api('GET', '/orders', { headers: { authorization: `Bearer ${forged}` } }))
+    // serverless-offline's override header would name any tenant's claims: refused, even with a token.
+    const override = {
+      'sls-offline-authorizer-override': JSON.stringify({ jwt: { claims: { tenant_id: 'globex' } } }),
+    }
+    expectTenantRequired(await api('GET', '/orders', { headers: override }))
+    expectTenantRequired(await api('GET', '/orders', { tenant: 'acme', headers: override }))
     // …and a valid one passes.
     expect((await api('GET', '/orders', { tenant: 'acme' })).status).toBe(200)
   })

@@ -39,7 +39,11 @@ export function requestTelemetry(logger: Logger): MiddlewareObj {
     if (cold) context.metrics.captureColdStartMetric()
   }
   const telemetryAfter = (request: Request) => {
-    ;(request.context as Partial<TelemetryContext>).metrics?.publishStoredMetrics()
+    const { metrics } = request.context as Partial<TelemetryContext>
+    // A request that recorded nothing (an admin call refused before its handler) has nothing to
+    // publish: Powertools would print a plain-text warning for it on every such request. The
+    // cold-start metric is not stored here: captureColdStartMetric published it already.
+    if (metrics?.hasStoredMetrics()) metrics.publishStoredMetrics()
   }
   return { before: telemetryBefore, after: telemetryAfter, onError: telemetryAfter }
 }

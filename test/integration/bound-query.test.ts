@@ -3,6 +3,7 @@
 import { Client } from 'pg'
 import { boundQuery } from '../../lib/pool/bound-query'
 import { databaseUrl } from '../support/db'
+import { pg15Label } from '../support/skips'
 
 let client: Client
 beforeEach(async () => {
@@ -57,7 +58,7 @@ describe('Function: boundQuery, its binds committed first', () => {
   // uncommitted statements; 15 lets that ROLLBACK undo them.
   const servers: Array<[string, string | undefined, 'refused' | 'undone']> = [
     ['PostgreSQL 18', process.env.DATABASE_URL, 'refused'],
-    ['PostgreSQL 15', process.env.TEST_PG15_URL, 'undone'],
+    [pg15Label(), process.env.TEST_PG15_URL, 'undone'],
   ]
 
   describe.each(servers)('on %s', (_, url, uncommitted) => {

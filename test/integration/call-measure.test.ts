@@ -71,8 +71,13 @@ describe('Registry: a call’s measure', () => {
     const pid = (await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid
     // As during a freeze: the server kills the idle backend while this process reads nothing (a
     // child does it, synchronously), so the kill waits unread until the checkout's settle turn.
+    // pg_terminate_backend only signals the backend: with a timeout it also waits until the backend
+    // has exited, so its FATAL and FIN are in this process's socket before the checkout. Without it,
+    // a backend slow to act on the signal (a loaded machine) sent its FATAL after the settle, as the
+    // answer to the statement, which the caller is rightly told of: it may have been killed running.
     const killer = `const { Client } = require('pg'); const c = new Client(${JSON.stringify(databaseUrl())});
-      c.connect().then(() => c.query('SELECT pg_terminate_backend($1)', [${pid}])).then(() => c.end())`
+      c.connect().then(() => c.query('SELECT pg_terminate_backend($1, 30000) AS gone', [${pid}]))
+        .then((r) => c.end().then(() => process.exit(r.rows[0].gone ? 0 : 3)))`
     expect(spawnSync(process.execPath, ['-e', killer], { cwd: process.cwd() }).status).toBe(0)
     pools.invocationStarted()
     const measure = newCallMeasure()

@@ -19,6 +19,7 @@ import {
 } from '../support/netns-environment'
 import { netnsUnavailable } from '../support/netns-freeze'
 import type { WorkerRequest } from '../support/netns-freeze-worker'
+import { describeUnless } from '../support/skips'
 
 const unavailable = netnsUnavailable()
 
@@ -61,10 +62,8 @@ function report(name: string, all: Call[], extra = ''): void {
   )
 }
 
-const suiteName = unavailable
-  ? `Behaviour: a freeze loses what the server sends (SKIPPED: ${unavailable})`
-  : 'Behaviour: a freeze loses what the server sends (netns link dropping both ways)'
-const describeWhere = unavailable ? describe.skip : describe
+const suiteName = 'Behaviour: a freeze loses what the server sends (netns link dropping both ways)'
+const describeWhere = describeUnless(unavailable)
 
 describeWhere(suiteName, () => {
   beforeAll(async () => {

@@ -3,6 +3,7 @@
 import { Client, type QueryConfig } from 'pg'
 import { sendCancelRequest } from '../../lib/registry/cancel'
 import { createTenants, endTestPools, testPools, uniqueTenant } from '../support/db'
+import { pg15Label } from '../support/skips'
 
 afterEach(endTestPools)
 
@@ -24,7 +25,7 @@ describe('Behaviour: a change of scope riding with a statement', () => {
 
 describe.each([
   ['PostgreSQL 18', process.env.DATABASE_URL],
-  ['PostgreSQL 15', process.env.TEST_PG15_URL],
+  [pg15Label(), process.env.TEST_PG15_URL],
 ])('Behaviour: named statements on %s', (_, url) => {
   const run = url ? it : it.skip
   run(
@@ -115,7 +116,7 @@ describe('Function: sendCancelRequest', () => {
 
 describe.each([
   ['PostgreSQL 18', process.env.DATABASE_URL],
-  ['PostgreSQL 15', process.env.TEST_PG15_URL],
+  [pg15Label(), process.env.TEST_PG15_URL],
 ])('Behaviour: a procedure’s ROLLBACK after its caller moved the search_path, on %s', (_, url) => {
   const run = url ? it : it.skip
   // Found by the isolation property on PostgreSQL 15: a tenant sets its search_path to another's,

@@ -3,13 +3,14 @@
 // schema and sees nothing another tenant left in the session. On the embedded PostgreSQL 18, which
 // reports the search_path to the client, and on PostgreSQL 15, which does not.
 import { checkIsolation } from '../support/isolation-property'
+import { pg15Label } from '../support/skips'
 
 // At least 500 runs per server and connection count in CI; `npm run bench:isolation` runs 10,000.
 const RUNS = Number(process.env.ISOLATION_RUNS ?? 500)
 
 const servers: Array<[string, string | undefined]> = [
   ['PostgreSQL 18 (embedded)', process.env.DATABASE_URL],
-  ['PostgreSQL 15 (Debian)', process.env.TEST_PG15_URL],
+  [pg15Label('PostgreSQL 15 (Debian)'), process.env.TEST_PG15_URL],
 ]
 
 describe.each(servers)('Property: tenant isolation on %s', (_, url) => {

@@ -7,15 +7,13 @@ import { TenantPools } from '../../lib'
 import { type ControlledServer, controlledServer } from '../support/controlled-pg'
 import { memoryLog } from '../support/memory-log'
 import { type PgBouncer, pgbouncerBinary, startPgBouncer } from '../support/pgbouncer.mjs'
+import { describeUnless } from '../support/skips'
 
-const installed = pgbouncerBinary() !== undefined
-if (!installed) {
-  // Said where a reader of the run's output looks: the skip is not silent.
-  console.warn(
-    'PgBouncer is not installed: the proxy tests were SKIPPED. Install it: apt-get install -y pgbouncer',
-  )
-}
-const describeProxy = installed ? describe : describe.skip
+const describeProxy = describeUnless(
+  pgbouncerBinary() === undefined
+    ? 'PgBouncer is not installed: apt-get install -y pgbouncer (.ci/run does, as root)'
+    : undefined,
+)
 
 describeProxy('Proxy-safe mode behind PgBouncer (transaction mode)', () => {
   let server: ControlledServer

@@ -5,10 +5,11 @@ import { randomBytes } from 'node:crypto'
 import { Client } from 'pg'
 import { TenantPools } from '../../lib'
 import { memoryLog } from '../support/memory-log'
+import { pg15Label } from '../support/skips'
 
 const servers: Array<[string, string | undefined, boolean]> = [
   ['PostgreSQL 18', process.env.DATABASE_URL, true],
-  ['PostgreSQL 15', process.env.TEST_PG15_URL, false],
+  [pg15Label(), process.env.TEST_PG15_URL, false],
 ]
 
 describe.each(servers)('Proxy-safe mode on %s', (_, url, reports) => {

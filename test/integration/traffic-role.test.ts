@@ -20,6 +20,7 @@ import {
 import { tenantMigrations } from '../../migrations'
 import { onServer, uniqueTenant } from '../support/db'
 import { memoryLog } from '../support/memory-log'
+import { pg15Label } from '../support/skips'
 
 const as = (url: string, user: string, password: string): string => {
   const u = new URL(url)
@@ -47,7 +48,7 @@ const orderRow = (reference: string) =>
 
 describe.each([
   ['PostgreSQL 18', process.env.DATABASE_URL],
-  ['PostgreSQL 15', process.env.TEST_PG15_URL],
+  [pg15Label(), process.env.TEST_PG15_URL],
 ])('Behaviour: tenant traffic’s login on %s', (_, url) => {
   const run = url ? it : it.skip
   const opened: TenantPools[] = []

@@ -75,7 +75,9 @@ export async function netnsServer(): Promise<NetnsServer> {
     },
     async terminate(prefix, { activeOnly = false } = {}) {
       const { rows } = await (await adminClient()).query(
-        `SELECT pg_terminate_backend(pid, 2000) FROM pg_stat_activity
+        // Waits for each backend to exit: up to 10 s, as a loaded machine (both cores busy) was seen
+        // to leave one running past 2 s.
+        `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
           WHERE application_name LIKE $1 AND (NOT $2 OR state = 'active')`,
         [`${prefix}:%`, activeOnly],
       )

@@ -1,7 +1,7 @@
 // zod, as every module here imports it (`import * as z from './zod'`): the tree-shakable zod/mini
 // API with English messages. Classic zod builds each schema through a large class hierarchy at
 // import time and bundles all its locales; in a handler's init it was the largest single cost
-// (README, "Cold start").
+// (docs/benchmarks.md, "Cold start").
 
 import { en } from 'zod/locales'
 import { config } from 'zod/mini'

@@ -2,7 +2,7 @@
 // 1. the embedded PostgreSQL (data kept under .local/pg), 2. the local Secrets Manager (.local/),
 // 3. the master schema migrated and two demo tenants provisioned, 4. serverless-offline on :3000.
 // TENANT_POOLS_LOCAL_CLUSTERS=2 adds a second PostgreSQL, cluster "b" (data under .local/pg-b), and
-// places globex there (README, "More than one database").
+// places globex there (docs/clusters.md, "Locally").
 // Ctrl-C (or SIGTERM) stops all of it and leaves no process behind.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'

@@ -1,6 +1,6 @@
 // The one Secrets Manager client of an environment, loaded on first use. The SDK is imported lazily
 // so that a function's init never pays for it (it is the largest module a handler can reach), and it
-// is not bundled: Lambda's Node.js runtime ships it (see "Cold start" in the README).
+// is not bundled: Lambda's Node.js runtime ships it (docs/benchmarks.md, "Cold start").
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 
 export type SecretsManagerSdk = typeof import('@aws-sdk/client-secrets-manager')

@@ -1,5 +1,6 @@
 // The registry's defaults, tuned for Lambda: few connections per environment, closed quickly. The
-// one place a default is written; options.ts merges over it, the README's table is checked against it.
+// one place a default is written; options.ts merges over it, docs/configuration.md's table is checked
+// against it.
 
 /** Defaults tuned for Lambda: few connections per environment, closed quickly. */
 export const defaults = {

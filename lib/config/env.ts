@@ -1,7 +1,7 @@
 // Every environment variable the library reads, in one table, read by one typed reader. The registry's
 // options (optionsFromEnv), the credentials and clusters behind them, and the middleware's header
-// trust all come from here, so a variable read anywhere else is a defect (the README's table is
-// checked against this one). PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD are read by pg itself.
+// trust all come from here, so a variable read anywhere else is a defect (docs/configuration.md's
+// table is checked against this one). PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD are read by pg itself.
 import { secretsManagerCredentials } from '../credentials/secrets-manager'
 import { InvalidOptionsError } from '../errors'
 import type { CredentialsProvider } from '../types'

@@ -518,8 +518,8 @@ export class TenantPools {
       // an answer: its backend was gone (a freeze lost its FATAL and FIN, and the server answers
       // the write with an RST), and no live backend read it. It runs on another connection; a few
       // times at most, as every idle one may have died the same way. This assumes nothing between
-      // here and the server forwards a statement and then resets the client (README, "Freeze and
-      // thaw"); within an invocation a reset is reported (as may have run), never sent again.
+      // here and the server forwards a statement and then resets the client (docs/behaviour.md, "Freeze
+      // and thaw"); within an invocation a reset is reported (as may have run), never sent again.
       const unanswered = crossed && isSocketReset(err) && bytesRead(conn.client) === readBefore
       if (unanswered && attempt <= UNANSWERED_RETRIES) {
         // Every connection idle since before now may have died the same way: each is pinged before

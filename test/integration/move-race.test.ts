@@ -67,7 +67,7 @@ describe('Two moves of one tenant raced', () => {
       seen.set(key, (seen.get(key) ?? 0) + 1)
       if (wrong.length > 0) problems.push(`offset ${offset} ms (${key}): ${wrong.join('; ')}`)
     }
-    // The figures of the run, for the record (the README's and the report's).
+    // The figures of the run, for the record (docs/clusters.md's and the report's).
     process.stdout.write(`move race, ${RUNS} runs: ${JSON.stringify(Object.fromEntries(seen))}\n`)
     expect(problems).toEqual([])
   })

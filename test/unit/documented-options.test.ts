@@ -1,4 +1,4 @@
-// The README's option table against lib's own tables: every default it documents is the one
+// The option table of docs/configuration.md against lib's own tables: every default it documents is the one
 // `defaults` holds, every environment variable it names is the one optionsFromEnv reads, and no
 // option of either table is missing from the other.
 import { readFileSync } from 'node:fs'
@@ -13,8 +13,8 @@ interface Row {
 
 // The rows of the table headed `| option | default | environment variable | meaning |`.
 function documentedOptions(): Row[] {
-  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8')
-  const lines = readme.split('\n')
+  const page = readFileSync(join(__dirname, '..', '..', 'docs', 'configuration.md'), 'utf8')
+  const lines = page.split('\n')
   const start = lines.findIndex((l) => /^\|\s*option\s*\|\s*default\s*\|\s*environment variable\s*\|/.test(l))
   expect(start).toBeGreaterThan(-1)
   const rows: Row[] = []
@@ -31,7 +31,7 @@ function documentedOptions(): Row[] {
 
 const code = (cell: string) => /^`([^`]+)`/.exec(cell)?.[1]
 
-describe('README: Configuration', () => {
+describe('docs/configuration.md: Options', () => {
   const rows = documentedOptions()
   const byOption = new Map(rows.map((r) => [code(r.option), r]))
 

@@ -1,5 +1,5 @@
 // GET /orders/customers: each customer's orders and spend, written with Kysely instead of SQL
-// strings (README, "Using Kysely or Drizzle"). The query builder runs on the tenant's pg.Pool handle
+// strings (docs/using.md, "Kysely or Drizzle"). The query builder runs on the tenant's pg.Pool handle
 // (context.pgPool): the registry's checkout, limits and clean sessions apply as to raw SQL.
 import { Kysely, PostgresDialect } from 'kysely'
 import { jsonResponse, type TenantPgPool } from '../../../lib'

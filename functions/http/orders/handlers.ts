@@ -15,7 +15,7 @@ export const create = tenantHandler(
 )
 
 // The list and the stats read from the tenant's reader, if its cluster has one: they may lag a write
-// by the replica's delay (README, "More than one database").
+// by the replica's delay (docs/clusters.md, "Readers").
 export const list = tenantHandler(async (event, { readDb }) => {
   const { limit, cursor } = validate(listQuery(), event.queryStringParameters ?? {}, 'query')
   return jsonResponse(200, await listOrders(readDb, limit, cursor))

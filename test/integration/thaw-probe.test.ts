@@ -192,3 +192,46 @@ describe('Behaviour: the first statement after a thaw carries the liveness check
     })
   })
 })
+
+// A backend ended while the environment was frozen sends its FATAL (57P01) then; lost with the
+// link, it is sent again by the server's TCP and may arrive only after the thawed statement went
+// out, as that statement's first answer. Reproduced here without a network: the backend is stopped,
+// told to terminate, and let go only once the statement is in its socket; it acts on the signal
+// before reading, and its FATAL is the first thing the client reads.
+describe('Behaviour: a FATAL that is the first answer to the first statement after a thaw', () => {
+  async function fatalFirst(pools: ReturnType<typeof onePool>, id: string, sql: string, crossed: boolean) {
+    const pid = await pidOf(pools, id)
+    stopBackend(pid)
+    await withAdmin((c) => c.query('SELECT pg_terminate_backend($1)', [pid]))
+    if (crossed) pools.invocationStarted()
+    const call = pools.query(id, sql).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    // Within the settle (two loop turns) and the write: the statement is in the socket by then.
+    await sleep(50)
+    resumeBackend(pid)
+    return call
+  }
+
+  it.each([
+    ['a read', 'SELECT 1'],
+    ['a write', 'INSERT INTO calls (n) VALUES (11)'],
+  ])('sends %s again on another connection: it was never read, and runs once', async (_, sql) => {
+    const [a] = (await tenantsWithCalls(1)) as [string]
+    // validateAfterIdleMs long: the check does not ride, nothing but the statement is sent.
+    const pools = testPools({ budget: 1, maxPerPool: 1, validateAfterIdleMs: 60_000 }).pools
+
+    expect(await fatalFirst(pools, a, sql, true)).toBeUndefined()
+
+    expect(await countOf(a, 11)).toBe(sql.startsWith('INSERT') ? 1 : 0)
+    expect(pools.stats().counters).toMatchObject({ connectionsOpened: 2 })
+  })
+
+  it('is reported within an invocation: there no freeze can explain it', async () => {
+    const [a] = (await tenantsWithCalls(1)) as [string]
+    const pools = testPools({ budget: 1, maxPerPool: 1, validateAfterIdleMs: 60_000 }).pools
+    const err = await fatalFirst(pools, a, 'SELECT 1', false)
+    expect((err as { code?: string }).code).toBe('57P01')
+  })
+})

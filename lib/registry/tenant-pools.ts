@@ -15,6 +15,7 @@ import {
   StatementTimeoutError,
   TenantPoolsError,
 } from '../errors'
+import { AnswerWatch } from '../pool/answer-watch'
 import { boundQuery, combinable } from '../pool/bound-query'
 import { ConnectionBudget } from '../pool/budget'
 import type { PooledConnection } from '../pool/connection'
@@ -27,7 +28,7 @@ import {
   PROXY_SAFE_RESET_SQL,
   searchPathSelects,
 } from '../pool/session'
-import { isConnectionLost, isSocketLost, isSocketReset, sqlState } from '../sqlstate'
+import { isConnectionLost, isServerKill, isSocketLost, isSocketReset, sqlState } from '../sqlstate'
 import type { CallLimits, Log, PoolEvents, Scope, ScopeOptions, TenantDb } from '../types'
 import { buildClusters, type Cluster, type Endpoint } from './clusters'
 import { heldByThisCall, holding } from './held'
@@ -451,6 +452,8 @@ export class TenantPools {
     // Freed before this invocation began: a freeze may lie between its last use and now.
     const crossed = conn.freedInInvocation !== this.#invocation
     const readBefore = bytesRead(conn.client)
+    // The first statement since a possible freeze: whether a FATAL came before any answer to it.
+    const watch = crossed ? new AnswerWatch(conn.client) : undefined
     try {
       observer?.acquired(conn.client as PoolClient)
       let running: Promise<QueryResult<R>>
@@ -499,6 +502,7 @@ export class TenantPools {
         this.#bound(conn, out.use, limits)
       }
     } catch (err) {
+      watch?.stop()
       this.#statementRan(conn)
       try {
         observer?.released(err instanceof Error ? err : undefined, conn.client as PoolClient)
@@ -520,7 +524,14 @@ export class TenantPools {
       // times at most, as every idle one may have died the same way. This assumes nothing between
       // here and the server forwards a statement and then resets the client (docs/behaviour.md, "Freeze
       // and thaw"); within an invocation a reset is reported (as may have run), never sent again.
-      const unanswered = crossed && isSocketReset(err) && bytesRead(conn.client) === readBefore
+      // Or its backend's FATAL came first (ended while the environment was frozen, the FATAL resent
+      // by TCP after the thaw): that backend never read it, and whatever it might have begun its end
+      // rolled back. Not a statement that may commit by itself (a procedure, a DO block) or that
+      // the extended protocol cannot carry, where that could not be said.
+      const unanswered =
+        crossed &&
+        ((isSocketReset(err) && bytesRead(conn.client) === readBefore) ||
+          (endedSession(err) && watch?.answered === false && combinable(text, values)))
       if (unanswered && attempt <= UNANSWERED_RETRIES) {
         // Every connection idle since before now may have died the same way: each is pinged before
         // its next use, so the statement goes out on a live one.
@@ -531,6 +542,7 @@ export class TenantPools {
       }
       throw typed(err, conn, !unanswered && !scope.readOnly)
     }
+    watch?.stop()
     this.#statementRan(conn)
     try {
       observer?.released(undefined, conn.client as PoolClient)
@@ -1312,6 +1324,10 @@ const typed = (err: unknown, conn: PooledConnection, mayHaveRun = true): unknown
         mayHaveRun,
       })
     : err
+
+// The server ended the session (terminated, timed out, shut down) and said so at FATAL.
+const endedSession = (err: unknown): boolean =>
+  isServerKill(err) && (err as { severity?: unknown }).severity === 'FATAL'
 
 // Bytes the connection's socket has read so far: unchanged across a statement, nothing of its
 // answer arrived.

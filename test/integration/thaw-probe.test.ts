@@ -228,6 +228,35 @@ describe('Behaviour: a FATAL that is the first answer to the first statement aft
     expect(pools.stats().counters).toMatchObject({ connectionsOpened: 2 })
   })
 
+  it('is reported when an answer came first: the backend had read the statement', async () => {
+    const [a] = (await tenantsWithCalls(1)) as [string]
+    // Idle past validateAfterIdleMs after a thaw: the check rides, and its ParseComplete is an answer.
+    const pools = onePool()
+    await pidOf(pools, a)
+    await sleep(IDLE_MS * 3)
+    pools.invocationStarted()
+    const sql = `INSERT INTO calls (n) SELECT 12 FROM pg_sleep(5) RETURNING '${a}'`
+    const call = pools.query(a, sql).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    const active = () =>
+      withAdmin(async (c) => {
+        const { rows } = await c.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE position($1 in query) > 0 AND state = 'active' AND pid <> pg_backend_pid()",
+          [`'${a}'`],
+        )
+        return rows[0]?.pid
+      })
+    expect(await eventually(async () => (await active()) !== undefined)).toBe(true)
+    await withAdmin(async (c) => c.query('SELECT pg_terminate_backend($1, 10000)', [await active()]))
+
+    const err = await call
+    expect((err as { code?: string }).code).toBe('57P01')
+    expect(await countOf(a, 12)).toBe(0)
+    expect(pools.stats().counters.connectionsOpened).toBe(1)
+  })
+
   it('is reported within an invocation: there no freeze can explain it', async () => {
     const [a] = (await tenantsWithCalls(1)) as [string]
     const pools = testPools({ budget: 1, maxPerPool: 1, validateAfterIdleMs: 60_000 }).pools

@@ -6,6 +6,7 @@
 import { getTenantPools } from '../../lib'
 import { committedReferences, runBlackhole, succeeded } from '../support/blackhole-load'
 import type { ControlledServer } from '../support/controlled-pg'
+import { figure } from '../support/figures'
 import { expectNothingLeaked, type HandlerWorld, handlerWorld } from '../support/handler-world'
 
 const TENANTS = Array.from({ length: 5 }, (_, t) => `b${t}`)
@@ -72,7 +73,7 @@ describe('Blackhole: the database stops answering under load', () => {
     const notDone = writes.filter((w) => !succeeded(w) && w.code !== 'OUTCOME_UNKNOWN')
     expect(notDone.filter((w) => count.has(w.reference as string))).toEqual([])
     const ambiguous = writes.filter((w) => w.code === 'OUTCOME_UNKNOWN')
-    console.log(
+    figure(
       `blackhole via handlers: ${outcomes.length} calls, ${failures.length} failed ` +
         `(${failures.filter((f) => f.status === 503).length} × 503, ${failures.filter((f) => f.status === 504).length} × 504), ` +
         `slowest ${slowest} ms against an invocation of ${INVOCATION_MS} ms, first success ${back - thawedAt} ms ` +

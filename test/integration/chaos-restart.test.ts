@@ -4,6 +4,7 @@
 import { Client } from 'pg'
 import { getTenantPools } from '../../lib'
 import type { ControlledServer } from '../support/controlled-pg'
+import { figure } from '../support/figures'
 import { expectNothingLeaked, type HandlerWorld, handlerWorld } from '../support/handler-world'
 
 interface Outcome {
@@ -131,7 +132,7 @@ describe('Chaos: a database restart under load, through the handlers', () => {
     // Beyond the acknowledged writes, only those answered OUTCOME_UNKNOWN may be there.
     expect(total).toBeGreaterThanOrEqual(acknowledged.length)
     expect(total - acknowledged.length).toBeLessThanOrEqual(unknown.length)
-    console.log(
+    figure(
       `restart via handlers: ${outcomes.length} calls, ${failures.length} answered 503, slowest ${slowest} ms, ` +
         `first success ${recoveryMs} ms after the server was back; ${acknowledged.length} writes acknowledged ` +
         `and present, ${failedWrites} failed, ${total - acknowledged.length} rows beyond the acknowledged`,

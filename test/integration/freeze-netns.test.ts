@@ -5,6 +5,7 @@
 // this file's own, listening on the host's end of each link (the shared one listens on 127.0.0.1).
 
 import { eventually, onServer, sleep } from '../support/db'
+import { figure } from '../support/figures'
 import {
   type Call,
   calls,
@@ -72,7 +73,7 @@ describeWhere(suiteName, () => {
 
   afterAll(async () => {
     await ns?.quit()
-    process.stdout.write(`\nfreeze-netns, per case:\n  ${summary.join('\n  ')}\n\n`)
+    figure(`\nfreeze-netns, per case:\n  ${summary.join('\n  ')}\n\n`)
   }, 30_000)
 
   const terminated = (e: Environment) => async () => {

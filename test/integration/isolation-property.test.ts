@@ -2,6 +2,8 @@
 // runs, however spelled and wherever the change hides, the next caller reads and writes only its own
 // schema and sees nothing another tenant left in the session. On the embedded PostgreSQL 18, which
 // reports the search_path to the client, and on PostgreSQL 15, which does not.
+
+import { figure } from '../support/figures'
 import { checkIsolation } from '../support/isolation-property'
 import { pg15Label } from '../support/skips'
 
@@ -28,7 +30,7 @@ describe.each(servers)('Property: tenant isolation on %s', (_, url) => {
       expect(runs).toBe(RUNS)
       expect(actions).toBeGreaterThan(RUNS * 2)
       // Attacks that never got through would prove nothing: most of their statements succeed.
-      console.log(JSON.stringify(attacks))
+      figure(JSON.stringify(attacks))
       expect(attacks.succeeded).toBeGreaterThan(attacks.failed)
     },
     600_000,

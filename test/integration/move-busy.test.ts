@@ -7,6 +7,7 @@
 import { moveLine, summarize, summaryRow } from '../support/busy-figures'
 import { type BusyEnvironment, type BusyRun, busyEnvironment } from '../support/busy-move'
 import type { Handler } from '../support/busy-writers'
+import { figure } from '../support/figures'
 
 const ORDERS = 20_000
 const PHASES = [
@@ -37,7 +38,7 @@ const report = (run: BusyRun) => {
     ...run.moves.map((m) => `  ${moveLine(m)}`),
     `  answers: ${JSON.stringify(run.answers)}`,
   ]
-  process.stdout.write(`${lines.join('\n')}\n`)
+  figure(`${lines.join('\n')}\n`)
 }
 
 describe('Moving a tenant while clients write', () => {

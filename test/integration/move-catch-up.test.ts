@@ -6,6 +6,7 @@ import { moveTenant } from '../../functions/admin/move'
 import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
 import { placedDb, TenantCatalog, TenantMovingError, TenantPools } from '../../lib'
 import { clusterBUrl, databaseUrl, onServer, uniqueTenant } from '../support/db'
+import { figure } from '../support/figures'
 import { memoryLog } from '../support/memory-log'
 import { fencesOn, seedOrders } from '../support/move-check'
 
@@ -140,7 +141,7 @@ describe('A move under every kind of write', () => {
       ),
     )
     expect(fks.rows).toEqual([{ valid: true }])
-    process.stdout.write(
+    figure(
       `move ${from}→${to} under writes: ${JSON.stringify({ ...outcomes, failed: outcomes.failed.length, timings: report.timings })}\n`,
     )
   })

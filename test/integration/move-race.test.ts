@@ -5,6 +5,7 @@ import { moveTenant } from '../../functions/admin/move'
 import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
 import { TenantCatalog, TenantPools } from '../../lib'
 import { clusterBUrl, databaseUrl, sleep, uniqueTenant } from '../support/db'
+import { figure } from '../support/figures'
 import { memoryLog } from '../support/memory-log'
 import {
   type Answer,
@@ -68,7 +69,7 @@ describe('Two moves of one tenant raced', () => {
       if (wrong.length > 0) problems.push(`offset ${offset} ms (${key}): ${wrong.join('; ')}`)
     }
     // The figures of the run, for the record (docs/clusters.md's and the report's).
-    process.stdout.write(`move race, ${RUNS} runs: ${JSON.stringify(Object.fromEntries(seen))}\n`)
+    figure(`move race, ${RUNS} runs: ${JSON.stringify(Object.fromEntries(seen))}\n`)
     expect(problems).toEqual([])
   })
 })

@@ -10,6 +10,7 @@ import {
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
 import { getTenantPools, resetTenantPools } from '../../lib'
 import { databaseUrl, sleep, uniqueTenant, withAdmin } from '../support/db'
+import { figure } from '../support/figures'
 import { localSecrets, rdsSecret } from '../support/secrets'
 
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
@@ -102,7 +103,7 @@ it('answers every call with 200 while the password rotates under load', async ()
 
   // Assess
   const { counters } = getTenantPools().stats()
-  console.log(
+  figure(
     `rotation over HTTP: ${JSON.stringify([...statuses])}, ${counters.credentialRefreshes} retried after 28P01`,
   )
   expect([...statuses.keys()]).toEqual([200])

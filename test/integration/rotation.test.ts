@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-secrets-manager'
 import { secretsManagerCredentials, type TenantPools } from '../../lib'
 import { createTenants, endTestPools, sleep, testPools, uniqueTenant, withAdmin } from '../support/db'
+import { figure } from '../support/figures'
 import { localSecrets, rdsSecret } from '../support/secrets'
 
 /** 20 callers querying without pause until `durationMs` is over; every outcome is kept. */
@@ -97,7 +98,7 @@ describe('Behaviour: credentials rotation under load', () => {
 
     // Assess
     const { counters } = pools.stats()
-    console.log(
+    figure(
       `single-user rotation: ${calls} calls, ${failures.length} failed, ${counters.credentialRefreshes} retried after 28P01`,
     )
     expect(failures).toEqual([])
@@ -170,7 +171,7 @@ describe('Behaviour: credentials rotation under load', () => {
     const failures = results.flatMap((r) => r.failures)
     const calls = results.reduce((n, r) => n + r.calls, 0)
     const { counters } = pools.stats()
-    console.log(
+    figure(
       `master rotation with fallback: ${calls} calls, ${failures.length} failed, ${counters.credentialRefreshes} retried after 28P01`,
     )
     expect(failures).toEqual([])
@@ -203,7 +204,7 @@ describe('Behaviour: credentials rotation under load', () => {
     const { failures, users, calls } = await running
 
     // Assess
-    console.log(
+    figure(
       `alternating users: ${calls} calls, ${failures.length} failed, by role: ${JSON.stringify([...users])}`,
     )
     expect(failures).toEqual([])

@@ -162,6 +162,7 @@ export class TenantPools {
     return this.#calls.transaction(this.#scope(tenantId, options), fn, limitsOf(options))
   }
 
+  /** Per scope, per login, per cluster and in total; the budget; the counters since it was built. */
   stats(): TenantPoolsStats {
     return statsOf(this.#table, this.#logins, this.#budget, this.#ctx.counters, this.#ctx.options.clock.now())
   }

@@ -52,6 +52,17 @@ export class Calls {
     observer?: CheckoutObserver,
   ): Promise<QueryResult<R>> {
     if (!scope.onReader) return this.#queryOn<R>(scope, text, values, limits, observer)
+    return this.#queryOnReader<R>(scope, text, values, limits, observer)
+  }
+
+  // Apart from query(): a closure there would cost the writer's path a context per call.
+  #queryOnReader<R extends QueryResultRow>(
+    scope: Scope,
+    text: string | QueryConfig,
+    values: unknown[] | undefined,
+    limits: CallLimits,
+    observer: CheckoutObserver | undefined,
+  ): Promise<QueryResult<R>> {
     // A read that lost its replica mid-statement ran nowhere else: it is run again on the writer.
     return this.#readers.orWriter(scope, limits, (on) => this.#queryOn<R>(on, text, values, limits, observer))
   }

@@ -67,7 +67,12 @@ export class Checkout {
     values?: unknown[],
   ): CheckedOut | Promise<CheckedOut> {
     if (!scope.onReader) return this.#takeOn(scope, limits, text, values)
-    // A reader's scope: on the writer while its reader is skipped, and sent there when it fails.
+    return this.#takeOnReader(scope, limits, text, values)
+  }
+
+  // A reader's scope: on the writer while its reader is skipped, and sent there when it fails.
+  // Apart from take(): a closure there would cost the writer's path a context per call.
+  #takeOnReader(scope: Scope, limits: CallLimits, text?: string, values?: unknown[]): Promise<CheckedOut> {
     return this.#readers.route(scope, limits, (on) => this.#takeOn(on, limits, text, values))
   }
 

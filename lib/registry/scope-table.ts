@@ -13,6 +13,7 @@ import { MASTER_KEY } from './scopes'
 export class ScopeTable {
   readonly #ctx: RegistryContext
   readonly #logins: Logins
+  // Scopes in use, by key: their counts and limits. The connections belong to logins.
   readonly #uses = new Map<string, ScopeUse>()
   #lastSweep: number
 

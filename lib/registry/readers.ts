@@ -1,8 +1,10 @@
 // Reader routing: a reader's scope is served by its cluster's reader endpoint while that answers.
 // A reader that cannot be reached is skipped for readerRetryAfterMs, and its calls go to the writer
 // in read-only sessions meanwhile; a read that lost the reader mid-statement ran nowhere else and is
-// run again on the writer. The fallback is decided here only: checkout routes a reader's checkout
-// (`route`), and a statement runs again after losing its reader (`orWriter`).
+// run again on the writer. The fallback is decided here only, and applied at two points: every
+// checkout of a reader's scope is routed (`route`: withClient, transaction and leases have only
+// that, since a callback is never run twice), and a query() also runs its statement once more on
+// the writer when it failed for want of its reader (`orWriter`, around the routed checkout).
 import { ConnectError, ConnectionLostError, TenantPoolsError } from '../errors'
 import { isConnectionLost, sqlState } from '../sqlstate'
 import type { CallLimits, Scope } from '../types'

@@ -4,7 +4,7 @@
 // catalog knows its mover is gone (the lock dies with its session), and may take the move over.
 import type { ClientBase } from 'pg'
 import { HttpError, type TenantPools } from '../../lib'
-import { within } from '../../lib/registry/within'
+import { within } from '../../lib/pool/within'
 
 /** The session that holds a tenant's move lock. */
 export interface MoveLock {

@@ -16,18 +16,21 @@ const reported: Array<[keyof Counters, string]> = [
   ['poolsExpired', 'PoolsExpired'],
 ]
 
-/** Metrics go to the request's own instance (request-telemetry.ts). */
+/**
+ * Metrics go to the request's own instance (request-telemetry.ts). The counters are read alone
+ * (counters(), a copy of one object), not through stats(), which lists every scope and login.
+ */
 export function poolMetrics(pools: () => TenantPools): MiddlewareObj {
   const before = new WeakMap<object, Counters>()
   const poolMetricsBefore = (request: Request) => {
-    before.set(request.context, pools().stats().counters)
+    before.set(request.context, pools().counters())
   }
   const poolMetricsAfter = (request: Request) => {
     const context = request.context as { metrics?: Metrics; dbMeasure?: CallMeasure }
     const { metrics } = context
     const start = before.get(request.context)
     if (!start || !metrics) return
-    const now = pools().stats().counters
+    const now = pools().counters()
     // The request's own figures where the tenantDb middleware measured its calls; otherwise (admin
     // routes) the environment's counters diffed around the request.
     const own = context.dbMeasure

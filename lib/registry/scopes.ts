@@ -4,6 +4,9 @@ import { UnknownClusterError } from '../errors'
 import { assertApp, assertSchemaName, assertTenantId, poolKey } from '../tenancy/tenant-id'
 import type { Scope } from '../types'
 
+/** Key of the master/catalog scope. `$` cannot occur in a tenant id, so it never collides. */
+export const MASTER_KEY = '$master'
+
 // Bounded: a flood of distinct ids cannot grow it for ever (it is cleared, not evicted).
 export const MAX_CACHED_SCOPES = 10_000
 

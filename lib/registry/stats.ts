@@ -1,4 +1,9 @@
 // What a registry reports: per scope, per login, totals, the budget, and counters since it was built.
+// stats() builds all of it; the counters alone are a copy of one object (for per-request metrics).
+import type { ConnectionBudget } from '../pool/budget'
+import type { Cluster } from './clusters'
+import type { Logins } from './logins'
+import type { ScopeTable } from './scope-table'
 
 export interface PoolStats {
   /** The scope: `tenantId`, `tenantId:app`, or `$master`. */
@@ -91,3 +96,63 @@ export const newCounters = () => ({
   readerFallbacks: 0,
 })
 export type Counters = ReturnType<typeof newCounters>
+
+/** The registry's stats at `now`: every scope of `table`, every login and cluster of `logins`. */
+export function statsOf(
+  table: ScopeTable,
+  logins: Logins,
+  budget: ConnectionBudget,
+  counters: Counters,
+  now: number,
+): TenantPoolsStats {
+  const pools: PoolStats[] = [...table.values()].map((u) => ({
+    key: u.key,
+    tenantId: u.scope.tenantId,
+    app: u.scope.app,
+    cluster: u.scope.cluster,
+    readOnly: u.scope.readOnly,
+    onReader: u.scope.onReader,
+    total: u.idle + u.active,
+    idle: u.idle,
+    active: u.active,
+    waiting: u.waiting,
+    lastUsedAt: u.lastUsedAt,
+  }))
+  const perLogin: LoginStats[] = [...logins.values()].map((l) => ({
+    key: l.key,
+    cluster: logins.clusterNameOf(l),
+    reader: logins.isReader(l),
+    total: l.total,
+    idle: l.idle,
+    active: l.active,
+    waiting: l.waiting,
+  }))
+  const sum = (f: (l: LoginStats) => number) => perLogin.reduce((n, l) => n + f(l), 0)
+  const clusters = [...logins.clusters.values()].map((c: Cluster): ClusterStats => {
+    const of = perLogin.filter((l) => l.cluster === c.name)
+    const add = (f: (l: LoginStats) => number) => of.reduce((n, l) => n + f(l), 0)
+    return {
+      name: c.name,
+      total: add((l) => l.total),
+      idle: add((l) => l.idle),
+      active: add((l) => l.active),
+      waiting: add((l) => l.waiting),
+      cap: c.cap ?? null,
+      readerSkipped: c.readerDownUntil > now,
+    }
+  })
+  return {
+    pools,
+    logins: perLogin,
+    clusters,
+    totals: {
+      pools: pools.length,
+      total: sum((l) => l.total),
+      idle: sum((l) => l.idle),
+      active: sum((l) => l.active),
+      waiting: sum((l) => l.waiting),
+    },
+    budget: { limit: budget.limit, used: budget.used, waiting: budget.waiting },
+    counters: { ...counters },
+  }
+}

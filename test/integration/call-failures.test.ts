@@ -1,4 +1,4 @@
-// How a call fails (tenant-pools.ts): past its deadline or aborted before it got a connection;
+// How a call fails (calls.ts, checkout.ts): past its deadline or aborted before it got a connection;
 // unanswered within its bound; a callback that throws nothing, loses its connection or cannot roll
 // back; and a lent connection given back with a caller's SET in its session.
 import { ConnectionLostError, DeadlineExceededError, StatementTimeoutError } from '../../lib'

@@ -1,4 +1,4 @@
-// When the budget, or a cluster's cap, is spent and a login needs a connection (tenant-pools.ts): the
+// When the budget, or a cluster's cap, is spent and a login needs a connection (logins.ts): the
 // idle connection closed to make room is the one idle longest, and of the same cluster under a cap.
 // Each tenant here logs in as a role of its own, so no connection can be rebound to another.
 import {

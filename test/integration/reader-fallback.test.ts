@@ -1,4 +1,4 @@
-// Read-only scopes and their reader (tenant-pools.ts): without a reader, the writer in read-only
+// Read-only scopes and their reader (readers.ts): without a reader, the writer in read-only
 // sessions; a reader that cannot be reached is skipped for exactly readerRetryAfterMs while its
 // calls go to the writer; a reader that is reachable but busy is not a reason to use the writer;
 // and a read that loses the reader mid-statement is run again on the writer.

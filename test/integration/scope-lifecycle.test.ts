@@ -1,4 +1,4 @@
-// How scopes leave the registry (tenant-pools.ts): evict takes exactly the scopes asked for; LRU and
+// How scopes leave the registry (scope-table.ts): evict takes exactly the scopes asked for; LRU and
 // TTL retire a scope but keep its idle connection for the next scope to rebind; a scope is never
 // retired while its login is being looked up; and a lookup that ends after end() opens nothing.
 import { PoolsEndedError } from '../../lib'

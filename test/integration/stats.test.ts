@@ -1,4 +1,4 @@
-// What stats() reports (tenant-pools.ts): per scope, per login, per cluster and in total, with a
+// What stats() and counters() report (stats.ts): per scope, per login, per cluster and in total, with a
 // connection held and another idle, on two clusters, one with a cap and an unreachable reader.
 import {
   clusterBUrl,
@@ -51,5 +51,20 @@ describe('Registry: stats()', () => {
     expect(pools.stats().clusters[0]?.readerSkipped).toBe(false)
     held.release()
     await held.done
+  })
+
+  it('reads the counters alone with counters(): the same figures as stats(), as a copy', async () => {
+    const a = uniqueTenant('sc')
+    await createTenants([a])
+    const { pools } = testPools()
+    await pools.query(a, 'SELECT 1')
+    await pools.query(a, 'SELECT 1')
+    const counters = pools.counters()
+    expect(counters).toEqual(pools.stats().counters)
+    expect(counters).toMatchObject({ checkouts: 2, connectionsOpened: 1 })
+    // A snapshot: what comes later changes the registry's, not the one already read.
+    await pools.query(a, 'SELECT 1')
+    expect(counters.checkouts).toBe(2)
+    expect(pools.counters().checkouts).toBe(3)
   })
 })

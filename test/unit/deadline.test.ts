@@ -1,7 +1,7 @@
 // The deadline arithmetic: what the middleware derives from Lambda's context, how a bound settles,
 // and what a caller gets for each kind of timeout.
 import { DeadlineExceededError, invocationDeadline, StatementTimeoutError, toHttp } from '../../lib'
-import { within } from '../../lib/registry/within'
+import { within } from '../../lib/pool/within'
 
 describe('invocationDeadline', () => {
   it("is the invocation's remaining time less the margin, from now", () => {

@@ -6,8 +6,8 @@ import { defineConfig, type Options } from 'tsup'
 
 const entry = {
   index: 'lib/index.ts',
-  middy: 'lib/middy.ts',
-  'pg-pool': 'lib/registry/pg-pool-handle.ts',
+  middy: 'lib/middy/index.ts',
+  'pg-pool': 'lib/adapters/pg-pool.ts',
 }
 
 const common: Options = {

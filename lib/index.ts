@@ -1,6 +1,7 @@
 // The master schema's migrations (the tenant catalog TenantCatalog reads), for a project that uses
 // the package to run with migrate(): they describe what this library reads, so they ship with it.
 export { masterMigrations } from '../migrations/master'
+export { type ScopeRunner, type TenantHandle, TenantPgPool } from './adapters/pg-pool'
 export { defaults } from './config/defaults'
 export { environmentVariables, libraryVariables, optionsFromEnv } from './config/env'
 export type {
@@ -26,13 +27,25 @@ export {
   TenantPoolsError,
   UnknownClusterError,
 } from './errors'
-export { bodyLimit } from './http/body-limit'
-export { httpErrors } from './http/http-errors'
-export { jsonResponse } from './http/json-response'
-export { invocationDeadline, type TenantContext, tenantDb } from './http/tenant-db'
-export { type HttpAnswer, toHttp } from './http/to-http'
+export { bodyLimit } from './middy/body-limit'
+export { httpErrors } from './middy/http-errors'
+export { jsonResponse } from './middy/json-response'
+export { invocationDeadline, type TenantContext, tenantDb } from './middy/tenant-db'
+export { type HttpAnswer, toHttp } from './middy/to-http'
+export {
+  TenantCatalog,
+  type TenantCatalogOptions,
+  type TenantPlacement,
+  type TenantStatus,
+} from './placement/catalog'
+export { CHANGES, capturedTables, primaryKeyOf, startCapture, stopCapture } from './placement/change-log'
+export { type LockRetryOptions, withLockRetries } from './placement/ddl-locks'
+export { fence, tablesOf, unfence } from './placement/fence'
+export { grantCatalogRead, grantTenantTraffic, lockGrants } from './placement/grants'
+export { tablesInLoadOrder } from './placement/load-order'
+export { type Migration, migrate } from './placement/migrate'
+export { type PlacedDbOptions, placedDb } from './placement/placed-db'
 export { type SslMode, sslFor } from './pool/tls'
-export { type ScopeRunner, type TenantHandle, TenantPgPool } from './registry/pg-pool-handle'
 export { getTenantPools, resetTenantPools } from './registry/singleton'
 export {
   type ClusterStats,
@@ -44,19 +57,6 @@ export {
   type TenantPoolsStats,
 } from './registry/tenant-pools'
 export { isConnectionLost, isServerKill, sqlState, TENANT_FENCED } from './sqlstate'
-export {
-  TenantCatalog,
-  type TenantCatalogOptions,
-  type TenantPlacement,
-  type TenantStatus,
-} from './tenancy/catalog'
-export { CHANGES, capturedTables, primaryKeyOf, startCapture, stopCapture } from './tenancy/change-log'
-export { type LockRetryOptions, withLockRetries } from './tenancy/ddl-locks'
-export { fence, tablesOf, unfence } from './tenancy/fence'
-export { grantCatalogRead, grantTenantTraffic, lockGrants } from './tenancy/grants'
-export { tablesInLoadOrder } from './tenancy/load-order'
-export { type Migration, migrate } from './tenancy/migrate'
-export { type PlacedDbOptions, placedDb } from './tenancy/placed-db'
 export { assertTenantId, MAX_TENANT_ID_LENGTH, quoteIdent } from './tenancy/tenant-id'
 export type {
   CallLimits,

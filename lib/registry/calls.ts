@@ -6,6 +6,7 @@
 // of a lost connection reach the caller typed (ConnectionLostError, saying whether it may have run),
 // and a connection goes back to its login only once the server has answered all that was sent on it.
 import type { Client, ClientBase, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg'
+import type { CheckoutObserver } from '../adapters/pg-pool'
 import { ConnectionLostError, StatementTimeoutError, TenantPoolsError } from '../errors'
 import { AnswerWatch } from '../pool/answer-watch'
 import { boundQuery, combinable } from '../pool/bound-query'
@@ -19,7 +20,6 @@ import type { CallLimits, Scope } from '../types'
 import type { CheckedOut, Checkout } from './checkout'
 import type { RegistryContext } from './context'
 import { holding } from './held'
-import type { CheckoutObserver } from './pg-pool-handle'
 import type { Readers } from './readers'
 
 // Statements sent again after meeting a reset with no answer (queryOn). After the first, every

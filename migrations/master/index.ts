@@ -1,7 +1,7 @@
 // The master schema's migrations: the tenant catalog that TenantCatalog and the tenantDb middleware
 // read, and the maintenance job's progress. Exported by lib/index.ts too, for a project that uses the
 // package to run with migrate(). Never edit a released migration: add one.
-import type { Migration } from '../../lib/tenancy/migrate'
+import type { Migration } from '../../lib/placement/migrate'
 import tenants from './0001_tenants'
 import maintenance from './0002_maintenance'
 import placement from './0003_placement'

@@ -1,7 +1,7 @@
 // Edges of isolation found in review: what a statement's own text, settings or name, a holder's
 // listeners, or a cancel arriving late could carry from one caller to the next.
 import { Client, type QueryConfig } from 'pg'
-import { sendCancelRequest } from '../../lib/registry/cancel'
+import { sendCancelRequest } from '../../lib/adapters/cancel'
 import { createTenants, endTestPools, testPools, uniqueTenant } from '../support/db'
 import { pg15Label } from '../support/skips'
 

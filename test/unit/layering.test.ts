@@ -15,9 +15,10 @@ const LAYERS: [name: string, pattern: RegExp][] = [
   ['credentials', /^credentials\//],
   ['config', /^(config\/|pool\/tls\.ts$)/],
   ['pool', /^pool\//],
+  ['adapters', /^adapters\//],
   ['registry', /^registry\//],
-  ['placement', /^tenancy\//],
-  ['middy', /^(http\/|middy\.ts$)/],
+  ['placement', /^placement\//],
+  ['middy', /^middy\//],
   ['entry', /^index\.ts$/],
 ]
 

@@ -1,6 +1,6 @@
 // Applies versioned migrations to one schema, once, even when several callers race.
 import type { ClientBase } from 'pg'
-import { quoteIdent } from './tenant-id'
+import { quoteIdent } from '../tenancy/tenant-id'
 
 export interface Migration {
   version: string

@@ -2,12 +2,12 @@
 // `context.tenant` and a lazy `context.db` (no connection is taken unless the handler uses it).
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda'
+import type { TenantPgPool } from '../adapters/pg-pool'
 import { runtimeFromEnv, trustHeaderFromEnv } from '../config/env'
 import { HttpError, InvalidOptionsError } from '../errors'
-import type { TenantPgPool } from '../registry/pg-pool-handle'
+import type { TenantCatalog, TenantStatus } from '../placement/catalog'
+import { placedDb } from '../placement/placed-db'
 import type { TenantPools } from '../registry/tenant-pools'
-import type { TenantCatalog, TenantStatus } from '../tenancy/catalog'
-import { placedDb } from '../tenancy/placed-db'
 import { assertTenantId } from '../tenancy/tenant-id'
 import { type CallMeasure, newCallMeasure, type TenantDb } from '../types'
 

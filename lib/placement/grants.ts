@@ -4,7 +4,7 @@
 // any schema's structure. The schema owner (the login that migrates) grants these; they are
 // idempotent, so granting again after every migration is safe.
 import type { ClientBase } from 'pg'
-import { quoteIdent } from './tenant-id'
+import { quoteIdent } from '../tenancy/tenant-id'
 
 /** Rows of `schema`'s tables and sequences for `role`, now and for tables the owner adds later. */
 export async function grantTenantTraffic(client: ClientBase, schema: string, role: string): Promise<void> {

@@ -4,10 +4,10 @@
 // (catch-up), until little is left; only the last pass runs behind the fence. The log is written in
 // the writer's transaction, so a committed change is always in it.
 import type { ClientBase } from 'pg'
+import { quoteIdent } from '../tenancy/tenant-id'
 import { withLockRetries } from './ddl-locks'
 import { CHANGES, FENCE, fenceFunction, lockTables } from './fence'
 import { tablesInLoadOrder } from './load-order'
-import { quoteIdent } from './tenant-id'
 
 export { CHANGES }
 

@@ -4,9 +4,9 @@
 // from anyone, and an acknowledged write can only have landed in the copy that is moved.
 import type { ClientBase } from 'pg'
 import { TENANT_FENCED } from '../sqlstate'
+import { quoteIdent } from '../tenancy/tenant-id'
 import { type LockRetryOptions, withLockRetries } from './ddl-locks'
 import { tablesInLoadOrder } from './load-order'
-import { quoteIdent } from './tenant-id'
 
 export const FENCE = 'tenant_pools_fence'
 /** The change log of a move (change-log.ts): the mover's own, never fenced. */

@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     progress('1/4 warm path: tenant pools against a raw pg.Pool')
     // 1. Warm path: pools.query against a raw pg.Pool, alternating call by call (and which goes
     // first) so that machine noise hits both alike, p99 included.
-    const pools = new TenantPools({ connectionString: url, logger: silent, budget: 4, maxPerPool: 2 })
+    const pools = new TenantPools({ connectionString: url, logger: silent, budget: 4, maxPerScope: 2 })
     const raw = new Pool({ connectionString: url, max: 2 })
     await pools.query('bench', 'SELECT 1')
     await raw.query('SELECT 1')
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     const many = new TenantPools({
       connectionString: url,
       logger: silent,
-      maxPools: MEMORY_TENANTS,
+      maxScopes: MEMORY_TENANTS,
       budget: 4,
     })
     const cycle = async () => {

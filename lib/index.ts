@@ -53,6 +53,7 @@ export {
   type LoginStats,
   MASTER_KEY,
   type PoolStats,
+  type ScopeStats,
   TenantPools,
   type TenantPoolsStats,
 } from './registry/tenant-pools'

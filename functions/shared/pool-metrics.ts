@@ -12,8 +12,8 @@ const reported: Array<[keyof Counters, string]> = [
   ['connectionsReplaced', 'ConnectionsReplaced'],
   ['connectionsRebound', 'ConnectionsRebound'],
   ['readerFallbacks', 'ReaderFallbacks'],
-  ['poolsEvicted', 'PoolsEvicted'],
-  ['poolsExpired', 'PoolsExpired'],
+  ['scopesEvicted', 'ScopesEvicted'],
+  ['scopesExpired', 'ScopesExpired'],
 ]
 
 /**
@@ -37,8 +37,8 @@ export function poolMetrics(pools: () => TenantPools): MiddlewareObj {
     const figures: Record<string, number> = own
       ? {
           ...own,
-          poolsEvicted: now.poolsEvicted - start.poolsEvicted,
-          poolsExpired: now.poolsExpired - start.poolsExpired,
+          scopesEvicted: now.scopesEvicted - start.scopesEvicted,
+          scopesExpired: now.scopesExpired - start.scopesExpired,
         }
       : Object.fromEntries(reported.map(([key]) => [key, now[key] - start[key]]))
     const checkouts = own ? own.checkouts : now.checkouts - start.checkouts

@@ -6,11 +6,11 @@
 export const defaults = {
   schemaPrefix: 'tenant_',
   masterSchema: 'public',
-  maxPerPool: 2,
+  maxPerScope: 2,
   budget: 4,
-  maxPools: 32,
+  maxScopes: 32,
   idleTimeoutMs: 10_000,
-  poolTtlMs: 60_000,
+  scopeTtlMs: 60_000,
   connectTimeoutMs: 3_000,
   maxLifetimeMs: 300_000,
   // Below API Gateway's 30 s integration timeout, so a runaway statement ends before the caller gives up.

@@ -10,6 +10,7 @@ import {
   type ClusterOptions,
   clusterName,
   clusterSchema,
+  type optionAliases,
   stripUndefined,
   type TenantPoolsOptions,
 } from './options'
@@ -22,11 +23,11 @@ const optionVariables = {
   ssl: ['TENANT_POOLS_SSL_MODE', 'string'],
   sslCaPath: ['TENANT_POOLS_SSL_CA_PATH', 'string'],
   masterSchema: ['TENANT_POOLS_MASTER_SCHEMA', 'string'],
-  maxPerPool: ['TENANT_POOLS_MAX_PER_POOL', 'number'],
+  maxPerScope: ['TENANT_POOLS_MAX_PER_SCOPE', 'number'],
   budget: ['TENANT_POOLS_BUDGET', 'number'],
-  maxPools: ['TENANT_POOLS_MAX_POOLS', 'number'],
+  maxScopes: ['TENANT_POOLS_MAX_SCOPES', 'number'],
   idleTimeoutMs: ['TENANT_POOLS_IDLE_TIMEOUT_MS', 'number'],
-  poolTtlMs: ['TENANT_POOLS_POOL_TTL_MS', 'number'],
+  scopeTtlMs: ['TENANT_POOLS_SCOPE_TTL_MS', 'number'],
   connectTimeoutMs: ['TENANT_POOLS_CONNECT_TIMEOUT_MS', 'number'],
   maxLifetimeMs: ['TENANT_POOLS_MAX_LIFETIME_MS', 'number'],
   statementTimeoutMs: ['TENANT_POOLS_STATEMENT_TIMEOUT_MS', 'number'],
@@ -42,6 +43,13 @@ const optionVariables = {
   mainCluster: ['TENANT_POOLS_MAIN_CLUSTER', 'string'],
   readerRetryAfterMs: ['TENANT_POOLS_READER_RETRY_AFTER_MS', 'number'],
 } as const satisfies Partial<Record<keyof TenantPoolsOptions, readonly [string, Kind]>>
+
+/** Old variable names, kept for one minor version: each sets the option its new name sets. */
+const aliasVariables = {
+  maxPerPool: ['TENANT_POOLS_MAX_PER_POOL', 'number'],
+  maxPools: ['TENANT_POOLS_MAX_POOLS', 'number'],
+  poolTtlMs: ['TENANT_POOLS_POOL_TTL_MS', 'number'],
+} as const satisfies Record<keyof typeof optionAliases, readonly [string, Kind]>
 
 /** Variables that shape an option without being one, and the middleware's. */
 const otherVariables = {
@@ -62,7 +70,9 @@ export const environmentVariables = optionVariables
 
 /** Every variable the library reads, with the kind of value it takes. */
 export const libraryVariables: Readonly<Record<string, Kind>> = Object.freeze({
-  ...Object.fromEntries(Object.values(optionVariables).map(([name, kind]) => [name, kind])),
+  ...Object.fromEntries(
+    [...Object.values(optionVariables), ...Object.values(aliasVariables)].map(([name, kind]) => [name, kind]),
+  ),
   ...otherVariables,
 })
 
@@ -93,7 +103,8 @@ const flagOf = (env: NodeJS.ProcessEnv, name: keyof typeof otherVariables) =>
 /** Reads the registry's options from the environment. A malformed value names its variable. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TenantPoolsOptions {
   const out: Record<string, unknown> = {}
-  for (const [option, [name]] of Object.entries(optionVariables)) {
+  // Old names too: resolveOptions turns each into its new one, refusing one that disagrees with it.
+  for (const [option, [name]] of [...Object.entries(aliasVariables), ...Object.entries(optionVariables)]) {
     const value = readVariable(env, name)
     if (value !== undefined) out[option] = value
   }

@@ -48,12 +48,20 @@ export interface TenantPoolsOptions extends ConnectionSettings {
   schemaFor?: (tenantId: string) => string
   /** Schema of the master/catalog pool. */
   masterSchema?: string
+  /** Connections one scope (`tenantId[:app]`, or the master) may hold at once. */
+  maxPerScope?: number
+  /** @deprecated Until the next minor version: the old name of `maxPerScope`. */
   maxPerPool?: number
-  /** Connections across all pools of this environment. */
+  /** Connections across all scopes of this environment. */
   budget?: number
+  /** Scopes kept at once; past it the least recently used quiet one is retired (LRU). */
+  maxScopes?: number
+  /** @deprecated Until the next minor version: the old name of `maxScopes`. */
   maxPools?: number
   idleTimeoutMs?: number
-  /** A pool unused this long is ended as a whole. */
+  /** A scope unused this long is retired as a whole (TTL). */
+  scopeTtlMs?: number
+  /** @deprecated Until the next minor version: the old name of `scopeTtlMs`. */
   poolTtlMs?: number
   connectTimeoutMs?: number
   maxLifetimeMs?: number
@@ -120,10 +128,13 @@ const schema = z.builtOnFirstUse(() =>
     ...connectionShape(),
     schemaFor: fn<(tenantId: string) => string>('schemaFor'),
     masterSchema: text(63),
+    maxPerScope: positive,
     maxPerPool: positive,
     budget: positive,
+    maxScopes: positive,
     maxPools: positive,
     idleTimeoutMs: ms(),
+    scopeTtlMs: ms(),
     poolTtlMs: ms(),
     connectTimeoutMs: ms(1),
     maxLifetimeMs: ms(1),
@@ -156,8 +167,33 @@ type Passthrough =
   | 'credentials'
   | 'logger'
   | 'clusters'
-type Resolved = Omit<Required<TenantPoolsOptions>, Passthrough | 'user' | 'password'> &
+type Resolved = Omit<Required<TenantPoolsOptions>, Passthrough | Alias | 'user' | 'password'> &
   Pick<TenantPoolsOptions, Passthrough>
+
+/** Old option names, kept for one minor version: each sets the option it names. */
+export const optionAliases = {
+  maxPerPool: 'maxPerScope',
+  maxPools: 'maxScopes',
+  poolTtlMs: 'scopeTtlMs',
+} as const satisfies Partial<Record<keyof TenantPoolsOptions, keyof TenantPoolsOptions>>
+type Alias = keyof typeof optionAliases
+
+// An old name sets its new one; both given, they must agree.
+function withoutAliases(options: TenantPoolsOptions): TenantPoolsOptions {
+  const out: Record<string, unknown> = { ...options }
+  for (const [old, current] of Object.entries(optionAliases)) {
+    const given = out[old]
+    delete out[old]
+    if (given === undefined) continue
+    if (out[current] !== undefined && out[current] !== given) {
+      throw new InvalidOptionsError(
+        `Invalid TenantPools options "${old}" and "${current}": ${old} is the old name of ${current}; give one`,
+      )
+    }
+    out[current] = given
+  }
+  return out as TenantPoolsOptions
+}
 
 /** Validates options (unknown keys included) and merges them over the defaults, once. */
 export function resolveOptions(options: TenantPoolsOptions): Resolved {
@@ -169,19 +205,19 @@ export function resolveOptions(options: TenantPoolsOptions): Resolved {
     throw new InvalidOptionsError(`Invalid TenantPools option "${key}": ${issue?.message}`)
   }
   // The password stays with pool/connector.ts, out of the merged options.
-  const { user: _user, password: _password, ...rest } = options
+  const { user: _user, password: _password, ...rest } = withoutAliases(options)
   const merged = {
     ...defaults,
     schemaFor: (tenantId: string) => `${defaults.schemaPrefix}${tenantId}`,
     clock: systemClock,
     ...stripUndefined(rest),
   }
-  if (merged.maxPerPool > merged.budget) {
+  if (merged.maxPerScope > merged.budget) {
     throw new InvalidOptionsError(
-      `Invalid TenantPools option "maxPerPool": ${merged.maxPerPool} exceeds the budget of ${merged.budget}`,
+      `Invalid TenantPools option "maxPerScope": ${merged.maxPerScope} exceeds the budget of ${merged.budget}`,
     )
   }
-  return merged
+  return merged as Resolved
 }
 
 /** `o` without its undefined values, so that merging it over defaults keeps them. */

@@ -560,7 +560,7 @@ export class LoginPool implements BudgetClaimant {
       new PoolExhaustedError(
         `No connection for pool ${scope.key} within ${ms} ms: its connections in use (${scope.active} of max ${max}) ` +
           `and the environment budget (${budget.used} of ${budget.limit}) were taken. ` +
-          'Retry later, or raise maxPerPool / budget.',
+          'Retry later, or raise maxPerScope / budget.',
       ),
     )
   }

@@ -17,7 +17,7 @@ export class ScopeUse {
   #resetFromReadOnlyStatements: string[] | undefined
   #resetSql: string | undefined
   #resetFromReadOnlySql: string | undefined
-  /** Connections this scope's calls hold. At most the registry's maxPerPool. */
+  /** Connections this scope's calls hold. At most the registry's maxPerScope. */
   active = 0
   /** Idle connections whose session is bound to this scope: taking one needs no reset. */
   idle = 0

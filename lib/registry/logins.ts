@@ -193,7 +193,7 @@ export class Logins {
     const o = ctx.options
     const login = new LoginPool({
       key,
-      maxPerScope: o.maxPerPool,
+      maxPerScope: o.maxPerScope,
       idleTimeoutMs: o.idleTimeoutMs,
       maxLifetimeMs: o.maxLifetimeMs,
       connectTimeoutMs: o.connectTimeoutMs,

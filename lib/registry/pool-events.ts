@@ -1,10 +1,10 @@
 // What the login pools report, turned into the registry's counters and log lines.
 import { isServerKill, sqlState } from '../sqlstate'
 import type { Log, PoolEvents } from '../types'
-import type { Counters } from './stats'
+import type { OwnCounters } from './stats'
 
 /** `closeAllIdle` gives a full server back our idle connections; it returns how many it closed. */
-export function poolEvents(c: Counters, log: Log, closeAllIdle: () => number): PoolEvents {
+export function poolEvents(c: OwnCounters, log: Log, closeAllIdle: () => number): PoolEvents {
   return {
     opened: () => c.connectionsOpened++,
     closed: () => c.connectionsClosed++,

@@ -1,6 +1,6 @@
 // The scopes in use, by key: each one's ScopeUse (its counts and limits), made on its first call.
-// Past maxPools the least recently used quiet scope is retired (LRU); a quiet scope unused for
-// poolTtlMs expires (TTL); evict() and end() remove them. A retired scope's idle connections stay
+// Past maxScopes the least recently used quiet scope is retired (LRU); a quiet scope unused for
+// scopeTtlMs expires (TTL); evict() and end() remove them. A retired scope's idle connections stay
 // with its login, to be rebound to whichever scope needs one next. The sweep that expires scopes
 // also sweeps the logins and forgets those no scope uses.
 import { applicationNameFor } from '../pool/connector'
@@ -40,7 +40,7 @@ export class ScopeTable {
     const o = this.#ctx.options
     const use = new ScopeUse(scope, applicationNameFor(o.applicationNamePrefix, scope.key), o.clock.now())
     this.#uses.set(scope.key, use)
-    this.#ctx.counters.poolsCreated++
+    this.#ctx.counters.scopesCreated++
     return use
   }
 
@@ -53,8 +53,8 @@ export class ScopeTable {
     this.#lastSweep = now
     this.#logins.sweep(now)
     for (const use of [...this.#uses.values()]) {
-      if (use.quiet && now - use.lastUsedAt >= this.#ctx.options.poolTtlMs) {
-        this.#ctx.counters.poolsExpired++
+      if (use.quiet && now - use.lastUsedAt >= this.#ctx.options.scopeTtlMs) {
+        this.#ctx.counters.scopesExpired++
         void this.remove(use.key, false)
       }
     }
@@ -75,10 +75,10 @@ export class ScopeTable {
     return this.#ctx.drain(login.endScope(use, closeIdle))
   }
 
-  // Past maxPools scopes, the least recently used one with no call in flight is ended. If every
+  // Past maxScopes scopes, the least recently used one with no call in flight is ended. If every
   // scope is busy the registry goes over the limit for now rather than cut a running call short.
   #makeRoomForScope(): void {
-    // One pass, no arrays: with more tenants than maxPools this runs on many requests.
+    // One pass, no arrays: with more tenants than maxScopes this runs on many requests.
     let tenantScopes = 0
     let victim: ScopeUse | undefined
     for (const u of this.#uses.values()) {
@@ -86,13 +86,13 @@ export class ScopeTable {
       tenantScopes++
       if (u.quiet && (!victim || u.lastUse < victim.lastUse)) victim = u
     }
-    const { maxPools } = this.#ctx.options
-    if (tenantScopes < maxPools) return
+    const { maxScopes } = this.#ctx.options
+    if (tenantScopes < maxScopes) return
     if (!victim) {
-      this.#ctx.log.warn('maxPools exceeded: every pool has a call in flight', { maxPools })
+      this.#ctx.log.warn('maxScopes exceeded: every scope has a call in flight', { maxScopes })
       return
     }
-    this.#ctx.counters.poolsEvicted++
+    this.#ctx.counters.scopesEvicted++
     void this.remove(victim.key, false)
   }
 }

@@ -5,7 +5,7 @@ import type { Cluster } from './clusters'
 import type { Logins } from './logins'
 import type { ScopeTable } from './scope-table'
 
-export interface PoolStats {
+export interface ScopeStats {
   /** The scope: `tenantId`, `tenantId:app`, or `$master`. */
   key: string
   tenantId: string | null
@@ -47,21 +47,36 @@ export interface ClusterStats {
   readerSkipped: boolean
 }
 
+/** @deprecated Until the next minor version: the old name of ScopeStats. */
+export type PoolStats = ScopeStats
+
 export interface TenantPoolsStats {
-  pools: PoolStats[]
+  scopes: ScopeStats[]
+  /** @deprecated Until the next minor version: the old name of `scopes` (the same array). */
+  pools: ScopeStats[]
   logins: LoginStats[]
   /** Physical connections per cluster, and its cap (null: only the budget bounds it). */
   clusters: ClusterStats[]
   /** Physical connections (total, idle, active) and calls waiting, over every login. */
-  totals: { pools: number; total: number; idle: number; active: number; waiting: number }
+  totals: {
+    scopes: number
+    /** @deprecated Until the next minor version: the old name of `scopes`. */
+    pools: number
+    total: number
+    idle: number
+    active: number
+    waiting: number
+  }
   budget: { limit: number; used: number; waiting: number }
   counters: Counters
 }
 
 export const newCounters = () => ({
-  poolsCreated: 0,
-  poolsEvicted: 0,
-  poolsExpired: 0,
+  scopesCreated: 0,
+  /** Retired by LRU, past maxScopes. */
+  scopesEvicted: 0,
+  /** Retired by TTL, unused for scopeTtlMs. */
+  scopesExpired: 0,
   connectionsOpened: 0,
   connectionsClosed: 0,
   connectionsReused: 0,
@@ -95,17 +110,36 @@ export const newCounters = () => ({
   /** Read-only calls served by the writer because the reader could not be reached. */
   readerFallbacks: 0,
 })
-export type Counters = ReturnType<typeof newCounters>
+/** The registry's own counters, as it bumps them. */
+export type OwnCounters = ReturnType<typeof newCounters>
+
+/** What stats().counters and counters() report: the counters, and their old names for one minor version. */
+export type Counters = OwnCounters & {
+  /** @deprecated Until the next minor version: the old name of `scopesCreated`. */
+  poolsCreated: number
+  /** @deprecated Until the next minor version: the old name of `scopesEvicted`. */
+  poolsEvicted: number
+  /** @deprecated Until the next minor version: the old name of `scopesExpired`. */
+  poolsExpired: number
+}
+
+/** A copy of `c`, with the old names beside the new. */
+export const reported = (c: OwnCounters): Counters => ({
+  ...c,
+  poolsCreated: c.scopesCreated,
+  poolsEvicted: c.scopesEvicted,
+  poolsExpired: c.scopesExpired,
+})
 
 /** The registry's stats at `now`: every scope of `table`, every login and cluster of `logins`. */
 export function statsOf(
   table: ScopeTable,
   logins: Logins,
   budget: ConnectionBudget,
-  counters: Counters,
+  counters: OwnCounters,
   now: number,
 ): TenantPoolsStats {
-  const pools: PoolStats[] = [...table.values()].map((u) => ({
+  const scopes: ScopeStats[] = [...table.values()].map((u) => ({
     key: u.key,
     tenantId: u.scope.tenantId,
     app: u.scope.app,
@@ -142,17 +176,19 @@ export function statsOf(
     }
   })
   return {
-    pools,
+    scopes,
+    pools: scopes,
     logins: perLogin,
     clusters,
     totals: {
-      pools: pools.length,
+      scopes: scopes.length,
+      pools: scopes.length,
       total: sum((l) => l.total),
       idle: sum((l) => l.idle),
       active: sum((l) => l.active),
       waiting: sum((l) => l.waiting),
     },
     budget: { limit: budget.limit, used: budget.used, waiting: budget.waiting },
-    counters: { ...counters },
+    counters: reported(counters),
   }
 }

@@ -24,10 +24,10 @@ import { Logins } from './logins'
 import { Readers } from './readers'
 import { ScopeTable } from './scope-table'
 import { MASTER_KEY, ValidatedScopes } from './scopes'
-import { type Counters, statsOf, type TenantPoolsStats } from './stats'
+import { type Counters, reported, statsOf, type TenantPoolsStats } from './stats'
 
 export { MASTER_KEY } from './scopes'
-export type { ClusterStats, Counters, LoginStats, PoolStats, TenantPoolsStats } from './stats'
+export type { ClusterStats, Counters, LoginStats, PoolStats, ScopeStats, TenantPoolsStats } from './stats'
 
 export class TenantPools {
   /** The master/catalog schema's database. */
@@ -172,7 +172,7 @@ export class TenantPools {
    * read before and after each request.
    */
   counters(): Counters {
-    return { ...this.#ctx.counters }
+    return reported(this.#ctx.counters)
   }
 
   /**

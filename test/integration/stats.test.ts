@@ -38,7 +38,14 @@ describe('Registry: stats()', () => {
       { name: 'main', total: 2, idle: 1, active: 1, waiting: 0, cap: null, readerSkipped: true },
       { name: 'b', total: 1, idle: 1, active: 0, waiting: 0, cap: 2, readerSkipped: false },
     ])
-    expect(s.totals).toEqual({ pools: s.pools.length, total: 3, idle: 2, active: 1, waiting: 0 })
+    expect(s.totals).toEqual({
+      scopes: s.scopes.length,
+      pools: s.scopes.length,
+      total: 3,
+      idle: 2,
+      active: 1,
+      waiting: 0,
+    })
     expect(s.logins.filter((l) => l.reader)).toHaveLength(1)
     expect(s.logins.filter((l) => !l.reader).map((l) => [l.cluster, l.total])).toEqual([
       ['main', 2],
@@ -66,5 +73,30 @@ describe('Registry: stats()', () => {
     await pools.query(a, 'SELECT 1')
     expect(counters.checkouts).toBe(2)
     expect(pools.counters().checkouts).toBe(3)
+  })
+
+  it('reports scopes under their name, and under the old pool names until the next minor version', async () => {
+    const [a, b] = [uniqueTenant('sn'), uniqueTenant('sm')]
+    await createTenants([a, b])
+    const { pools } = testPools({ maxScopes: 1 })
+    await pools.query(a, 'SELECT 1')
+    await pools.query(b, 'SELECT 1')
+
+    const stats = pools.stats()
+    expect(stats.scopes.map((s) => s.tenantId)).toEqual([b])
+    expect(stats.pools).toBe(stats.scopes)
+    expect(stats.totals).toMatchObject({ scopes: 1, pools: 1 })
+    expect(stats.counters).toMatchObject({
+      scopesCreated: 2,
+      poolsCreated: 2,
+      scopesEvicted: 1,
+      poolsEvicted: 1,
+    })
+    expect(pools.counters()).toMatchObject({
+      scopesCreated: 2,
+      poolsCreated: 2,
+      scopesEvicted: 1,
+      poolsEvicted: 1,
+    })
   })
 })

@@ -25,8 +25,42 @@ describe('Module: options', () => {
       expect(() => resolveOptions(options as never)).toThrow(`"${key}"`)
     })
 
-    it('rejects a per-pool max above the environment budget', () => {
-      expect(() => resolveOptions({ maxPerPool: 5, budget: 4 })).toThrow(/maxPerPool.*exceeds the budget/)
+    it('rejects a per-scope max above the environment budget, under either name', () => {
+      expect(() => resolveOptions({ maxPerScope: 5, budget: 4 })).toThrow(/maxPerScope.*exceeds the budget/)
+      expect(() => resolveOptions({ maxPerPool: 5, budget: 4 })).toThrow(/maxPerScope.*exceeds the budget/)
+    })
+
+    it.each([
+      ['maxPerPool', 'maxPerScope', 1],
+      ['maxPools', 'maxScopes', 7],
+      ['poolTtlMs', 'scopeTtlMs', 1234],
+    ] as const)('takes the old name %s for %s, until the next minor version', (old, current, value) => {
+      const resolved = resolveOptions({ [old]: value }) as unknown as Record<string, unknown>
+      expect(resolved[current]).toBe(value)
+      expect(old in resolved).toBe(false)
+      // Both given: they must agree.
+      expect(
+        resolveOptions({ [old]: value, [current]: value }) as unknown as Record<string, unknown>,
+      ).toMatchObject({
+        [current]: value,
+      })
+      expect(() => resolveOptions({ [old]: value, [current]: value + 1 })).toThrow(
+        new RegExp(`"${old}" and "${current}"`),
+      )
+    })
+
+    it.each([
+      ['TENANT_POOLS_MAX_PER_POOL', 'TENANT_POOLS_MAX_PER_SCOPE', 'maxPerScope'],
+      ['TENANT_POOLS_MAX_POOLS', 'TENANT_POOLS_MAX_SCOPES', 'maxScopes'],
+      ['TENANT_POOLS_POOL_TTL_MS', 'TENANT_POOLS_SCOPE_TTL_MS', 'scopeTtlMs'],
+    ])('reads the old variable %s as %s does', (old, current, option) => {
+      const fromOld = resolveOptions(optionsFromEnv({ [old]: '3' })) as unknown as Record<string, unknown>
+      const fromNew = resolveOptions(optionsFromEnv({ [current]: '3' })) as unknown as Record<string, unknown>
+      expect(fromOld[option]).toBe(3)
+      expect(fromNew[option]).toBe(3)
+      expect(() => resolveOptions(optionsFromEnv({ [old]: '3', [current]: '2' }))).toThrow(
+        InvalidOptionsError,
+      )
     })
 
     it('is applied by the TenantPools constructor', () => {

@@ -29,8 +29,8 @@ export const handler = async (_event: unknown, context: Context) => {
     // The job logs in as the schema owner: no role carries a tenant's search_path for it.
     proxySafe: false,
     budget: concurrency + 1,
-    maxPerPool: 1,
-    maxPools: concurrency + 1,
+    maxPerScope: 1,
+    maxScopes: concurrency + 1,
     statementTimeoutMs: cfg.MAINTENANCE_STATEMENT_TIMEOUT_MS,
     logger,
   })

@@ -323,7 +323,7 @@ describe('LoginPool: waiting', () => {
     await expect(pool.acquire(a)).rejects.toThrow(
       new PoolExhaustedError(
         'No connection for pool a within 100 ms: its connections in use (1 of max 1) and the environment ' +
-          'budget (1 of 5) were taken. Retry later, or raise maxPerPool / budget.',
+          'budget (1 of 5) were taken. Retry later, or raise maxPerScope / budget.',
       ),
     )
     await expect(pool.acquire(a, { waitMs: 50, deadlineBound: true })).rejects.toThrow(

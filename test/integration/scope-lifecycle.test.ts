@@ -114,7 +114,7 @@ describe('Registry: scope lifecycle', () => {
     await new Promise((r) => setTimeout(r, 20))
     // b needs room: a is the only other scope, and it is on its way to a connection.
     await pools.query(b, 'SELECT 1')
-    expect(logs.map((l) => l.message)).toContain('maxPools exceeded: every pool has a call in flight')
+    expect(logs.map((l) => l.message)).toContain('maxScopes exceeded: every scope has a call in flight')
     expect(keys(pools)).toEqual([a, b].sort())
     gate.fire()
     expect((await first).rows).toEqual([{ tenant: a }])

@@ -1,0 +1,167 @@
+// Part of npm run bench: a warm handler invocation as Lambda makes it, against a raw pg.Pool handler
+// doing the same work, alternated call by call in one process on one server. Ours is the deployed
+// GET /orders/{id} (middy, the tenant from the JWT claim, the catalog, the tenant's database, its
+// two statements at once, the JSON answer), bundled as serverless.yml bundles it; the raw one runs
+// the same two statements through a bare pg.Pool (max 2) on the tenant's schema and answers the
+// same JSON. Powertools' log and metric lines are off on our side (POWERTOOLS_LOG_LEVEL=SILENT,
+// POWERTOOLS_METRICS_DISABLED): the raw handler writes none either. Target: median ≤ 1.10×.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
+import { Pool } from 'pg'
+import type { TenantPools } from '../lib'
+// @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+import { bundled } from './bundled-handlers'
+import { progress } from './progress'
+
+const CALLS = Number(process.env.BENCH_HANDLER_CALLS ?? 5_000)
+const WARMUP = 500
+const TARGET = 1.1
+const TENANT = 'acme'
+
+type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
+interface Modules {
+  handlers: { create: Handler; get: Handler }
+  migrateMaster(pools: TenantPools): Promise<unknown>
+  provisionTenant(pools: TenantPools, tenantId: string): Promise<unknown>
+  getTenantPools(): TenantPools
+  resetTenantPools(): Promise<void>
+}
+
+const COLUMNS = 'id, reference, customer, status, total_cents, version, created_at, updated_at'
+
+// As API Gateway's HTTP API sends it with a JWT authorizer, and as Lambda's context answers.
+const eventFor = (method: string, path: string, extra: Record<string, unknown> = {}) => ({
+  version: '2.0',
+  rawPath: path,
+  headers: { 'content-type': 'application/json' },
+  requestContext: {
+    http: { method, path },
+    requestId: 'bench',
+    authorizer: { jwt: { claims: { tenant_id: TENANT }, scopes: null } },
+  },
+  ...extra,
+})
+const context = () => ({ awsRequestId: 'bench', getRemainingTimeInMillis: () => 29_000 })
+
+const summarize = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] as number
+  return { median: at(0.5), p99: at(0.99), n: s.length }
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint()
+  await fn()
+  return Number(process.hrtime.bigint() - start) / 1e6
+}
+
+async function main(): Promise<void> {
+  progress(process.env.DATABASE_URL ? 'using DATABASE_URL' : 'starting an embedded PostgreSQL')
+  const server = process.env.DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres({ database: 'tenant_pools_bench_handler' })
+  const url: string = process.env.DATABASE_URL ?? server.url
+  Object.assign(process.env, {
+    DATABASE_URL: url,
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    TENANT_POOLS_APP_NAME_PREFIX: 'bench-handler',
+  })
+  const raw = new Pool({ connectionString: url, max: 2 })
+  let modules: Modules | undefined
+  try {
+    progress('bundling the handlers, provisioning a tenant')
+    modules = await bundled<Modules>([
+      "export * as handlers from './functions/http/orders/handlers'",
+      "export { migrateMaster, provisionTenant } from './functions/admin/provision'",
+      "export { getTenantPools, resetTenantPools } from './lib'",
+    ])
+    const pools = modules.getTenantPools()
+    await modules.migrateMaster(pools)
+    await modules.provisionTenant(pools, TENANT)
+    const created = await modules.handlers.create(
+      eventFor('POST', '/orders', {
+        body: JSON.stringify({ customer: 'bench', lines: [{ sku: 'A-1', quantity: 2, unitCents: 500 }] }),
+      }),
+      context(),
+    )
+    if (created.statusCode !== 201) throw new Error(`creating the order answered ${created.statusCode}`)
+    const { id } = JSON.parse(created.body as string) as { id: string }
+
+    const schema = pools.schemaOf(TENANT)
+    raw.on('connect', (client) => {
+      client.query(`SET search_path TO "${schema}"`).catch(() => {})
+    })
+    const rawHandler = async (event: { pathParameters: { id: string } }) => {
+      const orderId = event.pathParameters.id
+      const [order, lines] = await Promise.all([
+        raw.query(`SELECT ${COLUMNS} FROM orders WHERE id = $1 AND deleted_at IS NULL`, [orderId]),
+        raw.query('SELECT sku, quantity, unit_cents FROM order_lines WHERE order_id = $1 ORDER BY line_no', [
+          orderId,
+        ]),
+      ])
+      const row = order.rows[0]
+      if (!row) return { statusCode: 404, body: '' }
+      return {
+        statusCode: 200,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...row, lines: lines.rows }),
+      }
+    }
+    const get = eventFor('GET', `/orders/${id}`, { pathParameters: { id } })
+    const ours = async () => {
+      const answer = await modules?.handlers.get(get, context())
+      if (answer?.statusCode !== 200) throw new Error(`GET /orders/{id} answered ${answer?.statusCode}`)
+    }
+    const theirs = async () => {
+      const answer = await rawHandler({ pathParameters: { id } })
+      if (answer.statusCode !== 200) throw new Error(`the raw handler answered ${answer.statusCode}`)
+    }
+
+    progress(`${WARMUP} untimed invocations of each, then ${CALLS} alternated`)
+    for (let i = 0; i < WARMUP; i++) {
+      await ours()
+      await theirs()
+    }
+    const oursMs: number[] = []
+    const rawMs: number[] = []
+    for (let i = 0; i < CALLS; i++) {
+      // Which goes first alternates, so the machine's noise falls on both alike.
+      if (i % 2 === 0) {
+        rawMs.push(await timed(theirs))
+        oursMs.push(await timed(ours))
+      } else {
+        oursMs.push(await timed(ours))
+        rawMs.push(await timed(theirs))
+      }
+    }
+    const o = summarize(oursMs)
+    const r = summarize(rawMs)
+    const ratio = o.median / r.median
+    const f = (ms: number) => ms.toFixed(3)
+    console.table({
+      'GET /orders/{id} handler, warm (ms)': { median: f(o.median), p99: f(o.p99) },
+      'raw pg.Pool handler, warm (ms)': { median: f(r.median), p99: f(r.p99) },
+      [`ratio (target ≤ ${TARGET}×)`]: {
+        median: `${ratio.toFixed(3)}× ${ratio <= TARGET ? 'met' : 'NOT met'}`,
+        p99: `${(o.p99 / r.p99).toFixed(3)}×`,
+      },
+    })
+    const dir = join(__dirname, 'results')
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `handler-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+    writeFileSync(file, JSON.stringify({ calls: CALLS, ours: o, raw: r, ratio, target: TARGET }, null, 2))
+    console.log(`wrote ${file}`)
+  } finally {
+    await raw.end()
+    await modules?.resetTenantPools()
+    await server?.stop()
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -43,7 +43,11 @@ const eventFor = (method: string, path: string, extra: Record<string, unknown> =
   },
   ...extra,
 })
-const context = () => ({ awsRequestId: 'bench', getRemainingTimeInMillis: () => 29_000 })
+const context = () => ({
+  awsRequestId: 'bench',
+  functionName: 'tenant-pools-bench-ordersGet',
+  getRemainingTimeInMillis: () => 29_000,
+})
 
 const summarize = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)

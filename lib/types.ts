@@ -1,5 +1,4 @@
 // Narrow interfaces the library depends on, so tests can pass trivial fakes.
-import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
 
 /** A logical unit of the registry: a tenant (optionally one of its apps) or the master schema. */
 export interface Scope {
@@ -136,11 +135,4 @@ export interface ScopeOptions extends CallLimits {
    * the calls to the writer for `readerRetryAfterMs`.
    */
   readOnly?: boolean
-}
-
-/** One tenant's (or the master schema's) database, as handlers see it. */
-export interface TenantDb {
-  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>
-  withClient<T>(fn: (client: ClientBase) => Promise<T>): Promise<T>
-  transaction<T>(fn: (client: ClientBase) => Promise<T>): Promise<T>
 }

@@ -2,14 +2,14 @@
 // `context.tenant` and a lazy `context.db` (no connection is taken unless the handler uses it).
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda'
-import type { TenantPgPool } from '../adapters/pg-pool'
+import type { TenantDb, TenantPgPool } from '../adapters/pg-pool'
 import { runtimeFromEnv, trustHeaderFromEnv } from '../config/env'
 import { HttpError, InvalidOptionsError } from '../errors'
 import type { TenantCatalog, TenantStatus } from '../placement/catalog'
 import { placedDb } from '../placement/placed-db'
 import type { TenantPools } from '../registry/tenant-pools'
 import { assertTenantId } from '../tenancy/tenant-id'
-import { type CallMeasure, newCallMeasure, type TenantDb } from '../types'
+import { type CallMeasure, newCallMeasure } from '../types'
 
 const defaults = {
   claim: 'tenant_id',
@@ -97,10 +97,12 @@ function tracker(): { track: Track; settle: () => Promise<void> } {
   }
 }
 
-const tracked = (db: TenantDb, track: Track): TenantDb => ({
+// `asPgPool` is the request's pool of that database (made once, reclaimed when the handler answers).
+const tracked = (db: TenantDb, track: Track, asPgPool: () => TenantPgPool): TenantDb => ({
   query: (text, values) => track(db.query(text, values)),
   withClient: (fn) => track(db.withClient(fn)),
   transaction: (fn) => track(db.transaction(fn)),
+  asPgPool,
 })
 
 export function tenantDb(
@@ -151,23 +153,28 @@ export function tenantDb(
         readOnly,
       })
     const { track, settle } = tracker()
+    // Each database's pg.Pool, made on first use: context.pgPool is the writer's.
+    const lent: TenantPgPool[] = []
+    const poolOf = (db: TenantDb) => {
+      let pool: TenantPgPool | undefined
+      return () => {
+        if (pool === undefined) {
+          pool = db.asPgPool()
+          lent.push(pool)
+        }
+        return pool
+      }
+    }
+    const writer = placed(false)
+    const reader = placed(true)
+    const writerPool = poolOf(writer)
     context.tenant = { id: tenantId, status, cluster: placement.cluster }
-    context.db = tracked(placed(false), track)
-    context.readDb = tracked(placed(true), track)
-    let pgPool: TenantPgPool | undefined
-    Object.defineProperty(context, 'pgPool', {
-      configurable: true,
-      get: () => {
-        pgPool ??= config
-          .pools()
-          .forTenant(tenantId, { deadline, measure, cluster: placement.cluster })
-          .asPgPool()
-        return pgPool
-      },
-    })
+    context.db = tracked(writer, track, writerPool)
+    context.readDb = tracked(reader, track, poolOf(reader))
+    Object.defineProperty(context, 'pgPool', { configurable: true, get: writerPool })
     settlers.set(context, async () => {
       await settle()
-      const reclaimed = pgPool?.reclaim() ?? 0
+      const reclaimed = lent.reduce((n, pool) => n + pool.reclaim(), 0)
       if (reclaimed > 0) {
         throw new Error(`${reclaimed} connection(s) from context.pgPool.connect() were not released`)
       }

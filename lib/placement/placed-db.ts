@@ -2,10 +2,12 @@
 // move in another environment, or in this one while the call was on its way. The old copy is
 // fenced (fence.ts) and then removed, so a call that reached it fails without effect; the catalog
 // entry is then looked up afresh, and a call that can be repeated safely is run on the new cluster.
+
+import type { TenantDb } from '../adapters/pg-pool'
 import { TenantMovingError } from '../errors'
 import type { TenantPools } from '../registry/tenant-pools'
 import { INVALID_SCHEMA_NAME, sqlState, TENANT_FENCED, UNDEFINED_TABLE } from '../sqlstate'
-import type { CallLimits, TenantDb } from '../types'
+import type { CallLimits } from '../types'
 import type { TenantCatalog, TenantPlacement } from './catalog'
 
 export interface PlacedDbOptions {
@@ -73,5 +75,9 @@ export function placedDb(o: PlacedDbOptions): TenantDb {
         throw err
       }
     },
+    // The pool of the tenant's placement as it stands (a move seen by an earlier call included). Its
+    // calls are not sent on after a move: pg's callers hold connections and run statements the
+    // retry could not tell apart; one that meets the fence fails, as withClient's do.
+    asPgPool: () => db.asPgPool(),
   }
 }

@@ -12,11 +12,11 @@
 //   context.ts      what they share: options, log, counters, the invocation count, the end
 import { Logger } from '@aws-lambda-powertools/logger'
 import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
-import { type TenantHandle, TenantPgPool } from '../adapters/pg-pool'
+import { type TenantDb, TenantPgPool } from '../adapters/pg-pool'
 import { resolveOptions, type TenantPoolsOptions } from '../config/options'
 import { ConnectionBudget } from '../pool/budget'
 import { Readiness } from '../pool/readiness'
-import type { CallLimits, Scope, ScopeOptions, TenantDb } from '../types'
+import type { CallLimits, Scope, ScopeOptions } from '../types'
 import { Calls } from './calls'
 import { Checkout } from './checkout'
 import { RegistryContext } from './context'
@@ -72,7 +72,7 @@ export class TenantPools {
   }
 
   /** The master/catalog schema's database, with `limits` on each call (a deadline, a signal). */
-  forMaster(limits: CallLimits = {}): TenantHandle {
+  forMaster(limits: CallLimits = {}): TenantDb {
     const scope: Scope = {
       key: MASTER_KEY,
       tenantId: null,
@@ -123,7 +123,7 @@ export class TenantPools {
    * const db = pools.forTenant('acme', { deadline: Date.now() + context.getRemainingTimeInMillis() - 1000 })
    * const { rows } = await db.query('SELECT * FROM orders WHERE id = $1', [id])
    */
-  forTenant(tenantId: string, options: ScopeOptions = {}): TenantHandle {
+  forTenant(tenantId: string, options: ScopeOptions = {}): TenantDb {
     this.#scope(tenantId, options)
     return this.#db(() => this.#scope(tenantId, options), limitsOf(options))
   }
@@ -209,7 +209,7 @@ export class TenantPools {
     return this.#validated.scope(tenantId, app, cluster, readOnly)
   }
 
-  #db(scope: () => Scope, limits: CallLimits): TenantHandle {
+  #db(scope: () => Scope, limits: CallLimits): TenantDb {
     const calls = this.#calls
     return {
       query: async (text, values) => calls.query(scope(), text, values, limits),

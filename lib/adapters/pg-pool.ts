@@ -115,8 +115,14 @@ type PoolConfig = NonNullable<ConstructorParameters<typeof Pool>[0]>
  * pg-pool's `acquire` and `release` events for both. pg's own counters (`totalCount` …) stay 0; the
  * registry's `stats()` tells. Its `Client`, the class Kysely makes its control connection from,
  * cancels a statement of a connection this handle lent (cancel.ts). Made by `forTenant(…).asPgPool()`.
+ *
+ * @example
+ * const pool = pools.forTenant('acme', { deadline }).asPgPool()
+ * const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+ * await kysely.selectFrom('orders').selectAll().execute()
  */
 export class TenantPgPool extends Pool {
+  /** @internal The registry's: get one from `asPgPool()` (a TenantDb's, or `context.pgPool`). */
   constructor(runner: ScopeRunner) {
     const leased = new Set<PoolClient>()
     // No connection settings: this pool never connects by itself.
@@ -128,7 +134,13 @@ export class TenantPgPool extends Pool {
     states.set(this, { runner, leased, observer })
   }
 
-  /** Connections lent by `connect()` and not yet released. */
+  /**
+   * Connections lent by `connect()` and not yet released.
+   *
+   * @example
+   * const client = await pool.connect()
+   * pool.leased // 1, until client.release()
+   */
   get leased(): number {
     return state(this).leased.size
   }
@@ -136,6 +148,9 @@ export class TenantPgPool extends Pool {
   /**
    * Destroys every connection lent and not yet released (the tenantDb middleware does it once the
    * handler has answered: no connection may outlive its invocation). Returns how many there were.
+   *
+   * @example
+   * const destroyed = pool.reclaim() // 0 when every connect() was released
    */
   reclaim(): number {
     const { leased } = state(this)

@@ -10,6 +10,13 @@ import { INVALID_SCHEMA_NAME, sqlState, TENANT_FENCED, UNDEFINED_TABLE } from '.
 import type { CallLimits } from '../types'
 import type { TenantCatalog, TenantPlacement } from './catalog'
 
+/**
+ * What placedDb() needs: the registry, the catalog, the tenant, the placement the catalog gave for
+ * this request, and the request's limits (`readOnly` for its reader).
+ *
+ * @example
+ * const db = placedDb({ pools, catalog, tenantId: 'acme', placement: await catalog.placement('acme'), limits: { deadline } })
+ */
 export interface PlacedDbOptions {
   pools: TenantPools
   catalog: TenantCatalog
@@ -28,6 +35,11 @@ const MISPLACED = new Set([TENANT_FENCED, UNDEFINED_TABLE, INVALID_SCHEMA_NAME])
  * changed nothing (the fence refuses a write before it touches a row; a transaction that failed
  * rolled back). `withClient` is not: its earlier statements may have committed. A tenant still
  * moving gets TenantMovingError (503 with Retry-After over HTTP).
+ *
+ * @example
+ * const placement = await catalog.placement('acme', { deadline })
+ * const db = placedDb({ pools: getTenantPools(), catalog, tenantId: 'acme', placement, limits: { deadline } })
+ * await db.query('UPDATE orders SET status = $1 WHERE id = $2', ['paid', id]) // sent on after a move
  */
 export function placedDb(o: PlacedDbOptions): TenantDb {
   let placement = o.placement

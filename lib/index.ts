@@ -1,7 +1,7 @@
 // The master schema's migrations (the tenant catalog TenantCatalog reads), for a project that uses
 // the package to run with migrate(): they describe what this library reads, so they ship with it.
 export { masterMigrations } from '../migrations/master'
-export { type ScopeRunner, type TenantHandle, TenantPgPool } from './adapters/pg-pool'
+export { type TenantDb, type TenantHandle, TenantPgPool } from './adapters/pg-pool'
 export { defaults } from './config/defaults'
 export { environmentVariables, libraryVariables, optionsFromEnv } from './config/env'
 export type {
@@ -68,6 +68,5 @@ export type {
   CredentialsRequest,
   Log,
   ScopeOptions,
-  TenantDb,
 } from './types'
 export { newCallMeasure } from './types'

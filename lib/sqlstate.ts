@@ -11,6 +11,13 @@ const SESSION_ENDED = new Set([
 /** Socket-level codes Node reports when the peer vanished. */
 const SOCKET_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN'])
 
+/**
+ * The SQLSTATE (or Node's socket code) of an error, if it has one: classify database errors by it,
+ * never by message text.
+ *
+ * @example
+ * if (sqlState(err) === '23505') throw new HttpError(409, 'DUPLICATE', 'That order exists already')
+ */
 export const sqlState = (err: unknown): string | undefined => {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' ? code : undefined
@@ -20,6 +27,9 @@ export const sqlState = (err: unknown): string | undefined => {
  * True when the error means the connection itself is unusable (as opposed to a failed statement).
  * Besides the codes above, any error the server raised at FATAL or PANIC severity ends the session,
  * whatever its SQLSTATE (25P04 transaction_timeout, recovery conflicts on a replica …).
+ *
+ * @example
+ * if (isConnectionLost(err)) log.warn('connection lost', { code: sqlState(err) })
  */
 export const isConnectionLost = (err: unknown): boolean => {
   const severity = (err as { severity?: unknown } | null)?.severity
@@ -42,7 +52,13 @@ export const isSocketReset = (err: unknown): boolean => {
   return code === 'ECONNRESET' || code === 'EPIPE'
 }
 
-/** True when the server ended the session on purpose (terminate, idle timeout): expected, not alarming. */
+/**
+ * True when the server ended the session on purpose (terminate, idle timeout): expected, not
+ * alarming.
+ *
+ * @example
+ * if (isServerKill(err)) log.info('session ended by the server') // else log.error
+ */
 export const isServerKill = (err: unknown): boolean => SESSION_ENDED.has(sqlState(err) ?? '')
 
 export const TOO_MANY_CONNECTIONS = '53300'
@@ -50,7 +66,13 @@ export const INVALID_PASSWORD = '28P01'
 export const PROTOCOL_VIOLATION = '08P01'
 export const QUERY_CANCELED = '57014'
 
-/** Raised by a moving tenant's fence: the write was refused before it changed anything (ours, see fence.ts). */
+/**
+ * Raised by a moving tenant's fence: the write was refused before it changed anything (ours, see
+ * fence.ts).
+ *
+ * @example
+ * if (sqlState(err) === TENANT_FENCED) throw new TenantMovingError('acme is moving', { cause: err })
+ */
 export const TENANT_FENCED = 'TPM01'
 /** A tenant's schema or table is not where the caller looked: its placement may have changed. */
 export const UNDEFINED_TABLE = '42P01'

@@ -1,5 +1,4 @@
 // Narrow interfaces the library depends on, so tests can pass trivial fakes.
-import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
 
 /** A logical unit of the registry: a tenant (optionally one of its apps) or the master schema. */
 export interface Scope {
@@ -18,12 +17,24 @@ export interface Scope {
   onReader: boolean
 }
 
+/**
+ * A login's user and password, as a credentials provider returns them.
+ *
+ * @example
+ * const provider: CredentialsProvider = async () => ({ user: 'app', password: await readPassword() })
+ */
 export interface Credentials {
   user: string
   password: string
 }
 
-/** What a pool tells its credentials provider when it opens a connection. */
+/**
+ * What a pool tells its credentials provider when it opens a connection.
+ *
+ * @example
+ * const credentials: CredentialsProvider = async ({ tenantId, forceRefresh }) =>
+ *   tenantId === null ? masterLogin(forceRefresh) : tenantLogin(tenantId, forceRefresh)
+ */
 export interface CredentialsRequest {
   /** Pool key: `tenantId`, `tenantId:app`, or `$master`. */
   key: string
@@ -51,18 +62,36 @@ export interface CredentialsRequest {
 /**
  * Called for every new connection, so rotated credentials apply without rebuilding pools.
  * A provider that must not be used without TLS (RDS IAM tokens) sets `requiresTls`.
+ *
+ * @example
+ * const pools = new TenantPools({
+ *   credentials: async ({ forceRefresh }) => ({ user: 'app', password: await vault.password(forceRefresh) }),
+ * })
  */
 export type CredentialsProvider = ((request: CredentialsRequest) => Promise<Credentials>) & {
   requiresTls?: boolean
 }
 
+/**
+ * Where the library reads the time (milliseconds, as Date.now()), so tests can move it by hand.
+ *
+ * @example
+ * let now = 0
+ * const pools = new TenantPools({ clock: { now: () => now } }) // a test moves time by hand: now += 60_000
+ */
 export interface Clock {
   now(): number
 }
 
 export const systemClock: Clock = { now: () => Date.now() }
 
-/** The slice of a logger the library uses; Powertools Logger satisfies it. */
+/**
+ * The slice of a logger the library uses; Powertools Logger satisfies it.
+ *
+ * @example
+ * import { Logger } from '@aws-lambda-powertools/logger'
+ * const pools = new TenantPools({ logger: new Logger({ serviceName: 'orders' }) }) // or console
+ */
 export interface Log {
   debug(message: string, ...extra: Record<string, unknown>[]): void
   info(message: string, ...extra: Record<string, unknown>[]): void
@@ -84,7 +113,13 @@ export interface PoolEvents {
   lost(key: string, err: Error): void
 }
 
-/** Bounds on one call, or on every call of a `forTenant` handle. */
+/**
+ * Bounds on one call, or on every call of a `forTenant` handle.
+ *
+ * @example
+ * const ac = new AbortController()
+ * await pools.query('acme', 'SELECT 1', [], { deadline: Date.now() + 2_000, signal: ac.signal })
+ */
 export interface CallLimits {
   /**
    * When the call must be over, in the registry clock's milliseconds (`Date.now()` by default):
@@ -98,7 +133,14 @@ export interface CallLimits {
   measure?: CallMeasure
 }
 
-/** What some calls did to the pools: the request-level figures of the registry's counters. */
+/**
+ * What some calls did to the pools: the request-level figures of the registry's counters.
+ *
+ * @example
+ * const measure = newCallMeasure()
+ * await pools.forTenant('acme', { measure }).query('SELECT 1')
+ * log.info('db', { checkouts: measure.checkouts, waitMs: measure.acquireWaitMs })
+ */
 export interface CallMeasure {
   checkouts: number
   acquireWaitMs: number
@@ -112,6 +154,13 @@ export interface CallMeasure {
   readerFallbacks: number
 }
 
+/**
+ * A CallMeasure with every figure at 0, to pass in CallLimits' `measure`.
+ *
+ * @example
+ * const measure = newCallMeasure()
+ * await pools.forTenant('acme', { measure }).query('SELECT 1')
+ */
 export const newCallMeasure = (): CallMeasure => ({
   checkouts: 0,
   acquireWaitMs: 0,
@@ -122,6 +171,13 @@ export const newCallMeasure = (): CallMeasure => ({
   readerFallbacks: 0,
 })
 
+/**
+ * Which scope of a tenant a call runs in (its app, its cluster, read-only or not), with the call's
+ * limits.
+ *
+ * @example
+ * await pools.query('acme', 'SELECT * FROM orders', [], { app: 'mobile', cluster: 'b', readOnly: true })
+ */
 export interface ScopeOptions extends CallLimits {
   /** A separate pool per app of a tenant (web, mobile …): the key becomes `tenantId:app`. */
   app?: string
@@ -136,11 +192,4 @@ export interface ScopeOptions extends CallLimits {
    * the calls to the writer for `readerRetryAfterMs`.
    */
   readOnly?: boolean
-}
-
-/** One tenant's (or the master schema's) database, as handlers see it. */
-export interface TenantDb {
-  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>
-  withClient<T>(fn: (client: ClientBase) => Promise<T>): Promise<T>
-  transaction<T>(fn: (client: ClientBase) => Promise<T>): Promise<T>
 }

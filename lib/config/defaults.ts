@@ -2,7 +2,13 @@
 // one place a default is written; options.ts merges over it, docs/configuration.md's table is checked
 // against it.
 
-/** Defaults tuned for Lambda: few connections per environment, closed quickly. */
+/**
+ * Defaults tuned for Lambda: few connections per environment, closed quickly.
+ *
+ * @example
+ * import { defaults } from 'tenant-pools'
+ * const pools = new TenantPools({ maxPerScope: defaults.maxPerScope + 1 })
+ */
 export const defaults = {
   schemaPrefix: 'tenant_',
   masterSchema: 'public',

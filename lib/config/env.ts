@@ -65,10 +65,20 @@ const otherVariables = {
   AWS_LAMBDA_FUNCTION_NAME: 'string',
 } as const satisfies Record<string, Kind>
 
-/** Option → the environment variable that sets it. */
+/**
+ * Option → the environment variable that sets it.
+ *
+ * @example
+ * environmentVariables.maxPerScope // 'TENANT_POOLS_MAX_PER_SCOPE'
+ */
 export const environmentVariables = optionVariables
 
-/** Every variable the library reads, with the kind of value it takes. */
+/**
+ * Every variable the library reads, with the kind of value it takes.
+ *
+ * @example
+ * for (const [name, kind] of Object.entries(libraryVariables)) console.log(name, kind) // e.g. TENANT_POOLS_SCOPE_TTL_MS number
+ */
 export const libraryVariables: Readonly<Record<string, Kind>> = Object.freeze({
   ...Object.fromEntries(
     [...Object.values(optionVariables), ...Object.values(aliasVariables)].map(([name, kind]) => [name, kind]),
@@ -100,7 +110,13 @@ const stringOf = (env: NodeJS.ProcessEnv, name: keyof typeof otherVariables) =>
 const flagOf = (env: NodeJS.ProcessEnv, name: keyof typeof otherVariables) =>
   readVariable(env, name) as boolean | undefined
 
-/** Reads the registry's options from the environment. A malformed value names its variable. */
+/**
+ * Reads the registry's options from the environment. A malformed value names its variable.
+ *
+ * @example
+ * // TENANT_POOLS_MAX_PER_SCOPE=4, plus overrides of your own:
+ * const pools = new TenantPools({ ...optionsFromEnv(), logger })
+ */
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TenantPoolsOptions {
   const out: Record<string, unknown> = {}
   // Old names too: resolveOptions turns each into its new one, refusing one that disagrees with it.

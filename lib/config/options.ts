@@ -7,7 +7,15 @@ import { type Clock, type CredentialsProvider, type Log, systemClock } from '../
 import * as z from '../zod'
 import { defaults } from './defaults'
 
-/** Where a cluster's replica (or Aurora reader endpoint) answers: its database and login are the writer's. */
+/**
+ * Where a cluster's replica (or Aurora reader endpoint) answers: its database and login are the
+ * writer's.
+ *
+ * @example
+ * const options: TenantPoolsOptions = {
+ *   clusters: { main: { reader: { host: 'my-db.cluster-ro-abc.eu-west-1.rds.amazonaws.com' } } },
+ * }
+ */
 export interface ReaderOptions {
   /** Only its host and port are used. */
   connectionString?: string
@@ -15,7 +23,12 @@ export interface ReaderOptions {
   port?: number
 }
 
-/** Where a database answers and how to log in: the top level's settings, and each cluster's. */
+/**
+ * Where a database answers and how to log in: the top level's settings, and each cluster's.
+ *
+ * @example
+ * const settings: ConnectionSettings = { host: 'db.internal', port: 5432, database: 'app', ssl: 'verify-full' }
+ */
 export interface ConnectionSettings {
   /** postgres://… ; host/port/database/user/password also fall back to PGHOST, PGPORT … as in pg. */
   connectionString?: string
@@ -36,6 +49,13 @@ export interface ConnectionSettings {
 /**
  * One database cluster. Settings not given are the top-level ones (ssl, credentials …); the main
  * cluster's endpoint is the top-level one, any other gives its own.
+ *
+ * @example
+ * const pools = new TenantPools({
+ *   connectionString: process.env.DATABASE_URL,
+ *   clusters: { b: { connectionString: process.env.CLUSTER_B_URL, maxConnections: 4 } },
+ * })
+ * pools.forTenant('acme', { cluster: 'b' })
  */
 export interface ClusterOptions extends ConnectionSettings {
   reader?: ReaderOptions
@@ -43,6 +63,17 @@ export interface ClusterOptions extends ConnectionSettings {
   maxConnections?: number
 }
 
+/**
+ * The registry's options: each is described in docs/configuration.md, with its environment variable
+ * and default; any not given is read from `defaults`.
+ *
+ * @example
+ * const pools = new TenantPools({
+ *   connectionString: process.env.DATABASE_URL,
+ *   maxPerScope: 2,
+ *   scopeTtlMs: 60_000,
+ * })
+ */
 export interface TenantPoolsOptions extends ConnectionSettings {
   /** Schema of a tenant; default `tenant_<id>`. */
   schemaFor?: (tenantId: string) => string

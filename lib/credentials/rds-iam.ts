@@ -10,6 +10,13 @@ const defaults = {
   maxAgeMs: 600_000,
 }
 
+/**
+ * rdsIamCredentials()'s options: the endpoint and user the token is signed for, and how long a
+ * token is reused.
+ *
+ * @example
+ * const credentials = rdsIamCredentials({ host: process.env.PGHOST ?? '', user: 'app_iam', region: 'eu-west-1' })
+ */
 export interface RdsIamCredentialsOptions {
   host: string
   port?: number

@@ -10,6 +10,13 @@ const defaults = {
   maxAgeMs: 300_000,
 }
 
+/**
+ * secretsManagerCredentials()'s options: the master's secret, each tenant's, and how long they are
+ * cached.
+ *
+ * @example
+ * const credentials = secretsManagerCredentials({ secretId: 'app/master', secretIdFor: (id) => `app/tenants/${id}` })
+ */
 export interface SecretsManagerCredentialsOptions {
   /** The secret of the master pool, and of every tenant when `secretIdFor` is not given. */
   secretId?: string

@@ -6,6 +6,17 @@ import { HttpError } from '../errors'
 
 const defaults = { maxBytes: 64 * 1024 }
 
+/**
+ * middy middleware: refuses a request with no body (400) or one over `maxBytes` (413, 64 KiB by
+ * default) before anything parses it.
+ *
+ * @example
+ * export const handler = middy()
+ *   .use(httpErrors({ logger }))
+ *   .use(bodyLimit({ maxBytes: 16 * 1024 })) // before the parser: 400 without a body, 413 over 16 KiB
+ *   .use(httpJsonBodyParser())
+ *   .handler(createOrder)
+ */
 export function bodyLimit(options: { maxBytes?: number } = {}): MiddlewareObj<APIGatewayProxyEventV2> {
   const { maxBytes } = { ...defaults, ...options }
   const bodyLimitBefore = (request: Request<APIGatewayProxyEventV2>) => {

@@ -7,7 +7,15 @@ import type { Log } from '../types'
 import { jsonResponse } from './json-response'
 import { toHttp } from './to-http'
 
-/** `logger`: one for every request, or the request's own (concurrent invocations each have theirs). */
+/**
+ * `logger`: one for every request, or the request's own (concurrent invocations each have theirs).
+ *
+ * @example
+ * export const handler = middy<Event, Result, Error, TenantContext>()
+ *   .use(httpErrors({ logger })) // first: its onError runs last, after tenantDb's release
+ *   .use(tenantDb({ pools, catalog }))
+ *   .handler(listOrders)
+ */
 export function httpErrors({ logger: log }: { logger: Log | ((request: Request) => Log) }): MiddlewareObj {
   const httpErrorsOnError = async (request: Request) => {
     const logger = typeof log === 'function' ? log(request) : log

@@ -2,14 +2,14 @@
 // `context.tenant` and a lazy `context.db` (no connection is taken unless the handler uses it).
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda'
-import type { TenantPgPool } from '../adapters/pg-pool'
+import type { TenantDb, TenantPgPool } from '../adapters/pg-pool'
 import { runtimeFromEnv, trustHeaderFromEnv } from '../config/env'
 import { HttpError, InvalidOptionsError } from '../errors'
 import type { TenantCatalog, TenantStatus } from '../placement/catalog'
 import { placedDb } from '../placement/placed-db'
 import type { TenantPools } from '../registry/tenant-pools'
 import { assertTenantId } from '../tenancy/tenant-id'
-import { type CallMeasure, newCallMeasure, type TenantDb } from '../types'
+import { type CallMeasure, newCallMeasure } from '../types'
 
 const defaults = {
   claim: 'tenant_id',
@@ -35,6 +35,16 @@ export function assertHeaderTrustAllowed(env: NodeJS.ProcessEnv = process.env): 
   )
 }
 
+/**
+ * What a handler behind tenantDb() gets on its context: the request's tenant, its database (`db`,
+ * `readDb`, `pgPool`) with the invocation's deadline, and what the request's calls did.
+ *
+ * @example
+ * .handler(async (_event, context: TenantContext) => {
+ *   const { rows } = await context.db.query('SELECT * FROM orders WHERE status = $1', ['paid'])
+ *   return jsonResponse(200, { tenant: context.tenant.id, orders: rows })
+ * })
+ */
 export interface TenantContext extends Context {
   tenant: { id: string; status: TenantStatus; cluster: string }
   db: TenantDb
@@ -53,6 +63,14 @@ export interface TenantContext extends Context {
   dbMeasure: CallMeasure
 }
 
+/**
+ * tenantDb()'s options: `pools`, the registry (a function: it is built on first use), and the
+ * catalog; the tenant comes from the JWT's `claim` (`tenant_id`), or from `header` (`x-tenant-id`)
+ * only where `trustHeader` is allowed.
+ *
+ * @example
+ * const options: TenantDbOptions = { pools: getTenantPools, catalog: new TenantCatalog(getTenantPools), claim: 'org' }
+ */
 export interface TenantDbOptions {
   pools: () => TenantPools
   catalog: TenantCatalog
@@ -66,6 +84,10 @@ export interface TenantDbOptions {
 /**
  * When this invocation's database work must be over: its remaining time less the margin. Undefined
  * for a context without a clock (a test, a direct call).
+ *
+ * @example
+ * const deadline = invocationDeadline(context, 1_000) // 1 s kept back to answer in
+ * await pools.query('acme', 'SELECT 1', [], { deadline })
  */
 export function invocationDeadline(
   context: Partial<Context>,
@@ -97,12 +119,26 @@ function tracker(): { track: Track; settle: () => Promise<void> } {
   }
 }
 
-const tracked = (db: TenantDb, track: Track): TenantDb => ({
+// `asPgPool` is the request's pool of that database (made once, reclaimed when the handler answers).
+const tracked = (db: TenantDb, track: Track, asPgPool: () => TenantPgPool): TenantDb => ({
   query: (text, values) => track(db.query(text, values)),
   withClient: (fn) => track(db.withClient(fn)),
   transaction: (fn) => track(db.transaction(fn)),
+  asPgPool,
 })
 
+/**
+ * middy middleware: resolves the request's tenant (the JWT claim), checks it in the catalog (401
+ * without one, 404 unknown, 403 suspended), and gives the handler `context.tenant` and its lazy
+ * database. Whatever the handler did, every call it started is settled before the answer, and a
+ * connection it still holds is destroyed.
+ *
+ * @example
+ * export const handler = middy<Event, Result, Error, TenantContext>()
+ *   .use(httpErrors({ logger }))
+ *   .use(tenantDb({ pools: getTenantPools, catalog }))
+ *   .handler(async (_event, context) => jsonResponse(200, (await context.db.query('SELECT * FROM orders')).rows))
+ */
 export function tenantDb(
   options: TenantDbOptions,
 ): MiddlewareObj<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext> {
@@ -151,23 +187,28 @@ export function tenantDb(
         readOnly,
       })
     const { track, settle } = tracker()
+    // Each database's pg.Pool, made on first use: context.pgPool is the writer's.
+    const lent: TenantPgPool[] = []
+    const poolOf = (db: TenantDb) => {
+      let pool: TenantPgPool | undefined
+      return () => {
+        if (pool === undefined) {
+          pool = db.asPgPool()
+          lent.push(pool)
+        }
+        return pool
+      }
+    }
+    const writer = placed(false)
+    const reader = placed(true)
+    const writerPool = poolOf(writer)
     context.tenant = { id: tenantId, status, cluster: placement.cluster }
-    context.db = tracked(placed(false), track)
-    context.readDb = tracked(placed(true), track)
-    let pgPool: TenantPgPool | undefined
-    Object.defineProperty(context, 'pgPool', {
-      configurable: true,
-      get: () => {
-        pgPool ??= config
-          .pools()
-          .forTenant(tenantId, { deadline, measure, cluster: placement.cluster })
-          .asPgPool()
-        return pgPool
-      },
-    })
+    context.db = tracked(writer, track, writerPool)
+    context.readDb = tracked(reader, track, poolOf(reader))
+    Object.defineProperty(context, 'pgPool', { configurable: true, get: writerPool })
     settlers.set(context, async () => {
       await settle()
-      const reclaimed = pgPool?.reclaim() ?? 0
+      const reclaimed = lent.reduce((n, pool) => n + pool.reclaim(), 0)
       if (reclaimed > 0) {
         throw new Error(`${reclaimed} connection(s) from context.pgPool.connect() were not released`)
       }

@@ -15,6 +15,14 @@ import {
 } from '../errors'
 import { isConnectionLost, QUERY_CANCELED, sqlState, TENANT_FENCED, TOO_MANY_CONNECTIONS } from '../sqlstate'
 
+/**
+ * The HTTP answer for an error: its status, a stable `code`, a message safe to show, and headers
+ * (`retry-after` on a 503).
+ *
+ * @example
+ * const { status, code, message, headers } = toHttp(err)
+ * return jsonResponse(status, { error: code, message }, headers)
+ */
 export interface HttpAnswer {
   status: number
   code: string
@@ -43,6 +51,13 @@ const middyCodes: Record<number, string> = {
   422: 'MALFORMED_JSON',
 }
 
+/**
+ * Maps an error to its HTTP answer: the library's errors by class, database errors by SQLSTATE,
+ * middy's by status; anything else is a 500 that tells nothing. httpErrors() answers with it.
+ *
+ * @example
+ * toHttp(new PoolExhaustedError('busy')) // { status: 503, code: 'POOL_EXHAUSTED', …, headers: { 'retry-after': '1' } }
+ */
 export function toHttp(err: unknown): HttpAnswer {
   if (err instanceof HttpError)
     return { status: err.status, code: err.code, message: err.message, headers: {} }

@@ -3,9 +3,22 @@
 import type { TenantPools } from '../registry/tenant-pools'
 import type { CallLimits, Clock } from '../types'
 
+/**
+ * A tenant's status in the catalog; `unknown` for an id the catalog does not hold.
+ *
+ * @example
+ * const status: TenantStatus = await catalog.status('acme')
+ * if (status !== 'active') throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
+ */
 export type TenantStatus = 'active' | 'suspended' | 'deleted' | 'unknown'
 
-/** A tenant's status and where it lives. */
+/**
+ * A tenant's status and where it lives.
+ *
+ * @example
+ * const { status, cluster } = await catalog.placement('acme')
+ * if (status === 'active') await pools.forTenant('acme', { cluster }).query('SELECT 1')
+ */
 export interface TenantPlacement {
   status: TenantStatus
   /** The cluster holding its schema (the main one for an unknown tenant). */
@@ -18,6 +31,13 @@ export interface TenantPlacement {
 // tenant provisioned elsewhere is served within a second.
 const defaults = { ttlMs: 30_000, unknownTtlMs: 1_000, maxEntries: 10_000 }
 
+/**
+ * How long the catalog keeps a tenant's placement (`ttlMs`, 30 s) and an unknown id's
+ * (`unknownTtlMs`, 1 s), and how many entries it keeps (`maxEntries`, 10,000).
+ *
+ * @example
+ * const catalog = new TenantCatalog(getTenantPools, { ttlMs: 10_000, unknownTtlMs: 500 })
+ */
 export interface TenantCatalogOptions {
   ttlMs?: number
   unknownTtlMs?: number
@@ -25,6 +45,15 @@ export interface TenantCatalogOptions {
   clock?: Clock
 }
 
+/**
+ * The tenant catalog (`tenants` in the master schema), cached per environment: each tenant's status
+ * and cluster. Pending look-ups are shared, failed ones forgotten, unknown ids cached briefly so
+ * that a stream of random ids cannot hammer the master database.
+ *
+ * @example
+ * const catalog = new TenantCatalog(getTenantPools) // at module level: kept across warm invocations
+ * const { status, cluster } = await catalog.placement('acme', { deadline })
+ */
 export class TenantCatalog {
   readonly #pools: () => TenantPools
   readonly #ttlMs: number
@@ -47,6 +76,9 @@ export class TenantCatalog {
    * The tenant's status; the id must already be validated. `limits` bound the look-up when it is not
    * cached (a concurrent caller for the same tenant shares it, and its limits). A failed look-up is
    * forgotten at once, so an outage lasts no longer here than at the database.
+   *
+   * @example
+   * if ((await catalog.status('acme')) === 'suspended') throw new HttpError(403, 'TENANT_SUSPENDED', 'Suspended')
    */
   async status(tenantId: string, limits: CallLimits = {}): Promise<TenantStatus> {
     return (await this.placement(tenantId, limits)).status
@@ -56,6 +88,9 @@ export class TenantCatalog {
    * The tenant's status and cluster, as `status`. A cached placement can be stale (a move flipped it
    * in another environment): the old copy is fenced at the database, and a caller that meets the
    * fence invalidates the entry and looks again.
+   *
+   * @example
+   * const { status, cluster, movingTo } = await catalog.placement('acme', { deadline })
    */
   placement(tenantId: string, limits: CallLimits = {}): Promise<TenantPlacement> {
     const now = this.#clock.now()
@@ -86,11 +121,23 @@ export class TenantCatalog {
     return placement
   }
 
-  /** Forgets a tenant (after it was provisioned, suspended or deleted in this environment). */
+  /**
+   * Forgets a tenant (after it was provisioned, suspended or deleted in this environment).
+   *
+   * @example
+   * await pools.master.query("UPDATE tenants SET status = 'suspended' WHERE id = $1", ['acme'])
+   * catalog.invalidate('acme') // this environment sees it at once; others within ttlMs
+   */
   invalidate(tenantId: string): void {
     this.#entries.delete(tenantId)
   }
 
+  /**
+   * Forgets every tenant (for tests).
+   *
+   * @example
+   * afterEach(() => catalog.clear())
+   */
   clear(): void {
     this.#entries.clear()
   }

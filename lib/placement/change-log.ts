@@ -15,7 +15,12 @@ const CAPTURE = 'tenant_pools_capture'
 // TRUNCATE changes rows without row triggers: refused while the changes are captured.
 const NO_TRUNCATE = 'tenant_pools_no_truncate'
 
-/** A table's primary key columns and their types, in key order; empty without one. */
+/**
+ * A table's primary key columns and their types, in key order; empty without one.
+ *
+ * @example
+ * const key = await primaryKeyOf(client, 'tenant_acme', 'orders') // e.g. [['id', 'uuid']]
+ */
 export async function primaryKeyOf(
   client: ClientBase,
   schema: string,
@@ -39,6 +44,10 @@ export async function primaryKeyOf(
  * of `schema` but the log and the migrations table (the copy makes that one by migrating).
  * Undefined if one of them has no primary key (its rows cannot be told apart: such a schema is moved
  * behind the fence for the whole copy).
+ *
+ * @example
+ * const keys = await capturedTables(client, schema)
+ * if (keys) await startCapture(client, schema, keys) // else: copy behind the fence
  */
 export async function capturedTables(
   client: ClientBase,
@@ -60,6 +69,10 @@ export async function capturedTables(
  * Starts capturing the changes of `keys`' tables (capturedTables). Idempotent: a move resumed after
  * a kill starts it again. The log is the owner's alone: tenant traffic's login writes it only
  * through the trigger (its function runs as the owner), and cannot read, change or empty it.
+ *
+ * @example
+ * const keys = await capturedTables(client, schema)
+ * if (keys) await startCapture(client, schema, keys)
  */
 export async function startCapture(
   client: ClientBase,
@@ -120,7 +133,12 @@ export async function startCapture(
   })
 }
 
-/** Stops capturing (a move rolled back): the triggers, their function and the log go. */
+/**
+ * Stops capturing (a move rolled back): the triggers, their function and the log go.
+ *
+ * @example
+ * await pools.master.withClient((client) => stopCapture(client, pools.schemaOf('acme')))
+ */
 export async function stopCapture(client: ClientBase, schema: string): Promise<void> {
   const s = quoteIdent(schema)
   await withLockRetries(client, async () => {

@@ -7,6 +7,13 @@
 import type { ClientBase } from 'pg'
 import { DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE, sqlState } from '../sqlstate'
 
+/**
+ * Bounds on taking DDL locks: `attemptMs` per attempt (its lock_timeout), `totalMs` for all of
+ * them.
+ *
+ * @example
+ * await fence(client, schema, { attemptMs: 200, totalMs: 30_000 })
+ */
 export interface LockRetryOptions {
   /** How long one attempt waits for a lock. */
   attemptMs?: number
@@ -20,6 +27,11 @@ const defaults = { attemptMs: 100, totalMs: 10_000 }
  * Runs `fn` in a transaction of its own on `client` whose lock waits are bounded by `attemptMs`;
  * retried, whole, while a lock was not granted in time (or the server broke a deadlock), for up to
  * `totalMs`. `fn` must be safe to run again from the start (it is rolled back each time).
+ *
+ * @example
+ * await withLockRetries(client, async () => {
+ *   await client.query('ALTER TABLE tenant_acme.orders ADD COLUMN note text')
+ * }, { attemptMs: 100, totalMs: 10_000 })
  */
 export async function withLockRetries<T>(
   client: ClientBase,

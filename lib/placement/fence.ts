@@ -9,7 +9,12 @@ import { type LockRetryOptions, withLockRetries } from './ddl-locks'
 import { tablesInLoadOrder } from './load-order'
 
 export const FENCE = 'tenant_pools_fence'
-/** The change log of a move (change-log.ts): the mover's own, never fenced. */
+/**
+ * The change log of a move (change-log.ts): the mover's own, never fenced.
+ *
+ * @example
+ * await client.query(`SELECT count(*) FROM ${quoteIdent(schema)}.${quoteIdent(CHANGES)}`)
+ */
 export const CHANGES = 'tenant_pools_changes'
 
 /** The function every fence trigger runs: refuse the statement with TPM01. */
@@ -28,6 +33,9 @@ export const fenceFunction = (schema: string): string => {
  * locks conflict), so once this returns no write can commit in the schema. Runs in its own
  * transaction, every table locked first, each attempt bounded (ddl-locks.ts): it never deadlocks
  * with the tenant's writes, and gives up after `totalMs` behind a long one (the move then fails).
+ *
+ * @example
+ * await pools.forMaster().withClient((client) => fence(client, pools.schemaOf('acme'), { totalMs: 30_000 }))
  */
 export async function fence(
   client: ClientBase,
@@ -54,7 +62,12 @@ export async function fence(
   )
 }
 
-/** Takes the fence down (a move that failed part way): the schema takes writes again. */
+/**
+ * Takes the fence down (a move that failed part way): the schema takes writes again.
+ *
+ * @example
+ * await pools.forMaster().withClient((client) => unfence(client, pools.schemaOf('acme')))
+ */
 export async function unfence(
   client: ClientBase,
   schema: string,
@@ -87,7 +100,12 @@ export async function lockTables(client: ClientBase, schema: string, tables: str
   await client.query(`LOCK TABLE ${list} IN SHARE ROW EXCLUSIVE MODE`)
 }
 
-/** The ordinary tables of `schema`, by name. */
+/**
+ * The ordinary tables of `schema`, by name.
+ *
+ * @example
+ * const tables = await pools.master.withClient((client) => tablesOf(client, pools.schemaOf('acme')))
+ */
 export async function tablesOf(client: ClientBase, schema: string): Promise<string[]> {
   const { rows } = await client.query<{ name: string }>(
     `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

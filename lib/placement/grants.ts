@@ -6,7 +6,12 @@
 import type { ClientBase } from 'pg'
 import { quoteIdent } from '../tenancy/tenant-id'
 
-/** Rows of `schema`'s tables and sequences for `role`, now and for tables the owner adds later. */
+/**
+ * Rows of `schema`'s tables and sequences for `role`, now and for tables the owner adds later.
+ *
+ * @example
+ * await pools.master.withClient((client) => grantTenantTraffic(client, pools.schemaOf('acme'), 'app_traffic'))
+ */
 export async function grantTenantTraffic(client: ClientBase, schema: string, role: string): Promise<void> {
   const s = quoteIdent(schema)
   const r = quoteIdent(role)
@@ -23,7 +28,12 @@ export async function grantTenantTraffic(client: ClientBase, schema: string, rol
   await inOneTransaction(client, schema, statements)
 }
 
-/** The catalog (`tenants` in `masterSchema`), read-only for `role`: where each tenant lives. */
+/**
+ * The catalog (`tenants` in `masterSchema`), read-only for `role`: where each tenant lives.
+ *
+ * @example
+ * await pools.master.withClient((client) => grantCatalogRead(client, pools.masterSchema, 'app_traffic'))
+ */
 export async function grantCatalogRead(
   client: ClientBase,
   masterSchema: string,
@@ -41,6 +51,12 @@ export async function grantCatalogRead(
  * Takes, until the end of the caller's transaction, the lock under which the privileges of `schema`
  * and its objects change. PostgreSQL refuses a change to an object's privileges that races another
  * ("tuple concurrently updated", XX000), as two admin environments provisioning at once do.
+ *
+ * @example
+ * await pools.master.transaction(async (client) => {
+ *   await lockGrants(client, schema)
+ *   await client.query(`GRANT USAGE ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(role)}`)
+ * })
  */
 export async function lockGrants(client: ClientBase, schema: string): Promise<void> {
   await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:grants:${schema}`])

@@ -3,7 +3,12 @@
 // waits for such a writer to finish instead of holding what it needs next.
 import type { ClientBase } from 'pg'
 
-/** The ordinary tables of `schema` but `except`, parents before the tables that reference them. */
+/**
+ * The ordinary tables of `schema` but `except`, parents before the tables that reference them.
+ *
+ * @example
+ * const tables = await tablesInLoadOrder(client, 'tenant_acme', [CHANGES]) // e.g. ['customers', 'orders', 'order_lines']
+ */
 export async function tablesInLoadOrder(
   client: ClientBase,
   schema: string,

@@ -2,6 +2,13 @@
 import type { ClientBase } from 'pg'
 import { quoteIdent } from '../tenancy/tenant-id'
 
+/**
+ * One migration: a `version` (applied once per schema, in the order given) and its SQL, run with
+ * the schema as search_path.
+ *
+ * @example
+ * const migrations: Migration[] = [{ version: '0001_notes', sql: 'CREATE TABLE notes (id serial PRIMARY KEY)' }]
+ */
 export interface Migration {
   version: string
   sql: string
@@ -11,6 +18,11 @@ export interface Migration {
  * Runs the migrations of `schema` that are not applied yet, in one transaction, under an advisory
  * lock keyed by the schema: a second caller waits, then finds nothing left to do. Returns the
  * versions it applied. The client must not be in a transaction.
+ *
+ * @example
+ * const applied = await pools.master.withClient((client) =>
+ *   migrate(client, pools.schemaOf('acme'), [{ version: '0001_notes', sql: 'CREATE TABLE notes (body text)' }]),
+ * )
  */
 export async function migrate(
   client: ClientBase,

@@ -2,12 +2,21 @@
 // move in another environment, or in this one while the call was on its way. The old copy is
 // fenced (fence.ts) and then removed, so a call that reached it fails without effect; the catalog
 // entry is then looked up afresh, and a call that can be repeated safely is run on the new cluster.
+
+import type { TenantDb } from '../adapters/pg-pool'
 import { TenantMovingError } from '../errors'
 import type { TenantPools } from '../registry/tenant-pools'
 import { INVALID_SCHEMA_NAME, sqlState, TENANT_FENCED, UNDEFINED_TABLE } from '../sqlstate'
-import type { CallLimits, TenantDb } from '../types'
+import type { CallLimits } from '../types'
 import type { TenantCatalog, TenantPlacement } from './catalog'
 
+/**
+ * What placedDb() needs: the registry, the catalog, the tenant, the placement the catalog gave for
+ * this request, and the request's limits (`readOnly` for its reader).
+ *
+ * @example
+ * const db = placedDb({ pools, catalog, tenantId: 'acme', placement: await catalog.placement('acme'), limits: { deadline } })
+ */
 export interface PlacedDbOptions {
   pools: TenantPools
   catalog: TenantCatalog
@@ -26,6 +35,11 @@ const MISPLACED = new Set([TENANT_FENCED, UNDEFINED_TABLE, INVALID_SCHEMA_NAME])
  * changed nothing (the fence refuses a write before it touches a row; a transaction that failed
  * rolled back). `withClient` is not: its earlier statements may have committed. A tenant still
  * moving gets TenantMovingError (503 with Retry-After over HTTP).
+ *
+ * @example
+ * const placement = await catalog.placement('acme', { deadline })
+ * const db = placedDb({ pools: getTenantPools(), catalog, tenantId: 'acme', placement, limits: { deadline } })
+ * await db.query('UPDATE orders SET status = $1 WHERE id = $2', ['paid', id]) // sent on after a move
  */
 export function placedDb(o: PlacedDbOptions): TenantDb {
   let placement = o.placement
@@ -73,5 +87,9 @@ export function placedDb(o: PlacedDbOptions): TenantDb {
         throw err
       }
     },
+    // The pool of the tenant's placement as it stands (a move seen by an earlier call included). Its
+    // calls are not sent on after a move: pg's callers hold connections and run statements the
+    // retry could not tell apart; one that meets the fence fails, as withClient's do.
+    asPgPool: () => db.asPgPool(),
   }
 }

@@ -4,6 +4,13 @@ import type { ConnectionOptions } from 'node:tls'
 import { InvalidOptionsError } from '../errors'
 
 export const SSL_MODES = ['disable', 'require', 'verify-full'] as const
+/**
+ * How connections use TLS: `disable`, `require` (encrypted, the server not verified) or `verify-
+ * full` (encrypted, its certificate and name checked).
+ *
+ * @example
+ * const pools = new TenantPools({ ssl: 'verify-full' satisfies SslMode, sslCaPath: '/var/runtime/ca-cert.pem' })
+ */
 export type SslMode = (typeof SSL_MODES)[number]
 
 /**
@@ -13,6 +20,9 @@ export type SslMode = (typeof SSL_MODES)[number]
  *   `caPath`, Node's CAs plus NODE_EXTRA_CA_CERTS are trusted. On Lambda, set
  *   NODE_EXTRA_CA_CERTS=/var/runtime/ca-cert.pem (serverless.yml does): that bundle includes the RDS
  *   CAs, and since Node.js 20 the runtime no longer loads it unless asked.
+ *
+ * @example
+ * const client = new pg.Client({ connectionString, ssl: sslFor('verify-full', '/var/runtime/ca-cert.pem') })
  */
 export function sslFor(mode: SslMode, caPath?: string): false | ConnectionOptions {
   if (mode === 'disable') return false

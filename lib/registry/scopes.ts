@@ -4,7 +4,12 @@ import { UnknownClusterError } from '../errors'
 import { assertApp, assertSchemaName, assertTenantId, poolKey } from '../tenancy/tenant-id'
 import type { Scope } from '../types'
 
-/** Key of the master/catalog scope. `$` cannot occur in a tenant id, so it never collides. */
+/**
+ * Key of the master/catalog scope. `$` cannot occur in a tenant id, so it never collides.
+ *
+ * @example
+ * const master = pools.stats().scopes.find((s) => s.key === MASTER_KEY)
+ */
 export const MASTER_KEY = '$master'
 
 // Bounded: a flood of distinct ids cannot grow it for ever (it is cleared, not evicted).

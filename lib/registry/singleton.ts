@@ -19,7 +19,14 @@ export function getTenantPools(overrides: TenantPoolsOptions = {}): TenantPools 
   return instance
 }
 
-/** Ends and forgets the registry, for tests. The next getTenantPools() builds a new one. */
+/**
+ * Ends and forgets the registry, for tests. The next getTenantPools() builds a new one.
+ *
+ * @example
+ * afterEach(async () => {
+ *   await resetTenantPools()
+ * })
+ */
 export async function resetTenantPools(): Promise<void> {
   const current = instance
   instance = undefined

@@ -5,6 +5,13 @@ import type { Cluster } from './clusters'
 import type { Logins } from './logins'
 import type { ScopeTable } from './scope-table'
 
+/**
+ * One scope in stats(): its key, tenant, app and cluster, and its connections (total, idle,
+ * active), callers waiting, and when it was last used.
+ *
+ * @example
+ * for (const s of pools.stats().scopes) log.info('scope', { key: s.key, active: s.active, waiting: s.waiting })
+ */
 export interface ScopeStats {
   /** The scope: `tenantId`, `tenantId:app`, or `$master`. */
   key: string
@@ -24,6 +31,12 @@ export interface ScopeStats {
   lastUsedAt: number
 }
 
+/**
+ * One login (endpoint, database, user) in stats(): the physical connections its scopes share.
+ *
+ * @example
+ * const busy = pools.stats().logins.filter((l) => l.waiting > 0).map((l) => l.key)
+ */
 export interface LoginStats {
   /** `host:port/database|user` (or a scope of its own in proxy-safe mode). */
   key: string
@@ -36,6 +49,13 @@ export interface LoginStats {
   waiting: number
 }
 
+/**
+ * One cluster in stats(): its connections, its cap (`maxConnections`, null without one), and
+ * whether its reader is being skipped after a failure.
+ *
+ * @example
+ * const skipped = pools.stats().clusters.filter((c) => c.readerSkipped).map((c) => c.name)
+ */
 export interface ClusterStats {
   name: string
   total: number
@@ -47,9 +67,23 @@ export interface ClusterStats {
   readerSkipped: boolean
 }
 
-/** @deprecated Until the next minor version: the old name of ScopeStats. */
+/**
+ * @deprecated Until the next minor version: the old name of ScopeStats.
+ *
+ * @example
+ * const scopes: PoolStats[] = pools.stats().scopes // write ScopeStats instead
+ */
 export type PoolStats = ScopeStats
 
+/**
+ * What stats() returns: every scope, login and cluster, the totals, the environment's budget, and
+ * the counters since the registry was built.
+ *
+ * @example
+ * const { totals, budget } = pools.stats()
+ * metrics.addMetric('connections', 'Count', totals.total)
+ * if (budget.waiting > 0) log.warn('budget spent', { budget })
+ */
 export interface TenantPoolsStats {
   scopes: ScopeStats[]
   /** @deprecated Until the next minor version: the old name of `scopes` (the same array). */
@@ -113,7 +147,15 @@ export const newCounters = () => ({
 /** The registry's own counters, as it bumps them. */
 export type OwnCounters = ReturnType<typeof newCounters>
 
-/** What stats().counters and counters() report: the counters, and their old names for one minor version. */
+/**
+ * What stats().counters and counters() report: the counters, and their old names for one minor
+ * version.
+ *
+ * @example
+ * const before = pools.counters()
+ * await handle(event)
+ * const opened = pools.counters().connectionsOpened - before.connectionsOpened
+ */
 export type Counters = OwnCounters & {
   /** @deprecated Until the next minor version: the old name of `scopesCreated`. */
   poolsCreated: number

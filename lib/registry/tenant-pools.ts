@@ -12,11 +12,11 @@
 //   context.ts      what they share: options, log, counters, the invocation count, the end
 import { Logger } from '@aws-lambda-powertools/logger'
 import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
-import { type TenantHandle, TenantPgPool } from '../adapters/pg-pool'
+import { type TenantDb, TenantPgPool } from '../adapters/pg-pool'
 import { resolveOptions, type TenantPoolsOptions } from '../config/options'
 import { ConnectionBudget } from '../pool/budget'
 import { Readiness } from '../pool/readiness'
-import type { CallLimits, Scope, ScopeOptions, TenantDb } from '../types'
+import type { CallLimits, Scope, ScopeOptions } from '../types'
 import { Calls } from './calls'
 import { Checkout } from './checkout'
 import { RegistryContext } from './context'
@@ -29,6 +29,16 @@ import { type Counters, reported, statsOf, type TenantPoolsStats } from './stats
 export { MASTER_KEY } from './scopes'
 export type { ClusterStats, Counters, LoginStats, PoolStats, ScopeStats, TenantPoolsStats } from './stats'
 
+/**
+ * The registry: each tenant's (and the master schema's) connections, within one budget per
+ * execution environment, built once and kept across warm invocations. Most code uses the module-
+ * level one, getTenantPools().
+ *
+ * @example
+ * const pools = new TenantPools({ connectionString: process.env.DATABASE_URL, maxPerScope: 2 })
+ * const { rows } = await pools.query('acme', 'SELECT * FROM orders WHERE id = $1', [id])
+ * await pools.end()
+ */
 export class TenantPools {
   /** The master/catalog schema's database. */
   readonly master: TenantDb
@@ -71,8 +81,13 @@ export class TenantPools {
     this.master = this.forMaster()
   }
 
-  /** The master/catalog schema's database, with `limits` on each call (a deadline, a signal). */
-  forMaster(limits: CallLimits = {}): TenantHandle {
+  /**
+   * The master/catalog schema's database, with `limits` on each call (a deadline, a signal).
+   *
+   * @example
+   * const { rows } = await pools.forMaster({ deadline }).query('SELECT id FROM tenants WHERE status = $1', ['active'])
+   */
+  forMaster(limits: CallLimits = {}): TenantDb {
     const scope: Scope = {
       key: MASTER_KEY,
       tenantId: null,
@@ -90,27 +105,54 @@ export class TenantPools {
    * have been frozen since the previous one, for any length of time: each connection freed before
    * now then waits one full event-loop poll phase before it is handed out, so that a FATAL the server
    * sent meanwhile is read first. Without it, only connections idle 20 ms or more wait.
+   *
+   * @example
+   * export const handler = async (event: Event) => {
+   *   pools.invocationStarted() // first thing, when not behind the tenantDb middleware
+   *   return pools.query('acme', 'SELECT 1')
+   * }
    */
   invocationStarted(): void {
     this.#ctx.invocation++
   }
 
-  /** The schema of a tenant (validated), as the pools use it. */
+  /**
+   * The schema of a tenant (validated), as the pools use it.
+   *
+   * @example
+   * pools.schemaOf('acme') // 'tenant_acme' with the default schemaFor
+   */
   schemaOf(tenantId: string): string {
     return this.#scope(tenantId, {}).schema
   }
 
-  /** The names of the clusters this registry connects to; the main one first. */
+  /**
+   * The names of the clusters this registry connects to; the main one first.
+   *
+   * @example
+   * for (const cluster of pools.clusterNames) log.info('cluster', { cluster })
+   */
   get clusterNames(): string[] {
     return [...this.#logins.clusters.keys()]
   }
 
-  /** The cluster the top-level settings describe (the master schema's). */
+  /**
+   * The cluster the top-level settings describe (the master schema's).
+   *
+   * @example
+   * const { cluster } = await catalog.placement('acme')
+   * const moved = cluster !== pools.mainCluster
+   */
   get mainCluster(): string {
     return this.#ctx.options.mainCluster
   }
 
-  /** The schema of the master/catalog pool. */
+  /**
+   * The schema of the master/catalog pool.
+   *
+   * @example
+   * await pools.master.withClient((client) => migrate(client, pools.masterSchema, masterMigrations))
+   */
   get masterSchema(): string {
     return this.#ctx.options.masterSchema
   }
@@ -123,12 +165,17 @@ export class TenantPools {
    * const db = pools.forTenant('acme', { deadline: Date.now() + context.getRemainingTimeInMillis() - 1000 })
    * const { rows } = await db.query('SELECT * FROM orders WHERE id = $1', [id])
    */
-  forTenant(tenantId: string, options: ScopeOptions = {}): TenantHandle {
+  forTenant(tenantId: string, options: ScopeOptions = {}): TenantDb {
     this.#scope(tenantId, options)
     return this.#db(() => this.#scope(tenantId, options), limitsOf(options))
   }
 
-  /** Runs one statement on a pooled connection of the tenant's schema. */
+  /**
+   * Runs one statement on a pooled connection of the tenant's schema.
+   *
+   * @example
+   * const { rows } = await pools.query<{ id: string }>('acme', 'SELECT id FROM orders WHERE status = $1', ['paid'])
+   */
   query<R extends QueryResultRow = QueryResultRow>(
     tenantId: string,
     text: string,
@@ -144,7 +191,15 @@ export class TenantPools {
     }
   }
 
-  /** Lends a connection for several statements. It is destroyed, not reused, if `fn` throws. */
+  /**
+   * Lends a connection for several statements. It is destroyed, not reused, if `fn` throws.
+   *
+   * @example
+   * const n = await pools.withClient('acme', async (client) => {
+   *   await client.query('SET LOCAL work_mem = $1', ['64MB'])
+   *   return (await client.query('SELECT count(*) FROM orders')).rows[0]
+   * })
+   */
   async withClient<T>(
     tenantId: string,
     fn: (client: ClientBase) => Promise<T>,
@@ -153,7 +208,15 @@ export class TenantPools {
     return this.#calls.withClient(this.#scope(tenantId, options), fn, limitsOf(options))
   }
 
-  /** BEGIN … COMMIT around `fn`; ROLLBACK (and a destroyed connection) if it throws. */
+  /**
+   * BEGIN … COMMIT around `fn`; ROLLBACK (and a destroyed connection) if it throws.
+   *
+   * @example
+   * await pools.transaction('acme', async (client) => {
+   *   await client.query('INSERT INTO orders (id) VALUES ($1)', [id])
+   *   await client.query('INSERT INTO order_lines (order_id) VALUES ($1)', [id])
+   * })
+   */
   async transaction<T>(
     tenantId: string,
     fn: (client: ClientBase) => Promise<T>,
@@ -162,7 +225,13 @@ export class TenantPools {
     return this.#calls.transaction(this.#scope(tenantId, options), fn, limitsOf(options))
   }
 
-  /** Per scope, per login, per cluster and in total; the budget; the counters since it was built. */
+  /**
+   * Per scope, per login, per cluster and in total; the budget; the counters since it was built.
+   *
+   * @example
+   * const { totals, budget } = pools.stats()
+   * log.info('pools', { scopes: totals.scopes, connections: totals.total, budgetUsed: budget.used })
+   */
   stats(): TenantPoolsStats {
     return statsOf(this.#table, this.#logins, this.#budget, this.#ctx.counters, this.#ctx.options.clock.now())
   }
@@ -170,6 +239,11 @@ export class TenantPools {
   /**
    * The counters of `stats()` alone (a copy), without building the rest: what per-request metrics
    * read before and after each request.
+   *
+   * @example
+   * const before = pools.counters()
+   * await handler(event, context)
+   * metrics.addMetric('checkouts', 'Count', pools.counters().checkouts - before.checkouts)
    */
   counters(): Counters {
     return reported(this.#ctx.counters)
@@ -179,6 +253,10 @@ export class TenantPools {
    * Ends and removes the tenant's pools in this environment: the one for `app` if given, otherwise
    * all of the tenant's pools. Calls holding a connection finish (it closes on release); calls still
    * waiting for one fail with PoolsEndedError. Resolves when the pools' sockets are closed.
+   *
+   * @example
+   * await pools.evict('acme') // every pool of acme in this environment
+   * await pools.evict('acme', { app: 'mobile' }) // acme:mobile only
    */
   async evict(tenantId: string, options: ScopeOptions = {}): Promise<number> {
     // Validated (a cluster too, if named); then every scope of the tenant (or of its app) goes, on
@@ -193,7 +271,13 @@ export class TenantPools {
     return keys.length
   }
 
-  /** Closes every connection, including those of pools removed earlier. Later calls fail. Safe to call twice. */
+  /**
+   * Closes every connection, including those of pools removed earlier. Later calls fail. Safe to call
+   * twice.
+   *
+   * @example
+   * afterAll(() => pools.end())
+   */
   end(): Promise<void> {
     if (!this.#ending) {
       clearInterval(this.#sweepTimer)
@@ -209,7 +293,7 @@ export class TenantPools {
     return this.#validated.scope(tenantId, app, cluster, readOnly)
   }
 
-  #db(scope: () => Scope, limits: CallLimits): TenantHandle {
+  #db(scope: () => Scope, limits: CallLimits): TenantDb {
     const calls = this.#calls
     return {
       query: async (text, values) => calls.query(scope(), text, values, limits),

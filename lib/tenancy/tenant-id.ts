@@ -3,7 +3,12 @@
 import { escapeIdentifier } from 'pg'
 import { InvalidTenantError } from '../errors'
 
-/** PostgreSQL truncates identifiers at 63 bytes; 48 leaves room for a `tenant_` style prefix. */
+/**
+ * PostgreSQL truncates identifiers at 63 bytes; 48 leaves room for a `tenant_` style prefix.
+ *
+ * @example
+ * if (id.length > MAX_TENANT_ID_LENGTH) throw new HttpError(400, 'BAD_TENANT', 'Tenant id too long')
+ */
 export const MAX_TENANT_ID_LENGTH = 48
 export const MAX_APP_LENGTH = 32
 const MAX_IDENTIFIER_BYTES = 63
@@ -13,7 +18,13 @@ const idPattern = /^[a-z0-9_]+$/
 const isId = (value: unknown, max: number): boolean =>
   typeof value === 'string' && value.length >= 1 && value.length <= max && idPattern.test(value)
 
-/** The message never echoes the input: it may be 10 KB of hostile text. */
+/**
+ * The message never echoes the input: it may be 10 KB of hostile text.
+ *
+ * @example
+ * assertTenantId(event.pathParameters?.tenant) // throws InvalidTenantError unless 1–48 of a-z, 0-9, _
+ * await pools.evict(event.pathParameters.tenant)
+ */
 export function assertTenantId(value: unknown): asserts value is string {
   if (!isId(value, MAX_TENANT_ID_LENGTH)) {
     throw new InvalidTenantError(
@@ -42,6 +53,13 @@ export function assertSchemaName(value: unknown): asserts value is string {
   }
 }
 
+/**
+ * An identifier quoted for SQL (pg's escapeIdentifier): for schema, table and role names, which
+ * cannot be bound as values.
+ *
+ * @example
+ * await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(pools.schemaOf('acme'))}`)
+ */
 export const quoteIdent = (name: string): string => escapeIdentifier(name)
 
 /** The registry key: `tenantId` or `tenantId:app`. */

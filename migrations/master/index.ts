@@ -7,6 +7,14 @@ import maintenance from './0002_maintenance'
 import placement from './0003_placement'
 import oldCopy from './0004_old_copy'
 
+/**
+ * The master schema's migrations: the tenant catalog (`tenants`: status, cluster, a move's state)
+ * that TenantCatalog reads, and the maintenance job's tables. Run them with `migrate()` once per
+ * deployment.
+ *
+ * @example
+ * await pools.master.withClient((client) => migrate(client, pools.masterSchema, masterMigrations))
+ */
 export const masterMigrations: Migration[] = [
   { version: '0001_tenants', sql: tenants },
   { version: '0002_maintenance', sql: maintenance },

@@ -14,6 +14,8 @@ export const dialectFromFactory = new PostgresDialect({ pool: async () => handle
 export const withClientOption = drizzle({ client: handle })
 export const positional = drizzle(handle)
 export const asPgPool: Pool = handle
+// A TenantDb (forTenant, forMaster, context.db) gives its pg.Pool.
+export const fromTenantDb: Pool = tenantDb.asPgPool()
 
 // The check can fail: what is not a pool is refused.
 // @ts-expect-error: a TenantDb has no connect() or end()

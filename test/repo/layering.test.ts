@@ -68,9 +68,10 @@ describe('Layering of lib/', () => {
   })
 
   it('finds an upward import (the check itself works)', () => {
-    expect(
-      importsOf("import type { X } from '../registry/tenant-pools'\nconst m = import('./y')"),
-    ).toEqual(['../registry/tenant-pools', './y'])
+    expect(importsOf("import type { X } from '../registry/tenant-pools'\nconst m = import('./y')")).toEqual([
+      '../registry/tenant-pools',
+      './y',
+    ])
     expect(layerOf('registry/tenant-pools.ts')).toBeGreaterThan(layerOf('pool/login-pool.ts'))
   })
 })

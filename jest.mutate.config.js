@@ -1,5 +1,5 @@
-// Jest as `npm run mutate` runs it: the unit and integration tests (the e2e tests start whole
-// stacks, which mutation testing cannot instrument), each test's coverage told to Stryker.
+// Jest as `npm run mutate` runs it: every test but test/e2e (the e2e tests start whole stacks,
+// which mutation testing cannot instrument), each test's coverage told to Stryker.
 // Left out by default: the tests that spend their time waiting (a restart, a freeze, a rotation, a
 // black hole; 10 to 30 s each). Every mutant reached by one of them would wait as long, which makes
 // a whole run take a day on two cores. MUTATE_TESTS (globs) puts them back for a narrow run.
@@ -7,27 +7,30 @@ const path = require('node:path')
 const base = require('./jest.config.js')
 
 const slow = [
-  'freeze-thaw',
-  'rotation',
-  'rotation-http',
-  'maintenance',
-  'chaos-restart',
-  'chaos-too-many',
-  'blackhole',
+  'registry/calls.freeze-thaw',
+  'credentials/secrets-manager.rotation',
+  'credentials/secrets-manager.rotation-http',
+  'functions/jobs/maintenance/run',
+  'registry/checkout.chaos-restart',
+  'pool/login-pool.too-many',
+  'registry/calls.blackhole',
 ]
+const e2e = ['/node_modules/', '/test/e2e/']
 
 /** @type {import('jest').Config} */
 module.exports = {
   ...base,
-  roots: ['<rootDir>/test/unit', '<rootDir>/test/integration'],
   // Absolute: Stryker loads the environment itself, without jest's <rootDir>. Both only narrow
   // what runs for a mutant (test/support/mutate/test-map.cjs says why).
   testEnvironment: path.join(__dirname, 'test/support/mutate/environment.cjs'),
   testSequencer: path.join(__dirname, 'test/support/mutate/sequencer.cjs'),
   ...(process.env.MUTATE_TESTS
-    ? { testMatch: process.env.MUTATE_TESTS.split(',') }
+    ? { testMatch: process.env.MUTATE_TESTS.split(','), testPathIgnorePatterns: e2e }
     : {
-        testPathIgnorePatterns: slow.map((name) => `/integration/${name}\\.test\\.ts$`),
+        testPathIgnorePatterns: [
+          ...e2e,
+          ...slow.map((name) => `/test/${name.replaceAll('.', '\\.')}\\.test\\.ts$`),
+        ],
         // None of these tests takes more than 3 s unmutated (the first run's times, in the test map).
         // A mutant that makes one hang fails it at 30 s, instead of at Stryker's timeout for the
         // mutant (its tests' whole time × 1.5 + 15 s, a minute on the core). Both count as detected.

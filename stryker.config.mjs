@@ -1,7 +1,7 @@
 // npm run mutate: StrykerJS over the pool, registry and credentials layers (issue 15). Not part of
 // CI (too slow on a 2-core machine); incremental, so a re-run after a small change only tries the
 // mutants it touches. MUTATE narrows what is mutated (MUTATE=lib/pool/budget.ts npm run mutate),
-// MUTATE_TESTS which tests run (globs, e.g. '**/unit/**/*.test.ts').
+// MUTATE_TESTS which tests run (globs, e.g. '**/test/pool/**/*.test.ts').
 // MUTATE_RUN names a run's own report and incremental file (reports/<name>.json), so that runs of
 // different files can go side by side without one's results overwriting the other's.
 const run = process.env.MUTATE_RUN

@@ -3,7 +3,7 @@
 // back and forth between clusters main and b with moveTenant. Per move it keeps the answer, the
 // time, the writes refused meanwhile and when; after each move and at the end it checks, straight on
 // the servers, that every acknowledged write is where the catalog says and nowhere else.
-// Shared by test/integration/move-busy.test.ts and `npm run bench:move`, so both measure one thing.
+// Shared by test/functions/admin/move.busy.test.ts and `npm run bench:move`, so both measure one thing.
 import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
 import { TenantCatalog, TenantPools } from '../../lib'
 import { answerCounts, placementProblems, unexpectedAnswers } from './busy-checks'

@@ -1,4 +1,4 @@
-// The isolation property, shared by its jest test (test/integration/isolation-property.test.ts) and
+// The isolation property, shared by its jest test (test/registry/checkout.isolation-property.test.ts) and
 // npm run bench:isolation: hostile statements of every kind that changes a session, in many
 // spellings and hiding places, interleaved across three tenants on one or two shared connections,
 // through query(), withClient() and the pg.Pool handle. After each of them, whoever calls next must

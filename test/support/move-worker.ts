@@ -1,5 +1,5 @@
 // A move in a process of its own, killed (SIGKILL, from itself) at one of its steps: a Lambda cut
-// short by its timeout mid-move, its sockets closed by the kernel. Run by move-kill.test.ts with
+// short by its timeout mid-move, its sockets closed by the kernel. Run by move.kill.test.ts with
 // `node --import tsx`; what it needs comes in the environment: DATABASE_URL, TEST_CLUSTER_B_URL,
 // MOVE_TENANT, MOVE_TARGET, MOVE_KILL_AT (a MoveStep) and MOVE_APP_PREFIX (its application_name
 // prefix, so the test can wait for its backends to be gone). If it is not killed, it prints its

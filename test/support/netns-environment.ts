@@ -1,5 +1,5 @@
 // The glue between a PostgreSQL of one's own and environments frozen by netns-freeze.ts, shared by
-// test/integration/freeze-netns.test.ts and bench/chaos.ts (the `faithful` scenario). The server
+// test/registry/calls.freeze-netns.test.ts and bench/chaos.ts (the `faithful` scenario). The server
 // listens on every address, since each environment reaches it over its own link's host end, and its
 // hba file admits the namespaces' subnet with the same password as 127.0.0.1.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'

@@ -1,8 +1,8 @@
 // The move lock (functions/admin/move-lock.ts): held through a long copy, freed as the move answers,
 // and a mover that lost it leaves alone what the mover after it did.
-import { moveTenant } from '../../functions/admin/move'
-import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
-import { TenantCatalog, TenantPools, type TenantPoolsOptions } from '../../lib'
+import { moveTenant } from '../../../functions/admin/move'
+import { migrateMaster, provisionTenant } from '../../../functions/admin/provision'
+import { TenantCatalog, TenantPools, type TenantPoolsOptions } from '../../../lib'
 import {
   clusterBUrl,
   databaseUrl,
@@ -11,9 +11,9 @@ import {
   uniquePrefix,
   uniqueTenant,
   withAdmin,
-} from '../support/db'
-import { memoryLog } from '../support/memory-log'
-import { answerOf, fingerprint, seedOrders, stateOf, unsettled } from '../support/move-check'
+} from '../../support/db'
+import { memoryLog } from '../../support/memory-log'
+import { answerOf, fingerprint, seedOrders, stateOf, unsettled } from '../../support/move-check'
 
 const ORDERS = 2_000
 

@@ -2,7 +2,7 @@
 // lock) gets 503 with Retry-After for a second request, once the connect timeout has passed, while
 // the first request completes when the lock goes.
 import { Client } from 'pg'
-import { type HandlerWorld, handlerWorld } from '../support/handler-world'
+import { type HandlerWorld, handlerWorld } from '../../support/handler-world'
 
 let world: HandlerWorld
 

@@ -4,11 +4,11 @@
 // and timeouts from the role itself (what proxy-safe mode relies on).
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager'
 import { Client } from 'pg'
-import { ensureTenantRole } from '../../functions/admin/tenant-role'
-import { TenantPools } from '../../lib'
-import { resetSecretsManagerClient } from '../../lib/aws/secrets-manager-client'
-import { type ControlledServer, controlledServer } from '../support/controlled-pg'
-import { localSecrets } from '../support/secrets'
+import { ensureTenantRole } from '../../../functions/admin/tenant-role'
+import { TenantPools } from '../../../lib'
+import { resetSecretsManagerClient } from '../../../lib/aws/secrets-manager-client'
+import { type ControlledServer, controlledServer } from '../../support/controlled-pg'
+import { localSecrets } from '../../support/secrets'
 
 let server: ControlledServer
 let secrets: Awaited<ReturnType<typeof localSecrets>>

@@ -2,16 +2,16 @@
 // prefix, so that the catalog it walks holds its tenants only.
 import { randomBytes } from 'node:crypto'
 import { Client } from 'pg'
-import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
-import { claimNext, currentPass, finish } from '../../functions/jobs/maintenance/progress'
+import { migrateMaster, provisionTenant } from '../../../../functions/admin/provision'
+import { claimNext, currentPass, finish } from '../../../../functions/jobs/maintenance/progress'
 import {
   type MaintenanceOptions,
   type MaintenanceSummary,
   runMaintenance,
-} from '../../functions/jobs/maintenance/run'
-import type { Migration, TenantPools } from '../../lib'
-import { tenantMigrations } from '../../migrations'
-import { databaseUrl, endTestPools, sampleBackends, sleep, testPools, withAdmin } from '../support/db'
+} from '../../../../functions/jobs/maintenance/run'
+import type { Migration, TenantPools } from '../../../../lib'
+import { tenantMigrations } from '../../../../migrations'
+import { databaseUrl, endTestPools, sampleBackends, sleep, testPools, withAdmin } from '../../../support/db'
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 

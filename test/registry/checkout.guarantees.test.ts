@@ -174,3 +174,35 @@ describe('Guarantee: a failing credentials provider is reported as such', () => 
     expect(pools.stats().counters.connectionsOpened).toBe(0)
   })
 })
+
+// Found in review, with the event sequence that used to break it.
+describe('Behaviour: edge cases of the pool', () => {
+  afterEach(endTestPools)
+
+  it('bounds opening a connection by the connect timeout, even when the credentials provider hangs', async () => {
+    const tenant = uniqueTenant()
+    const { pools } = testPools({ connectTimeoutMs: 200, credentials: () => new Promise(() => {}) })
+
+    await expect(pools.query(tenant, 'SELECT 1')).rejects.toBeInstanceOf(ConnectError)
+    await expect(pools.query(tenant, 'SELECT 1')).rejects.toThrow(/took longer than 200 ms/)
+    // Neither the budget nor end() is held hostage by the attempts that never answered.
+    await pools.end()
+    expect(pools.stats().budget.used).toBe(0)
+  })
+
+  it('pings connections idle past validateAfterIdleMs once, not again on each hand-over', async () => {
+    let now = 1_000_000
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools } = testPools({ clock: { now: () => now }, maxPerPool: 2, validateAfterIdleMs: 1_000 })
+    await Promise.all([
+      pools.query(tenant, 'SELECT pg_sleep(0.05)'),
+      pools.query(tenant, 'SELECT pg_sleep(0.05)'),
+    ])
+
+    now += 5_000
+    await Promise.all(Array.from({ length: 20 }, () => pools.query(tenant, 'SELECT 1')))
+
+    expect(pools.stats().counters.connectionsPinged).toBe(2)
+  })
+})

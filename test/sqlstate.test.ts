@@ -1,4 +1,4 @@
-import { isConnectionLost, isServerKill, sqlState } from '../../lib'
+import { isConnectionLost, isServerKill, sqlState } from '../lib'
 
 const err = (code?: string) => Object.assign(new Error('whatever the server said'), code ? { code } : {})
 

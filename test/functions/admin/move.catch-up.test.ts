@@ -2,13 +2,13 @@
 // their lines, updated, soft-deleted and their reference used again, lines deleted, orders deleted
 // outright. The copy runs while they go on and catches up from the change log; only the last pass
 // runs behind the fence. Afterwards the new copy holds exactly what every acknowledged write left.
-import { moveTenant } from '../../functions/admin/move'
-import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
-import { placedDb, TenantCatalog, TenantMovingError, TenantPools } from '../../lib'
-import { clusterBUrl, databaseUrl, onServer, uniqueTenant } from '../support/db'
-import { figure } from '../support/figures'
-import { memoryLog } from '../support/memory-log'
-import { fencesOn, seedOrders } from '../support/move-check'
+import { moveTenant } from '../../../functions/admin/move'
+import { migrateMaster, provisionTenant } from '../../../functions/admin/provision'
+import { placedDb, TenantCatalog, TenantMovingError, TenantPools } from '../../../lib'
+import { clusterBUrl, databaseUrl, onServer, uniqueTenant } from '../../support/db'
+import { figure } from '../../support/figures'
+import { memoryLog } from '../../support/memory-log'
+import { fencesOn, seedOrders } from '../../support/move-check'
 
 // What the acknowledged writes left, per reference: the live order's customer and its line count.
 type Model = Map<string, { customer: string; lines: number } | undefined>

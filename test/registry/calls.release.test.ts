@@ -86,3 +86,25 @@ describe('Behaviour: what comes back to the pool', () => {
     expect((await pools.query<Pid>(tenant, pid)).rows[0]?.pid).toBe(first)
   })
 })
+
+// Found in review, with the event sequence that used to break it.
+describe('Behaviour: edge cases of the pool', () => {
+  afterEach(endTestPools)
+
+  it('does not hand the next caller a connection the server ended with a FATAL of another SQLSTATE', async () => {
+    // Prepare: one connection; transaction_timeout ends the session with FATAL 25P04
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools } = testPools({ maxPerPool: 1 })
+
+    // Act: the second call queues behind the first and gets its connection when it fails
+    const [first, second] = await Promise.allSettled([
+      pools.query(tenant, `SET transaction_timeout = '100ms'; SELECT pg_sleep(1)`),
+      pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok'),
+    ])
+
+    // Assess
+    expect(first).toMatchObject({ status: 'rejected', reason: { code: '25P04', severity: 'FATAL' } })
+    expect(second).toMatchObject({ status: 'fulfilled', value: { rows: [{ ok: 1 }] } })
+  })
+})

@@ -3,11 +3,11 @@
 // the tenant came from it rolls it back (or, once flipped, refuses and changes nothing). Either way
 // the tenant ends whole on exactly one cluster, unfenced, and the answers tell the truth.
 import { spawn } from 'node:child_process'
-import { type MoveStep, moveTenant } from '../../functions/admin/move'
-import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
-import { TenantCatalog, TenantPools } from '../../lib'
-import { clusterBUrl, databaseUrl, eventually, onServer, uniquePrefix, uniqueTenant } from '../support/db'
-import { memoryLog } from '../support/memory-log'
+import { type MoveStep, moveTenant } from '../../../functions/admin/move'
+import { migrateMaster, provisionTenant } from '../../../functions/admin/provision'
+import { TenantCatalog, TenantPools } from '../../../lib'
+import { clusterBUrl, databaseUrl, eventually, onServer, uniquePrefix, uniqueTenant } from '../../support/db'
+import { memoryLog } from '../../support/memory-log'
 import {
   answerOf,
   clusterUrls,
@@ -17,7 +17,7 @@ import {
   stateOf,
   unsettled,
   untrue,
-} from '../support/move-check'
+} from '../../support/move-check'
 
 const STEPS: MoveStep[] = ['claim', 'capture', 'copy', 'fence', 'verify', 'flip', 'drop']
 const FLIPPED = new Set<MoveStep>(['flip', 'drop'])

@@ -3,10 +3,10 @@
 // refused with 503 CREDENTIALS_UNAVAILABLE: it never borrows the shared login.
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager'
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
-import { getTenantPools, resetTenantPools, TenantPools } from '../../lib'
-import { databaseUrl, uniqueTenant, withAdmin } from '../support/db'
-import { memoryLog } from '../support/memory-log'
-import { localSecrets, rdsSecret } from '../support/secrets'
+import { getTenantPools, resetTenantPools, TenantPools } from '../../../lib'
+import { databaseUrl, uniqueTenant, withAdmin } from '../../support/db'
+import { memoryLog } from '../../support/memory-log'
+import { localSecrets, rdsSecret } from '../../support/secrets'
 
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
 
@@ -63,7 +63,7 @@ beforeAll(async () => {
     POWERTOOLS_METRICS_DISABLED: 'true',
   })
   // Provisioned as the owner (the test server's superuser here), granting tenant traffic its rights.
-  const { migrateMaster, provisionTenant } = await import('../../functions/admin/provision')
+  const { migrateMaster, provisionTenant } = await import('../../../functions/admin/provision')
   const owner = new TenantPools({ connectionString: databaseUrl(), masterSchema, logger: memoryLog().log })
   try {
     await migrateMaster(owner)
@@ -87,7 +87,7 @@ beforeAll(async () => {
       SecretString: rdsSecret(`tenant_${withSecret}`, 'pw-Own-1'),
     }),
   )
-  list = ((await import('../../functions/http/orders/handlers')) as unknown as { list: Handler }).list
+  list = ((await import('../../../functions/http/orders/handlers')) as unknown as { list: Handler }).list
 }, 60_000)
 
 afterAll(async () => {

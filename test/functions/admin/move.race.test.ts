@@ -1,12 +1,12 @@
 // Two overlapping moves of one tenant to the same cluster (a client's retry of a slow move, two
 // environments): whatever the offset between them, the tenant ends on exactly one cluster with all
 // its rows, unfenced, and both answers tell the truth.
-import { moveTenant } from '../../functions/admin/move'
-import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
-import { TenantCatalog, TenantPools } from '../../lib'
-import { clusterBUrl, databaseUrl, sleep, uniqueTenant } from '../support/db'
-import { figure } from '../support/figures'
-import { memoryLog } from '../support/memory-log'
+import { moveTenant } from '../../../functions/admin/move'
+import { migrateMaster, provisionTenant } from '../../../functions/admin/provision'
+import { TenantCatalog, TenantPools } from '../../../lib'
+import { clusterBUrl, databaseUrl, sleep, uniqueTenant } from '../../support/db'
+import { figure } from '../../support/figures'
+import { memoryLog } from '../../support/memory-log'
 import {
   type Answer,
   answerOf,
@@ -15,7 +15,7 @@ import {
   stateOf,
   unsettled,
   untrue,
-} from '../support/move-check'
+} from '../../support/move-check'
 
 const RUNS = 20
 const MAX_OFFSET_MS = 200

@@ -1,5 +1,5 @@
-import { ConfigError, readConfig } from '../../functions/shared/config'
-import { defaults } from '../../lib'
+import { ConfigError, readConfig } from '../../../functions/shared/config'
+import { defaults } from '../../../lib'
 
 describe('Function: readConfig (every variable the functions read)', () => {
   it('declares each default once, from lib where lib has one', () => {
@@ -70,7 +70,7 @@ describe('Behaviour: a malformed variable fails the function at init', () => {
     try {
       let loaded: Promise<unknown> = Promise.resolve()
       jest.isolateModules(() => {
-        loaded = import('../../functions/http/orders/handlers')
+        loaded = import('../../../functions/http/orders/handlers')
       })
       await expect(loaded).rejects.toThrow(/Invalid environment variable BODY_LIMIT_BYTES/)
     } finally {

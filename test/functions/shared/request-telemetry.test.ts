@@ -2,8 +2,8 @@
 // own InvokeStore context (emulated here as the RIC does it, with AWS_LAMBDA_MAX_CONCURRENCY set);
 // every log line of a request must carry that request's id and tenant, never the other's.
 import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store'
-import { getTenantPools } from '../../lib'
-import { type HandlerWorld, handlerWorld } from '../support/handler-world'
+import { getTenantPools } from '../../../lib'
+import { type HandlerWorld, handlerWorld } from '../../support/handler-world'
 
 const TENANTS = ['acme', 'globex']
 let world: HandlerWorld

@@ -4,8 +4,8 @@
 
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
 import fc from 'fast-check'
-import { getTenantPools, resetTenantPools } from '../../lib'
-import { uniqueTenant } from '../support/db'
+import { getTenantPools, resetTenantPools } from '../../../../lib'
+import { uniqueTenant } from '../../../support/db'
 
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
 type Handlers = Record<'create' | 'list' | 'get' | 'patch' | 'remove' | 'stats', Handler>
@@ -22,8 +22,8 @@ beforeAll(async () => {
     POWERTOOLS_METRICS_DISABLED: 'true',
     TENANT_POOLS_APP_NAME_PREFIX: 'fuzz',
   })
-  const { migrateMaster, provisionTenant } = await import('../../functions/admin/provision')
-  handlers = (await import('../../functions/http/orders/handlers')) as unknown as Handlers
+  const { migrateMaster, provisionTenant } = await import('../../../../functions/admin/provision')
+  handlers = (await import('../../../../functions/http/orders/handlers')) as unknown as Handlers
   await migrateMaster(getTenantPools())
   await provisionTenant(getTenantPools(), tenant)
 }, 60_000)

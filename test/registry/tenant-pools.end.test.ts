@@ -4,6 +4,7 @@ import {
   createTenants,
   endTestPools,
   holdConnection,
+  sleep,
   testPools,
   uniqueTenant,
 } from '../support/db'
@@ -50,6 +51,30 @@ describe('Behaviour: end()', () => {
 
     await expect(inFlight.done).resolves.toBe(1)
     await ended
+    expect(await countBackends(prefix)).toBe(0)
+  })
+})
+
+// Found in review, with the event sequence that used to break it.
+describe('Behaviour: edge cases of the pool', () => {
+  afterEach(endTestPools)
+
+  it('end() also waits for pools evicted earlier whose connections are still in use', async () => {
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools, prefix } = testPools()
+    const held = await holdConnection(pools, tenant, (client) => client.query('SELECT 1'))
+
+    const evicted = pools.evict(tenant)
+    let ended = false
+    const ending = pools.end().then(() => {
+      ended = true
+    })
+    await sleep(100)
+    expect(ended).toBe(false)
+    held.release()
+
+    await Promise.all([held.done, evicted, ending])
     expect(await countBackends(prefix)).toBe(0)
   })
 })

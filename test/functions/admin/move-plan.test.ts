@@ -1,4 +1,4 @@
-import { type PlacementRow, planMove } from '../../functions/admin/move-plan'
+import { type PlacementRow, planMove } from '../../../functions/admin/move-plan'
 
 const row = (over: Partial<PlacementRow> = {}): PlacementRow => ({
   status: 'active',

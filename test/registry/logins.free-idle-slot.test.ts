@@ -3,13 +3,17 @@
 // Each tenant here logs in as a role of its own, so no connection can be rebound to another.
 import {
   clusterBUrl,
+  createTenants,
   databaseUrl,
   endTestPools,
   holdConnection,
   onServer,
+  resumeBackend,
   sleep,
+  stopBackend,
   testPools,
   uniqueTenant,
+  withAdmin,
 } from '../support/db'
 
 afterEach(endTestPools)
@@ -82,5 +86,43 @@ describe('Registry: making room for a connection', () => {
       totalOf(pools, `role_${x2}`),
       totalOf(pools, adminLogin.user),
     ]).toEqual([0, 1, 1])
+  })
+})
+
+// Found in review, with the event sequence that used to break it.
+describe('Behaviour: edge cases of the pool', () => {
+  afterEach(endTestPools)
+
+  it('frees the budget slot of a connection whose peer stopped answering, after the connect timeout', async () => {
+    // Prepare: budget 1, held by an idle connection whose backend we stop. B logs in as another
+    // role, so it cannot rebind A's connection: it needs A's slot.
+    const [a, b] = [uniqueTenant('a'), uniqueTenant('b')]
+    await createTenants([a, b])
+    const role = `other_${b}`
+    await withAdmin((admin) => admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'other'`))
+    const { username, password } = new URL(databaseUrl())
+    const { pools } = testPools({
+      budget: 1,
+      maxPerPool: 1,
+      connectTimeoutMs: 1_500,
+      credentials: async ({ tenantId }) =>
+        tenantId === b
+          ? { user: role, password: 'other' }
+          : { user: decodeURIComponent(username), password: decodeURIComponent(password) },
+    })
+    const { rows } = await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')
+    const pid = rows[0]?.pid as number
+    stopBackend(pid)
+    try {
+      // Act: B needs A's slot; A's goodbye gets no answer
+      const result = await pools.query<{ ok: number }>(b, 'SELECT 1 AS ok')
+
+      // Assess
+      expect(result.rows).toEqual([{ ok: 1 }])
+      expect(pools.stats().budget.used).toBe(1)
+      expect(pools.stats().logins).toHaveLength(2)
+    } finally {
+      resumeBackend(pid)
+    }
   })
 })

@@ -1,11 +1,11 @@
 // Moving a tenant between two real clusters: under load from two environments (one whose catalog
 // cache is stale), and a move that fails part way.
-import { moveTenant } from '../../functions/admin/move'
-import { migrateMaster, provisionTenant } from '../../functions/admin/provision'
-import { type Log, placedDb, TenantCatalog, TenantMovingError, TenantPools } from '../../lib'
-import { clusterBUrl, databaseUrl, onServer, uniqueTenant } from '../support/db'
-import { memoryLog } from '../support/memory-log'
-import { answerOf, fingerprint, seedOrders, stateOf, unsettled, untrue } from '../support/move-check'
+import { moveTenant } from '../../../functions/admin/move'
+import { migrateMaster, provisionTenant } from '../../../functions/admin/provision'
+import { type Log, placedDb, TenantCatalog, TenantMovingError, TenantPools } from '../../../lib'
+import { clusterBUrl, databaseUrl, onServer, uniqueTenant } from '../../support/db'
+import { memoryLog } from '../../support/memory-log'
+import { answerOf, fingerprint, seedOrders, stateOf, unsettled, untrue } from '../../support/move-check'
 
 // The registries' own log lines stay out of the run's output.
 const quiet = memoryLog().log
@@ -124,7 +124,7 @@ describe('Moving a tenant', () => {
     await migrateMaster(mover.pools)
     const id = uniqueTenant('fe')
     await provisionTenant(mover.pools, id, 'main')
-    const { fence } = await import('../../lib')
+    const { fence } = await import('../../../lib')
     await mover.pools.withClient(id, (c) => fence(c, `tenant_${id}`))
     // A raw connection, as an environment that knows nothing of the move would have.
     await expect(

@@ -4,10 +4,10 @@
 // otherwise, and every acknowledged write stays where the catalog says. The pause is printed, not
 // asserted: machines are noisy (npm run bench:move measures it at length).
 
-import { moveLine, summarize, summaryRow } from '../support/busy-figures'
-import { type BusyEnvironment, type BusyRun, busyEnvironment } from '../support/busy-move'
-import type { Handler } from '../support/busy-writers'
-import { figure } from '../support/figures'
+import { moveLine, summarize, summaryRow } from '../../support/busy-figures'
+import { type BusyEnvironment, type BusyRun, busyEnvironment } from '../../support/busy-move'
+import type { Handler } from '../../support/busy-writers'
+import { figure } from '../../support/figures'
 
 const ORDERS = 20_000
 const PHASES = [
@@ -18,8 +18,8 @@ const MAX_WRITERS = Math.max(...PHASES.map((p) => p.writers))
 
 // Jest's loader: the sources, through its transform (which turns middy's ESM into CommonJS).
 const fromSources = async () => ({
-  create: (await import('../../functions/http/orders/handlers')).create as unknown as Handler,
-  resetTenantPools: (await import('../../lib')).resetTenantPools,
+  create: (await import('../../../functions/http/orders/handlers')).create as unknown as Handler,
+  resetTenantPools: (await import('../../../lib')).resetTenantPools,
 })
 
 let env: BusyEnvironment

@@ -1,7 +1,7 @@
 // Admin fails closed: with no key configured (neither ADMIN_API_KEY_SECRET_ID nor ADMIN_API_KEY),
 // every admin route answers 401, whatever key a caller sends, and no handler runs.
 import type { APIGatewayProxyEventV2 } from 'aws-lambda'
-import { captureOutput } from '../support/captured-output'
+import { captureOutput } from '../../support/captured-output'
 
 const event = (key?: string, body?: string) =>
   ({
@@ -25,7 +25,7 @@ describe('Admin with no key configured', () => {
   it.each(['list', 'create', 'patch', 'remove', 'move', 'poolStats'] as const)(
     'refuses %s with 401, with or without a key sent',
     async (name) => {
-      const handlers = await import('../../functions/admin/handlers')
+      const handlers = await import('../../../functions/admin/handlers')
       const keys = [undefined, '', 'guess', 'undefined']
       const output = captureOutput()
       const answers: Array<{ status: number; code: unknown }> = []

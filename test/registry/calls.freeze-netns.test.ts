@@ -1,7 +1,7 @@
 // Issue 27: a freeze as Lambda makes it. The environment (a worker process holding warm pools) runs in
 // a network namespace whose link drops every packet both ways while it is frozen, so what the server
 // sends meanwhile (a terminated backend's FATAL and FIN, an answer) is lost, not kept for the thaw.
-// freeze-thaw.test.ts only SIGSTOPs the process, and its kernel keeps what comes. The server is one of
+// calls.freeze-thaw.test.ts only SIGSTOPs the process, and its kernel keeps what comes. The server is one of
 // this file's own, listening on the host's end of each link (the shared one listens on 127.0.0.1).
 
 import { eventually, onServer, sleep } from '../support/db'

@@ -14,7 +14,7 @@ import type { PooledConnection } from '../pool/connection'
 import type { LoginPool } from '../pool/login-pool'
 import { type Readiness, STALE } from '../pool/readiness'
 import { forgetPreparedStatements, maybeChangesSession } from '../pool/session'
-import { firstAnswerWithin, within } from '../pool/within'
+import { within } from '../pool/within'
 import { isConnectionLost, isServerKill, isSocketLost, isSocketReset, sqlState } from '../sqlstate'
 import type { CallLimits, Scope } from '../types'
 import type { CheckedOut, Checkout } from './checkout'
@@ -220,18 +220,20 @@ export class Calls {
             : conn.client.query<R>(query, values)
       }
       // The liveness check rides with the statement: the server's first answer must come within the
-      // validation timeout, as a ping's would.
+      // validation timeout, as a ping's would. An answer begun in time waives the bound: a slow
+      // statement is the statement timeout's business.
       if (ride?.probe) {
         this.#counters.connectionsPinged++
         const answered = () => bytesRead(conn.client) !== readBefore
-        running = firstAnswerWithin(running, this.#options.validationTimeoutMs, answered, () => {
+        const noAnswer = () => {
           silent = new ConnectionLostError(
             `No answer from the server within ${this.#options.validationTimeoutMs} ms (validationTimeoutMs) ` +
               `to the first statement on a connection of pool ${scope.key} since a possible freeze; it may have run`,
             { mayHaveRun: !scope.readOnly },
           )
           return silent
-        })
+        }
+        running = within(running, this.#options.validationTimeoutMs, noAnswer, answered)
       }
       result = await within(running, boundMs, () => {
         timedOut = new StatementTimeoutError(
@@ -299,27 +301,24 @@ export class Calls {
   // run it, and the socket may be dead), and idle connections become suspect.
   #statementTimedOut(out: CheckedOut, err: StatementTimeoutError): never {
     this.#counters.statementTimeouts++
-    out.conn.lost = true
-    out.login.release(out.conn, err)
     this.#readiness.suspectIdle()
-    this.#ctx.log.warn('statement unanswered: connection destroyed', {
-      poolKey: out.use.key,
-      mayHaveRun: err.mayHaveRun,
-    })
-    throw err
+    this.#abandon(out, err, 'statement unanswered: connection destroyed')
   }
 
   // The first statement since a possible freeze got no answer at all within the validation timeout,
   // as an unanswered ping: its server is gone or unreachable, and so, likely, are the other idle
   // connections to it. The statement itself may have reached it: the caller is told so.
   #firstAnswerMissing(out: CheckedOut, err: ConnectionLostError): never {
+    this.#readiness.serverSilent()
+    this.#abandon(out, err, 'first statement since a possible freeze unanswered: connection destroyed')
+  }
+
+  // The connection of a statement given up on is destroyed (the server may still run it), and the
+  // caller told whether it may have.
+  #abandon(out: CheckedOut, err: StatementTimeoutError | ConnectionLostError, message: string): never {
     out.conn.lost = true
     out.login.release(out.conn, err)
-    this.#readiness.serverSilent()
-    this.#ctx.log.warn('first statement since a possible freeze unanswered: connection destroyed', {
-      poolKey: out.use.key,
-      mayHaveRun: err.mayHaveRun,
-    })
+    this.#ctx.log.warn(message, { poolKey: out.use.key, mayHaveRun: err.mayHaveRun })
     throw err
   }
 

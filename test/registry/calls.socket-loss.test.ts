@@ -27,11 +27,8 @@ afterEach(() => proxy.close())
 async function world() {
   const id = uniqueTenant('sl')
   await createTenants([id])
-  const url = new URL(databaseUrl())
-  url.hostname = '127.0.0.1'
-  url.port = String(proxy.port)
   // One connection: the socket seen in withClient is the one the statement then gets.
-  const { pools } = testPools({ connectionString: url.toString(), budget: 1, maxPerPool: 1 })
+  const { pools } = testPools({ connectionString: proxy.url, budget: 1, maxPerPool: 1 })
   const socket = await pools.withClient(
     id,
     async (c: ClientBase) => (c as unknown as { connection: { stream: Socket } }).connection.stream,

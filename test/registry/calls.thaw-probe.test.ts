@@ -49,14 +49,6 @@ const onePool = (connectionString?: string) =>
     ...(connectionString ? { connectionString } : {}),
   }).pools
 
-// The database's address, through `proxy`.
-const through = (proxy: ResetProxy) => {
-  const url = new URL(databaseUrl())
-  url.hostname = '127.0.0.1'
-  url.port = String(proxy.port)
-  return url.toString()
-}
-
 const pidOf = async (pools: ReturnType<typeof onePool>, id: string) =>
   (await pools.query<{ pid: number }>(id, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number
 
@@ -159,7 +151,7 @@ describe('Behaviour: the first statement after a thaw carries the liveness check
 
     it('goes out with the statement in one write: no round trip of its own', async () => {
       const [a] = (await tenantsWithCalls(1)) as [string]
-      const pools = onePool(through(proxy))
+      const pools = onePool(proxy.url)
       await pools.query(a, 'SELECT 1')
       await sleep(IDLE_MS * 3)
       pools.invocationStarted()
@@ -177,7 +169,7 @@ describe('Behaviour: the first statement after a thaw carries the liveness check
       ['another scope', true],
     ])('is sent again on another connection and runs once, on %s', async (_, rebind) => {
       const [a, b] = await tenantsWithCalls(2)
-      const pools = onePool(through(proxy))
+      const pools = onePool(proxy.url)
       await pools.query(a as string, 'SELECT 1')
       const target = (rebind ? b : a) as string
       await sleep(IDLE_MS * 3)

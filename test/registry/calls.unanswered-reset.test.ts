@@ -15,18 +15,11 @@ describe('Behaviour: a statement met by a reset with no answer', () => {
   })
   afterEach(() => proxy.close())
 
-  const through = () => {
-    const url = new URL(databaseUrl())
-    url.hostname = '127.0.0.1'
-    url.port = String(proxy.port)
-    return url.toString()
-  }
-
   async function world() {
     const id = uniqueTenant('ur')
     await createTenants([id])
     await withAdmin((c) => c.query(`CREATE TABLE tenant_${id}.calls (n int)`))
-    const { pools } = testPools({ connectionString: through(), budget: 2, maxPerPool: 2 })
+    const { pools } = testPools({ connectionString: proxy.url, budget: 2, maxPerPool: 2 })
     // A warm connection, then the reset armed on it.
     await pools.query(id, 'SELECT 1')
     const count = async (n: number) =>

@@ -9,6 +9,8 @@ export type ResetMode = 'drop' | 'after-forward'
 
 export interface ResetProxy {
   port: number
+  /** The target's connection string, through this proxy. */
+  url: string
   /** The next client write on any connection open now is met by a reset, as `mode` says. */
   arm(mode: ResetMode): void
   /** Resets done so far. */
@@ -58,8 +60,13 @@ export async function resetProxy(target: URL): Promise<ResetProxy> {
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
+  const port = (server.address() as { port: number }).port
+  const url = new URL(target)
+  url.hostname = '127.0.0.1'
+  url.port = String(port)
   return {
-    port: (server.address() as { port: number }).port,
+    port,
+    url: url.toString(),
     arm: (mode) => {
       for (const s of sockets)
         if (s.remotePort !== undefined && s.localPort === (server.address() as { port: number }).port)

@@ -14,6 +14,7 @@ import type { TenantPools } from '../lib'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { bundled } from './bundled-handlers'
 import { progress } from './progress'
+import { summarize, time } from './timing'
 
 const CALLS = Number(process.env.BENCH_HANDLER_CALLS ?? 5_000)
 const WARMUP = 500
@@ -48,18 +49,6 @@ const context = () => ({
   functionName: 'tenant-pools-bench-ordersGet',
   getRemainingTimeInMillis: () => 29_000,
 })
-
-const summarize = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] as number
-  return { median: at(0.5), p99: at(0.99), n: s.length }
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint()
-  await fn()
-  return Number(process.hrtime.bigint() - start) / 1e6
-}
 
 async function main(): Promise<void> {
   progress(process.env.DATABASE_URL ? 'using DATABASE_URL' : 'starting an embedded PostgreSQL')
@@ -134,11 +123,11 @@ async function main(): Promise<void> {
     for (let i = 0; i < CALLS; i++) {
       // Which goes first alternates, so the machine's noise falls on both alike.
       if (i % 2 === 0) {
-        rawMs.push(await timed(theirs))
-        oursMs.push(await timed(ours))
+        rawMs.push(await time(theirs))
+        oursMs.push(await time(ours))
       } else {
-        oursMs.push(await timed(ours))
-        rawMs.push(await timed(theirs))
+        oursMs.push(await time(ours))
+        rawMs.push(await time(theirs))
       }
     }
     const o = summarize(oursMs)

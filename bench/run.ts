@@ -8,26 +8,13 @@ import { TenantPools } from '../lib'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { progress } from './progress'
+import { summarize, time } from './timing'
 
 const WARM_CALLS = 10_000
 const COLD_CLIENTS = 200
 const THAWS = 50
 const MEMORY_TENANTS = 1_000
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
-
-type Summary = { median: number; p99: number; n: number }
-
-const summarize = (samples: number[]): Summary => {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
-  return { median: at(0.5), p99: at(0.99), n: sorted.length }
-}
-
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint()
-  await fn()
-  return Number(process.hrtime.bigint() - start) / 1e6
-}
 
 async function sample(n: number, fn: () => Promise<unknown>, into: number[]): Promise<void> {
   for (let i = 0; i < n; i++) into.push(await time(fn))

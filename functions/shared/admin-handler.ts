@@ -9,7 +9,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { bodyLimit, HttpError, httpErrors } from '../../lib'
 import { adminKey } from './admin-key'
 import { loggerOf, requestTelemetry } from './request-telemetry'
-import { logger, pools } from './runtime'
+import { logger, metrics, pools } from './runtime'
 
 export type AdminHandler = (
   event: APIGatewayProxyEventV2,
@@ -33,7 +33,7 @@ async function assertAdmin(event: APIGatewayProxyEventV2): Promise<void> {
 
 export function adminHandler(handler: AdminHandler, { body = false } = {}) {
   const chain = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-    .use(requestTelemetry(logger))
+    .use(requestTelemetry(logger, metrics))
     .use(httpErrors({ logger: loggerOf(logger) }))
     .use(httpHeaderNormalizer())
     .use({ before: (request) => assertAdmin(request.event) })

@@ -2,9 +2,10 @@
 // opened, reused, replaced and rebound, pools evicted, checkouts). A tenant request's figures are its
 // own calls' (CallMeasure, kept by tenantDb), so concurrent invocations in one thread never count
 // each other's; only evictions and expiries, which belong to no request, are the environment's.
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
+import { MetricUnit } from '@aws-lambda-powertools/metrics'
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { CallMeasure, Counters, TenantPools } from '../../lib'
+import type { RequestMetrics } from './request-telemetry'
 
 const reported: Array<[keyof Counters, string]> = [
   ['connectionsOpened', 'ConnectionsOpened'],
@@ -26,7 +27,7 @@ export function poolMetrics(pools: () => TenantPools): MiddlewareObj {
     before.set(request.context, pools().counters())
   }
   const poolMetricsAfter = (request: Request) => {
-    const context = request.context as { metrics?: Metrics; dbMeasure?: CallMeasure }
+    const context = request.context as { metrics?: RequestMetrics; dbMeasure?: CallMeasure }
     const { metrics } = context
     const start = before.get(request.context)
     if (!start || !metrics) return

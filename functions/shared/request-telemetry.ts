@@ -1,49 +1,105 @@
-// A logger and a metrics buffer of each request's own. With Lambda Managed Instances several
-// invocations run at once in one thread: a module-level logger given each one's context (and keys
-// such as the tenant) would stamp one request's lines with another's id. So each request logs
-// through a child of the module logger, and records metrics in an instance published at its end.
+// A request's log lines and metrics, kept apart from every other request's. With Lambda Managed
+// Instances several invocations run at once in one thread: keys set on the module logger (its
+// context, the tenant) would stamp one request's lines with another's id. So each request logs
+// through a RequestLog, which adds its own keys to every line it writes through the module logger,
+// and records its metrics in a RequestMetrics, which hands them to the module Metrics and publishes
+// them in one synchronous step at its end: no other invocation can run in between.
+//
+// Neither builds a Powertools instance per request. A child Logger and a Metrics each read the
+// environment and make a Console when built: most of what the middleware chain cost a warm request
+// (npm run bench:handler).
 import type { Logger } from '@aws-lambda-powertools/logger'
-import { Metrics } from '@aws-lambda-powertools/metrics'
+import type { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { Context } from 'aws-lambda'
 import type { Log } from '../../lib'
-import { config } from './config'
+
+type Keys = Record<string, unknown>
+
+/** The module logger's lines, with this request's keys on each. */
+export class RequestLog implements Log {
+  readonly #logger: Logger
+  readonly #keys: Keys
+
+  constructor(logger: Logger, keys: Keys) {
+    this.#logger = logger
+    this.#keys = keys
+  }
+
+  /** Adds keys to every later line of this request. */
+  appendKeys(keys: Keys): void {
+    Object.assign(this.#keys, keys)
+  }
+
+  debug(message: string, ...extra: Keys[]): void {
+    this.#logger.debug(message, this.#keys, ...extra)
+  }
+
+  info(message: string, ...extra: Keys[]): void {
+    this.#logger.info(message, this.#keys, ...extra)
+  }
+
+  warn(message: string, ...extra: Keys[]): void {
+    this.#logger.warn(message, this.#keys, ...extra)
+  }
+
+  error(message: string, ...extra: Keys[]): void {
+    this.#logger.error(message, this.#keys, ...extra)
+  }
+}
+
+type Unit = (typeof MetricUnit)[keyof typeof MetricUnit]
+
+/** This request's metrics, published together when it ends. */
+export class RequestMetrics {
+  readonly #recorded: Array<[name: string, unit: Unit, value: number]> = []
+
+  addMetric(name: string, unit: Unit, value: number): void {
+    this.#recorded.push([name, unit, value])
+  }
+
+  /**
+   * Publishes what this request recorded as one EMF line, with the function's name as dimension.
+   * Nothing recorded (an admin call refused before its handler): nothing published, where
+   * Powertools would print a plain-text warning on every such request.
+   */
+  publishTo(metrics: Metrics, functionName: string): void {
+    if (this.#recorded.length === 0) return
+    // Synchronous from the first call to the publication, which clears the module instance's
+    // metrics and dimensions again.
+    metrics.addDimension('function_name', functionName)
+    for (const [name, unit, value] of this.#recorded) metrics.addMetric(name, unit, value)
+    metrics.publishStoredMetrics()
+  }
+}
 
 export interface TelemetryContext extends Context {
-  /** This request's logger: the module logger's settings, this invocation's context and keys. */
-  logger: Logger
+  /** This request's logger: the module logger, with this invocation's id and keys on each line. */
+  logger: RequestLog
   /** This request's metrics, published when it ends. */
-  metrics: Metrics
+  metrics: RequestMetrics
 }
 
 // The first request of an environment records the cold start.
 let coldStart = true
 
-export function requestTelemetry(logger: Logger): MiddlewareObj {
+export function requestTelemetry(logger: Logger, metrics: Metrics): MiddlewareObj {
   const telemetryBefore = (request: Request) => {
     const context = request.context as TelemetryContext
     const cold = coldStart
     coldStart = false
-    // The request's identity as persistent keys of its own instance: addContext() would keep it in
-    // a store the other invocations of the thread share.
-    context.logger = logger.createChild({
-      persistentKeys: {
-        function_name: context.functionName,
-        function_request_id: context.awsRequestId,
-        cold_start: cold,
-      },
+    context.logger = new RequestLog(logger, {
+      function_name: context.functionName,
+      function_request_id: context.awsRequestId,
+      cold_start: cold,
     })
-    const { POWERTOOLS_METRICS_NAMESPACE: namespace, POWERTOOLS_SERVICE_NAME: serviceName } = config()
-    context.metrics = new Metrics({ namespace, serviceName })
-    context.metrics.addDimension('function_name', context.functionName)
-    if (cold) context.metrics.captureColdStartMetric()
+    context.metrics = new RequestMetrics()
+    // Published at once, on a line of its own.
+    if (cold) metrics.captureColdStartMetric(context.functionName)
   }
   const telemetryAfter = (request: Request) => {
-    const { metrics } = request.context as Partial<TelemetryContext>
-    // A request that recorded nothing (an admin call refused before its handler) has nothing to
-    // publish: Powertools would print a plain-text warning for it on every such request. The
-    // cold-start metric is not stored here: captureColdStartMetric published it already.
-    if (metrics?.hasStoredMetrics()) metrics.publishStoredMetrics()
+    const context = request.context as Partial<TelemetryContext>
+    context.metrics?.publishTo(metrics, context.functionName ?? '')
   }
   return { before: telemetryBefore, after: telemetryAfter, onError: telemetryAfter }
 }

@@ -8,7 +8,7 @@ import { bodyLimit, httpErrors, type TenantContext, tenantDb } from '../../lib'
 import { config } from './config'
 import { poolMetrics } from './pool-metrics'
 import { loggerOf, requestTelemetry, type TelemetryContext } from './request-telemetry'
-import { catalog, logger, pools } from './runtime'
+import { catalog, logger, metrics, pools } from './runtime'
 
 export type TenantEvent = APIGatewayProxyEventV2WithJWTAuthorizer
 export type TenantHandler = (
@@ -20,7 +20,7 @@ export const BODY_LIMIT_BYTES = config().BODY_LIMIT_BYTES
 
 export function tenantHandler(handler: TenantHandler, { body = false } = {}) {
   const chain = middy<TenantEvent, APIGatewayProxyStructuredResultV2, Error, TenantContext>()
-    .use(requestTelemetry(logger))
+    .use(requestTelemetry(logger, metrics))
     .use(httpErrors({ logger: loggerOf(logger) }))
     .use(poolMetrics(pools))
     .use(httpHeaderNormalizer())

@@ -2,11 +2,12 @@
 // `context.tenant` and a lazy `context.db` (no connection is taken unless the handler uses it).
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda'
+import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
 import type { TenantDb, TenantPgPool } from '../adapters/pg-pool'
 import { runtimeFromEnv, trustHeaderFromEnv } from '../config/env'
 import { HttpError, InvalidOptionsError } from '../errors'
 import type { TenantCatalog, TenantStatus } from '../placement/catalog'
-import { placedDb } from '../placement/placed-db'
+import { type PlacedDb, placedDb } from '../placement/placed-db'
 import type { TenantPools } from '../registry/tenant-pools'
 import { assertTenantId } from '../tenancy/tenant-id'
 import { type CallMeasure, newCallMeasure } from '../types'
@@ -101,31 +102,41 @@ export function invocationDeadline(
 
 type TenantRequest = Request<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext>
 
-type Track = <T>(p: Promise<T>) => Promise<T>
+// A request's database as its handler sees it: the placed database's calls (each counted until it
+// ends, so that none outlives the handler), and its pg.Pool, made once and reclaimed at the end.
+class RequestDb implements TenantDb {
+  readonly placed: PlacedDb
+  #pgPool: TenantPgPool | undefined
 
-/** Remembers a request's calls in flight, so none outlives the handler. */
-function tracker(): { track: Track; settle: () => Promise<void> } {
-  const inFlight = new Set<Promise<unknown>>()
-  return {
-    track: (p) => {
-      inFlight.add(p)
-      const done = () => inFlight.delete(p)
-      p.then(done, done)
-      return p
-    },
-    settle: async () => {
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight])
-    },
+  constructor(placed: PlacedDb) {
+    this.placed = placed
+  }
+
+  query<R extends QueryResultRow = QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<QueryResult<R>> {
+    return this.placed.query<R>(text, values)
+  }
+
+  withClient<T>(fn: (client: ClientBase) => Promise<T>): Promise<T> {
+    return this.placed.withClient(fn)
+  }
+
+  transaction<T>(fn: (client: ClientBase) => Promise<T>): Promise<T> {
+    return this.placed.transaction(fn)
+  }
+
+  asPgPool(): TenantPgPool {
+    this.#pgPool ??= this.placed.asPgPool()
+    return this.#pgPool
+  }
+
+  // Connections of its pg.Pool still held: destroyed. How many there were.
+  reclaim(): number {
+    return this.#pgPool?.reclaim() ?? 0
   }
 }
-
-// `asPgPool` is the request's pool of that database (made once, reclaimed when the handler answers).
-const tracked = (db: TenantDb, track: Track, asPgPool: () => TenantPgPool): TenantDb => ({
-  query: (text, values) => track(db.query(text, values)),
-  withClient: (fn) => track(db.withClient(fn)),
-  transaction: (fn) => track(db.transaction(fn)),
-  asPgPool,
-})
 
 /**
  * middy middleware: resolves the request's tenant (the JWT claim), checks it in the catalog (401
@@ -149,7 +160,7 @@ export function tenantDb(
     trustHeader: options.trustHeader ?? trustHeaderFromEnv(process.env),
   }
   if (config.trustHeader) assertHeaderTrustAllowed()
-  const settlers = new WeakMap<object, () => Promise<void>>()
+  const requestDbs = new WeakMap<object, RequestDb[]>()
 
   const tenantDbBefore = async (request: TenantRequest) => {
     const { event, context } = request
@@ -178,47 +189,35 @@ export function tenantDb(
     }
     if (status === 'suspended') throw new HttpError(403, 'TENANT_SUSPENDED', 'This tenant is suspended')
     const placed = (readOnly: boolean) =>
-      placedDb({
-        pools: config.pools(),
-        catalog: config.catalog,
-        tenantId,
-        placement,
-        limits: { deadline, measure },
-        readOnly,
-      })
-    const { track, settle } = tracker()
-    // Each database's pg.Pool, made on first use: context.pgPool is the writer's.
-    const lent: TenantPgPool[] = []
-    const poolOf = (db: TenantDb) => {
-      let pool: TenantPgPool | undefined
-      return () => {
-        if (pool === undefined) {
-          pool = db.asPgPool()
-          lent.push(pool)
-        }
-        return pool
-      }
-    }
+      new RequestDb(
+        placedDb({
+          pools: config.pools(),
+          catalog: config.catalog,
+          tenantId,
+          placement,
+          limits: { deadline, measure },
+          readOnly,
+        }),
+      )
     const writer = placed(false)
     const reader = placed(true)
-    const writerPool = poolOf(writer)
     context.tenant = { id: tenantId, status, cluster: placement.cluster }
-    context.db = tracked(writer, track, writerPool)
-    context.readDb = tracked(reader, track, poolOf(reader))
-    Object.defineProperty(context, 'pgPool', { configurable: true, get: writerPool })
-    settlers.set(context, async () => {
-      await settle()
-      const reclaimed = lent.reduce((n, pool) => n + pool.reclaim(), 0)
-      if (reclaimed > 0) {
-        throw new Error(`${reclaimed} connection(s) from context.pgPool.connect() were not released`)
-      }
-    })
+    context.db = writer
+    context.readDb = reader
+    Object.defineProperty(context, 'pgPool', { configurable: true, get: () => writer.asPgPool() })
+    requestDbs.set(context, [writer, reader])
   }
 
   // Whatever the handler did, nothing it started may still hold a connection when we answer:
   // the environment may be frozen right after.
   const tenantDbRelease = async (request: TenantRequest) => {
-    await settlers.get(request.context)?.()
+    const dbs = requestDbs.get(request.context)
+    if (dbs === undefined) return
+    while (dbs.some((db) => db.placed.inFlight > 0)) await Promise.all(dbs.map((db) => db.placed.settled()))
+    const reclaimed = dbs.reduce((n, db) => n + db.reclaim(), 0)
+    if (reclaimed > 0) {
+      throw new Error(`${reclaimed} connection(s) from context.pgPool.connect() were not released`)
+    }
   }
 
   return { before: tenantDbBefore, after: tenantDbRelease, onError: tenantDbRelease }

@@ -3,7 +3,8 @@
 // fenced (fence.ts) and then removed, so a call that reached it fails without effect; the catalog
 // entry is then looked up afresh, and a call that can be repeated safely is run on the new cluster.
 
-import type { TenantDb } from '../adapters/pg-pool'
+import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
+import type { TenantDb, TenantPgPool } from '../adapters/pg-pool'
 import { TenantMovingError } from '../errors'
 import type { TenantPools } from '../registry/tenant-pools'
 import { INVALID_SCHEMA_NAME, sqlState, TENANT_FENCED, UNDEFINED_TABLE } from '../sqlstate'
@@ -31,6 +32,122 @@ export interface PlacedDbOptions {
 const MISPLACED = new Set([TENANT_FENCED, UNDEFINED_TABLE, INVALID_SCHEMA_NAME])
 
 /**
+ * A tenant's database at its placement, which also knows how many of its calls are still running
+ * (`inFlight`, `settled()`): what the tenantDb middleware waits for before it answers.
+ *
+ * @example
+ * const db = placedDb({ pools, catalog, tenantId: 'acme', placement, limits: { deadline } })
+ * void db.query('UPDATE orders SET seen = true') // not awaited by mistake
+ * await db.settled() // it is over now, one way or the other
+ */
+export class PlacedDb implements TenantDb {
+  readonly #o: PlacedDbOptions
+  #placement: TenantPlacement
+  // The registry's handle, made on first use: a request's reader may never be used.
+  #db: TenantDb | undefined
+  #inFlight = 0
+  #waiting: Array<() => void> = []
+
+  constructor(options: PlacedDbOptions) {
+    this.#o = options
+    this.#placement = options.placement
+  }
+
+  /** How many calls of this database have begun and not yet ended. */
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /** Resolves once no call of this database is running (at once if none is). */
+  async settled(): Promise<void> {
+    while (this.#inFlight > 0) await new Promise<void>((resolve) => this.#waiting.push(resolve))
+  }
+
+  // One promise past the registry's: it counts the call's end, and sends a misplaced one on.
+  query<R extends QueryResultRow = QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<QueryResult<R>> {
+    return this.#run((db) => db.query<R>(text, values), true)
+  }
+
+  transaction<T>(fn: (client: ClientBase) => Promise<T>): Promise<T> {
+    return this.#run((db) => db.transaction<T>(fn), true)
+  }
+
+  // Not sent on: its earlier statements may have committed.
+  withClient<T>(fn: (client: ClientBase) => Promise<T>): Promise<T> {
+    return this.#run((db) => db.withClient<T>(fn), false)
+  }
+
+  // The pool of the tenant's placement as it stands (a move seen by an earlier call included). Its
+  // calls are not sent on after a move: pg's callers hold connections and run statements the
+  // retry could not tell apart; one that meets the fence fails, as withClient's do.
+  asPgPool(): TenantPgPool {
+    return this.#current().asPgPool()
+  }
+
+  #run<T>(call: (db: TenantDb) => Promise<T>, repeatable: boolean): Promise<T> {
+    this.#inFlight++
+    let running: Promise<T>
+    try {
+      running = call(this.#current())
+    } catch (err) {
+      running = Promise.reject(err)
+    }
+    return running.then(this.#ended, (err: unknown) => this.#sendOn(err, call, repeatable))
+  }
+
+  // A field, so that the warm path allocates no closure per call.
+  readonly #ended = <T>(result: T): T => {
+    this.#callEnded()
+    return result
+  }
+
+  #callEnded(): void {
+    this.#inFlight--
+    if (this.#inFlight === 0 && this.#waiting.length > 0) {
+      for (const resolve of this.#waiting.splice(0)) resolve()
+    }
+  }
+
+  async #sendOn<T>(err: unknown, call: (db: TenantDb) => Promise<T>, repeatable: boolean): Promise<T> {
+    try {
+      return await call(await this.#relocated(err, repeatable))
+    } finally {
+      this.#callEnded()
+    }
+  }
+
+  #current(): TenantDb {
+    this.#db ??= this.#o.pools.forTenant(this.#o.tenantId, {
+      ...this.#o.limits,
+      cluster: this.#placement.cluster,
+      readOnly: this.#o.readOnly,
+    })
+    return this.#db
+  }
+
+  // After a misplaced call: where the tenant is now, or the error to throw.
+  async #relocated(err: unknown, repeatable: boolean): Promise<TenantDb> {
+    const o = this.#o
+    if (!MISPLACED.has(sqlState(err) ?? '')) throw err
+    o.catalog.invalidate(o.tenantId)
+    const fresh = await o.catalog.placement(o.tenantId, o.limits)
+    const moved = fresh.cluster !== this.#placement.cluster && fresh.status === 'active'
+    if (moved && fresh.movingTo === null && repeatable) {
+      this.#placement = fresh
+      this.#db = undefined
+      return this.#current()
+    }
+    if (fresh.movingTo !== null || sqlState(err) === TENANT_FENCED || moved) {
+      throw new TenantMovingError(`Tenant ${o.tenantId} is being moved to another cluster`, { cause: err })
+    }
+    throw err
+  }
+}
+
+/**
  * `query` and `transaction` are run again, once, on the tenant's new cluster: what failed there
  * changed nothing (the fence refuses a write before it touches a row; a transaction that failed
  * rolled back). `withClient` is not: its earlier statements may have committed. A tenant still
@@ -41,55 +158,4 @@ const MISPLACED = new Set([TENANT_FENCED, UNDEFINED_TABLE, INVALID_SCHEMA_NAME])
  * const db = placedDb({ pools: getTenantPools(), catalog, tenantId: 'acme', placement, limits: { deadline } })
  * await db.query('UPDATE orders SET status = $1 WHERE id = $2', ['paid', id]) // sent on after a move
  */
-export function placedDb(o: PlacedDbOptions): TenantDb {
-  let placement = o.placement
-  const dbOf = (p: TenantPlacement) =>
-    o.pools.forTenant(o.tenantId, { ...o.limits, cluster: p.cluster, readOnly: o.readOnly })
-  let db = dbOf(placement)
-
-  // After a misplaced call: where the tenant is now, or the error to throw.
-  const relocate = async (err: unknown, repeatable: boolean): Promise<TenantDb> => {
-    if (!MISPLACED.has(sqlState(err) ?? '')) throw err
-    o.catalog.invalidate(o.tenantId)
-    const fresh = await o.catalog.placement(o.tenantId, o.limits)
-    const moved = fresh.cluster !== placement.cluster && fresh.status === 'active'
-    if (moved && fresh.movingTo === null && repeatable) {
-      placement = fresh
-      db = dbOf(fresh)
-      return db
-    }
-    if (fresh.movingTo !== null || sqlState(err) === TENANT_FENCED || moved) {
-      throw new TenantMovingError(`Tenant ${o.tenantId} is being moved to another cluster`, { cause: err })
-    }
-    throw err
-  }
-
-  return {
-    query: async (text, values) => {
-      try {
-        return await db.query(text, values)
-      } catch (err) {
-        return (await relocate(err, true)).query(text, values)
-      }
-    },
-    transaction: async (fn) => {
-      try {
-        return await db.transaction(fn)
-      } catch (err) {
-        return (await relocate(err, true)).transaction(fn)
-      }
-    },
-    withClient: async (fn) => {
-      try {
-        return await db.withClient(fn)
-      } catch (err) {
-        await relocate(err, false)
-        throw err
-      }
-    },
-    // The pool of the tenant's placement as it stands (a move seen by an earlier call included). Its
-    // calls are not sent on after a move: pg's callers hold connections and run statements the
-    // retry could not tell apart; one that meets the fence fails, as withClient's do.
-    asPgPool: () => db.asPgPool(),
-  }
-}
+export const placedDb = (options: PlacedDbOptions): PlacedDb => new PlacedDb(options)

@@ -184,11 +184,9 @@ export class TenantPools {
   ): Promise<QueryResult<R>> {
     // Not an async function: Calls.query returns the promise of the async work, and every layer of
     // promises costs microtask hops on the warm path. An invalid tenant id still rejects, not throws.
-    try {
-      return this.#calls.query<R>(this.#scope(tenantId, options), text, values, limitsOf(options))
-    } catch (err) {
-      return Promise.reject(err)
-    }
+    return rejectThrown(() =>
+      this.#calls.query<R>(this.#scope(tenantId, options), text, values, limitsOf(options)),
+    )
   }
 
   /**
@@ -293,12 +291,14 @@ export class TenantPools {
     return this.#validated.scope(tenantId, app, cluster, readOnly)
   }
 
+  // Not async functions: each returns Calls' own promise, as query() does (a layer of promises
+  // costs microtask hops on the warm path); a scope that cannot be made still rejects, not throws.
   #db(scope: () => Scope, limits: CallLimits): TenantDb {
     const calls = this.#calls
     return {
-      query: async (text, values) => calls.query(scope(), text, values, limits),
-      withClient: async (fn) => calls.withClient(scope(), fn, limits),
-      transaction: async (fn) => calls.transaction(scope(), fn, limits),
+      query: (text, values) => rejectThrown(() => calls.query(scope(), text, values, limits)),
+      withClient: (fn) => rejectThrown(() => calls.withClient(scope(), fn, limits)),
+      transaction: (fn) => rejectThrown(() => calls.transaction(scope(), fn, limits)),
       asPgPool: () =>
         new TenantPgPool({
           query: (query, values, observer) => calls.query(scope(), query, values, limits, observer),
@@ -309,6 +309,15 @@ export class TenantPools {
 }
 
 const NO_OPTIONS: ScopeOptions = Object.freeze({})
+
+// What `call` returns, or its throw as a rejection: a caller awaits one, never catches the other.
+const rejectThrown = <T>(call: () => Promise<T>): Promise<T> => {
+  try {
+    return call()
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
 const NO_LIMITS: CallLimits = Object.freeze({})
 
 // Without bounds (the usual call), one shared object: the warm path allocates none.

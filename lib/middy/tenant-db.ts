@@ -6,11 +6,11 @@ import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
 import type { TenantDb, TenantPgPool } from '../adapters/pg-pool'
 import { runtimeFromEnv, trustHeaderFromEnv } from '../config/env'
 import { HttpError, InvalidOptionsError } from '../errors'
-import type { TenantCatalog, TenantStatus } from '../placement/catalog'
+import type { TenantCatalog, TenantPlacement, TenantStatus } from '../placement/catalog'
 import { type PlacedDb, placedDb } from '../placement/placed-db'
 import type { TenantPools } from '../registry/tenant-pools'
 import { assertTenantId } from '../tenancy/tenant-id'
-import { type CallMeasure, newCallMeasure } from '../types'
+import { type CallLimits, type CallMeasure, newCallMeasure } from '../types'
 
 const defaults = {
   claim: 'tenant_id',
@@ -138,6 +138,19 @@ class RequestDb implements TenantDb {
   }
 }
 
+// Until no call of the request's databases runs: a call may start another as it ends.
+async function settled(dbs: RequestDb[]): Promise<void> {
+  while (dbs.some((db) => db.placed.inFlight > 0)) await Promise.all(dbs.map((db) => db.placed.settled()))
+}
+
+// Connections of the request's pg.Pools still held are destroyed, and the request fails.
+function reclaim(dbs: RequestDb[]): void {
+  const reclaimed = dbs.reduce((n, db) => n + db.reclaim(), 0)
+  if (reclaimed > 0) {
+    throw new Error(`${reclaimed} connection(s) from context.pgPool.connect() were not released`)
+  }
+}
+
 /**
  * middy middleware: resolves the request's tenant (the JWT claim), checks it in the catalog (401
  * without one, 404 unknown, 403 suspended), and gives the handler `context.tenant` and its lazy
@@ -162,7 +175,29 @@ export function tenantDb(
   if (config.trustHeader) assertHeaderTrustAllowed()
   const requestDbs = new WeakMap<object, RequestDb[]>()
 
-  const tenantDbBefore = async (request: TenantRequest) => {
+  // Gives the handler its tenant and databases once the placement is known.
+  const bind = (context: TenantContext, tenantId: string, placement: TenantPlacement, limits: CallLimits) => {
+    const { status } = placement
+    if (status === 'unknown' || status === 'deleted') {
+      throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
+    }
+    if (status === 'suspended') throw new HttpError(403, 'TENANT_SUSPENDED', 'This tenant is suspended')
+    const pools = config.pools()
+    const { catalog } = config
+    const placed = (readOnly: boolean) =>
+      new RequestDb(placedDb({ pools, catalog, tenantId, placement, limits, readOnly }))
+    const writer = placed(false)
+    const reader = placed(true)
+    context.tenant = { id: tenantId, status, cluster: placement.cluster }
+    context.db = writer
+    context.readDb = reader
+    Object.defineProperty(context, 'pgPool', { configurable: true, get: () => writer.asPgPool() })
+    requestDbs.set(context, [writer, reader])
+  }
+
+  // Not an async function: with the placement cached (the warm path), it returns without a promise
+  // and middy goes on without a microtask hop.
+  const tenantDbBefore = (request: TenantRequest): Promise<void> | undefined => {
     const { event, context } = request
     config.pools().invocationStarted()
     // A request that carries a JWT names its tenant by its claim, or not at all: a header never
@@ -179,45 +214,28 @@ export function tenantDb(
     }
     assertTenantId(tenantId)
     // One budget for the catalog look-up and every statement of the handler.
-    const deadline = invocationDeadline(context, config.deadlineMarginMs)
     const measure = newCallMeasure()
+    const limits: CallLimits = { deadline: invocationDeadline(context, config.deadlineMarginMs), measure }
     context.dbMeasure = measure
-    const placement = await config.catalog.placement(tenantId, { deadline, measure })
-    const { status } = placement
-    if (status === 'unknown' || status === 'deleted') {
-      throw new HttpError(404, 'TENANT_NOT_FOUND', 'Unknown tenant')
+    const cached = config.catalog.cached(tenantId)
+    if (cached !== undefined) {
+      bind(context, tenantId, cached, limits)
+      return undefined
     }
-    if (status === 'suspended') throw new HttpError(403, 'TENANT_SUSPENDED', 'This tenant is suspended')
-    const placed = (readOnly: boolean) =>
-      new RequestDb(
-        placedDb({
-          pools: config.pools(),
-          catalog: config.catalog,
-          tenantId,
-          placement,
-          limits: { deadline, measure },
-          readOnly,
-        }),
-      )
-    const writer = placed(false)
-    const reader = placed(true)
-    context.tenant = { id: tenantId, status, cluster: placement.cluster }
-    context.db = writer
-    context.readDb = reader
-    Object.defineProperty(context, 'pgPool', { configurable: true, get: () => writer.asPgPool() })
-    requestDbs.set(context, [writer, reader])
+    return config.catalog.placement(tenantId, limits).then((placement) => {
+      bind(context, tenantId, placement, limits)
+    })
   }
 
-  // Whatever the handler did, nothing it started may still hold a connection when we answer:
-  // the environment may be frozen right after.
-  const tenantDbRelease = async (request: TenantRequest) => {
+  // Whatever the handler did, nothing it started may still hold a connection when we answer: the
+  // environment may be frozen right after. Not an async function either: with no call of the
+  // request still running, it returns without a promise.
+  const tenantDbRelease = (request: TenantRequest): Promise<void> | undefined => {
     const dbs = requestDbs.get(request.context)
-    if (dbs === undefined) return
-    while (dbs.some((db) => db.placed.inFlight > 0)) await Promise.all(dbs.map((db) => db.placed.settled()))
-    const reclaimed = dbs.reduce((n, db) => n + db.reclaim(), 0)
-    if (reclaimed > 0) {
-      throw new Error(`${reclaimed} connection(s) from context.pgPool.connect() were not released`)
-    }
+    if (dbs === undefined) return undefined
+    if (dbs.some((db) => db.placed.inFlight > 0)) return settled(dbs).then(() => reclaim(dbs))
+    reclaim(dbs)
+    return undefined
   }
 
   return { before: tenantDbBefore, after: tenantDbRelease, onError: tenantDbRelease }

@@ -59,7 +59,20 @@ export type Ready = boolean | Ride
 
 // An immediate runs in the check phase of the current loop turn, before the next poll phase; one
 // scheduled from there runs in the next turn's check phase, after that poll phase has read the sockets.
-const settleOnePollPhase = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
+// Whoever asks before the first immediate has run shares the wait (a request's parallel statements,
+// each on a connection of its own): for each of them, a full poll phase still lies ahead of its end.
+let settling: Promise<void> | undefined
+export const settleOnePollPhase = (): Promise<void> => {
+  if (settling !== undefined) return settling
+  const wait = new Promise<void>((resolve) =>
+    setImmediate(() => {
+      if (settling === wait) settling = undefined
+      setImmediate(resolve)
+    }),
+  )
+  settling = wait
+  return wait
+}
 
 export class Readiness {
   readonly #ctx: ReadinessContext

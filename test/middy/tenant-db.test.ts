@@ -194,4 +194,57 @@ describe('Middleware: tenantDb', () => {
     expect((res as { body: string }).body).not.toContain('handler bug')
     expect(active()).toBe(0)
   })
+
+  it('waits for a call the handler chained from a forgotten one, and for its reader’s calls', async () => {
+    const { pools, tenant, wrap } = await setup()
+    const active = () =>
+      pools
+        .stats()
+        .scopes.filter((p) => p.tenantId === tenant)
+        .reduce((n, p) => n + p.active, 0)
+    let chainedRan = false
+    const sloppy = wrap(async (_e, c) => {
+      void c.db
+        .query('SELECT pg_sleep(0.1)')
+        .then(() => c.db.query('SELECT pg_sleep(0.1)'))
+        .then(() => {
+          chainedRan = true
+        })
+      void c.readDb.query('SELECT pg_sleep(0.15)')
+      return { statusCode: 200 }
+    })
+    expect(status(await sloppy(event({ claim: tenant }), context()))).toBe(200)
+    expect(chainedRan).toBe(true)
+    expect(active()).toBe(0)
+  })
+
+  it('asks the catalog once per tenant while its entry is fresh, and again once it is not', async () => {
+    const t = testPools()
+    const tenant = uniqueTenant('mwc')
+    await migrateMaster(t.pools)
+    await provisionTenant(t.pools, tenant)
+    let now = 1_000_000
+    const catalog = new TenantCatalog(() => t.pools, { ttlMs: 10_000, clock: { now: () => now } })
+    const handler = middy<APIGatewayProxyEventV2WithJWTAuthorizer, unknown, Error, TenantContext>()
+      .use(httpErrors({ logger: { debug() {}, info() {}, warn() {}, error() {} } }))
+      .use(tenantDb({ pools: () => t.pools, catalog }))
+      .handler(async (_e, c) => ({ statusCode: 200, body: c.tenant.status }))
+    const checkouts = () => t.pools.stats().counters.checkouts
+
+    const first = checkouts()
+    await expect(handler(event({ claim: tenant }), context())).resolves.toMatchObject({ body: 'active' })
+    expect(checkouts() - first).toBe(1)
+    // Fresh: answered from the cache, no statement at all
+    const warm = checkouts()
+    for (let i = 0; i < 5; i++) await handler(event({ claim: tenant }), context())
+    expect(checkouts() - warm).toBe(0)
+    // Stale: asked again, and a change made meanwhile is seen
+    await t.pools.master.query(`UPDATE tenants SET status = 'suspended' WHERE id = $1`, [tenant])
+    const stale = checkouts()
+    now += 9_999
+    expect(status(await handler(event({ claim: tenant }), context()))).toBe(200)
+    now += 1
+    expect(code(await handler(event({ claim: tenant }), context()))).toBe('TENANT_SUSPENDED')
+    expect(checkouts() - stale).toBe(1)
+  })
 })

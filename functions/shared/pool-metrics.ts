@@ -34,7 +34,7 @@ export function poolMetrics(pools: () => TenantPools): MiddlewareObj {
   const poolMetricsAfter = (request: Request) => {
     const context = request.context as { metrics?: RequestMetrics; dbMeasure?: CallMeasure }
     const { metrics } = context
-    if (!metrics) return
+    if (!metrics?.recording) return
     const measure = context.dbMeasure ?? NOTHING
     for (const [key, name] of own) {
       if (measure[key] > 0) metrics.addMetric(name, MetricUnit.Count, measure[key])

@@ -9,7 +9,7 @@
 // environment and make a Console when built: most of what the middleware chain cost a warm request
 // (npm run bench:handler).
 import type { Logger } from '@aws-lambda-powertools/logger'
-import type { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
+import { Metrics, type MetricUnit } from '@aws-lambda-powertools/metrics'
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { Context } from 'aws-lambda'
 import type { Log } from '../../lib'
@@ -50,12 +50,28 @@ export class RequestLog implements Log {
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit]
 
+/**
+ * The environment's Metrics, which says whether it publishes at all: not with
+ * POWERTOOLS_METRICS_DISABLED (or POWERTOOLS_DEV) set, when a request records nothing.
+ */
+export class ModuleMetrics extends Metrics {
+  get publishing(): boolean {
+    return !this.isDisabled()
+  }
+}
+
 /** This request's metrics, published together when it ends. */
 export class RequestMetrics {
   readonly #recorded: Array<[name: string, unit: Unit, value: number]> = []
+  /** False: the metrics are off, and what is added is dropped (a caller may skip working it out). */
+  readonly recording: boolean
+
+  constructor(recording = true) {
+    this.recording = recording
+  }
 
   addMetric(name: string, unit: Unit, value: number): void {
-    this.#recorded.push([name, unit, value])
+    if (this.recording) this.#recorded.push([name, unit, value])
   }
 
   /**
@@ -83,7 +99,7 @@ export interface TelemetryContext extends Context {
 // The first request of an environment records the cold start.
 let coldStart = true
 
-export function requestTelemetry(logger: Logger, metrics: Metrics): MiddlewareObj {
+export function requestTelemetry(logger: Logger, metrics: ModuleMetrics): MiddlewareObj {
   const telemetryBefore = (request: Request) => {
     const context = request.context as TelemetryContext
     const cold = coldStart
@@ -93,7 +109,7 @@ export function requestTelemetry(logger: Logger, metrics: Metrics): MiddlewareOb
       function_request_id: context.awsRequestId,
       cold_start: cold,
     })
-    context.metrics = new RequestMetrics()
+    context.metrics = new RequestMetrics(metrics.publishing)
     // Published at once, on a line of its own.
     if (cold) metrics.captureColdStartMetric(context.functionName)
   }

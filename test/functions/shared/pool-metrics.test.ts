@@ -85,6 +85,16 @@ describe('poolMetrics', () => {
 })
 
 describe('RequestMetrics', () => {
+  it('drops what is added while the metrics are off, and poolMetrics leaves the evictions for later', () => {
+    const { after } = poolMetrics(pools)
+    counters = { scopesEvicted: 2, scopesExpired: 0 }
+    const off = new RequestMetrics(false)
+    off.addMetric('Checkouts', 'Count', 1)
+    ;(after as (r: Request) => void)({ context: { metrics: off } } as unknown as Request)
+    expect(recorded(off)).toEqual({})
+    expect(end(after as (r: Request) => void)).toMatchObject({ ScopesEvicted: 2 })
+  })
+
   it('publishes nothing when nothing was recorded', () => {
     const published = jest.fn()
     new RequestMetrics().publishTo(

@@ -19,7 +19,12 @@ export type TenantHandler = (
 export const BODY_LIMIT_BYTES = config().BODY_LIMIT_BYTES
 
 export function tenantHandler(handler: TenantHandler, { body = false } = {}) {
-  const chain = middy<TenantEvent, APIGatewayProxyStructuredResultV2, Error, TenantContext>()
+  // Without middy's early timeout (a timer, an AbortController's race and two promises per request):
+  // every await of these handlers is a database call, which tenantDb bounds by the invocation's
+  // deadline less a 1 s margin, so the answer comes before Lambda's timeout without it.
+  const chain = middy<TenantEvent, APIGatewayProxyStructuredResultV2, Error, TenantContext>({
+    timeoutEarlyInMillis: 0,
+  })
     .use(requestTelemetry(logger, metrics))
     .use(httpErrors({ logger: loggerOf(logger) }))
     .use(poolMetrics(pools))

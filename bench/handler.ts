@@ -1,10 +1,12 @@
 // Part of npm run bench: a warm handler invocation as Lambda makes it, against a raw pg.Pool handler
-// doing the same work, alternated call by call in one process on one server. Ours is the deployed
+// doing the same work, interleaved call by call in one process on one server. Ours is the deployed
 // GET /orders/{id} (middy, the tenant from the JWT claim, the catalog, the tenant's database, its
 // two statements at once, the JSON answer), bundled as serverless.yml bundles it; the raw one runs
 // the same two statements through a bare pg.Pool (max 2) on the tenant's schema and answers the
 // same JSON. Powertools' log and metric lines are off on our side (POWERTOOLS_LOG_LEVEL=SILENT,
-// POWERTOOLS_METRICS_DISABLED): the raw handler writes none either. Target: median ≤ 1.10×.
+// POWERTOOLS_METRICS_DISABLED): the raw handler writes none either. Target: median ≤ 1.10×. A third
+// run, the same two statements through pools.query with no middleware, shows what the library's own
+// path costs against the raw pool's, and so what the handler's layers add.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
@@ -14,7 +16,7 @@ import type { TenantPools } from '../lib'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { bundled } from './bundled-handlers'
 import { progress } from './progress'
-import { summarize, time } from './timing'
+import { type Summary, summarize, time } from './timing'
 
 const CALLS = Number(process.env.BENCH_HANDLER_CALLS ?? 5_000)
 const WARMUP = 500
@@ -117,25 +119,31 @@ async function main(): Promise<void> {
       if (answer.statusCode !== 200) throw new Error(`the raw handler answered ${answer.statusCode}`)
     }
 
-    progress(`${WARMUP} untimed invocations of each, then ${CALLS} alternated`)
-    for (let i = 0; i < WARMUP; i++) {
-      await ours()
-      await theirs()
+    // The library alone, for the reader: the same two statements through pools.query, a new
+    // invocation each time (so each connection settles as after a freeze), no middleware.
+    const core = async () => {
+      pools.invocationStarted()
+      await Promise.all([
+        pools.query(TENANT, `SELECT ${COLUMNS} FROM orders WHERE id = $1 AND deleted_at IS NULL`, [id]),
+        pools.query(
+          TENANT,
+          'SELECT sku, quantity, unit_cents FROM order_lines WHERE order_id = $1 ORDER BY line_no',
+          [id],
+        ),
+      ])
     }
-    const oursMs: number[] = []
-    const rawMs: number[] = []
+    const runs = [theirs, ours, core]
+    progress(`${WARMUP} untimed invocations of each, then ${CALLS} of each, interleaved`)
+    for (let i = 0; i < WARMUP; i++) for (const run of runs) await run()
+    const samples: number[][] = runs.map(() => [])
     for (let i = 0; i < CALLS; i++) {
-      // Which goes first alternates, so the machine's noise falls on both alike.
-      if (i % 2 === 0) {
-        rawMs.push(await time(theirs))
-        oursMs.push(await time(ours))
-      } else {
-        oursMs.push(await time(ours))
-        rawMs.push(await time(theirs))
+      // Which goes first rotates, so the machine's noise falls on all alike.
+      for (let j = 0; j < runs.length; j++) {
+        const k = (i + j) % runs.length
+        samples[k]?.push(await time(runs[k] as () => Promise<void>))
       }
     }
-    const o = summarize(oursMs)
-    const r = summarize(rawMs)
+    const [r, o, c] = samples.map(summarize) as [Summary, Summary, Summary]
     const ratio = o.median / r.median
     const f = (ms: number) => ms.toFixed(3)
     console.table({
@@ -145,11 +153,19 @@ async function main(): Promise<void> {
         median: `${ratio.toFixed(3)}× ${ratio <= TARGET ? 'met' : 'NOT met'}`,
         p99: `${(o.p99 / r.p99).toFixed(3)}×`,
       },
+      'the two statements alone, pools.query (ms)': { median: f(c.median), p99: f(c.p99) },
+      'pools.query against raw': {
+        median: `${(c.median / r.median).toFixed(3)}×`,
+        p99: `${(c.p99 / r.p99).toFixed(3)}×`,
+      },
     })
     const dir = join(__dirname, 'results')
     mkdirSync(dir, { recursive: true })
     const file = join(dir, `handler-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-    writeFileSync(file, JSON.stringify({ calls: CALLS, ours: o, raw: r, ratio, target: TARGET }, null, 2))
+    writeFileSync(
+      file,
+      JSON.stringify({ calls: CALLS, ours: o, raw: r, poolsQuery: c, ratio, target: TARGET }, null, 2),
+    )
     console.log(`wrote ${file}`)
   } finally {
     await raw?.end()

@@ -82,10 +82,17 @@ export class RequestMetrics {
   publishTo(metrics: Metrics, functionName: string): void {
     if (this.#recorded.length === 0) return
     // Synchronous from the first call to the publication, which clears the module instance's
-    // metrics and dimensions again.
-    metrics.addDimension('function_name', functionName)
-    for (const [name, unit, value] of this.#recorded) metrics.addMetric(name, unit, value)
-    metrics.publishStoredMetrics()
+    // metrics and dimensions again; so does a failure on the way, or the next request would
+    // publish this one's.
+    try {
+      metrics.addDimension('function_name', functionName)
+      for (const [name, unit, value] of this.#recorded) metrics.addMetric(name, unit, value)
+      metrics.publishStoredMetrics()
+    } catch (err) {
+      metrics.clearMetrics()
+      metrics.clearDimensions()
+      throw err
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // What a request's pool metrics say: its own calls' figures, and the environment's evictions and
 // expiries each once, by the first request to end after them.
+import { Metrics } from '@aws-lambda-powertools/metrics'
 import type { Request } from '@middy/core'
 import { poolMetrics } from '../../../functions/shared/pool-metrics'
 import { RequestMetrics } from '../../../functions/shared/request-telemetry'
@@ -102,5 +103,17 @@ describe('RequestMetrics', () => {
       'f',
     )
     expect(published).not.toHaveBeenCalled()
+  })
+})
+
+describe('RequestMetrics on the module instance', () => {
+  it('leaves nothing of a failed publication for the next request', () => {
+    const metrics = new Metrics({ namespace: 'Test', serviceName: 'test' })
+    const bad = new RequestMetrics()
+    bad.addMetric('Checkouts', 'Count', 1)
+    // A value Powertools refuses: the publication fails half-way
+    bad.addMetric('', 'Count', 1)
+    expect(() => bad.publishTo(metrics, 'f')).toThrow()
+    expect(metrics.hasStoredMetrics()).toBe(false)
   })
 })

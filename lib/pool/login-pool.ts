@@ -1,7 +1,8 @@
 // The physical connections of one login (endpoint, database and user), shared by every scope that
 // logs in the same way. A scope takes an idle connection already bound to it if there is one, else
 // the login's least recently used idle connection (the registry rebinds it in one round trip), else
-// a new one within the environment's budget, else it waits.
+// a new one within the environment's budget, else it waits. A connection that has served
+// maxSchemasPerConnection schemas is closed at its release.
 // Not pg.Pool: every connection here must first win a slot of the environment-wide budget, the
 // registry must be able to close another login's idle connection to free one, and a per-scope
 // limit applies to connections in use. pg.Pool offers none of that without reaching into it.
@@ -33,6 +34,8 @@ export interface LoginPoolConfig {
   maxPerScope: number
   idleTimeoutMs: number
   maxLifetimeMs: number
+  /** Distinct schemas a connection may serve before it is closed at its release; 0: no bound. */
+  maxSchemasPerConnection: number
   connectTimeoutMs: number
   budget: Budget
   clock: Clock
@@ -77,6 +80,15 @@ interface Waiter {
   deadlineBound: boolean
   signal?: AbortSignal
   onAbort?: () => void
+}
+
+/** One connection as stats() shows it. */
+export interface ConnectionInfo {
+  /** The scope its session is bound to. */
+  scope: string
+  /** Distinct schemas it has served (see maxSchemasPerConnection). */
+  schemasServed: number
+  idle: boolean
 }
 
 /** How long one checkout may wait; by default the connect timeout. */
@@ -133,6 +145,19 @@ export class LoginPool implements BudgetClaimant {
   /** No caller holds or awaits a connection: safe to end without cutting work short. */
   get quiet(): boolean {
     return this.active === 0 && this.#waiters.length === 0 && this.#opening === 0
+  }
+
+  /** Each connected connection, for stats(): its scope, the schemas it served, whether it is idle. */
+  connections(): ConnectionInfo[] {
+    const out: ConnectionInfo[] = []
+    for (const conn of this.#all) {
+      out.push({
+        scope: conn.boundTo.key,
+        schemasServed: conn.schemasServed.size,
+        idle: this.#idle.includes(conn),
+      })
+    }
+    return out
   }
 
   /**
@@ -219,6 +244,8 @@ export class LoginPool implements BudgetClaimant {
 
   #hand(conn: PooledConnection, scope: ScopeUse): void {
     conn.holder = scope
+    // A schema it served already is not added again (no allocation on the warm path).
+    conn.schemasServed.add(scope.scope.schema)
     scope.active++
     this.#config.events.reused()
   }
@@ -247,7 +274,8 @@ export class LoginPool implements BudgetClaimant {
 
   /**
    * Returns a checked-out connection. With an error, or when the session is dirty (lost socket,
-   * open or failed transaction), past its lifetime or its scope ended, it is destroyed instead.
+   * open or failed transaction), past its lifetime, having served maxSchemasPerConnection schemas,
+   * or its scope ended, it is destroyed instead.
    * `reset`: the holder may have left state in the session; it is reset before its next use.
    */
   release(conn: PooledConnection, err?: unknown, reset = false): void {
@@ -509,6 +537,14 @@ export class LoginPool implements BudgetClaimant {
       conn.boundTo.ended ||
       now - conn.createdAt >= this.#config.maxLifetimeMs
     ) {
+      this.#destroy(conn)
+      return
+    }
+    // Checked here, when it comes back, never while a call holds it. A new connection has served
+    // nothing yet; one handed over (here, to a waiter) counts its schema from then on.
+    const maxSchemas = this.#config.maxSchemasPerConnection
+    if (maxSchemas > 0 && conn.schemasServed.size >= maxSchemas) {
+      this.#config.events.retiredBySchemas(conn.boundTo.key)
       this.#destroy(conn)
       return
     }

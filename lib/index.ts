@@ -49,6 +49,7 @@ export { type SslMode, sslFor } from './pool/tls'
 export { getTenantPools, resetTenantPools } from './registry/singleton'
 export {
   type ClusterStats,
+  type ConnectionStats,
   type Counters,
   type LoginStats,
   MASTER_KEY,

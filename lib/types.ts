@@ -111,6 +111,8 @@ export interface PoolEvents {
   /** The server had no connection to give (53300, 57P03); a backoff and a retry follow. */
   serverFull(key: string): void
   lost(key: string, err: Error): void
+  /** A connection that had served maxSchemasPerConnection schemas was closed at its release. */
+  retiredBySchemas(key: string): void
 }
 
 /**

@@ -21,6 +21,13 @@ const createBody = z.builtOnFirstUse(() =>
 const clusterSchema = z.builtOnFirstUse(() => z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,31}$/)))
 const moveBody = z.builtOnFirstUse(() => z.strictObject({ cluster: clusterSchema() }))
 const patchBody = z.builtOnFirstUse(() => z.strictObject({ status: z.enum(['active', 'suspended']) }))
+// A page of the catalog: thousands of tenants are never read, sent or held at once.
+const listQuery = z.builtOnFirstUse(() =>
+  z.strictObject({
+    limit: z._default(z.pipe(z.coerce.number(), z.int().check(z.gte(1), z.lte(200))), 50),
+    cursor: z.optional(z.string().check(z.maxLength(200), z.regex(/^[A-Za-z0-9_-]+$/))),
+  }),
+)
 
 interface TenantRow {
   id: string
@@ -66,9 +73,36 @@ export const create = adminHandler(
   { body: true },
 )
 
-export const list = adminHandler(async () => {
-  const { rows } = await pools().master.query<TenantRow>('SELECT * FROM tenants ORDER BY id')
-  return jsonResponse(200, { items: rows.map(toTenant) })
+// The cursor is opaque to callers: the id of the last tenant of the page, base64url encoded, as
+// /orders' cursor is. Keyset, by the primary key: a page costs the same however deep it is.
+const encodeCursor = (id: string) => Buffer.from(JSON.stringify([id])).toString('base64url')
+
+function decodeCursor(cursor: string): string {
+  try {
+    const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown
+    if (Array.isArray(decoded) && decoded.length === 1 && tenantIdSchema().safeParse(decoded[0]).success) {
+      return decoded[0] as string
+    }
+  } catch {
+    // falls through to the 400
+  }
+  throw new HttpError(400, 'VALIDATION_FAILED', 'Invalid query: cursor is not one this API returned')
+}
+
+/** The catalog by id, a page at a time (`limit`, 50 by default, at most 200); `nextCursor` null at the end. */
+export const list = adminHandler(async (event) => {
+  const { limit, cursor } = validate(listQuery(), event.queryStringParameters ?? {}, 'query')
+  const after = cursor === undefined ? null : decodeCursor(cursor)
+  const { rows } = await pools().master.query<TenantRow>(
+    'SELECT * FROM tenants WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2',
+    [after, limit + 1],
+  )
+  const page = rows.slice(0, limit)
+  const last = page[page.length - 1]
+  return jsonResponse(200, {
+    items: page.map(toTenant),
+    nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
+  })
 })
 
 export const patch = adminHandler(

@@ -96,6 +96,11 @@ export interface TenantPoolsOptions extends ConnectionSettings {
   poolTtlMs?: number
   connectTimeoutMs?: number
   maxLifetimeMs?: number
+  /**
+   * Distinct schemas a connection may have served; once it has, it is closed at its next release
+   * instead of going back idle (its backend's catalog cache grows with every schema). 0: no bound.
+   */
+  maxSchemasPerConnection?: number
   /** 0 disables. Not sent in proxy-safe mode: set it on the role instead. */
   statementTimeoutMs?: number
   /** 0 disables. Not sent in proxy-safe mode: set it on the role instead. */
@@ -125,6 +130,8 @@ export interface TenantPoolsOptions extends ConnectionSettings {
 
 export const ms = (min = 0) => z.optional(z.int().check(z.gte(min), z.lte(2_147_483_647)))
 export const positive = z.optional(z.int().check(z.gte(1), z.lte(10_000)))
+// A count where 0 means no bound (Infinity is not an integer: give 0).
+const count = () => z.optional(z.int().check(z.gte(0), z.lte(1_000_000)))
 export const text = (max = 10_000) => z.optional(z.string().check(z.minLength(1), z.maxLength(max)))
 const fn = <T>(what: string) =>
   z.optional(z.custom<T>((v) => typeof v === 'function', { message: `expected ${what} to be a function` }))
@@ -169,6 +176,7 @@ const schema = z.builtOnFirstUse(() =>
     poolTtlMs: ms(),
     connectTimeoutMs: ms(1),
     maxLifetimeMs: ms(1),
+    maxSchemasPerConnection: count(),
     statementTimeoutMs: ms(),
     idleSessionTimeoutMs: ms(),
     applicationNamePrefix: z.optional(z.string().check(z.maxLength(30), z.regex(/^[A-Za-z0-9_.-]*$/))),

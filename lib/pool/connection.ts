@@ -13,6 +13,11 @@ export class PooledConnection {
   freedInInvocation = 0
   /** Checkouts it has served (0: opened for the checkout that gets it). */
   checkouts = 0
+  /**
+   * The distinct schemas of the scopes it was handed to: its backend keeps their catalog cache until
+   * it exits. Bounds its life (maxSchemasPerConnection), and steers a scope back to it (affinity).
+   */
+  readonly schemasServed = new Set<string>()
   /** The socket reported an error or closed: never hand it out again. */
   lost = false
   /** The scope whose search_path (and application_name) the session has. */

@@ -1,7 +1,8 @@
 // The physical connections of one login (endpoint, database and user), shared by every scope that
 // logs in the same way. A scope takes an idle connection already bound to it if there is one, else
-// the login's least recently used idle connection (the registry rebinds it in one round trip), else
-// a new one within the environment's budget, else it waits.
+// an idle one that served its schema before, else the idle one that served the fewest schemas (the
+// registry rebinds it in one round trip), else a new one within the environment's budget, else it
+// waits. A connection that has served maxSchemasPerConnection schemas is closed at its release.
 // Not pg.Pool: every connection here must first win a slot of the environment-wide budget, the
 // registry must be able to close another login's idle connection to free one, and a per-scope
 // limit applies to connections in use. pg.Pool offers none of that without reaching into it.
@@ -33,6 +34,8 @@ export interface LoginPoolConfig {
   maxPerScope: number
   idleTimeoutMs: number
   maxLifetimeMs: number
+  /** Distinct schemas a connection may serve before it is closed at its release; 0: no bound. */
+  maxSchemasPerConnection: number
   connectTimeoutMs: number
   budget: Budget
   clock: Clock
@@ -79,6 +82,15 @@ interface Waiter {
   onAbort?: () => void
 }
 
+/** One connection as stats() shows it. */
+export interface ConnectionInfo {
+  /** The scope its session is bound to. */
+  scope: string
+  /** Distinct schemas it has served (see maxSchemasPerConnection). */
+  schemasServed: number
+  idle: boolean
+}
+
 /** How long one checkout may wait; by default the connect timeout. */
 export interface AcquireLimits {
   waitMs: number
@@ -93,7 +105,8 @@ export class LoginPool implements BudgetClaimant {
   readonly #config: LoginPoolConfig
   // Every connected connection, idle or checked out.
   readonly #all = new Set<PooledConnection>()
-  // Least recently freed first: a rebind takes the one idle longest, a bound hit the newest.
+  // Least recently freed first: a bound hit takes the newest; a rebind, of the ones that served as
+  // few schemas, the one idle longest.
   readonly #idle: PooledConnection[] = []
   readonly #waiters: Waiter[] = []
   #opening = 0
@@ -135,10 +148,23 @@ export class LoginPool implements BudgetClaimant {
     return this.active === 0 && this.#waiters.length === 0 && this.#opening === 0
   }
 
+  /** Each connected connection, for stats(): its scope, the schemas it served, whether it is idle. */
+  connections(): ConnectionInfo[] {
+    const out: ConnectionInfo[] = []
+    for (const conn of this.#all) {
+      out.push({
+        scope: conn.boundTo.key,
+        schemasServed: conn.schemasServed.size,
+        idle: this.#idle.includes(conn),
+      })
+    }
+    return out
+  }
+
   /**
-   * Checks out a connection for `scope`: an idle one bound to it, else the login's least recently
-   * used idle one (bound to another scope: the caller rebinds it), else waits up to the connect
-   * timeout (or `limits`) for one freed or opened.
+   * Checks out a connection for `scope`: an idle one bound to it, else an idle one to rebind (one
+   * that served its schema, else one that served the fewest), else waits up to the connect timeout
+   * (or `limits`) for one freed or opened.
    */
   acquire(scope: ScopeUse, limits?: AcquireLimits): Promise<PooledConnection> {
     const now = this.#config.clock.now()
@@ -187,8 +213,12 @@ export class LoginPool implements BudgetClaimant {
     return idle
   }
 
-  // The newest idle connection bound to `scope`, else the least recently used one. The sweep runs
-  // at most once an interval: what it would have closed is closed now instead of handed out.
+  // The newest idle connection bound to `scope` (the warm path: no allocation, and almost always
+  // the last one looked at), else one to rebind: one whose backend served the scope's schema before
+  // (its catalog cache holds it already), else the one that served the fewest schemas, the one idle
+  // longest among equals, so that each backend sees a share of the tenants and reaches its
+  // maxSchemasPerConnection late. Any idle connection does rather than a wait. The sweep runs at
+  // most once an interval: what it would have closed is closed now instead of handed out.
   #takeIdle(scope: ScopeUse, now: number): PooledConnection | undefined {
     for (let i = this.#idle.length - 1; i >= 0; i--) {
       const conn = this.#idle[i] as PooledConnection
@@ -200,16 +230,24 @@ export class LoginPool implements BudgetClaimant {
       this.#unpark(conn)
       return conn
     }
-    while (this.#idle.length > 0) {
-      const conn = this.#idle[0] as PooledConnection
+    const schema = scope.scope.schema
+    let best: PooledConnection | undefined
+    for (let i = 0; i < this.#idle.length; ) {
+      const conn = this.#idle[i] as PooledConnection
       if (this.#stale(conn, now)) {
+        // Spliced out of #idle: the next one is now at i.
         this.#destroy(conn)
         continue
       }
-      this.#unpark(conn)
-      return conn
+      if (conn.schemasServed.has(schema)) {
+        best = conn
+        break
+      }
+      if (best === undefined || conn.schemasServed.size < best.schemasServed.size) best = conn
+      i++
     }
-    return undefined
+    if (best) this.#unpark(best)
+    return best
   }
 
   #unpark(conn: PooledConnection): void {
@@ -219,6 +257,8 @@ export class LoginPool implements BudgetClaimant {
 
   #hand(conn: PooledConnection, scope: ScopeUse): void {
     conn.holder = scope
+    // A schema it served already is not added again (no allocation on the warm path).
+    conn.schemasServed.add(scope.scope.schema)
     scope.active++
     this.#config.events.reused()
   }
@@ -247,7 +287,8 @@ export class LoginPool implements BudgetClaimant {
 
   /**
    * Returns a checked-out connection. With an error, or when the session is dirty (lost socket,
-   * open or failed transaction), past its lifetime or its scope ended, it is destroyed instead.
+   * open or failed transaction), past its lifetime, having served maxSchemasPerConnection schemas,
+   * or its scope ended, it is destroyed instead.
    * `reset`: the holder may have left state in the session; it is reset before its next use.
    */
   release(conn: PooledConnection, err?: unknown, reset = false): void {
@@ -509,6 +550,14 @@ export class LoginPool implements BudgetClaimant {
       conn.boundTo.ended ||
       now - conn.createdAt >= this.#config.maxLifetimeMs
     ) {
+      this.#destroy(conn)
+      return
+    }
+    // Checked here, when it comes back, never while a call holds it. A new connection has served
+    // nothing yet; one handed over (here, to a waiter) counts its schema from then on.
+    const maxSchemas = this.#config.maxSchemasPerConnection
+    if (maxSchemas > 0 && conn.schemasServed.size >= maxSchemas) {
+      this.#config.events.retiredBySchemas(conn.boundTo.key)
       this.#destroy(conn)
       return
     }

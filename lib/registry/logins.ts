@@ -196,6 +196,7 @@ export class Logins {
       maxPerScope: o.maxPerScope,
       idleTimeoutMs: o.idleTimeoutMs,
       maxLifetimeMs: o.maxLifetimeMs,
+      maxSchemasPerConnection: o.maxSchemasPerConnection,
       connectTimeoutMs: o.connectTimeoutMs,
       budget: cluster.budget,
       clock: o.clock,

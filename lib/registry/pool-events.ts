@@ -26,6 +26,8 @@ export function poolEvents(c: OwnCounters, log: Log, closeAllIdle: () => number)
       c.connectFailures++
       log.warn('connection attempt failed', { code: sqlState(err), cause: sqlState(err.cause) })
     },
+    // Routine (a few an hour at most): counted, not logged.
+    retiredBySchemas: () => c.connectionsRetiredBySchemas++,
     lost: (key, err) => {
       c.connectionsLost++
       if (isServerKill(err)) c.serverKills++

@@ -47,6 +47,22 @@ export interface LoginStats {
   idle: number
   active: number
   waiting: number
+  /** Each of its connections: the scope it is bound to, the distinct schemas it served, whether idle. */
+  connections: ConnectionStats[]
+}
+
+/**
+ * One physical connection in stats(): the scope its session is bound to, how many distinct schemas
+ * it has served (it is closed at its release once that reaches maxSchemasPerConnection), and
+ * whether it is idle.
+ *
+ * @example
+ * const widest = Math.max(0, ...pools.stats().logins.flatMap((l) => l.connections.map((c) => c.schemasServed)))
+ */
+export interface ConnectionStats {
+  scope: string
+  schemasServed: number
+  idle: boolean
 }
 
 /**
@@ -128,6 +144,8 @@ export const newCounters = () => ({
   validationTimeouts: 0,
   /** Calls refused because their deadline had passed, or came while they waited for a connection. */
   deadlinesExceeded: 0,
+  /** Closed at their release, having served maxSchemasPerConnection distinct schemas. */
+  connectionsRetiredBySchemas: 0,
   connectionsLost: 0,
   serverKills: 0,
   connectFailures: 0,
@@ -202,6 +220,7 @@ export function statsOf(
     idle: l.idle,
     active: l.active,
     waiting: l.waiting,
+    connections: l.connections(),
   }))
   const sum = (f: (l: LoginStats) => number) => perLogin.reduce((n, l) => n + f(l), 0)
   const clusters = [...logins.clusters.values()].map((c: Cluster): ClusterStats => {

@@ -27,7 +27,15 @@ import { MASTER_KEY, ValidatedScopes } from './scopes'
 import { type Counters, reported, statsOf, type TenantPoolsStats } from './stats'
 
 export { MASTER_KEY } from './scopes'
-export type { ClusterStats, Counters, LoginStats, PoolStats, ScopeStats, TenantPoolsStats } from './stats'
+export type {
+  ClusterStats,
+  ConnectionStats,
+  Counters,
+  LoginStats,
+  PoolStats,
+  ScopeStats,
+  TenantPoolsStats,
+} from './stats'
 
 /**
  * The registry: each tenant's (and the master schema's) connections, within one budget per

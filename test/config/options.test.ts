@@ -90,6 +90,35 @@ describe('Module: options', () => {
       expect(o.schemaFor?.('acme')).toBe('org_acme')
     })
 
+    describe('TENANT_POOLS_MAX_SCHEMAS_PER_CONNECTION', () => {
+      const VAR = 'TENANT_POOLS_MAX_SCHEMAS_PER_CONNECTION'
+      const resolved = (value: string) => resolveOptions(optionsFromEnv({ [VAR]: value }))
+
+      it('sets maxSchemasPerConnection, 0 (no bound) included; unset, the default of 250', () => {
+        expect(resolved('100').maxSchemasPerConnection).toBe(100)
+        expect(resolved('0').maxSchemasPerConnection).toBe(0)
+        expect(resolved('').maxSchemasPerConnection).toBe(250)
+        expect(defaults.maxSchemasPerConnection).toBe(250)
+      })
+
+      it.each(['many', '1.5', 'Infinity', '1e400'])('refuses %p, naming the variable', (value) => {
+        expect(() => optionsFromEnv({ [VAR]: value })).toThrow(
+          new InvalidOptionsError(`${VAR} must be an integer`),
+        )
+      })
+
+      it.each(['-1', '1000001'])('refuses %p when the registry is built, naming the option', (value) => {
+        expect(() => new TenantPools(optionsFromEnv({ [VAR]: value }))).toThrow(InvalidOptionsError)
+        expect(() => resolved(value)).toThrow(/^Invalid TenantPools option "maxSchemasPerConnection": /)
+      })
+
+      it('refuses Infinity given as an option: 0 is no bound', () => {
+        expect(() => resolveOptions({ maxSchemasPerConnection: Number.POSITIVE_INFINITY })).toThrow(
+          /"maxSchemasPerConnection"/,
+        )
+      })
+    })
+
     it('ignores unset and empty variables', () => {
       expect(optionsFromEnv({ TENANT_POOLS_BUDGET: '' })).toEqual({})
     })

@@ -456,10 +456,19 @@ describe('e2e: tenant admin', () => {
 
   it('lists tenants, deletes one softly, and shows this environment’s pools', async () => {
     await admin('POST', '/admin/tenants', { id: 'hooli' })
-    const list = await admin('GET', '/admin/tenants')
-    expect((list.body.items as { id: string }[]).map((t) => t.id)).toEqual(
-      expect.arrayContaining(['acme', 'globex', 'hooli']),
-    )
+    // A page at a time (keyset, as /orders): every tenant once, the last page with no cursor.
+    const listed: string[] = []
+    let cursor: unknown = null
+    do {
+      const list = await admin('GET', `/admin/tenants?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+      expect(list.status).toBe(200)
+      expect((list.body.items as unknown[]).length).toBeLessThanOrEqual(2)
+      listed.push(...(list.body.items as { id: string }[]).map((t) => t.id))
+      cursor = list.body.nextCursor
+    } while (cursor)
+    expect(listed).toEqual(expect.arrayContaining(['acme', 'globex', 'hooli']))
+    expect(new Set(listed).size).toBe(listed.length)
+    expectError(await admin('GET', '/admin/tenants?cursor=bm90IGEgY3Vyc29y'), 400, 'VALIDATION_FAILED')
 
     expect((await admin('DELETE', '/admin/tenants/hooli')).status).toBe(200)
     expectError(await api('GET', '/orders', { tenant: 'hooli' }), 404, 'TENANT_NOT_FOUND')

@@ -56,6 +56,7 @@ function loginPool(
     maxPerScope: 1,
     idleTimeoutMs: IDLE_TIMEOUT_MS,
     maxLifetimeMs: 10 * IDLE_TIMEOUT_MS,
+    maxSchemasPerConnection: 0,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     budget,
     clock,
@@ -71,6 +72,7 @@ function loginPool(
       credentialsRefused: () => {},
       serverFull: () => {},
       lost: () => {},
+      retiredBySchemas: () => {},
     },
     // A provider that takes its time for some scopes: a slow credentials fetch, as Secrets Manager can be.
     createClient: async (scope) => {

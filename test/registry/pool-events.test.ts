@@ -66,6 +66,13 @@ describe('Function: poolEvents', () => {
     expect(lines).toEqual([['warn', 'connection attempt failed', { code: '08006', cause: '28P01' }]])
   })
 
+  it('counts a connection retired by maxSchemasPerConnection, and logs nothing (it is routine)', () => {
+    const { events, lines, changed } = setup()
+    events.retiredBySchemas('acme')
+    expect(changed()).toEqual({ connectionsRetiredBySchemas: 1 })
+    expect(lines).toEqual([])
+  })
+
   it('counts a lost connection, and a server kill only when the server ended the session', () => {
     const { events, lines, changed } = setup()
     events.lost('acme', pgError('57P01'))

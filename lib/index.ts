@@ -3,7 +3,7 @@
 export { masterMigrations } from '../migrations/master'
 export { type TenantDb, type TenantHandle, TenantPgPool } from './adapters/pg-pool'
 export { defaults } from './config/defaults'
-export { environmentVariables, libraryVariables, optionsFromEnv } from './config/env'
+export { environmentVariables, libraryVariables, optionsFromEnv, prewarmFromEnv } from './config/env'
 export type {
   ClusterOptions,
   ConnectionSettings,
@@ -68,6 +68,7 @@ export type {
   CredentialsProvider,
   CredentialsRequest,
   Log,
+  PrewarmOutcome,
   ScopeOptions,
 } from './types'
 export { newCallMeasure } from './types'

@@ -116,6 +116,25 @@ export interface PoolEvents {
 }
 
 /**
+ * What `prewarm()` came to. `opened`: a connection is open and idle in the pool (or was handed to a
+ * call that came meanwhile). `skipped`: nothing to do (the login has a connection already, no budget
+ * slot was free, or the registry has ended). `failed`: the credentials or the connection failed
+ * within the bound. `timedOut`: not done within the bound; the attempt goes on, and a call may take
+ * its connection when it is ready.
+ *
+ * @example
+ * const { outcome } = await pools.prewarm({ timeoutMs: 1000 })
+ * if (outcome !== 'opened') log.info('no prewarmed connection', { outcome })
+ */
+export interface PrewarmOutcome {
+  outcome: 'opened' | 'skipped' | 'failed' | 'timedOut'
+  /** Why it was skipped. */
+  reason?: string
+  /** The failure, when failed. */
+  error?: Error
+}
+
+/**
  * Bounds on one call, or on every call of a `forTenant` handle.
  *
  * @example

@@ -2,7 +2,13 @@
 // the function's init with a ConfigError naming the variable, instead of silently turning a limit
 // off (`bytes > NaN` is false). The registry's own variables (TENANT_POOLS_*) are read and checked by
 // lib's optionsFromEnv, through the same call.
-import { defaults, InvalidOptionsError, optionsFromEnv, type TenantPoolsOptions } from '../../lib'
+import {
+  defaults,
+  InvalidOptionsError,
+  optionsFromEnv,
+  prewarmFromEnv,
+  type TenantPoolsOptions,
+} from '../../lib'
 import * as z from '../../lib/zod'
 
 const count = (min: number) =>
@@ -41,6 +47,8 @@ type Value<K extends keyof Variables> = Variables[K][1] extends string
 export type FunctionsConfig = { [K in keyof Variables]: Value<K> } & {
   /** The registry's options from TENANT_POOLS_* (lib's optionsFromEnv). */
   pools: TenantPoolsOptions
+  /** TENANT_POOLS_PREWARM and its bound (lib's prewarmFromEnv); undefined when off. */
+  prewarm: { timeoutMs: number } | undefined
 }
 
 /** A variable that is set but malformed. */
@@ -58,12 +66,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): FunctionsConfi
     out[name] = parsed.data
   }
   let pools: TenantPoolsOptions
+  let prewarm: { timeoutMs: number } | undefined
   try {
     pools = optionsFromEnv(env)
+    prewarm = prewarmFromEnv(env)
   } catch (err) {
     throw new ConfigError((err as Error).message, { cause: err })
   }
-  return { ...(out as { [K in keyof Variables]: Value<K> }), pools }
+  return { ...(out as { [K in keyof Variables]: Value<K> }), pools, prewarm }
 }
 
 // What a variable must hold, without echoing its value (it may be a secret).

@@ -1,7 +1,7 @@
 // What every function of this environment shares: the logger, the metrics, the pools registry and
 // the tenant catalog. Module-level on purpose: they survive warm invocations.
 import { Logger } from '@aws-lambda-powertools/logger'
-import { getTenantPools, TenantCatalog, type TenantPools } from '../../lib'
+import { getTenantPools, type PrewarmOutcome, TenantCatalog, type TenantPools } from '../../lib'
 import { config } from './config'
 import { ModuleMetrics } from './request-telemetry'
 
@@ -20,3 +20,13 @@ export const pools = (): TenantPools => getTenantPools({ logger })
 export const catalog = new TenantCatalog(pools, {
   ttlMs: env.TENANT_CATALOG_TTL_MS,
 })
+
+/**
+ * With TENANT_POOLS_PREWARM=true: a connection opened during init, bounded by
+ * TENANT_POOLS_PREWARM_TIMEOUT_MS, never failing init (see TenantPools.prewarm). Not awaited here: a
+ * CommonJS init cannot wait, and the first request, if it comes first, takes the connection when it
+ * is ready. An ES module handler may `await prewarming` at its top level to finish it within init.
+ */
+export const prewarming: Promise<PrewarmOutcome> | undefined = env.prewarm
+  ? pools().prewarm(env.prewarm)
+  : undefined

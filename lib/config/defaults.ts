@@ -48,3 +48,19 @@ export const defaults = {
   // A reader that could not be reached is not tried again for this long: its calls go to the writer.
   readerRetryAfterMs: 5_000,
 } as const
+
+/**
+ * How long `prewarm()` (and TENANT_POOLS_PREWARM at init) may take by default, and at most: an
+ * unreachable database or credentials store never holds an init longer than this.
+ *
+ * @example
+ * await pools.prewarm({ timeoutMs: PREWARM_TIMEOUT_MS })
+ */
+export const PREWARM_TIMEOUT_MS = 1_000
+/**
+ * The most `prewarm()` may be given: past it, init would wait on work a request could do.
+ *
+ * @example
+ * const timeoutMs = Math.min(PREWARM_MAX_TIMEOUT_MS, wanted)
+ */
+export const PREWARM_MAX_TIMEOUT_MS = 1_000

@@ -6,6 +6,7 @@ import { secretsManagerCredentials } from '../credentials/secrets-manager'
 import { InvalidOptionsError } from '../errors'
 import type { CredentialsProvider } from '../types'
 import * as z from '../zod'
+import { PREWARM_MAX_TIMEOUT_MS, PREWARM_TIMEOUT_MS } from './defaults'
 import {
   type ClusterOptions,
   clusterName,
@@ -61,6 +62,8 @@ const otherVariables = {
   TENANT_POOLS_CLUSTERS: 'string',
   TENANT_POOLS_TRUST_TENANT_HEADER: 'boolean',
   TENANT_POOLS_STAGE: 'string',
+  TENANT_POOLS_PREWARM: 'boolean',
+  TENANT_POOLS_PREWARM_TIMEOUT_MS: 'number',
   // Set by serverless-offline ('true'); any other value is not offline, as before it was read here.
   IS_OFFLINE: 'string',
   AWS_LAMBDA_FUNCTION_NAME: 'string',
@@ -148,6 +151,25 @@ function credentialsFromEnv(env: NodeJS.ProcessEnv): CredentialsProvider | undef
     secretIdFor: pattern ? (tenantId) => pattern.replaceAll('{tenantId}', tenantId) : undefined,
     fallbackToSecretId,
   })
+}
+
+/**
+ * TENANT_POOLS_PREWARM (off by default): whether init opens a connection ahead of the first request,
+ * and TENANT_POOLS_PREWARM_TIMEOUT_MS, its bound (1000 by default, 1 to 1000). Undefined when off.
+ *
+ * @example
+ * const warm = prewarmFromEnv()
+ * if (warm) void getTenantPools().prewarm(warm)
+ */
+export function prewarmFromEnv(env: NodeJS.ProcessEnv = process.env): { timeoutMs: number } | undefined {
+  const on = flagOf(env, 'TENANT_POOLS_PREWARM') ?? false
+  const given = readVariable(env, 'TENANT_POOLS_PREWARM_TIMEOUT_MS') as number | undefined
+  if (given !== undefined && (given < 1 || given > PREWARM_MAX_TIMEOUT_MS)) {
+    throw new InvalidOptionsError(
+      `TENANT_POOLS_PREWARM_TIMEOUT_MS must be between 1 and ${PREWARM_MAX_TIMEOUT_MS}`,
+    )
+  }
+  return on ? { timeoutMs: given ?? PREWARM_TIMEOUT_MS } : undefined
 }
 
 /**

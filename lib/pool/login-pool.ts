@@ -22,7 +22,7 @@ import {
   sqlState,
   TOO_MANY_CONNECTIONS,
 } from '../sqlstate'
-import type { Clock, Credentials, PoolEvents } from '../types'
+import type { Clock, Credentials, PoolEvents, PrewarmOutcome } from '../types'
 import type { BudgetClaimant } from './budget'
 import type { Budget } from './capped-budget'
 import { closeClient, PooledConnection } from './connection'
@@ -70,6 +70,12 @@ const KILLED_AT_LOGIN_RETRIES = 1
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
+// A prewarm whose budget claim is being made: the slot it wins opens a connection for no caller.
+interface Prewarm {
+  scope: ScopeUse
+  done: (outcome: PrewarmOutcome) => void
+}
+
 interface Waiter {
   scope: ScopeUse
   resolve: (conn: PooledConnection) => void
@@ -114,6 +120,7 @@ export class LoginPool implements BudgetClaimant {
   #closing = 0
   #claims = 0
   #ending = false
+  #prewarm: Prewarm | undefined
   readonly #onDrained: Array<() => void> = []
 
   constructor(config: LoginPoolConfig) {
@@ -286,6 +293,30 @@ export class LoginPool implements BudgetClaimant {
   }
 
   /**
+   * Opens one connection for no caller, bound to `scope`, and parks it idle; a caller who comes
+   * meanwhile waits for it rather than open a second one. Only into an empty login, on a budget slot
+   * free now (no claim is queued for it). Never rejects: a failure is the outcome, counted and
+   * logged by the caller, and answers no waiting caller, who then opens its own connection.
+   */
+  prewarm(scope: ScopeUse): Promise<PrewarmOutcome> {
+    if (this.#ending || scope.ended) return Promise.resolve({ outcome: 'skipped', reason: 'ended' })
+    if (this.total > 0 || this.#claims > 0 || this.#waiters.length > 0) {
+      return Promise.resolve({ outcome: 'skipped', reason: 'the login has a connection already' })
+    }
+    return new Promise((done) => {
+      const prewarm: Prewarm = { scope, done }
+      this.#prewarm = prewarm
+      this.#claims++
+      // granted() runs at once when a slot is free, and takes the prewarm.
+      this.#config.budget.claim(this)
+      if (this.#prewarm !== prewarm) return
+      this.#prewarm = undefined
+      if (this.#config.budget.withdraw(this)) this.#claims--
+      done({ outcome: 'skipped', reason: 'no budget slot free' })
+    })
+  }
+
+  /**
    * Returns a checked-out connection. With an error, or when the session is dirty (lost socket,
    * open or failed transaction), past its lifetime, having served maxSchemasPerConnection schemas,
    * or its scope ended, it is destroyed instead.
@@ -384,12 +415,20 @@ export class LoginPool implements BudgetClaimant {
   /** Budget callback: a slot is ours. Open a connection if a caller still needs one. */
   granted(): void {
     this.#claims--
+    const prewarm = this.#prewarm
+    this.#prewarm = undefined
     const scope = this.#ending ? undefined : this.#firstEligible()?.scope
-    if (!scope || this.#eligibleWaiters() <= this.#opening) {
-      this.#config.budget.release()
+    if (scope && this.#eligibleWaiters() > this.#opening) {
+      this.#open(scope)
+      prewarm?.done({ outcome: 'skipped', reason: 'a caller took the slot' })
       return
     }
-    this.#open(scope)
+    if (prewarm && !this.#ending && !prewarm.scope.ended) {
+      this.#open(prewarm.scope, prewarm.done)
+      return
+    }
+    prewarm?.done({ outcome: 'skipped', reason: 'ended' })
+    this.#config.budget.release()
   }
 
   #checkDrained(): void {
@@ -435,7 +474,8 @@ export class LoginPool implements BudgetClaimant {
   // Opens one connection on a granted slot, all of it (credentials, connect, verify) within the
   // connect timeout. The slot is returned only when the attempt has settled and any late client is
   // closed, so a slow attempt that outlives its caller still counts against the budget.
-  #open(scope: ScopeUse): void {
+  // `prewarmed`: opened for no caller (prewarm()), told how it went.
+  #open(scope: ScopeUse, prewarmed?: (outcome: PrewarmOutcome) => void): void {
     this.#opening++
     const abandoned = { value: false }
     const attempt = this.#connect(scope, abandoned)
@@ -457,8 +497,10 @@ export class LoginPool implements BudgetClaimant {
         this.#opening--
         this.#all.add(conn)
         this.#config.events.opened()
+        if (prewarmed) conn.prewarmed = true
         this.#offer(conn)
         this.#grow()
+        prewarmed?.({ outcome: 'opened' })
       },
       (err: unknown) => {
         clearTimeout(timer)
@@ -478,6 +520,12 @@ export class LoginPool implements BudgetClaimant {
           err instanceof TenantPoolsError
             ? err
             : new ConnectError(`Could not open a connection for pool ${scope.key}`, { cause: err })
+        if (prewarmed) {
+          // Nobody waited for it: a caller who came meanwhile opens its own now, as without a prewarm.
+          prewarmed({ outcome: 'failed', error: failure })
+          this.#grow()
+          return
+        }
         this.#config.events.connectFailed(failure)
         // A failure the server or provider reported answers one caller (of the scope it was opened
         // for, if one still waits); the others keep waiting for their own attempt. A missed deadline

@@ -9,7 +9,7 @@ import type { PooledConnection } from '../pool/connection'
 import type { LoginPool } from '../pool/login-pool'
 import { type Readiness, type Ready, type Ride, STALE } from '../pool/readiness'
 import type { ScopeUse } from '../pool/scope-use'
-import type { CallLimits, Scope } from '../types'
+import type { CallLimits, PrewarmOutcome, Scope } from '../types'
 import type { RegistryContext } from './context'
 import { heldByThisCall } from './held'
 import type { Logins } from './logins'
@@ -68,6 +68,27 @@ export class Checkout {
   ): CheckedOut | Promise<CheckedOut> {
     if (!scope.onReader) return this.#takeOn(scope, limits, text, values)
     return this.#takeOnReader(scope, limits, text, values)
+  }
+
+  /**
+   * Opens one connection of `scope`'s login for no call, parked idle for the next checkout: finds
+   * the login (the credentials provider asked, within `limits`), then lets the login open it. Rejects
+   * when the login cannot be found.
+   */
+  async prewarm(scope: Scope, limits: CallLimits): Promise<PrewarmOutcome> {
+    if (this.#ctx.ended) return { outcome: 'skipped', reason: 'ended' }
+    const use = this.#table.useFor(scope)
+    let login = this.#logins.of(use)
+    if (!login) {
+      // As a checkout: while the login is looked up, LRU and TTL must not end the scope.
+      use.arriving++
+      try {
+        login = await this.#logins.find(use, limits)
+      } finally {
+        use.arriving--
+      }
+    }
+    return login.prewarm(use)
   }
 
   // A reader's scope: on the writer while its reader is skipped, and sent there when it fails.
@@ -168,7 +189,7 @@ export class Checkout {
       throw err
     }
     // Its first checkout: opened for this call (or for another's, and given to this one).
-    const opened = conn.checkouts++ === 0
+    const opened = conn.checkouts++ === 0 && !conn.prewarmed
     this.#counters.checkouts++
     this.#counters.acquireWaitMs += waitedMs
     const m = limits.measure

@@ -13,10 +13,12 @@
 import { Logger } from '@aws-lambda-powertools/logger'
 import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
 import { type TenantDb, TenantPgPool } from '../adapters/pg-pool'
+import { PREWARM_MAX_TIMEOUT_MS, PREWARM_TIMEOUT_MS } from '../config/defaults'
 import { resolveOptions, type TenantPoolsOptions } from '../config/options'
 import { ConnectionBudget } from '../pool/budget'
 import { Readiness } from '../pool/readiness'
-import type { CallLimits, Scope, ScopeOptions } from '../types'
+import { sqlState } from '../sqlstate'
+import type { CallLimits, PrewarmOutcome, Scope, ScopeOptions } from '../types'
 import { Calls } from './calls'
 import { Checkout } from './checkout'
 import { RegistryContext } from './context'
@@ -55,6 +57,7 @@ export class TenantPools {
   readonly #logins: Logins
   readonly #table: ScopeTable
   readonly #calls: Calls
+  readonly #checkout: Checkout
   readonly #validated: ValidatedScopes
   readonly #sweepTimer: NodeJS.Timeout
   #ending: Promise<void> | undefined
@@ -83,6 +86,7 @@ export class TenantPools {
     const readiness = new Readiness(ctx, () => this.#logins.closeIdle())
     const readers = new Readers(ctx, this.#logins.clusters, this.#validated)
     const checkout = new Checkout(ctx, this.#table, this.#logins, readiness, readers)
+    this.#checkout = checkout
     this.#calls = new Calls(ctx, checkout, readiness, readers)
     // Unref'd: an idle registry must not keep a process (or a test run) alive.
     this.#sweepTimer = setInterval(() => this.#table.sweep(o.clock.now()), o.sweepIntervalMs).unref()
@@ -106,6 +110,80 @@ export class TenantPools {
       onReader: false,
     }
     return this.#db(() => scope, limitsOf(limits))
+  }
+
+  /**
+   * Opens one connection to the main cluster, as the master schema's login (the one tenant traffic
+   * shares unless tenants have credentials of their own), and leaves it idle for the first call: for
+   * an environment initialised ahead of its requests (provisioned concurrency, or Lambda's own early
+   * inits). Resolves within `timeoutMs` (default 1000, at most 1000) whatever the database or the
+   * credentials provider do, and never rejects: a failure or a timeout is logged once (no secret)
+   * and the first call then connects as it would have. An attempt still running at the bound goes
+   * on: a call that comes meanwhile takes its connection when it is ready rather than open another.
+   *
+   * @example
+   * // At module load (init), not awaited past its bound:
+   * const prewarmed = getTenantPools().prewarm({ timeoutMs: 1000 })
+   */
+  prewarm(options: { timeoutMs?: number } = {}): Promise<PrewarmOutcome> {
+    const timeoutMs = Math.min(
+      PREWARM_MAX_TIMEOUT_MS,
+      Math.max(0, Number.isFinite(options.timeoutMs) ? (options.timeoutMs as number) : PREWARM_TIMEOUT_MS),
+    )
+    const ctx = this.#ctx
+    const scope: Scope = {
+      key: MASTER_KEY,
+      tenantId: null,
+      app: null,
+      schema: ctx.options.masterSchema,
+      cluster: ctx.options.mainCluster,
+      readOnly: false,
+      onReader: false,
+    }
+    // The credentials provider gets what is left of the bound, as a call's deadline bounds it.
+    let work: Promise<PrewarmOutcome>
+    try {
+      work = this.#checkout.prewarm(scope, { deadline: ctx.options.clock.now() + timeoutMs })
+    } catch (err) {
+      work = Promise.reject(err)
+    }
+    const settled = work.then(
+      (outcome) => outcome,
+      (err: unknown): PrewarmOutcome => ({
+        outcome: 'failed',
+        error: err instanceof Error ? err : new Error(String(err)),
+      }),
+    )
+    return new Promise((resolve) => {
+      let done = false
+      const finish = (outcome: PrewarmOutcome) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        if (outcome.outcome === 'failed') {
+          ctx.counters.connectFailures++
+          const { error } = outcome
+          // Our error's own message and the codes: no credentials, no connection string.
+          ctx.log.warn('prewarm failed: the first request connects instead', {
+            error: error?.name,
+            message: error?.message,
+            code: sqlState(error),
+            cause: sqlState(error?.cause) ?? (error?.cause as { code?: string } | undefined)?.code,
+          })
+        } else if (outcome.outcome === 'timedOut') {
+          ctx.log.warn(
+            'prewarm not done within its bound: the first request takes its connection or opens one',
+            {
+              timeoutMs,
+            },
+          )
+        }
+        resolve(outcome)
+      }
+      // Unref'd: a prewarm must not keep a process alive.
+      const timer = setTimeout(() => finish({ outcome: 'timedOut' }), timeoutMs).unref()
+      void settled.then(finish)
+    })
   }
 
   /**

@@ -15,6 +15,7 @@ import type { ClientBase, QueryResult, QueryResultRow } from 'pg'
 import { type TenantDb, TenantPgPool } from '../adapters/pg-pool'
 import { PREWARM_MAX_TIMEOUT_MS, PREWARM_TIMEOUT_MS } from '../config/defaults'
 import { resolveOptions, type TenantPoolsOptions } from '../config/options'
+import { TenantPoolsError } from '../errors'
 import { ConnectionBudget } from '../pool/budget'
 import { Readiness } from '../pool/readiness'
 import { sqlState } from '../sqlstate'
@@ -147,13 +148,19 @@ export class TenantPools {
     } catch (err) {
       work = Promise.reject(err)
     }
-    const settled = work.then(
-      (outcome) => outcome,
-      (err: unknown): PrewarmOutcome => ({
-        outcome: 'failed',
-        error: err instanceof Error ? err : new Error(String(err)),
-      }),
-    )
+    const settled = work
+      .then(
+        (outcome) => outcome,
+        (err: unknown): PrewarmOutcome => ({
+          outcome: 'failed',
+          error: err instanceof Error ? err : new Error(String(err)),
+        }),
+      )
+      .then((outcome) => {
+        // Counted whenever it fails, within the bound or after it; logged once, below.
+        if (outcome.outcome === 'failed') ctx.counters.connectFailures++
+        return outcome
+      })
     return new Promise((resolve) => {
       let done = false
       const finish = (outcome: PrewarmOutcome) => {
@@ -161,12 +168,12 @@ export class TenantPools {
         done = true
         clearTimeout(timer)
         if (outcome.outcome === 'failed') {
-          ctx.counters.connectFailures++
           const { error } = outcome
           // Our error's own message and the codes: no credentials, no connection string.
           ctx.log.warn('prewarm failed: the first request connects instead', {
             error: error?.name,
-            message: error?.message,
+            // Ours say what failed, for which pool; another's might quote a connection string.
+            message: error instanceof TenantPoolsError ? error.message : undefined,
             code: sqlState(error),
             cause: sqlState(error?.cause) ?? (error?.cause as { code?: string } | undefined)?.code,
           })

@@ -25,16 +25,23 @@ type Reply = {
   freezing?: number
   crashed?: boolean
   stats?: object
+  prewarmed?: string
 }
 
 const keyOf = (r: Reply): string => {
   if (r.armed !== undefined) return `armed:${r.armed}`
   if (r.freezing !== undefined) return `freezing:${r.freezing}`
+  if (r.prewarmed !== undefined) return 'prewarmed'
   return r.stats ? 'stats' : `id:${r.id}`
 }
 
 /** Runs the worker and lets the test await its replies by id. */
-function startWorker(prefix: string, validateAfterIdleMs: number, via: Via) {
+function startWorker(
+  prefix: string,
+  validateAfterIdleMs: number,
+  via: Via,
+  prewarm?: { idleSessionTimeoutMs: number },
+) {
   const child: ChildProcessWithoutNullStreams = spawn(
     process.execPath,
     [
@@ -45,6 +52,7 @@ function startWorker(prefix: string, validateAfterIdleMs: number, via: Via) {
       prefix,
       String(validateAfterIdleMs),
       via,
+      ...(prewarm ? ['prewarm', String(prewarm.idleSessionTimeoutMs)] : []),
     ],
     { stdio: 'pipe' },
   )
@@ -203,5 +211,57 @@ describe('Behaviour: freeze and thaw', () => {
       expect(stderr).toBe('')
     },
     180_000,
+  )
+})
+
+describe('Behaviour: freeze and thaw of a prewarmed connection', () => {
+  // The environment prewarms at init, is frozen before its first request, and its backend ends
+  // meanwhile: terminated, or by the server's idle_session_timeout (1 s here: longer than the time
+  // from the prewarm to the freeze, far shorter than the freeze).
+  it.each<[string, 'terminated' | 'idle_session_timeout']>([
+    ['its backend terminated during the freeze', 'terminated'],
+    ['its backend ended by idle_session_timeout during the freeze', 'idle_session_timeout'],
+  ])(
+    '%s: the first request succeeds, and runs once',
+    async (_label, end) => {
+      // Prepare
+      const tenant = uniqueTenant('fzp')
+      await createTenants([tenant])
+      await withAdmin((admin) => admin.query(`CREATE TABLE tenant_${tenant}.calls (id int NOT NULL)`))
+      const prefix = uniquePrefix()
+      const worker = startWorker(prefix, 60_000, 'registry', { idleSessionTimeoutMs: 1_000 })
+      let reply: Reply
+      try {
+        expect((await worker.next('prewarmed')).prewarmed).toBe('opened')
+        expect(await countBackends(prefix)).toBe(1)
+
+        // Act: the first request is read as the freeze takes hold; the backend ends; thaw
+        worker.send({ id: 1, tenant, freezeFirst: true })
+        await worker.next('freezing:1')
+        expect(await eventually(() => isStopped(worker.child.pid as number), 10_000)).toBe(true)
+        if (end === 'terminated') await terminateBackends(prefix)
+        expect(await eventually(async () => (await countBackends(prefix)) === 0, 10_000)).toBe(true)
+        process.kill(worker.child.pid as number, 'SIGCONT')
+        reply = await worker.next('id:1')
+      } finally {
+        worker.child.stdin.end()
+      }
+      const stats = (await worker.next('stats')).stats as Record<string, number>
+
+      // Assess: served, once, on a fresh connection; the dead one counted, never thrown
+      expect(reply).toMatchObject({ id: 1, ok: true })
+      const rows = await withAdmin(
+        async (admin) => (await admin.query(`SELECT id FROM tenant_${tenant}.calls`)).rows,
+      )
+      expect(rows).toEqual([{ id: 1 }])
+      expect(stats.connectionsOpened).toBe(2)
+      // Caught by the checkout: handed out after the thaw, found dead before the statement went.
+      expect(stats.connectionsReplaced).toBe(1)
+      expect(stats.connectionsLost).toBe(1)
+      expect(stats.serverKills).toBe(1)
+      expect(worker.replies.filter((r) => r.crashed)).toEqual([])
+      expect(worker.stderr()).toBe('')
+    },
+    60_000,
   )
 })

@@ -10,18 +10,23 @@ import { createInterface } from 'node:readline'
 import { TenantPools } from '../../lib'
 
 // `via`: 'pgPool' sends each request through forTenant(…).asPgPool(), as Kysely or Drizzle would.
-const [connectionString, prefix, validateAfterIdleMs, via] = process.argv.slice(2)
+// `prewarm` ('prewarm'): one connection is opened at start, as TENANT_POOLS_PREWARM does at init,
+// and {"prewarmed": outcome} replied; `idleSessionTimeoutMs`: the server's, 150 unless given.
+const [connectionString, prefix, validateAfterIdleMs, via, prewarm, idleSessionTimeoutMs] =
+  process.argv.slice(2)
 const pools = new TenantPools({
   connectionString,
   applicationNamePrefix: prefix,
   maxPerPool: 2,
   budget: 4,
-  idleSessionTimeoutMs: 150,
+  idleSessionTimeoutMs: Number(idleSessionTimeoutMs ?? 150),
   validateAfterIdleMs: Number(validateAfterIdleMs),
   logger: { debug() {}, info() {}, warn() {}, error() {} },
 })
 
 const reply = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`)
+
+if (prewarm === 'prewarm') void pools.prewarm().then(({ outcome }) => reply({ prewarmed: outcome }))
 
 async function serve(id: number, tenant: string): Promise<void> {
   // As a handler's middleware does: a freeze may lie between this request and the last.

@@ -1,0 +1,272 @@
+// pools.prewarm(): one connection opened ahead of the first call (TENANT_POOLS_PREWARM at init),
+// bounded, never failing. Outcomes and counts only: no assertion on how long anything took.
+import { once } from 'node:events'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { newCallMeasure } from '../../lib'
+import {
+  countBackends,
+  createTenants,
+  databaseUrl,
+  endTestPools,
+  eventually,
+  signal,
+  sleep,
+  testPools,
+  uniqueTenant,
+} from '../support/db'
+import { freePort } from '../support/free-port'
+import type { LogEntry } from '../support/memory-log'
+
+const target = new URL(databaseUrl())
+const login = { user: decodeURIComponent(target.username), password: decodeURIComponent(target.password) }
+const prewarmLogs = (logs: LogEntry[]) => logs.filter((l) => l.message.startsWith('prewarm'))
+
+// A TCP server on `port` that, as `mode` says, accepts and never answers (a database that went
+// silent) or forwards to the test database (reachable again).
+async function gate(port: number, mode: 'silent' | 'forward') {
+  const sockets = new Set<Socket>()
+  const state = { mode }
+  const server: Server = createServer((client) => {
+    sockets.add(client)
+    client.on('error', () => client.destroy())
+    client.on('close', () => sockets.delete(client))
+    if (state.mode === 'silent') return
+    const upstream = connect(Number(target.port), target.hostname)
+    sockets.add(upstream)
+    upstream.on('error', () => upstream.destroy())
+    upstream.on('close', () => {
+      sockets.delete(upstream)
+      client.destroy()
+    })
+    client.on('close', () => upstream.destroy())
+    client.pipe(upstream).pipe(client)
+  })
+  server.listen(port, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    set: (m: 'silent' | 'forward') => {
+      state.mode = m
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+const through = (port: number) => {
+  const url = new URL(databaseUrl())
+  url.port = String(port)
+  return url.toString()
+}
+
+describe('Behaviour: prewarm', () => {
+  afterEach(endTestPools)
+
+  it('opens exactly one connection, parked idle, and the first query reuses it', async () => {
+    // Prepare
+    const tenant = uniqueTenant('pw')
+    await createTenants([tenant])
+    const { pools, prefix, logs } = testPools()
+
+    // Act
+    const outcome = await pools.prewarm({ timeoutMs: 1000 })
+
+    // Assess: one backend, idle, opened for no call
+    expect(outcome).toEqual({ outcome: 'opened' })
+    expect(await countBackends(prefix)).toBe(1)
+    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectionsReused: 0, checkouts: 0 })
+    expect(pools.stats().totals).toMatchObject({ total: 1, idle: 1, active: 0 })
+    expect(prewarmLogs(logs)).toEqual([])
+    // A second prewarm finds the connection there and opens none.
+    expect((await pools.prewarm()).outcome).toBe('skipped')
+
+    // Act: the first request
+    pools.invocationStarted()
+    const measure = newCallMeasure()
+    const { rows } = await pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok', [], { measure })
+
+    // Assess: served by the prewarmed connection
+    expect(rows).toEqual([{ ok: 1 }])
+    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectionsReused: 1, checkouts: 1 })
+    expect(measure).toMatchObject({ checkouts: 1, connectionsOpened: 0, connectionsReused: 1 })
+    expect(await countBackends(prefix)).toBe(1)
+  })
+
+  it('a request that comes while the prewarm is still opening waits for that connection: one opened', async () => {
+    // Prepare: the connection's own credentials (the provider's second call) are held back
+    const tenant = uniqueTenant('pw')
+    await createTenants([tenant])
+    const held = signal()
+    let calls = 0
+    const { pools, prefix, logs } = testPools({
+      credentials: async () => {
+        if (++calls === 2) await held.done
+        return login
+      },
+    })
+
+    // Act: the prewarm's bound passes with its connection still on its way; then a request comes
+    const outcome = await pools.prewarm({ timeoutMs: 50 })
+    expect(outcome).toEqual({ outcome: 'timedOut' })
+    pools.invocationStarted()
+    const measure = newCallMeasure()
+    const request = pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok', [], { measure })
+    await eventually(() => pools.stats().totals.waiting === 1)
+    held.fire()
+
+    // Assess: the request got the prewarm's connection; no second one was asked for or opened
+    expect((await request).rows).toEqual([{ ok: 1 }])
+    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectFailures: 0 })
+    expect(measure).toMatchObject({ connectionsOpened: 0, connectionsReused: 1 })
+    // Two asks for the login (the prewarm's and the request's scope), one for the one connection.
+    expect(calls).toBe(3)
+    expect(await countBackends(prefix)).toBe(1)
+    expect(prewarmLogs(logs)).toHaveLength(1)
+  })
+
+  it('a prewarm that fails while a request waits for it: the request opens its own', async () => {
+    // Prepare: the prewarm's connection gets no credentials
+    const tenant = uniqueTenant('pw')
+    await createTenants([tenant])
+    const held = signal()
+    let calls = 0
+    const { pools, prefix, logs } = testPools({
+      credentials: async () => {
+        if (++calls === 2) {
+          await held.done
+          throw new Error('Secrets Manager said no (pw-Secret-1)')
+        }
+        return login
+      },
+    })
+    expect((await pools.prewarm({ timeoutMs: 50 })).outcome).toBe('timedOut')
+    pools.invocationStarted()
+    const request = pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok')
+    await eventually(() => pools.stats().totals.waiting === 1)
+
+    // Act
+    held.fire()
+
+    // Assess: the request is served, by a connection of its own; the failure was logged once, at the bound
+    expect((await request).rows).toEqual([{ ok: 1 }])
+    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectFailures: 1 })
+    expect(await countBackends(prefix)).toBe(1)
+    expect(prewarmLogs(logs)).toHaveLength(1)
+    expect(JSON.stringify(logs)).not.toContain('pw-Secret-1')
+  })
+
+  it('an unreachable database (connection refused): failed, logged once with no secret; the next query works once it is reachable', async () => {
+    // Prepare: nothing listens on the port
+    const tenant = uniqueTenant('pw')
+    await createTenants([tenant])
+    const port = await freePort()
+    const { pools, logs } = testPools({ connectionString: through(port) })
+
+    // Act
+    const outcome = await pools.prewarm({ timeoutMs: 1000 })
+
+    // Assess
+    expect(outcome.outcome).toBe('failed')
+    expect(outcome.error?.name).toBe('ConnectError')
+    expect(pools.counters()).toMatchObject({ connectionsOpened: 0, connectFailures: 1 })
+    const logged = prewarmLogs(logs)
+    expect(logged).toHaveLength(1)
+    expect(logged[0]?.extra[0]).toMatchObject({ error: 'ConnectError', cause: 'ECONNREFUSED' })
+    expect(JSON.stringify(logs)).not.toContain(login.password)
+
+    // Act: the database is reachable again
+    const door = await gate(port, 'forward')
+    try {
+      pools.invocationStarted()
+      const { rows } = await pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok')
+
+      // Assess
+      expect(rows).toEqual([{ ok: 1 }])
+      expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectFailures: 1 })
+      expect(prewarmLogs(logs)).toHaveLength(1)
+    } finally {
+      await pools.end()
+      await door.close()
+    }
+  })
+
+  it('a database that accepts and never answers: timed out at the bound, logged once; the next query works once it answers', async () => {
+    // Prepare
+    const tenant = uniqueTenant('pw')
+    await createTenants([tenant])
+    const port = await freePort()
+    const door = await gate(port, 'silent')
+    const { pools, logs } = testPools({ connectionString: through(port), connectTimeoutMs: 1000 })
+    try {
+      // Act
+      const outcome = await pools.prewarm({ timeoutMs: 100 })
+
+      // Assess: resolved while its attempt was still on its way; that attempt then fails, counted, not logged again
+      expect(outcome).toEqual({ outcome: 'timedOut' })
+      expect(pools.stats().totals.total).toBe(1)
+      expect(await eventually(() => pools.counters().connectFailures === 1)).toBe(true)
+      expect(pools.stats().totals.total).toBe(0)
+      expect(prewarmLogs(logs)).toHaveLength(1)
+
+      // Act: the database answers again
+      door.set('forward')
+      pools.invocationStarted()
+      const { rows } = await pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok')
+
+      // Assess
+      expect(rows).toEqual([{ ok: 1 }])
+      expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectFailures: 1 })
+      expect(prewarmLogs(logs)).toHaveLength(1)
+    } finally {
+      await pools.end()
+      await door.close()
+    }
+  })
+
+  it('a credentials provider that never answers: resolved within the bound, logged once; the next query works', async () => {
+    // Prepare: the first ask never settles
+    const tenant = uniqueTenant('pw')
+    await createTenants([tenant])
+    let calls = 0
+    let firstSettled = false
+    const { pools, prefix, logs } = testPools({
+      credentials: () => {
+        if (++calls === 1) {
+          return new Promise<never>(() => {}).finally(() => {
+            firstSettled = true
+          })
+        }
+        return Promise.resolve(login)
+      },
+    })
+
+    // Act
+    const outcome = await pools.prewarm({ timeoutMs: 100 })
+
+    // Assess: answered while the provider still had not (it never does): the login's look-up is bounded too
+    expect(outcome.outcome).toBe('failed')
+    expect(outcome.error?.message).toMatch(/the credentials provider did not answer/)
+    expect(firstSettled).toBe(false)
+    expect(prewarmLogs(logs)).toHaveLength(1)
+    expect(pools.counters().connectionsOpened).toBe(0)
+
+    // Act: the first request
+    pools.invocationStarted()
+    const { rows } = await pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok')
+
+    // Assess
+    expect(rows).toEqual([{ ok: 1 }])
+    expect(pools.counters().connectionsOpened).toBe(1)
+    expect(await countBackends(prefix)).toBe(1)
+    await sleep(150)
+    expect(prewarmLogs(logs)).toHaveLength(1)
+  })
+
+  it('does nothing on an ended registry, and never rejects', async () => {
+    const { pools } = testPools()
+    await pools.end()
+    expect((await pools.prewarm()).outcome).toBe('skipped')
+    expect(pools.counters().connectionsOpened).toBe(0)
+  })
+})

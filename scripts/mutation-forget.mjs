@@ -6,9 +6,10 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 
 // A test timeout; or a test server gone (refused connections, a replica's copy of its folder
-// failing), as when replica-sweep.cjs once stopped the main server mid-run: every later mutant was
-// "killed". A refusal a test meant (a closed port) is simply killed again.
-const suspect = /Exceeded timeout|ECONNREFUSED|Command failed: cp -a/
+// failing, or the pool's ConnectError wrapping such a refusal), as when replica-sweep.cjs once
+// stopped the main server mid-run: every later mutant was "killed". A refusal a test meant (a
+// closed port) is simply killed again.
+const suspect = /Exceeded timeout|ECONNREFUSED|Command failed: cp -a|Could not open a connection/
 
 const [path] = process.argv.slice(2)
 if (!path) throw new Error('usage: node scripts/mutation-forget.mjs <incremental file>')

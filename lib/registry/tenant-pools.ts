@@ -101,15 +101,7 @@ export class TenantPools {
    * const { rows } = await pools.forMaster({ deadline }).query('SELECT id FROM tenants WHERE status = $1', ['active'])
    */
   forMaster(limits: CallLimits = {}): TenantDb {
-    const scope: Scope = {
-      key: MASTER_KEY,
-      tenantId: null,
-      app: null,
-      schema: this.#ctx.options.masterSchema,
-      cluster: this.#ctx.options.mainCluster,
-      readOnly: false,
-      onReader: false,
-    }
+    const scope = this.#masterScope()
     return this.#db(() => scope, limitsOf(limits))
   }
 
@@ -132,25 +124,12 @@ export class TenantPools {
       Math.max(0, Number.isFinite(options.timeoutMs) ? (options.timeoutMs as number) : PREWARM_TIMEOUT_MS),
     )
     const ctx = this.#ctx
-    const scope: Scope = {
-      key: MASTER_KEY,
-      tenantId: null,
-      app: null,
-      schema: ctx.options.masterSchema,
-      cluster: ctx.options.mainCluster,
-      readOnly: false,
-      onReader: false,
-    }
+    const scope = this.#masterScope()
     // The credentials provider gets what is left of the bound, as a call's deadline bounds it.
-    let work: Promise<PrewarmOutcome>
-    try {
-      work = this.#checkout.prewarm(scope, { deadline: ctx.options.clock.now() + timeoutMs })
-    } catch (err) {
-      work = Promise.reject(err)
-    }
-    const settled = work
-      .then(
-        (outcome) => outcome,
+    const settled = rejectThrown(() =>
+      this.#checkout.prewarm(scope, { deadline: ctx.options.clock.now() + timeoutMs }),
+    )
+      .catch(
         (err: unknown): PrewarmOutcome => ({
           outcome: 'failed',
           error: err instanceof Error ? err : new Error(String(err)),
@@ -382,6 +361,19 @@ export class TenantPools {
 
   #scope(tenantId: string, { app, cluster, readOnly }: ScopeOptions): Scope {
     return this.#validated.scope(tenantId, app, cluster, readOnly)
+  }
+
+  // The master schema's scope, on the main cluster's writer.
+  #masterScope(): Scope {
+    return {
+      key: MASTER_KEY,
+      tenantId: null,
+      app: null,
+      schema: this.#ctx.options.masterSchema,
+      cluster: this.#ctx.options.mainCluster,
+      readOnly: false,
+      onReader: false,
+    }
   }
 
   // Not async functions: each returns Calls' own promise, as query() does (a layer of promises

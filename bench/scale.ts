@@ -47,7 +47,12 @@ const silent = { debug() {}, info() {}, warn() {}, error() {} }
 const tenantId = (i: number) => `sc${i}`
 // The same order id in every schema; its customer names the tenant whose schema answered.
 const MARKER = '00000000-0000-4000-8000-000000000001'
-const SELECT = 'SELECT customer FROM orders WHERE id = $1'
+// The backend's pid comes with the answer: which backend's catalog cache the request met.
+const SELECT = 'SELECT customer, pg_backend_pid() AS pid FROM orders WHERE id = $1'
+interface Answer {
+  customer: string
+  pid: number
+}
 
 const TARGETS = { memoryRatio: 4, sessionsPer1000: 20, p50Ratio: 1.1, wrong: 0 }
 
@@ -211,7 +216,7 @@ interface Design {
   name: string
   /** application_name of its backends, as a LIKE pattern. */
   appName: string
-  request: (tenant: string) => Promise<string | undefined>
+  request: (tenant: string) => Promise<Answer | undefined>
   /** New server sessions it has opened so far. */
   opened: () => number
   /** The most distinct schemas one of its connections has served (tenant-pools only). */
@@ -236,7 +241,7 @@ function designs(url: string): Design[] {
     {
       name: 'tenant-pools (defaults)',
       appName: 'sc-ours:%',
-      request: async (t) => (await pools.query<{ customer: string }>(t, SELECT, [MARKER])).rows[0]?.customer,
+      request: async (t) => (await pools.query<Answer>(t, SELECT, [MARKER])).rows[0],
       opened: () => pools.stats().counters.connectionsOpened,
       widest: () =>
         Math.max(0, ...pools.stats().logins.flatMap((l) => l.connections.map((c) => c.schemasServed))),
@@ -254,7 +259,7 @@ function designs(url: string): Design[] {
         const c = await shared.connect()
         try {
           await c.query(`SET search_path TO ${quoteIdent(pools.schemaOf(t))}`)
-          return (await c.query<{ customer: string }>(SELECT, [MARKER])).rows[0]?.customer
+          return (await c.query<Answer>(SELECT, [MARKER])).rows[0]
         } finally {
           c.release()
         }
@@ -326,17 +331,29 @@ async function main(): Promise<void> {
       return kb
     }
 
+    // The schemas each backend (by pid) has served: a request is the first of its schema on the
+    // backend that answered it (its catalog cache cold for it) or not, split to show what a cold
+    // cache costs.
+    const seen = new Map<number, Set<string>>()
+    const touched = (pid: number, t: string): boolean => {
+      const schemas = seen.get(pid) ?? new Set<string>()
+      seen.set(pid, schemas)
+      if (schemas.has(t)) return true
+      schemas.add(t)
+      return false
+    }
     progress(`warm-up: ${WARM_UP} requests on the hottest tenant per design`)
-    for (const d of list) for (let i = 0; i < WARM_UP; i++) await d.request(tenantId(0))
+    for (const d of list) {
+      for (let i = 0; i < WARM_UP; i++) {
+        const answer = await d.request(tenantId(0))
+        if (answer) touched(answer.pid, tenantId(0))
+      }
+    }
     const sessionsBefore = await sessions()
     const openedBefore = list.map((d) => d.opened())
     const latencies = list.map(() => [] as number[])
-    // Served one at a time, each design uses one backend at a time: a request is the first of its
-    // schema on that backend (its catalog cache cold for it) or not, split to show what a cold cache costs.
     const firstTouch = list.map(() => [] as number[])
     const warmTouch = list.map(() => [] as number[])
-    // The warm-up touched the hottest tenant's schema on each design's backend.
-    const seen = list.map(() => new Set([tenantId(0)]))
     const wrong = list.map(() => 0)
     const series: Array<Record<string, number | null>> = []
     const lastOpened = [...openedBefore]
@@ -362,16 +379,13 @@ async function main(): Promise<void> {
         const i = (b + k) % list.length
         const d = list[i] as Design
         for (const t of block) {
-          const openedAt = d.opened()
           const start = process.hrtime.bigint()
           const answer = await d.request(t)
           const ms = Number(process.hrtime.bigint() - start) / 1e6
           latencies[i]?.push(ms)
-          if (answer !== t) wrong[i] = (wrong[i] ?? 0) + 1
-          if (d.opened() !== openedAt) seen[i] = new Set()
-          const split = seen[i]?.has(t) ? warmTouch : firstTouch
+          if (answer?.customer !== t) wrong[i] = (wrong[i] ?? 0) + 1
+          const split = answer && touched(answer.pid, t) ? warmTouch : firstTouch
           split[i]?.push(ms)
-          seen[i]?.add(t)
           await largest(i)
         }
       }

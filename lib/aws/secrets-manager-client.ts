@@ -8,13 +8,27 @@ export type SecretsManagerSdk = typeof import('@aws-sdk/client-secrets-manager')
 let sdk: Promise<SecretsManagerSdk> | undefined
 let client: Promise<SecretsManagerClient> | undefined
 
-/** The SDK module, imported once. */
+/** The SDK module, loaded once. */
 export function secretsManagerSdk(): Promise<SecretsManagerSdk> {
-  sdk ??= import('@aws-sdk/client-secrets-manager').catch((err: unknown) => {
+  sdk ??= loadSdk().catch((err: unknown) => {
     sdk = undefined
     throw err
   })
   return sdk
+}
+
+// Required where require exists (the bundled handlers are CommonJS): import() goes through Node's ES
+// module loader, which lexes every CommonJS file the SDK loads for its exports, tens of milliseconds
+// of a cold start's first answer (docs/benchmarks.md, "Cold start"). An ES module build has no
+// require (esbuild's stand-in throws): there, import().
+function loadSdk(): Promise<SecretsManagerSdk> {
+  let required: SecretsManagerSdk
+  try {
+    required = require('@aws-sdk/client-secrets-manager')
+  } catch {
+    return import('@aws-sdk/client-secrets-manager')
+  }
+  return Promise.resolve(required)
 }
 
 /** The shared client, built from the environment (AWS_REGION, AWS_ENDPOINT_URL_SECRETS_MANAGER …). */

@@ -125,10 +125,9 @@ export class TenantPools {
     )
     const ctx = this.#ctx
     const scope = this.#masterScope()
+    const startedAt = ctx.options.clock.now()
     // The credentials provider gets what is left of the bound, as a call's deadline bounds it.
-    const settled = rejectThrown(() =>
-      this.#checkout.prewarm(scope, { deadline: ctx.options.clock.now() + timeoutMs }),
-    )
+    const settled = rejectThrown(() => this.#checkout.prewarm(scope, { deadline: startedAt + timeoutMs }))
       .catch(
         (err: unknown): PrewarmOutcome => ({
           outcome: 'failed',
@@ -166,8 +165,10 @@ export class TenantPools {
         }
         resolve(outcome)
       }
-      // Unref'd: a prewarm must not keep a process alive.
-      const timer = setTimeout(() => finish({ outcome: 'timedOut' }), timeoutMs).unref()
+      // Less what the start took: the provider's synchronous part (Secrets Manager's SDK is required
+      // there) is inside the bound. Unref'd: a prewarm must not keep a process alive.
+      const left = Math.max(0, startedAt + timeoutMs - ctx.options.clock.now())
+      const timer = setTimeout(() => finish({ outcome: 'timedOut' }), left).unref()
       void settled.then(finish)
     })
   }

@@ -224,6 +224,35 @@ describe('Behaviour: prewarm', () => {
     }
   })
 
+  it('counts its bound from the call: what the provider took before answering is inside it', async () => {
+    // Prepare: a provider whose synchronous part takes 900 ms of the 1000 (as requiring an SDK does),
+    // by the registry's clock; a database that never answers, and a connect timeout of 300 ms.
+    const port = await freePort()
+    const door = await gate(port, 'silent')
+    let now = 1_000_000
+    const { pools } = testPools({
+      connectionString: through(port),
+      connectTimeoutMs: 300,
+      clock: { now: () => now },
+      credentials: () => {
+        now += 900
+        return Promise.resolve(login)
+      },
+    })
+    try {
+      // Act
+      const outcome = await pools.prewarm({ timeoutMs: 1000 })
+
+      // Assess: the 100 ms left ran out before the connect timeout; a bound restarted after the
+      // provider's start (1000 ms) would have seen the attempt fail first.
+      expect(outcome).toEqual({ outcome: 'timedOut' })
+      expect(pools.counters().connectFailures).toBe(0)
+    } finally {
+      await pools.end()
+      await door.close()
+    }
+  })
+
   it('a credentials provider that never answers: resolved within the bound, logged once; the next query works', async () => {
     // Prepare: the first ask never settles
     const tenant = uniqueTenant('pw')

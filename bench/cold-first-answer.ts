@@ -36,18 +36,38 @@ const TENANT = 'acme'
 const SECRET_ID = 'cold/traffic'
 const targets = { firstAnswer: 1.15, prewarmedFirst: 1.5 }
 
+interface Parts {
+  /** From the first invocation's start to the Secrets Manager request: the SDK's load, the JS before. */
+  toSecretMs: number
+  /** The Secrets Manager request (the added delay included). */
+  secretMs: number
+  /** From the secret to the database socket. */
+  toConnectMs: number
+  /** The connection (TCP, TLS, SCRAM), the statements and the answer. */
+  connectToAnswerMs: number
+}
+
 interface Sample {
   spawnToAnswerMs: number
   bootMs: number
   initMs: number
   firstMs: number
   warmMs: number
+  /** Absent when the first invocation read no secret (a prewarm read it during init). */
+  parts?: Parts
 }
 
 // The child: loads the handler, waits GAP_MS, answers two GET /orders, reports each part.
+// Where its first invocation's time goes, from Node's diagnostics channels: the Secrets Manager
+// request's start and end, then the database socket's creation (the first socket after the secret).
 const driver = `
 const { performance } = require('node:perf_hooks')
 const bootMs = performance.now()
+const seen = []
+const dc = require('node:diagnostics_channel')
+for (const name of ['http.client.request.start', 'http.client.response.finish', 'net.client.socket']) {
+  dc.subscribe(name, () => seen.push([name, performance.now()]))
+}
 const event = {
   version: '2.0', rawPath: '/orders', headers: {}, queryStringParameters: undefined,
   requestContext: { http: { method: 'GET', path: '/orders' }, requestId: 'cold',
@@ -60,7 +80,18 @@ const initMs = performance.now() - t0
 setTimeout(async () => {
   const t1 = performance.now()
   const first = await handler(event, context)
-  const firstMs = performance.now() - t1
+  const answeredAt = performance.now()
+  const firstMs = answeredAt - t1
+  const at = (name, after) => seen.find(([n, t]) => n === name && t >= after)?.[1]
+  const secretStart = at('http.client.request.start', t1)
+  const secretEnd = secretStart === undefined ? undefined : at('http.client.response.finish', secretStart)
+  const dbSocket = secretEnd === undefined ? undefined : at('net.client.socket', secretEnd)
+  const parts = dbSocket === undefined ? undefined : {
+    toSecretMs: secretStart - t1,
+    secretMs: secretEnd - secretStart,
+    toConnectMs: dbSocket - secretEnd,
+    connectToAnswerMs: answeredAt - dbSocket,
+  }
   process.stdout.write('answered\\n')
   const t2 = performance.now()
   const second = await handler(event, context)
@@ -69,7 +100,7 @@ setTimeout(async () => {
     process.stderr.write('answered ' + first.statusCode + ' ' + first.body + '\\n')
     process.exit(1)
   }
-  process.stdout.write(JSON.stringify({ bootMs, initMs, firstMs, warmMs }) + '\\n')
+  process.stdout.write(JSON.stringify({ bootMs, initMs, firstMs, warmMs, parts }) + '\\n')
   process.exit(0)
 }, Number(process.env.BENCH_GAP_MS))
 `
@@ -246,7 +277,10 @@ async function main(): Promise<void> {
     }
     const row = (name: keyof typeof arms) => {
       const s = samples[name]
-      const m = (k: keyof Sample) => +median(s.map((x) => x[k])).toFixed(1)
+      const m = (k: Exclude<keyof Sample, 'parts'>) => +median(s.map((x) => x[k])).toFixed(1)
+      const withParts = s.flatMap((x) => (x.parts ? [x.parts] : []))
+      const part = (k: keyof Parts) =>
+        withParts.length ? +median(withParts.map((x) => x[k])).toFixed(1) : undefined
       return {
         arm: name,
         spawnToAnswerMs: m('spawnToAnswerMs'),
@@ -254,6 +288,12 @@ async function main(): Promise<void> {
         initMs: m('initMs'),
         firstMs: m('firstMs'),
         warmMs: m('warmMs'),
+        parts: {
+          toSecretMs: part('toSecretMs'),
+          secretMs: part('secretMs'),
+          toConnectMs: part('toConnectMs'),
+          connectToAnswerMs: part('connectToAnswerMs'),
+        },
       }
     }
     const rows = names.map(row)
@@ -270,6 +310,18 @@ async function main(): Promise<void> {
     for (const r of rows) {
       console.log(
         `| ${r.arm} | ${r.spawnToAnswerMs} ms | ${r.bootMs} ms | ${r.initMs} ms | ${r.firstMs} ms | ${r.warmMs} ms |`,
+      )
+    }
+    console.log('\nthe first invocation, in parts (medians; a prewarmed one read its secret during init):\n')
+    console.log(
+      '| arm | to the secret request (SDK load) | secret read | to the database socket | connect, statements, answer |',
+    )
+    console.log('|---|---|---|---|---|')
+    const cell = (ms: number | undefined) => (ms === undefined ? '–' : `${ms} ms`)
+    for (const r of rows) {
+      const p = r.parts
+      console.log(
+        `| ${r.arm} | ${cell(p.toSecretMs)} | ${cell(p.secretMs)} | ${cell(p.toConnectMs)} | ${cell(p.connectToAnswerMs)} |`,
       )
     }
     const ratio = ours.spawnToAnswerMs / bareRow.spawnToAnswerMs

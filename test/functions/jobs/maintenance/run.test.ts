@@ -275,6 +275,46 @@ describe('Job: maintenance', () => {
     expect(await finish(master, pass, 'l1', 'slow', { ok: true })).toBe(false)
   }, 60_000)
 
+  it('analyzes every table of each tenant’s schema, one made outside the migrations too, and no other schema’s', async () => {
+    // Prepare: a table of the tenant's own beside the migrations' ones, and one in a schema that is
+    // no tenant's. reltuples is -1 until a table is first analyzed (or vacuumed).
+    const w = await world(['an1', 'an2'])
+    const outside = `${w.schemaPrefix}zz_outside`
+    await withAdmin(async (admin) => {
+      await admin.query(`CREATE TABLE ${w.schemaPrefix}an1.notes (body text)`)
+      await admin.query(`CREATE SCHEMA ${outside}`)
+      await admin.query(`CREATE TABLE ${outside}.notes (body text)`)
+    })
+    const tables = (schema: string) =>
+      withAdmin(async (admin) => {
+        const { rows } = await admin.query<{ name: string; reltuples: number }>(
+          `SELECT c.relname AS name, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY c.relname`,
+          [schema],
+        )
+        return rows
+      })
+    expect(await tables(`${w.schemaPrefix}an1`)).toContainEqual({ name: 'notes', reltuples: -1 })
+
+    // Act
+    expect(await w.run()).toMatchObject({ processed: 2, failed: 0, passComplete: true })
+
+    // Assess: every table of both tenants analyzed, the outsider's not
+    for (const tenant of ['an1', 'an2']) {
+      const analyzed = await tables(`${w.schemaPrefix}${tenant}`)
+      expect(analyzed.map((t) => t.name)).toEqual(
+        expect.arrayContaining([
+          'order_lines',
+          'orders',
+          'schema_migrations',
+          ...(tenant === 'an1' ? ['notes'] : []),
+        ]),
+      )
+      expect(analyzed.filter((t) => t.reltuples < 0)).toEqual([])
+    }
+    expect(await tables(outside)).toEqual([{ name: 'notes', reltuples: -1 }])
+  }, 60_000)
+
   it('reaps idle sessions of per-tenant roles and of tenant traffic’s role when asked to', async () => {
     const w = await world([])
     await w.pools.end()

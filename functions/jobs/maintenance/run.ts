@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import { escapeIdentifier } from 'pg'
 import { type Log, type Migration, migrate, sqlState, type TenantPools } from '../../../lib'
-import { claimNext, closeIfComplete, currentPass, finish, remaining } from './progress'
+import { type ClaimCursor, claimNext, closeIfComplete, currentPass, finish, remaining } from './progress'
 import { reapZombies } from './reaper'
 
 const defaults = {
@@ -150,13 +150,15 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
   // loop checks the same, so a run whose time is up never keeps looking for work.
   const inTime = () =>
     o.remainingMs() >= o.safetyMarginMs && (o.deadline === undefined || Date.now() < o.deadline)
+  // Shared by the workers: each claim goes on after the run's last one.
+  const cursor: ClaimCursor = {}
   const worker = async () => {
     for (;;) {
       if (!inTime()) {
         outOfTime = true
         return
       }
-      const tenantId = await claimNext(master, pass, o.runner, o.leaseMs, inTime)
+      const tenantId = await claimNext(master, pass, o.runner, o.leaseMs, inTime, cursor)
       if (tenantId === undefined) {
         if (!inTime()) outOfTime = true
         return

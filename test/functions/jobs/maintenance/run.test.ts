@@ -3,7 +3,12 @@
 import { randomBytes } from 'node:crypto'
 import { Client } from 'pg'
 import { migrateMaster, provisionTenant } from '../../../../functions/admin/provision'
-import { claimNext, currentPass, finish } from '../../../../functions/jobs/maintenance/progress'
+import {
+  type ClaimCursor,
+  claimNext,
+  currentPass,
+  finish,
+} from '../../../../functions/jobs/maintenance/progress'
 import {
   type MaintenanceOptions,
   type MaintenanceSummary,
@@ -259,6 +264,33 @@ describe('Job: maintenance', () => {
     expect(summary).toMatchObject({ pass: second, processed: 0, failed: 0, passComplete: false })
     // With the time already up, a claim does not even try
     expect(await claimNext(master, second, 'A', 60_000, () => false)).toBeUndefined()
+  }, 30_000)
+
+  it('claims on after its cursor, then goes back for a tenant before it: one added mid-pass, one whose lease expired', async () => {
+    // Prepare: b1 leased by a runner that will not finish (1 ms lease)
+    const w = await world(['b1', 'b2', 'b3'])
+    const master = w.pools.master
+    const pass = await currentPass(master)
+    expect(await claimNext(master, pass, 'crashed', 1)).toBe('b1')
+    await sleep(20)
+    const cursor: ClaimCursor = {}
+    const claim = () => claimNext(master, pass, 'A', 60_000, undefined, cursor)
+
+    // Act + Assess: in id order after the cursor, b1's expired lease included
+    expect(await claim()).toBe('b1')
+    expect(await claim()).toBe('b2')
+    await provisionTenant(w.pools, 'a0')
+    expect(await claim()).toBe('b3')
+    expect(cursor.after).toBe('b3')
+    // Nothing after b3: from the first tenant again, where a0 sorts
+    expect(await claim()).toBe('a0')
+    expect(await claim()).toBeUndefined()
+    expect((await progressOf(w, pass)).map((r) => [r.tenant_id, r.runner])).toEqual([
+      ['a0', 'A'],
+      ['b1', 'A'],
+      ['b2', 'A'],
+      ['b3', 'A'],
+    ])
   }, 30_000)
 
   it('does not count work whose lease was lost to another runner', async () => {

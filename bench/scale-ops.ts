@@ -136,6 +136,13 @@ async function main(): Promise<void> {
     report({ provisioning, passes: [configured, resumed], catalog, walks, tooMany, fleet })
   } finally {
     await deployed.resetTenantPools().catch(() => {})
+    // The maintenance job's registry lives in its module, as in a warm Lambda: its idle connections
+    // are ended here, so that the server stops at once.
+    await monitor
+      .query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      )
+      .catch(() => {})
     await pools.end().catch(() => {})
     await monitor.end().catch(() => {})
     await server.stop()

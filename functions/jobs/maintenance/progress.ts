@@ -36,27 +36,44 @@ export interface ClaimCursor {
   after?: string
 }
 
+export interface ClaimOptions {
+  /** False once the run's time is up: no claim is tried then. */
+  inTime?: () => boolean
+  /** Shared by a run's workers. */
+  cursor?: ClaimCursor
+  /** Tenants looked at per statement, in id order (100). */
+  batch?: number
+}
+
 /**
- * Claims the next claimable tenant of the pass, after `cursor` (shared by a run's workers) and then,
- * if none is left after it, from the first: tenants added mid-pass and leases that expired are
- * candidates too, wherever they sort. Returns undefined when none is left to claim, or once
- * `inTime()` says the run's time is up.
+ * Claims the next claimable tenant of the pass, after the cursor and then, if none is left after it,
+ * from the first: tenants added mid-pass and leases that expired are candidates too, wherever they
+ * sort. Each statement looks at one batch of tenants, taken from the primary key in id order whatever
+ * the planner thinks of the tables' sizes, so a claim never reads the whole catalog in one go.
+ * Returns undefined when no tenant is left to claim, or once `inTime()` says the run's time is up.
  */
 export async function claimNext(
   master: TenantDb,
   pass: number,
   runner: string,
   leaseMs: number,
-  inTime: () => boolean = () => true,
-  cursor: ClaimCursor = {},
-) {
+  { inTime = () => true, cursor = {}, batch = 100 }: ClaimOptions = {},
+): Promise<string | undefined> {
+  // From the first tenant: '' sorts before every tenant id, which is never empty.
+  let from = cursor.after ?? ''
+  // Whether this walk has been through the first tenant: its reaching the last one then means
+  // that none is left to claim.
+  let wrapped = from === ''
   while (inTime()) {
-    const after = cursor.after
-    // The candidate is returned beside the claim, so that a candidate another runner took first is
-    // told apart from none at all.
-    const { rows } = await master.query<{ candidate: string | null; claimed: string | null }>(
-      `WITH next AS (SELECT t.id FROM tenants t WHERE ${CLAIMABLE} AND ($4::text IS NULL OR t.id > $4)
-                      ORDER BY t.id LIMIT 1),
+    // The candidate and the batch's last id are returned beside the claim, so that a candidate
+    // another runner took first, a batch with none, and the end of the catalog are told apart.
+    const { rows } = await master.query<{
+      candidate: string | null
+      claimed: string | null
+      last: string | null
+    }>(
+      `WITH batch AS MATERIALIZED (SELECT id, status FROM tenants WHERE id > $4 ORDER BY id LIMIT $5),
+            next AS (SELECT t.id FROM batch t WHERE ${CLAIMABLE} ORDER BY t.id LIMIT 1),
             claimed AS (
               INSERT INTO maintenance_progress (pass_id, tenant_id, status, runner, lease_until)
               SELECT $1, id, 'running', $2, clock_timestamp() + make_interval(secs => $3::float8 / 1000) FROM next
@@ -64,20 +81,29 @@ export async function claimNext(
                  SET runner = EXCLUDED.runner, lease_until = EXCLUDED.lease_until, started_at = clock_timestamp()
                WHERE maintenance_progress.status = 'running' AND maintenance_progress.lease_until <= clock_timestamp()
               RETURNING tenant_id)
-       SELECT (SELECT id FROM next) AS candidate, (SELECT tenant_id FROM claimed) AS claimed`,
-      [pass, runner, leaseMs, after ?? null],
+       SELECT (SELECT id FROM next) AS candidate, (SELECT tenant_id FROM claimed) AS claimed,
+              (SELECT max(id) FROM batch) AS last`,
+      [pass, runner, leaseMs, from, batch],
     )
-    const { candidate, claimed } = rows[0] ?? { candidate: null, claimed: null }
+    const { candidate, claimed, last } = rows[0] ?? { candidate: null, claimed: null, last: null }
     if (claimed !== null) {
       cursor.after = claimed
       return claimed
     }
-    // Another runner took the candidate first: it is leased now, look past it.
-    if (candidate !== null) cursor.after = candidate
-    // None after the cursor: once more from the first tenant.
-    else if (after !== undefined) cursor.after = undefined
-    // None from the first tenant either: nothing is left to claim.
-    else return undefined
+    if (candidate !== null) {
+      // Another runner took the candidate first: it is leased now, look past it.
+      from = candidate
+    } else if (last !== null) {
+      // None claimable in this batch: the next one.
+      from = last
+    } else if (!wrapped) {
+      // None after the cursor: once more from the first tenant.
+      from = ''
+      wrapped = true
+    } else {
+      cursor.after = undefined
+      return undefined
+    }
   }
   return undefined
 }

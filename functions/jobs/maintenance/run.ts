@@ -158,7 +158,7 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
         outOfTime = true
         return
       }
-      const tenantId = await claimNext(master, pass, o.runner, o.leaseMs, inTime, cursor)
+      const tenantId = await claimNext(master, pass, o.runner, o.leaseMs, { inTime, cursor })
       if (tenantId === undefined) {
         if (!inTime()) outOfTime = true
         return

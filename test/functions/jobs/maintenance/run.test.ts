@@ -263,7 +263,7 @@ describe('Job: maintenance', () => {
     const summary = await w.run({ deadline: Date.now() + 1_000 })
     expect(summary).toMatchObject({ pass: second, processed: 0, failed: 0, passComplete: false })
     // With the time already up, a claim does not even try
-    expect(await claimNext(master, second, 'A', 60_000, () => false)).toBeUndefined()
+    expect(await claimNext(master, second, 'A', 60_000, { inTime: () => false })).toBeUndefined()
   }, 30_000)
 
   it('claims on after its cursor, then goes back for a tenant before it: one added mid-pass, one whose lease expired', async () => {
@@ -274,7 +274,7 @@ describe('Job: maintenance', () => {
     expect(await claimNext(master, pass, 'crashed', 1)).toBe('b1')
     await sleep(20)
     const cursor: ClaimCursor = {}
-    const claim = () => claimNext(master, pass, 'A', 60_000, undefined, cursor)
+    const claim = () => claimNext(master, pass, 'A', 60_000, { cursor, batch: 2 })
 
     // Act + Assess: in id order after the cursor, b1's expired lease included
     expect(await claim()).toBe('b1')

@@ -6,6 +6,7 @@ import tenants from './0001_tenants'
 import maintenance from './0002_maintenance'
 import placement from './0003_placement'
 import oldCopy from './0004_old_copy'
+import maintenanceRunning from './0005_maintenance_running'
 
 /**
  * The master schema's migrations: the tenant catalog (`tenants`: status, cluster, a move's state)
@@ -20,4 +21,5 @@ export const masterMigrations: Migration[] = [
   { version: '0002_maintenance', sql: maintenance },
   { version: '0003_placement', sql: placement },
   { version: '0004_old_copy', sql: oldCopy },
+  { version: '0005_maintenance_running', sql: maintenanceRunning },
 ]

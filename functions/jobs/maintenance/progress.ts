@@ -19,8 +19,7 @@ export async function currentPass(master: TenantDb): Promise<number> {
 }
 
 // Tenants of the pass that may be claimed now: active, not done or failed in this pass, and not
-// held by a live lease of any pass (an older pass closed under a slow runner keeps it busy). The
-// claim and the count of what is left to claim use this one condition, so they always agree.
+// held by a live lease of any pass (an older pass closed under a slow runner keeps it busy).
 const CLAIMABLE = `t.status = 'active'
   AND NOT EXISTS (SELECT 1 FROM maintenance_progress p
                    WHERE p.pass_id = $1 AND p.tenant_id = t.id
@@ -29,41 +28,84 @@ const CLAIMABLE = `t.status = 'active'
                    WHERE p.tenant_id = t.id AND p.status = 'running' AND p.lease_until > clock_timestamp())`
 
 /**
- * Claims the next claimable tenant of the pass. Tenants added mid-pass are candidates too. Returns
- * undefined when none is left to claim, or once `inTime()` says the run's time is up.
+ * Where a run's claims go on from: the last tenant it claimed. Claims walk the tenants in id order,
+ * and one that started from the first tenant every time would step over every tenant already done
+ * in the pass, making a pass quadratic in the tenant count.
+ */
+export interface ClaimCursor {
+  after?: string
+}
+
+export interface ClaimOptions {
+  /** False once the run's time is up: no claim is tried then. */
+  inTime?: () => boolean
+  /** Shared by a run's workers. */
+  cursor?: ClaimCursor
+  /** Tenants looked at per statement, in id order (100). */
+  batch?: number
+}
+
+/**
+ * Claims the next claimable tenant of the pass, after the cursor and then, if none is left after it,
+ * from the first: tenants added mid-pass and leases that expired are candidates too, wherever they
+ * sort. Each statement looks at one batch of tenants, taken from the primary key in id order whatever
+ * the planner thinks of the tables' sizes, so a claim never reads the whole catalog in one go.
+ * Returns undefined when no tenant is left to claim, or once `inTime()` says the run's time is up.
  */
 export async function claimNext(
   master: TenantDb,
   pass: number,
   runner: string,
   leaseMs: number,
-  inTime: () => boolean = () => true,
-) {
+  { inTime = () => true, cursor = {}, batch = 100 }: ClaimOptions = {},
+): Promise<string | undefined> {
+  // From the first tenant: '' sorts before every tenant id, which is never empty.
+  let from = cursor.after ?? ''
+  // Whether this walk has been through the first tenant: its reaching the last one then means
+  // that none is left to claim.
+  let wrapped = from === ''
   while (inTime()) {
-    const { rows } = await master.query<{ tenant_id: string }>(
-      `WITH next AS (SELECT t.id FROM tenants t WHERE ${CLAIMABLE} ORDER BY t.id LIMIT 1)
-       INSERT INTO maintenance_progress (pass_id, tenant_id, status, runner, lease_until)
-       SELECT $1, id, 'running', $2, clock_timestamp() + make_interval(secs => $3::float8 / 1000) FROM next
-       ON CONFLICT (pass_id, tenant_id) DO UPDATE
-          SET runner = EXCLUDED.runner, lease_until = EXCLUDED.lease_until, started_at = clock_timestamp()
-        WHERE maintenance_progress.status = 'running' AND maintenance_progress.lease_until <= clock_timestamp()
-       RETURNING tenant_id`,
-      [pass, runner, leaseMs],
+    // The candidate and the batch's last id are returned beside the claim, so that a candidate
+    // another runner took first, a batch with none, and the end of the catalog are told apart.
+    const { rows } = await master.query<{
+      candidate: string | null
+      claimed: string | null
+      last: string | null
+    }>(
+      `WITH batch AS MATERIALIZED (SELECT id, status FROM tenants WHERE id > $4 ORDER BY id LIMIT $5),
+            next AS (SELECT t.id FROM batch t WHERE ${CLAIMABLE} ORDER BY t.id LIMIT 1),
+            claimed AS (
+              INSERT INTO maintenance_progress (pass_id, tenant_id, status, runner, lease_until)
+              SELECT $1, id, 'running', $2, clock_timestamp() + make_interval(secs => $3::float8 / 1000) FROM next
+              ON CONFLICT (pass_id, tenant_id) DO UPDATE
+                 SET runner = EXCLUDED.runner, lease_until = EXCLUDED.lease_until, started_at = clock_timestamp()
+               WHERE maintenance_progress.status = 'running' AND maintenance_progress.lease_until <= clock_timestamp()
+              RETURNING tenant_id)
+       SELECT (SELECT id FROM next) AS candidate, (SELECT tenant_id FROM claimed) AS claimed,
+              (SELECT max(id) FROM batch) AS last`,
+      [pass, runner, leaseMs, from, batch],
     )
-    if (rows[0]) return rows[0].tenant_id
-    // Nothing returned: either nothing is left to claim, or another runner took the candidate first.
-    if ((await claimable(master, pass)) === 0) return undefined
+    const { candidate, claimed, last } = rows[0] ?? { candidate: null, claimed: null, last: null }
+    if (claimed !== null) {
+      cursor.after = claimed
+      return claimed
+    }
+    if (candidate !== null) {
+      // Another runner took the candidate first: it is leased now, look past it.
+      from = candidate
+    } else if (last !== null) {
+      // None claimable in this batch: the next one.
+      from = last
+    } else if (!wrapped) {
+      // None after the cursor: once more from the first tenant.
+      from = ''
+      wrapped = true
+    } else {
+      cursor.after = undefined
+      return undefined
+    }
   }
   return undefined
-}
-
-/** Tenants that claimNext could claim now. */
-export async function claimable(master: TenantDb, pass: number): Promise<number> {
-  const { rows } = await master.query<{ n: string }>(
-    `SELECT count(*) AS n FROM tenants t WHERE ${CLAIMABLE}`,
-    [pass],
-  )
-  return Number(rows[0]?.n)
 }
 
 /** Active tenants of the pass not yet done or failed, nor held by a live lease of this pass. */

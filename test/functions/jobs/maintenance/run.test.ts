@@ -3,7 +3,12 @@
 import { randomBytes } from 'node:crypto'
 import { Client } from 'pg'
 import { migrateMaster, provisionTenant } from '../../../../functions/admin/provision'
-import { claimNext, currentPass, finish } from '../../../../functions/jobs/maintenance/progress'
+import {
+  type ClaimCursor,
+  claimNext,
+  currentPass,
+  finish,
+} from '../../../../functions/jobs/maintenance/progress'
 import {
   type MaintenanceOptions,
   type MaintenanceSummary,
@@ -258,7 +263,34 @@ describe('Job: maintenance', () => {
     const summary = await w.run({ deadline: Date.now() + 1_000 })
     expect(summary).toMatchObject({ pass: second, processed: 0, failed: 0, passComplete: false })
     // With the time already up, a claim does not even try
-    expect(await claimNext(master, second, 'A', 60_000, () => false)).toBeUndefined()
+    expect(await claimNext(master, second, 'A', 60_000, { inTime: () => false })).toBeUndefined()
+  }, 30_000)
+
+  it('claims on after its cursor, then goes back for a tenant before it: one added mid-pass, one whose lease expired', async () => {
+    // Prepare: b1 leased by a runner that will not finish (1 ms lease)
+    const w = await world(['b1', 'b2', 'b3'])
+    const master = w.pools.master
+    const pass = await currentPass(master)
+    expect(await claimNext(master, pass, 'crashed', 1)).toBe('b1')
+    await sleep(20)
+    const cursor: ClaimCursor = {}
+    const claim = () => claimNext(master, pass, 'A', 60_000, { cursor, batch: 2 })
+
+    // Act + Assess: in id order after the cursor, b1's expired lease included
+    expect(await claim()).toBe('b1')
+    expect(await claim()).toBe('b2')
+    await provisionTenant(w.pools, 'a0')
+    expect(await claim()).toBe('b3')
+    expect(cursor.after).toBe('b3')
+    // Nothing after b3: from the first tenant again, where a0 sorts
+    expect(await claim()).toBe('a0')
+    expect(await claim()).toBeUndefined()
+    expect((await progressOf(w, pass)).map((r) => [r.tenant_id, r.runner])).toEqual([
+      ['a0', 'A'],
+      ['b1', 'A'],
+      ['b2', 'A'],
+      ['b3', 'A'],
+    ])
   }, 30_000)
 
   it('does not count work whose lease was lost to another runner', async () => {
@@ -273,6 +305,46 @@ describe('Job: maintenance', () => {
     expect(summary).toMatchObject({ processed: 1, passComplete: true })
     // The slow runner's late outcome is refused, so it cannot be counted twice.
     expect(await finish(master, pass, 'l1', 'slow', { ok: true })).toBe(false)
+  }, 60_000)
+
+  it('analyzes every table of each tenant’s schema, one made outside the migrations too, and no other schema’s', async () => {
+    // Prepare: a table of the tenant's own beside the migrations' ones, and one in a schema that is
+    // no tenant's. reltuples is -1 until a table is first analyzed (or vacuumed).
+    const w = await world(['an1', 'an2'])
+    const outside = `${w.schemaPrefix}zz_outside`
+    await withAdmin(async (admin) => {
+      await admin.query(`CREATE TABLE ${w.schemaPrefix}an1.notes (body text)`)
+      await admin.query(`CREATE SCHEMA ${outside}`)
+      await admin.query(`CREATE TABLE ${outside}.notes (body text)`)
+    })
+    const tables = (schema: string) =>
+      withAdmin(async (admin) => {
+        const { rows } = await admin.query<{ name: string; reltuples: number }>(
+          `SELECT c.relname AS name, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY c.relname`,
+          [schema],
+        )
+        return rows
+      })
+    expect(await tables(`${w.schemaPrefix}an1`)).toContainEqual({ name: 'notes', reltuples: -1 })
+
+    // Act
+    expect(await w.run()).toMatchObject({ processed: 2, failed: 0, passComplete: true })
+
+    // Assess: every table of both tenants analyzed, the outsider's not
+    for (const tenant of ['an1', 'an2']) {
+      const analyzed = await tables(`${w.schemaPrefix}${tenant}`)
+      expect(analyzed.map((t) => t.name)).toEqual(
+        expect.arrayContaining([
+          'order_lines',
+          'orders',
+          'schema_migrations',
+          ...(tenant === 'an1' ? ['notes'] : []),
+        ]),
+      )
+      expect(analyzed.filter((t) => t.reltuples < 0)).toEqual([])
+    }
+    expect(await tables(outside)).toEqual([{ name: 'notes', reltuples: -1 }])
   }, 60_000)
 
   it('reaps idle sessions of per-tenant roles and of tenant traffic’s role when asked to', async () => {

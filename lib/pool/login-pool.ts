@@ -221,8 +221,8 @@ export class LoginPool implements BudgetClaimant {
     return idle
   }
 
-  // The newest idle connection bound to `scope` that has served it (the warm path: no allocation,
-  // and almost always the last one looked at), else one to rebind (or never handed out yet): one whose backend served the scope's schema before
+  // The newest idle connection bound to `scope` (the warm path: no allocation, and almost always
+  // the last one looked at), else one to rebind: one whose backend served the scope's schema before
   // (its catalog cache holds it already), else the one that served the fewest schemas, the one idle
   // longest among equals, so that each backend sees a share of the tenants and reaches its
   // maxSchemasPerConnection late. That one is passed over while it has served half its bound and a
@@ -232,9 +232,7 @@ export class LoginPool implements BudgetClaimant {
   #takeIdle(scope: ScopeUse, now: number): PooledConnection | undefined {
     for (let i = this.#idle.length - 1; i >= 0; i--) {
       const conn = this.#idle[i] as PooledConnection
-      // One never handed out (a prewarm's, a spare) is bound to a scope but has served nothing: a
-      // connection that served the schema comes first, below, and it the next.
-      if (conn.boundTo !== scope || conn.schemasServed.size === 0) continue
+      if (conn.boundTo !== scope) continue
       if (this.#stale(conn, now)) {
         this.#destroy(conn)
         continue

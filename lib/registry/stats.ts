@@ -147,9 +147,8 @@ export const newCounters = () => ({
   /** Closed at their release, having served maxSchemasPerConnection distinct schemas. */
   connectionsRetiredBySchemas: 0,
   /**
-   * Spare connections opened (or tried: a failure also counts in connectFailures) for no call, once
-   * the connection that would take a new schema had served half of maxSchemasPerConnection, so that
-   * many tenants spread over the budget.
+   * Spare connections opened for no call once the connection that would take a new schema had served
+   * half of maxSchemasPerConnection, so that many tenants spread over the budget.
    */
   connectionsOpenedToSpread: 0,
   connectionsLost: 0,

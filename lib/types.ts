@@ -113,8 +113,6 @@ export interface PoolEvents {
   lost(key: string, err: Error): void
   /** A connection that had served maxSchemasPerConnection schemas was closed at its release. */
   retiredBySchemas(key: string): void
-  /** A spare connection is being opened, for no call, to spread new schemas over (see maxSchemasPerConnection). */
-  spreading(key: string): void
 }
 
 /**

@@ -37,11 +37,6 @@ export class ConnectionBudget {
     return this.#queue.length
   }
 
-  /** A claim made now would be granted at once, queueing behind nobody and closing nothing. */
-  get free(): boolean {
-    return this.#used < this.limit && this.#queue.length === 0
-  }
-
   /** When the longest waiting claim of another claimant than `except` was queued, if any. */
   oldestClaimSince(except: BudgetClaimant): number | undefined {
     // Asked on every release: with nobody queued (the warm path) it allocates nothing.

@@ -7,15 +7,7 @@ import type { BudgetClaimant, ConnectionBudget } from './budget'
 /** What a login pool needs of a budget: ConnectionBudget, or a cluster's capped share of one. */
 export type Budget = Pick<
   ConnectionBudget,
-  | 'limit'
-  | 'used'
-  | 'waiting'
-  | 'free'
-  | 'claim'
-  | 'withdraw'
-  | 'release'
-  | 'releaseWhen'
-  | 'oldestClaimSince'
+  'limit' | 'used' | 'waiting' | 'claim' | 'withdraw' | 'release' | 'releaseWhen' | 'oldestClaimSince'
 >
 
 export class CappedBudget implements Budget {
@@ -42,11 +34,6 @@ export class CappedBudget implements Budget {
 
   get waiting(): number {
     return this.#own.waiting
-  }
-
-  /** Free at the cap and in the environment's budget alike. */
-  get free(): boolean {
-    return this.#own.free && this.#parent.free
   }
 
   claim(claimant: BudgetClaimant): void {

@@ -13,7 +13,7 @@ export class PooledConnection {
   freedInInvocation = 0
   /** Checkouts it has served (0: opened for the checkout that gets it). */
   checkouts = 0
-  /** Opened for no call (a prewarm, a spare): its first checkout reuses it, it was not opened for it. */
+  /** Opened by a prewarm, for no call: its first checkout reuses it, it was not opened for it. */
   prewarmed = false
   /**
    * The distinct schemas of the scopes it was handed to: its backend keeps their catalog cache until

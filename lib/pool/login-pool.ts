@@ -1,8 +1,8 @@
 // The physical connections of one login (endpoint, database and user), shared by every scope that
 // logs in the same way. A scope takes an idle connection already bound to it if there is one, else
 // an idle one that served its schema before, else the idle one that served the fewest schemas (the
-// registry rebinds it in one round trip) unless that one has served half its bound and the budget
-// has room for a new one, else a new one within the environment's budget, else it waits. A connection that has served maxSchemasPerConnection schemas is closed at its release.
+// registry rebinds it in one round trip), else a new one within the environment's budget, else it
+// waits. A connection that has served maxSchemasPerConnection schemas is closed at its release.
 // Not pg.Pool: every connection here must first win a slot of the environment-wide budget, the
 // registry must be able to close another login's idle connection to free one, and a per-scope
 // limit applies to connections in use. pg.Pool offers none of that without reaching into it.
@@ -70,8 +70,7 @@ const KILLED_AT_LOGIN_RETRIES = 1
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
-// A prewarm, or a spare (see #spreadFrom), whose budget claim is being made: the slot it wins opens
-// a connection for no caller.
+// A prewarm whose budget claim is being made: the slot it wins opens a connection for no caller.
 interface Prewarm {
   scope: ScopeUse
   done: (outcome: PrewarmOutcome) => void
@@ -225,10 +224,8 @@ export class LoginPool implements BudgetClaimant {
   // the last one looked at), else one to rebind: one whose backend served the scope's schema before
   // (its catalog cache holds it already), else the one that served the fewest schemas, the one idle
   // longest among equals, so that each backend sees a share of the tenants and reaches its
-  // maxSchemasPerConnection late. That one is passed over while it has served half its bound and a
-  // budget slot is free now (see #spreads). Otherwise any idle connection does rather than a wait.
-  // The sweep runs at most once an interval: what it would have closed is closed now instead of
-  // handed out.
+  // maxSchemasPerConnection late. Any idle connection does rather than a wait. The sweep runs at
+  // most once an interval: what it would have closed is closed now instead of handed out.
   #takeIdle(scope: ScopeUse, now: number): PooledConnection | undefined {
     for (let i = this.#idle.length - 1; i >= 0; i--) {
       const conn = this.#idle[i] as PooledConnection
@@ -256,34 +253,8 @@ export class LoginPool implements BudgetClaimant {
       if (best === undefined || conn.schemasServed.size < best.schemasServed.size) best = conn
       i++
     }
-    if (best === undefined) return undefined
-    if (!best.schemasServed.has(schema)) this.#spreadFrom(best, scope)
-    this.#unpark(best)
+    if (best) this.#unpark(best)
     return best
-  }
-
-  // A new schema goes to `fewest`, the idle connection that served the fewest. Once that one has
-  // served half of maxSchemasPerConnection, and a budget slot is free now (no other login waits for
-  // it, nothing idle is closed for it), a spare connection is opened beside it for the schemas to
-  // come. Served one at a time, many tenants would otherwise all go through one backend, which
-  // reaches the bound and is replaced by one with a cold cache again and again; spread, each backend
-  // keeps a share of them warm. A few tenants keep to one connection. The spare is opened for no
-  // caller, as a prewarm is: no call waits for it, and its failure is counted, not answered.
-  #spreadFrom(fewest: PooledConnection, scope: ScopeUse): void {
-    const max = this.#config.maxSchemasPerConnection
-    if (max === 0 || fewest.schemasServed.size * 2 < max || !this.#config.budget.free) return
-    if (this.#prewarm || this.#opening > 0 || this.#claims > 0 || this.#waiters.length > 0) return
-    const spare: Prewarm = {
-      scope,
-      done: (outcome) => {
-        if (outcome.outcome === 'failed' && outcome.error) this.#config.events.connectFailed(outcome.error)
-      },
-    }
-    this.#prewarm = spare
-    this.#claims++
-    // Granted at once (the slot is free): granted() opens it for no caller.
-    this.#config.budget.claim(this)
-    this.#config.events.spreading(this.key)
   }
 
   #unpark(conn: PooledConnection): void {

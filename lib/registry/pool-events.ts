@@ -28,7 +28,6 @@ export function poolEvents(c: OwnCounters, log: Log, closeAllIdle: () => number)
     },
     // Routine (a few an hour at most): counted, not logged.
     retiredBySchemas: () => c.connectionsRetiredBySchemas++,
-    spreading: () => c.connectionsOpenedToSpread++,
     lost: (key, err) => {
       c.connectionsLost++
       if (isServerKill(err)) c.serverKills++

@@ -146,11 +146,6 @@ export const newCounters = () => ({
   deadlinesExceeded: 0,
   /** Closed at their release, having served maxSchemasPerConnection distinct schemas. */
   connectionsRetiredBySchemas: 0,
-  /**
-   * Spare connections opened for no call once the connection that would take a new schema had served
-   * half of maxSchemasPerConnection, so that many tenants spread over the budget.
-   */
-  connectionsOpenedToSpread: 0,
   connectionsLost: 0,
   serverKills: 0,
   connectFailures: 0,

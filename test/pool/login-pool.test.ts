@@ -73,7 +73,6 @@ function loginPool(
       serverFull: () => {},
       lost: () => {},
       retiredBySchemas: () => {},
-      spreading: () => {},
     },
     // A provider that takes its time for some scopes: a slow credentials fetch, as Secrets Manager can be.
     createClient: async (scope) => {

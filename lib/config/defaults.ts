@@ -20,11 +20,12 @@ export const defaults = {
   connectTimeoutMs: 3_000,
   maxLifetimeMs: 300_000,
   // A backend keeps a catalog cache entry for every relation it touched, in every schema, until it
-  // exits (DISCARD ALL frees none): measured (issue 30) at about 37 KB per distinct tenant schema
-  // (the orders migration: 2 tables, 5 indexes), on top of a fresh backend's 3.4 MB. Keeping each
-  // backend within 4x a fresh one allows (4 - 1) x 3.4 MB / 37 KB ≈ 275 schemas; 250 leaves a tenth
-  // for schemas with more relations than that (about 12.7 MB, 3.7x). 0: no bound.
-  maxSchemasPerConnection: 250,
+  // exits (DISCARD ALL frees none): measured (issue 30) at 26 to 37 KB per distinct tenant schema
+  // (the orders migration: 2 tables, 5 indexes), on top of a fresh backend's 2.2 to 3.4 MB. Keeping
+  // each backend within 4x a fresh one allows (4 - 1) x fresh / k schemas: 254 with the smaller
+  // pair, 275 with the larger. 225 leaves a tenth of the smaller (250 measured 4.01x once in
+  // npm run bench:scale). 0: no bound.
+  maxSchemasPerConnection: 225,
   // Below API Gateway's 30 s integration timeout, so a runaway statement ends before the caller gives up.
   statementTimeoutMs: 25_000,
   // The server ends sessions idle this long: a frozen environment's connections die at the server.

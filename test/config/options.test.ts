@@ -94,11 +94,11 @@ describe('Module: options', () => {
       const VAR = 'TENANT_POOLS_MAX_SCHEMAS_PER_CONNECTION'
       const resolved = (value: string) => resolveOptions(optionsFromEnv({ [VAR]: value }))
 
-      it('sets maxSchemasPerConnection, 0 (no bound) included; unset, the default of 250', () => {
+      it('sets maxSchemasPerConnection, 0 (no bound) included; unset, the default of 225', () => {
         expect(resolved('100').maxSchemasPerConnection).toBe(100)
         expect(resolved('0').maxSchemasPerConnection).toBe(0)
-        expect(resolved('').maxSchemasPerConnection).toBe(250)
-        expect(defaults.maxSchemasPerConnection).toBe(250)
+        expect(resolved('').maxSchemasPerConnection).toBe(225)
+        expect(defaults.maxSchemasPerConnection).toBe(225)
       })
 
       it.each(['many', '1.5', 'Infinity', '1e400'])('refuses %p, naming the variable', (value) => {

@@ -22,19 +22,12 @@ import { type Migration, TenantPools } from '../lib'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { freshBackendKb } from './backend-memory'
 import { bundled } from './bundled-handlers'
+import { count } from './env-count'
 import { progress } from './progress'
 import { type AdminHandlers, askTooMany, provisionAll, walkList } from './scale-ops-admin'
 import { catalogMemory } from './scale-ops-catalog'
 import { fleetView } from './scale-ops-fleet'
 import { fullPass } from './scale-ops-maintenance'
-
-const count = (name: string, fallback: number): number => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number of at least 1`)
-  return n
-}
 
 const TENANTS = count('BENCH_SCALE_OPS_TENANTS', 2_000)
 // One admin environment's master scope holds maxPerScope (2) connections: more calls in flight

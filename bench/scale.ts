@@ -20,17 +20,11 @@ import { defaults, optionsFromEnv, quoteIdent, TenantPools } from '../lib'
 import { tenantMigrations } from '../migrations'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
+import { freshBackendKb, privateKb } from './backend-memory'
+import { count } from './env-count'
 import { progress } from './progress'
 import { summarize } from './timing'
 import { seededRandom, zipfTenants } from './zipf'
-
-const count = (name: string, fallback: number): number => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number of at least 1`)
-  return n
-}
 
 const TENANTS = count('BENCH_SCALE_TENANTS', 1_500)
 const REQUESTS = count('BENCH_SCALE_REQUESTS', 12_000)
@@ -40,7 +34,6 @@ const ZIPF_S = 1.0
 const WARM_UP = 200
 const BLOCK = 100
 const SAMPLE_EVERY = 1_000
-const FRESH_BACKENDS = 5
 const BUDGET = defaults.budget
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -174,40 +167,6 @@ async function build(url: string): Promise<Build> {
   } finally {
     await pools.end()
   }
-}
-
-// ---- backend memory ----
-
-/**
- * A PostgreSQL backend's private memory in kB (`Anonymous:` of /proc/<pid>/smaps_rollup), or
- * undefined when this machine cannot read it (a server elsewhere: the pid is then not a postgres
- * process here, and is not read).
- */
-function privateKb(pid: number): number | undefined {
-  try {
-    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('postgres')) return undefined
-    const m = /^Anonymous:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))
-    return m ? Number(m[1]) : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** A fresh backend's private memory (kB, the median of a few), after its first statement. */
-async function freshBackendKb(url: string): Promise<number | undefined> {
-  const kbs: number[] = []
-  for (let i = 0; i < FRESH_BACKENDS; i++) {
-    const c = new Client({ connectionString: url, application_name: 'sc-fresh' })
-    await c.connect()
-    try {
-      const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
-      const kb = privateKb(rows[0]?.pid ?? 0)
-      if (kb !== undefined) kbs.push(kb)
-    } finally {
-      await c.end()
-    }
-  }
-  return kbs.length ? summarize(kbs).median : undefined
 }
 
 // ---- the designs ----

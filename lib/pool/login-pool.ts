@@ -334,6 +334,9 @@ export class LoginPool implements BudgetClaimant {
       holder.touch(now)
     }
     if (reset) conn.needsReset = true
+    // A kill its holder's statement met (the FATAL was that statement's answer, so the client emitted
+    // no 'error'): counted as one seen while idle is.
+    if (err !== undefined && isServerKill(err)) this.#lose(conn, err as Error)
     if (err !== undefined || conn.dirty) this.#destroy(conn)
     else this.#offer(conn, now)
     holder?.checkDrained()

@@ -43,6 +43,8 @@ describe('Behaviour: a server-side kill never crashes the process', () => {
     )
 
     await expect(running).rejects.toMatchObject({ code: '57P01' })
+    // Counted as a kill seen while idle is, once.
+    expect(pools.stats().counters).toMatchObject({ serverKills: 1, connectionsLost: 1 })
     await expect(pools.query(tenant, 'SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] })
   })
 })

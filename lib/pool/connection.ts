@@ -22,6 +22,8 @@ export class PooledConnection {
   readonly schemasServed = new Set<string>()
   /** The socket reported an error or closed: never hand it out again. */
   lost = false
+  /** The server's kill (57P01 …) a liveness check met as its answer: counted at the release. */
+  killedBy: Error | undefined
   /** The scope whose search_path (and application_name) the session has. */
   boundTo: ScopeUse
   /** The scope of the call holding it, while checked out. */

@@ -334,9 +334,10 @@ export class LoginPool implements BudgetClaimant {
       holder.touch(now)
     }
     if (reset) conn.needsReset = true
-    // A kill its holder's statement met (the FATAL was that statement's answer, so the client emitted
-    // no 'error'): counted as one seen while idle is.
-    if (err !== undefined && isServerKill(err)) this.#lose(conn, err as Error)
+    // A kill its holder's statement or liveness check met (the FATAL was that one's answer, so the
+    // client emitted no 'error'): counted as one seen while idle is.
+    const killedBy = conn.killedBy ?? (err !== undefined && isServerKill(err) ? (err as Error) : undefined)
+    if (killedBy) this.#lose(conn, killedBy)
     if (err !== undefined || conn.dirty) this.#destroy(conn)
     else this.#offer(conn, now)
     holder?.checkDrained()

@@ -6,6 +6,7 @@
 // says what the caller's own statement may carry instead (a Ride), so that the warm path pays no
 // round trip. It also keeps the suspicion: when a statement or ping last went unanswered.
 import type { resolveOptions } from '../config/options'
+import { isServerKill } from '../sqlstate'
 import type { CallLimits } from '../types'
 import { combinable } from './bound-query'
 import type { PooledConnection } from './connection'
@@ -285,6 +286,7 @@ export class Readiness {
       return true
     } catch (err) {
       if (unanswered !== undefined && err === unanswered) this.serverSilent()
+      else if (isServerKill(err)) conn.killedBy = err as Error
       return false
     }
   }

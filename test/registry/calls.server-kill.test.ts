@@ -2,6 +2,8 @@ import {
   createTenants,
   endTestPools,
   eventually,
+  resumeBackend,
+  stopBackend,
   terminateBackends,
   testPools,
   uniqueTenant,
@@ -31,6 +33,31 @@ describe('Behaviour: a server-side kill never crashes the process', () => {
     expect(pools.stats().pools[0]).toMatchObject({ total: 0, idle: 0 })
     const after = await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')
     expect(after.rows[0]?.pid).not.toBe(before.rows[0]?.pid)
+  })
+
+  it('counts a kill that a liveness check met as its answer, and serves the call on a new connection', async () => {
+    // Prepare: an idle connection whose backend is stopped, then told to terminate: it sends its
+    // FATAL only once resumed, after the ping below went out (so pg emits no 'error' while idle).
+    const tenant = uniqueTenant()
+    await createTenants([tenant])
+    const { pools, prefix } = testPools()
+    const { rows } = await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')
+    const pid = rows[0]?.pid as number
+    stopBackend(pid)
+    expect(await terminateBackends(prefix)).toBe(1)
+
+    // Act: a callback's checkout in a new invocation pings the connection first.
+    pools.invocationStarted()
+    const served = pools.withClient(
+      tenant,
+      async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid,
+    )
+    expect(await eventually(() => pools.stats().counters.connectionsPinged === 1)).toBe(true)
+    resumeBackend(pid)
+
+    // Assess
+    expect(await served).not.toBe(pid)
+    expect(pools.stats().counters).toMatchObject({ serverKills: 1, connectionsOpened: 2 })
   })
 
   it('reports a kill during a statement to that caller only', async () => {

@@ -7,7 +7,14 @@ import { integer, pgTable, text } from 'drizzle-orm/pg-core'
 import { type Generated, Kysely, PostgresDialect } from 'kysely'
 import { Query } from 'pg'
 import { PoolExhaustedError } from '../../lib'
-import { endTestPools, terminateBackends, testPools, uniqueTenant, withAdmin } from '../support/db'
+import {
+  endTestPools,
+  eventually,
+  terminateBackends,
+  testPools,
+  uniqueTenant,
+  withAdmin,
+} from '../support/db'
 
 interface Notes {
   id: Generated<number>
@@ -299,6 +306,58 @@ describe('pg-pool’s events and cancel, through asPgPool()', () => {
       'acquire function',
       'release broken function',
     ])
+  })
+
+  it('emits to a pool that listens to one of the two events only, and a release(true) as one with no error', async () => {
+    const a = uniqueTenant('k1')
+    const { pools } = testPools()
+    const hearsAcquire = pools.forTenant(a).asPgPool()
+    const hearsRelease = pools.forTenant(a).asPgPool()
+    const acquired: string[] = []
+    const released: unknown[] = []
+    hearsAcquire.on('acquire', (client) => acquired.push(typeof client.query))
+    hearsRelease.on('release', (err, client) => released.push([err, typeof client.query]))
+
+    await hearsAcquire.query('SELECT 1')
+    await hearsRelease.query('SELECT 1')
+    // pg's release(true) destroys the connection; the event carries no error (pg-pool's would carry `true`).
+    const client = await hearsRelease.connect()
+    client.release(true)
+
+    expect(acquired).toEqual(['function'])
+    expect(released).toEqual([
+      [undefined, 'function'],
+      [undefined, 'function'],
+    ])
+    expect(await eventually(() => pools.stats().counters.connectionsClosed === 1)).toBe(true)
+  })
+
+  it('reclaim() destroys the connections still lent, says how many, and gives release listeners the reason', async () => {
+    const { pools } = testPools()
+    const pool = pools.forTenant(uniqueTenant('kr')).asPgPool()
+    const events: string[] = []
+    pool.on('release', (err) => events.push(err ? err.message : 'ok'))
+    const given = await pool.connect()
+    given.release()
+    const held = [await pool.connect(), await pool.connect()]
+
+    const reclaimed = pool.reclaim()
+    // Released by reclaim(): their holders' own release now is the registry's refusal of a second.
+    const refusals = held.map((c) => {
+      try {
+        c.release()
+        return 'released now'
+      } catch (err) {
+        return (err as Error).message
+      }
+    })
+    expect(reclaimed).toBe(2)
+    expect(refusals).toEqual(held.map(() => expect.stringMatching(/already been released/)))
+    expect(pool.leased).toBe(0)
+    expect(events).toEqual(['ok', 'still held when the request ended', 'still held when the request ended'])
+    expect(pool.reclaim()).toBe(0)
+    expect(await eventually(() => pools.stats().counters.connectionsClosed === 2)).toBe(true)
+    expect(pools.stats().counters.connectionsOpened).toBe(2)
   })
 
   it('rejects query(null) and query(undefined), as pg does, without throwing', async () => {

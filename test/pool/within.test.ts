@@ -34,6 +34,41 @@ describe('within', () => {
     await new Promise((r) => setImmediate(r))
   })
 
+  it('rejects with the error itself when given one, not a function making it', async () => {
+    const late = new Error('late')
+    await expect(within(new Promise<never>(() => {}), 10, late)).rejects.toBe(late)
+  })
+
+  it('waits the whole bound: work that settles a few turns later, well within it, is not cut short', async () => {
+    const soon = new Promise<number>((resolve) => setTimeout(() => resolve(7), 20))
+    await expect(within(soon, 60_000, new Error('late'))).resolves.toBe(7)
+  })
+
+  it('makes no timeout error once the work has settled: its timer is cleared', async () => {
+    const made = jest.fn(() => new Error('late'))
+    await expect(within(Promise.resolve(1), 20, made)).resolves.toBe(1)
+    await expect(within(Promise.reject(new Error('own')), 20, made)).rejects.toThrow('own')
+    // A timer set later than the bound's fires after it: had it not been cleared, it would have run.
+    await new Promise((r) => setTimeout(r, 50))
+    expect(made).not.toHaveBeenCalled()
+  })
+
+  it('lets work go on unbounded when waived() says so as the bound passes, and rejects when it says not', async () => {
+    let resolveLate: (n: number) => void = () => {}
+    const work = new Promise<number>((resolve) => {
+      resolveLate = resolve
+    })
+    const asked = jest.fn(() => true)
+    const bounded = within(work, 10, new Error('late'), asked)
+    // Past the bound (a timer set later fires later), then the work ends: its value, not the error.
+    await new Promise((r) => setTimeout(r, 30))
+    expect(asked).toHaveBeenCalledTimes(1)
+    resolveLate(7)
+    await expect(bounded).resolves.toBe(7)
+    const late = new Error('late')
+    await expect(within(new Promise<never>(() => {}), 10, late, () => false)).rejects.toBe(late)
+  })
+
   it('sets no timer without a bound', () => {
     const work = new Promise<number>(() => {})
     expect(within(work, Number.POSITIVE_INFINITY, new Error('never'))).toBe(work)

@@ -115,6 +115,10 @@ describe("TenantPgPool's control Client", () => {
     // Awaited below; handled now, so that a failed check ends the client without a crash.
     running.catch(() => {})
     expect(await runningStatement(pid)).toBe(true)
+    // Another backend's pid: not this handle's to cancel, though it lends a connection.
+    expect((await new Control({}).query(`select pg_cancel_backend(${pid + 1})`)).rows).toEqual([
+      { pg_cancel_backend: false },
+    ])
     expect((await new Control({}).query(`select pg_cancel_backend(${pid})`)).rows).toEqual([
       { pg_cancel_backend: true },
     ])
@@ -132,8 +136,11 @@ describe("TenantPgPool's control Client", () => {
 
   it('takes only a statement text: anything else is refused, even one that reads as one', async () => {
     const Control = cancelControlClient(new Set()) as unknown as new () => Control
-    await expect(new Control().query(['select pg_cancel_backend(1)'])).rejects.toThrow(TypeError)
-    await expect(new Control().query({ text: 'select pg_cancel_backend(1)' })).rejects.toThrow(TypeError)
+    const refusal = new TypeError(
+      "A TenantPgPool's Client only cancels a statement of a connection the pool lent: pg_cancel_backend(pid) or pg_terminate_backend(pid)",
+    )
+    await expect(new Control().query(['select pg_cancel_backend(1)'])).rejects.toThrow(refusal)
+    await expect(new Control().query({ text: 'select pg_cancel_backend(1)' })).rejects.toThrow(refusal)
     expect((await new Control().query('select pg_cancel_backend(1)')).rows).toEqual([
       { pg_cancel_backend: false },
     ])

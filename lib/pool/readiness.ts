@@ -178,7 +178,8 @@ export class Readiness {
       return this.#releasedIfThrows(login, conn, this.#reset(conn, use, due === RIDE_RESET, limits), true)
     }
     if (probe) return this.#releasedIfThrows(login, conn, this.#isAlive(conn, false, limits), RIDE_PROBE)
-    if (!settle && !suspect) return true
+    // Settled or not, a connection idle past validateAfterIdleMs (which may be under 20 ms) is pinged.
+    if (!settle && !suspect && !ping) return true
     return this.#releasedIfThrows(login, conn, this.#isAlive(conn, ping, limits), true)
   }
 

@@ -44,4 +44,29 @@ describe('Readiness: the ping of a connection lent to a callback', () => {
     expect(pinged()).toBe(1)
     expect(pools.stats().counters.connectionsOpened).toBe(1)
   })
+
+  it('pings a connection idle past a validateAfterIdleMs shorter than the settle after 20 ms idle', async () => {
+    const tenant = uniqueTenant('rp')
+    let now = 1_000_000
+    const { pools } = testPools({
+      budget: 1,
+      maxPerPool: 1,
+      validateAfterIdleMs: 5,
+      clock: { now: () => now },
+    })
+    const pinged = () => pools.stats().counters.connectionsPinged
+    await pools.query(tenant, 'SELECT 1')
+    now += 10
+    await pools.withClient(tenant, (c) => c.query('SELECT 1'))
+    expect(pinged()).toBe(1)
+    // The callback's connection is reset before its next use (a reset is a liveness check too).
+    await pools.query(tenant, 'SELECT 1')
+    now += 10
+    await pools.query(tenant, 'SELECT 1')
+    expect(pinged()).toBe(2)
+    // Idle less than the setting: not pinged.
+    now += 2
+    await pools.query(tenant, 'SELECT 1')
+    expect(pinged()).toBe(2)
+  })
 })

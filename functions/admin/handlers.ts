@@ -2,6 +2,7 @@
 import { HttpError, jsonResponse, MAX_TENANT_ID_LENGTH } from '../../lib'
 import * as z from '../../lib/zod'
 import { adminHandler } from '../shared/admin-handler'
+import { decodeCursor, encodeCursor } from '../shared/cursor'
 import { catalog, logger, pools } from '../shared/runtime'
 import { validate } from '../shared/validate'
 import { moveTenant } from './move'
@@ -75,24 +76,15 @@ export const create = adminHandler(
 
 // The cursor is opaque to callers: the id of the last tenant of the page, base64url encoded, as
 // /orders' cursor is. Keyset, by the primary key: a page costs the same however deep it is.
-const encodeCursor = (id: string) => Buffer.from(JSON.stringify([id])).toString('base64url')
-
-function decodeCursor(cursor: string): string {
-  try {
-    const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown
-    if (Array.isArray(decoded) && decoded.length === 1 && tenantIdSchema().safeParse(decoded[0]).success) {
-      return decoded[0] as string
-    }
-  } catch {
-    // falls through to the 400
-  }
-  throw new HttpError(400, 'VALIDATION_FAILED', 'Invalid query: cursor is not one this API returned')
-}
+const cursorKey = (decoded: unknown): string | undefined =>
+  Array.isArray(decoded) && decoded.length === 1 && tenantIdSchema().safeParse(decoded[0]).success
+    ? (decoded[0] as string)
+    : undefined
 
 /** The catalog by id, a page at a time (`limit`, 50 by default, at most 200); `nextCursor` null at the end. */
 export const list = adminHandler(async (event) => {
   const { limit, cursor } = validate(listQuery(), event.queryStringParameters ?? {}, 'query')
-  const after = cursor === undefined ? null : decodeCursor(cursor)
+  const after = cursor === undefined ? null : decodeCursor(cursor, cursorKey)
   const { rows } = await pools().master.query<TenantRow>(
     'SELECT * FROM tenants WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2',
     [after, limit + 1],
@@ -101,7 +93,7 @@ export const list = adminHandler(async (event) => {
   const last = page[page.length - 1]
   return jsonResponse(200, {
     items: page.map(toTenant),
-    nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
+    nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null,
   })
 })
 

@@ -2,6 +2,7 @@
 
 import { HttpError, type TenantDb } from '../../../lib'
 import type * as z from '../../../lib/zod'
+import { decodeCursor, encodeCursor } from '../../shared/cursor'
 import { type createOrderBody, orderId } from './schema'
 
 export interface OrderRow {
@@ -72,21 +73,16 @@ export async function getOrder(db: TenantDb, id: string) {
 // travels as text with microseconds: a JS Date keeps milliseconds only, and rows created within the
 // same millisecond would be skipped.
 const CURSOR_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
-const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url')
 
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[]
-    if (typeof at === 'string' && CURSOR_AT.test(at) && orderId().safeParse(id).success)
-      return [at, id as string]
-  } catch {
-    // falls through to the 400
-  }
-  throw new HttpError(400, 'VALIDATION_FAILED', 'Invalid query: cursor is not one this API returned')
+const cursorKey = (decoded: unknown): [string, string] | undefined => {
+  const [at, id] = decoded as unknown[]
+  return typeof at === 'string' && CURSOR_AT.test(at) && orderId().safeParse(id).success
+    ? [at, id as string]
+    : undefined
 }
 
 export async function listOrders(db: TenantDb, limit: number, cursor?: string) {
-  const after = cursor ? decodeCursor(cursor) : undefined
+  const after = cursor ? decodeCursor(cursor, cursorKey) : undefined
   const { rows } = await db.query<OrderRow & { cursor_at: string }>(
     `SELECT ${COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
        FROM orders
@@ -99,7 +95,7 @@ export async function listOrders(db: TenantDb, limit: number, cursor?: string) {
   const last = page[page.length - 1]
   return {
     items: page.map(toOrder),
-    nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_at, last.id) : null,
+    nextCursor: rows.length > limit && last ? encodeCursor([last.cursor_at, last.id]) : null,
   }
 }
 

@@ -8,7 +8,7 @@
 // Neither builds a Powertools instance per request. A child Logger and a Metrics each read the
 // environment and make a Console when built: most of what the middleware chain cost a warm request
 // (npm run bench:handler).
-import type { Logger } from '@aws-lambda-powertools/logger'
+import { type Logger, LogLevelThreshold } from '@aws-lambda-powertools/logger'
 import { Metrics, type MetricUnit } from '@aws-lambda-powertools/metrics'
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { Context } from 'aws-lambda'
@@ -16,7 +16,12 @@ import type { Log } from '../../lib'
 
 type Keys = Record<string, unknown>
 
-/** The module logger's lines, with this request's keys on each. */
+/**
+ * The module logger's lines, with this request's keys on each. A line below the logger's level
+ * (which log sampling may lower for an invocation) is dropped here: Powertools works a line out, the
+ * X-Ray trace id read from the environment among it, before it checks the level. This logger buffers
+ * nothing (no logBufferOptions), which would want those lines.
+ */
 export class RequestLog implements Log {
   readonly #logger: Logger
   readonly #keys: Keys
@@ -32,19 +37,19 @@ export class RequestLog implements Log {
   }
 
   debug(message: string, ...extra: Keys[]): void {
-    this.#logger.debug(message, this.#keys, ...extra)
+    if (this.#logger.level <= LogLevelThreshold.DEBUG) this.#logger.debug(message, this.#keys, ...extra)
   }
 
   info(message: string, ...extra: Keys[]): void {
-    this.#logger.info(message, this.#keys, ...extra)
+    if (this.#logger.level <= LogLevelThreshold.INFO) this.#logger.info(message, this.#keys, ...extra)
   }
 
   warn(message: string, ...extra: Keys[]): void {
-    this.#logger.warn(message, this.#keys, ...extra)
+    if (this.#logger.level <= LogLevelThreshold.WARN) this.#logger.warn(message, this.#keys, ...extra)
   }
 
   error(message: string, ...extra: Keys[]): void {
-    this.#logger.error(message, this.#keys, ...extra)
+    if (this.#logger.level <= LogLevelThreshold.ERROR) this.#logger.error(message, this.#keys, ...extra)
   }
 }
 

@@ -55,11 +55,17 @@ describe('Middleware: tenantDb', () => {
   it('gives the tenant as a pg.Pool, and fails a request whose handler keeps a connection from it', async () => {
     const { tenant, wrap, pools } = await setup(false)
     const reads = wrap(async (_e, c) => {
-      const { rows } = await c.pgPool.query<{ schema: string }>('SELECT current_schema() AS schema')
-      return { statusCode: 200, body: rows[0]?.schema }
+      // The writer's pool, made once: not the read-only one of c.readDb.
+      expect(c.pgPool).toBe(c.pgPool)
+      expect(c.pgPool).toBe(c.db.asPgPool())
+      expect(c.pgPool).not.toBe(c.readDb.asPgPool())
+      const { rows } = await c.pgPool.query<{ schema: string; readOnly: string }>(
+        'SELECT current_schema() AS schema, current_setting(\'transaction_read_only\') AS "readOnly"',
+      )
+      return { statusCode: 200, body: `${rows[0]?.schema} ${rows[0]?.readOnly}` }
     })
     await expect(reads(event({ claim: tenant }), context())).resolves.toMatchObject({
-      body: `tenant_${tenant}`,
+      body: `tenant_${tenant} off`,
     })
     // A transaction left open on a connection never released: the answer must not claim success.
     const leaks = wrap(async (_e, c) => {

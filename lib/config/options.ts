@@ -97,8 +97,9 @@ export interface TenantPoolsOptions extends ConnectionSettings {
   connectTimeoutMs?: number
   maxLifetimeMs?: number
   /**
-   * Distinct schemas a connection may have served; once it has, it is closed at its next release
-   * instead of going back idle (its backend's catalog cache grows with every schema). 0: no bound.
+   * Distinct schemas a connection may have served; once it has, it takes no new schema (its
+   * backend's catalog cache grows with every schema). The first of a login to reach it is kept for
+   * the schemas it served; any other is closed at its next release. 0: no bound.
    */
   maxSchemasPerConnection?: number
   /** 0 disables. Not sent in proxy-safe mode: set it on the role instead. */

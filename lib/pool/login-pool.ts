@@ -2,7 +2,8 @@
 // logs in the same way. A scope takes an idle connection already bound to it if there is one, else
 // an idle one that served its schema before, else the idle one that served the fewest schemas (the
 // registry rebinds it in one round trip), else a new one within the environment's budget, else it
-// waits. A connection that has served maxSchemasPerConnection schemas is closed at its release.
+// waits. A connection that has served maxSchemasPerConnection schemas takes no new one: one such is
+// kept (the login's keeper) for the schemas its backend holds, and any other is closed at its release.
 // Not pg.Pool: every connection here must first win a slot of the environment-wide budget, the
 // registry must be able to close another login's idle connection to free one, and a per-scope
 // limit applies to connections in use. pg.Pool offers none of that without reaching into it.
@@ -121,6 +122,8 @@ export class LoginPool implements BudgetClaimant {
   #claims = 0
   #ending = false
   #prewarm: Prewarm | undefined
+  // The one connection at maxSchemasPerConnection kept open: see #offer.
+  #keeper: PooledConnection | undefined
   readonly #onDrained: Array<() => void> = []
 
   constructor(config: LoginPoolConfig) {
@@ -224,8 +227,9 @@ export class LoginPool implements BudgetClaimant {
   // the last one looked at), else one to rebind: one whose backend served the scope's schema before
   // (its catalog cache holds it already), else the one that served the fewest schemas, the one idle
   // longest among equals, so that each backend sees a share of the tenants and reaches its
-  // maxSchemasPerConnection late. Any idle connection does rather than a wait. The sweep runs at
-  // most once an interval: what it would have closed is closed now instead of handed out.
+  // maxSchemasPerConnection late; one at the bound serves only the schemas it served. Any idle
+  // connection that can serve the scope does rather than a wait. The sweep runs at most once an
+  // interval: what it would have closed is closed now instead of handed out.
   #takeIdle(scope: ScopeUse, now: number): PooledConnection | undefined {
     for (let i = this.#idle.length - 1; i >= 0; i--) {
       const conn = this.#idle[i] as PooledConnection
@@ -250,7 +254,11 @@ export class LoginPool implements BudgetClaimant {
         best = conn
         break
       }
-      if (best === undefined || conn.schemasServed.size < best.schemasServed.size) best = conn
+      // At the bound, a connection takes no new schema: the caller gets a new connection instead
+      // (within the budget, which closes the connection idle longest when it is spent).
+      if (!this.#full(conn) && (best === undefined || conn.schemasServed.size < best.schemasServed.size)) {
+        best = conn
+      }
       i++
     }
     if (best) this.#unpark(best)
@@ -318,8 +326,8 @@ export class LoginPool implements BudgetClaimant {
 
   /**
    * Returns a checked-out connection. With an error, or when the session is dirty (lost socket,
-   * open or failed transaction), past its lifetime, having served maxSchemasPerConnection schemas,
-   * or its scope ended, it is destroyed instead.
+   * open or failed transaction), past its lifetime, having served maxSchemasPerConnection schemas
+   * (but for the one kept), or its scope ended, it is destroyed instead.
    * `reset`: the holder may have left state in the session; it is reset before its next use.
    */
   release(conn: PooledConnection, err?: unknown, reset = false): void {
@@ -454,6 +462,26 @@ export class LoginPool implements BudgetClaimant {
     if (this.#waiters.length === 0) return undefined
     const taken = new Map<ScopeUse, number>()
     return this.#waiters.find((w) => this.#eligible(w, taken))
+  }
+
+  // The first waiter that may be served whose schema `conn` served before (a connection at the
+  // bound takes no other).
+  #firstEligibleServedBy(conn: PooledConnection): Waiter | undefined {
+    if (this.#waiters.length === 0) return undefined
+    const taken = new Map<ScopeUse, number>()
+    return this.#waiters.find((w) => this.#eligible(w, taken) && conn.schemasServed.has(w.scope.scope.schema))
+  }
+
+  // Closed at its release for the bound, and counted so.
+  #retire(conn: PooledConnection): void {
+    this.#config.events.retiredBySchemas(conn.boundTo.key)
+    this.#destroy(conn)
+  }
+
+  // Has served maxSchemasPerConnection distinct schemas (with a bound set).
+  #full(conn: PooledConnection): boolean {
+    const max = this.#config.maxSchemasPerConnection
+    return max > 0 && conn.schemasServed.size >= max
   }
 
   #eligibleWaiters(): number {
@@ -607,15 +635,14 @@ export class LoginPool implements BudgetClaimant {
     }
     // Checked here, when it comes back, never while a call holds it. A new connection has served
     // nothing yet; one handed over (here, to a waiter) counts its schema from then on.
-    const maxSchemas = this.#config.maxSchemasPerConnection
-    if (maxSchemas > 0 && conn.schemasServed.size >= maxSchemas) {
-      this.#config.events.retiredBySchemas(conn.boundTo.key)
-      this.#destroy(conn)
+    const full = this.#full(conn)
+    if (full && this.#keeper !== conn && this.#keeper !== undefined) {
+      this.#retire(conn)
       return
     }
     conn.idleSince = now
     conn.freedInInvocation = this.#config.invocation()
-    const waiter = this.#firstEligible()
+    const waiter = full ? this.#firstEligibleServedBy(conn) : this.#firstEligible()
     const starving = this.#config.budget.oldestClaimSince(this)
     // Fair across logins: when another login has waited for a slot longer than our first caller, and
     // for a while (so two busy logins don't trade a connection on every release), the slot goes there
@@ -634,6 +661,19 @@ export class LoginPool implements BudgetClaimant {
       this.#withdrawSurplusClaims()
       waiter.resolve(conn)
       return
+    }
+    // The first connection at the bound is kept, for the schemas its backend's catalog cache holds:
+    // under a skewed load the busiest tenants are among the first it met, and the bound would
+    // otherwise send each of them to a cold backend every maxSchemasPerConnection new schemas (a
+    // second one kept measured slower: requests spread over more backends). Unless callers wait
+    // for a budget slot to open a connection for schemas it cannot take: its slot is theirs. When
+    // the budget runs short later, the connection idle longest is closed, the keeper too.
+    if (full) {
+      if (this.#claims > 0) {
+        this.#retire(conn)
+        return
+      }
+      this.#keeper = conn
     }
     this.#idle.push(conn)
     conn.boundTo.idle++
@@ -690,6 +730,7 @@ export class LoginPool implements BudgetClaimant {
 
   #destroy(conn: PooledConnection): void {
     if (!this.#all.delete(conn)) return
+    if (this.#keeper === conn) this.#keeper = undefined
     const i = this.#idle.indexOf(conn)
     if (i !== -1) {
       this.#idle.splice(i, 1)

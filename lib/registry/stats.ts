@@ -144,7 +144,7 @@ export const newCounters = () => ({
   validationTimeouts: 0,
   /** Calls refused because their deadline had passed, or came while they waited for a connection. */
   deadlinesExceeded: 0,
-  /** Closed at their release, having served maxSchemasPerConnection distinct schemas. */
+  /** Closed at their release, having served maxSchemasPerConnection distinct schemas (the one kept open aside). */
   connectionsRetiredBySchemas: 0,
   connectionsLost: 0,
   serverKills: 0,

@@ -187,6 +187,9 @@ interface Design {
 }
 
 function designs(url: string): Design[] {
+  // What this run changed of the defaults (TENANT_POOLS_KEEP_FULL_CONNECTION=true, say).
+  const set = Object.keys(process.env).filter((k) => k.startsWith('TENANT_POOLS_'))
+  const settings = set.length ? set.map((k) => `${k}=${process.env[k]}`).join(', ') : 'defaults'
   const pools = new TenantPools({
     ...optionsFromEnv(process.env),
     connectionString: url,
@@ -198,7 +201,7 @@ function designs(url: string): Design[] {
   shared.on('connect', () => sharedOpened++)
   return [
     {
-      name: 'tenant-pools (defaults)',
+      name: `tenant-pools (${settings})`,
       appName: 'sc-ours:%',
       request: async (t) => (await pools.query<Answer>(t, SELECT, [MARKER])).rows[0],
       opened: () => pools.stats().counters.connectionsOpened,

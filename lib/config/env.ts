@@ -32,6 +32,7 @@ const optionVariables = {
   connectTimeoutMs: ['TENANT_POOLS_CONNECT_TIMEOUT_MS', 'number'],
   maxLifetimeMs: ['TENANT_POOLS_MAX_LIFETIME_MS', 'number'],
   maxSchemasPerConnection: ['TENANT_POOLS_MAX_SCHEMAS_PER_CONNECTION', 'number'],
+  keepFullConnection: ['TENANT_POOLS_KEEP_FULL_CONNECTION', 'boolean'],
   statementTimeoutMs: ['TENANT_POOLS_STATEMENT_TIMEOUT_MS', 'number'],
   idleSessionTimeoutMs: ['TENANT_POOLS_IDLE_SESSION_TIMEOUT_MS', 'number'],
   applicationNamePrefix: ['TENANT_POOLS_APP_NAME_PREFIX', 'string'],

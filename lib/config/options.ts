@@ -97,11 +97,16 @@ export interface TenantPoolsOptions extends ConnectionSettings {
   connectTimeoutMs?: number
   maxLifetimeMs?: number
   /**
-   * Distinct schemas a connection may have served; once it has, it takes no new schema (its
-   * backend's catalog cache grows with every schema). The first of a login to reach it is kept for
-   * the schemas it served; any other is closed at its next release. 0: no bound.
+   * Distinct schemas a connection may have served; once it has, it takes no new schema and is closed
+   * at its next release (its backend's catalog cache grows with every schema). 0: no bound.
    */
   maxSchemasPerConnection?: number
+  /**
+   * Keep the first connection of a login to reach maxSchemasPerConnection open for the schemas it
+   * served, instead of closing it (any other still closes): under a skewed load, the busiest tenants
+   * keep a warm backend. Costs one more backend at the bound per login.
+   */
+  keepFullConnection?: boolean
   /** 0 disables. Not sent in proxy-safe mode: set it on the role instead. */
   statementTimeoutMs?: number
   /** 0 disables. Not sent in proxy-safe mode: set it on the role instead. */
@@ -178,6 +183,7 @@ const schema = z.builtOnFirstUse(() =>
     connectTimeoutMs: ms(1),
     maxLifetimeMs: ms(1),
     maxSchemasPerConnection: count(),
+    keepFullConnection: z.optional(z.boolean()),
     statementTimeoutMs: ms(),
     idleSessionTimeoutMs: ms(),
     applicationNamePrefix: z.optional(z.string().check(z.maxLength(30), z.regex(/^[A-Za-z0-9_.-]*$/))),

@@ -2,8 +2,8 @@
 // logs in the same way. A scope takes an idle connection already bound to it if there is one, else
 // an idle one that served its schema before, else the idle one that served the fewest schemas (the
 // registry rebinds it in one round trip), else a new one within the environment's budget, else it
-// waits. A connection that has served maxSchemasPerConnection schemas takes no new one: one such is
-// kept (the login's keeper) for the schemas its backend holds, and any other is closed at its release.
+// waits. A connection that has served maxSchemasPerConnection schemas takes no new one and is closed
+// at its release; with keepFullConnection, the first such is kept for the schemas its backend holds.
 // Not pg.Pool: every connection here must first win a slot of the environment-wide budget, the
 // registry must be able to close another login's idle connection to free one, and a per-scope
 // limit applies to connections in use. pg.Pool offers none of that without reaching into it.
@@ -37,6 +37,8 @@ export interface LoginPoolConfig {
   maxLifetimeMs: number
   /** Distinct schemas a connection may serve before it is closed at its release; 0: no bound. */
   maxSchemasPerConnection: number
+  /** The first connection to reach maxSchemasPerConnection is kept for the schemas it served. */
+  keepFullConnection: boolean
   connectTimeoutMs: number
   budget: Budget
   clock: Clock
@@ -636,7 +638,7 @@ export class LoginPool implements BudgetClaimant {
     // Checked here, when it comes back, never while a call holds it. A new connection has served
     // nothing yet; one handed over (here, to a waiter) counts its schema from then on.
     const full = this.#full(conn)
-    if (full && this.#keeper !== conn && this.#keeper !== undefined) {
+    if (full && (!this.#config.keepFullConnection || (this.#keeper !== conn && this.#keeper !== undefined))) {
       this.#retire(conn)
       return
     }
@@ -662,12 +664,13 @@ export class LoginPool implements BudgetClaimant {
       waiter.resolve(conn)
       return
     }
-    // The first connection at the bound is kept, for the schemas its backend's catalog cache holds:
-    // under a skewed load the busiest tenants are among the first it met, and the bound would
-    // otherwise send each of them to a cold backend every maxSchemasPerConnection new schemas (a
-    // second one kept measured slower: requests spread over more backends). Unless callers wait
-    // for a budget slot to open a connection for schemas it cannot take: its slot is theirs. When
-    // the budget runs short later, the connection idle longest is closed, the keeper too.
+    // With keepFullConnection, the first connection at the bound is kept, for the schemas its
+    // backend's catalog cache holds: under a skewed load the busiest tenants are among the first it
+    // met, and the bound would otherwise send each of them to a cold backend every
+    // maxSchemasPerConnection new schemas (a second one kept measured slower: requests spread over
+    // more backends). Unless callers wait for a budget slot to open a connection for schemas it
+    // cannot take: its slot is theirs. When the budget runs short later, the connection idle
+    // longest is closed, the kept one too.
     if (full) {
       if (this.#claims > 0) {
         this.#retire(conn)

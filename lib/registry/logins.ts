@@ -197,6 +197,7 @@ export class Logins {
       idleTimeoutMs: o.idleTimeoutMs,
       maxLifetimeMs: o.maxLifetimeMs,
       maxSchemasPerConnection: o.maxSchemasPerConnection,
+      keepFullConnection: o.keepFullConnection,
       connectTimeoutMs: o.connectTimeoutMs,
       budget: cluster.budget,
       clock: o.clock,

@@ -157,10 +157,22 @@ describe('Module: options', () => {
       }
     })
 
+    it('reads TENANT_POOLS_KEEP_FULL_CONNECTION; unset, connections at the bound all close', () => {
+      const resolved = (env: NodeJS.ProcessEnv) => resolveOptions(optionsFromEnv(env)).keepFullConnection
+      expect(resolved({ TENANT_POOLS_KEEP_FULL_CONNECTION: 'true' })).toBe(true)
+      expect(resolved({ TENANT_POOLS_KEEP_FULL_CONNECTION: 'false' })).toBe(false)
+      expect(resolved({})).toBe(false)
+      expect(defaults.keepFullConnection).toBe(false)
+      expect(() => resolveOptions({ keepFullConnection: 'yes' as unknown as boolean })).toThrow(
+        /^Invalid TenantPools option "keepFullConnection": /,
+      )
+    })
+
     it.each([
       ['TENANT_POOLS_BUDGET', 'four'],
       ['TENANT_POOLS_IDLE_TIMEOUT_MS', '1.5'],
       ['TENANT_POOLS_PROXY_SAFE', 'yes'],
+      ['TENANT_POOLS_KEEP_FULL_CONNECTION', '1'],
     ])('names %s when its value %p is malformed', (name, value) => {
       expect(() => optionsFromEnv({ [name]: value })).toThrow(new RegExp(name))
     })

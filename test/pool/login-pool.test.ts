@@ -57,6 +57,7 @@ function loginPool(
     idleTimeoutMs: IDLE_TIMEOUT_MS,
     maxLifetimeMs: 10 * IDLE_TIMEOUT_MS,
     maxSchemasPerConnection: 0,
+    keepFullConnection: false,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     budget,
     clock,

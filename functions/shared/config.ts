@@ -36,6 +36,7 @@ const variables = {
   MAINTENANCE_STATEMENT_TIMEOUT_MS: [count(0), '600000'],
   MAINTENANCE_SAFETY_MARGIN_MS: [count(0), '60000'],
   MAINTENANCE_RETENTION_DAYS: [count(0), '30'],
+  MAINTENANCE_PASSES_KEPT: [count(1), '10'],
   MAINTENANCE_REAP_IDLE_MS: [count(0), '600000'],
 } as const
 

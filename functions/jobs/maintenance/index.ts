@@ -46,6 +46,7 @@ export const handler = async (_event: unknown, context: Context) => {
     concurrency,
     safetyMarginMs: cfg.MAINTENANCE_SAFETY_MARGIN_MS,
     retentionDays: cfg.MAINTENANCE_RETENTION_DAYS,
+    passesKept: cfg.MAINTENANCE_PASSES_KEPT,
     reapIdleMs: cfg.MAINTENANCE_REAP_IDLE_MS,
     applicationNamePrefix: apiPrefix,
     // The API's sessions log in as tenant traffic's role, the tenants' own, or (unset) the job's.

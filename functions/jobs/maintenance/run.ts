@@ -3,7 +3,15 @@
 import { randomUUID } from 'node:crypto'
 import { escapeIdentifier } from 'pg'
 import { type Log, type Migration, migrate, sqlState, type TenantPools } from '../../../lib'
-import { type ClaimCursor, claimNext, closeIfComplete, currentPass, finish, remaining } from './progress'
+import {
+  type ClaimCursor,
+  claimNext,
+  closeIfComplete,
+  currentPass,
+  finish,
+  prunePasses,
+  remaining,
+} from './progress'
 import { reapZombies } from './reaper'
 
 const defaults = {
@@ -11,6 +19,8 @@ const defaults = {
   // Below this much remaining time no tenant is started: the last one must still finish.
   safetyMarginMs: 60_000,
   retentionDays: 30,
+  // Closed passes whose per-tenant progress is kept (one row per tenant each); older ones go.
+  passesKept: 10,
   // A claim outlives a crashed run by this much, then the tenant is free again. Longer than Lambda's
   // 15-minute limit, so a live run never loses its tenant to another.
   leaseMs: 16 * 60_000,
@@ -33,6 +43,8 @@ export interface MaintenanceOptions {
   concurrency?: number
   safetyMarginMs?: number
   retentionDays?: number
+  /** Closed passes whose progress rows are kept when a pass closes (10); older ones are deleted. */
+  passesKept?: number
   leaseMs?: number
   reapIdleMs?: number
   /** Roles whose idle sessions under our application_name prefix may be reaped (default: the job's). */
@@ -56,6 +68,8 @@ export interface MaintenanceSummary {
   skipped: number
   remaining: number
   passComplete: boolean
+  /** Progress rows of older passes deleted when this run closed its pass. */
+  progressPruned: number
   zombiesReaped: number
   durationMs: number
 }
@@ -113,6 +127,8 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
   const o = { ...defaults, runner: randomUUID(), ...options }
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1)
     throw new Error('concurrency must be an integer >= 1')
+  if (!Number.isInteger(o.passesKept) || o.passesKept < 1)
+    throw new Error('passesKept must be an integer >= 1')
   const started = Date.now()
   const master = o.pools.master
   const zombiesReaped = await reapZombies(master, {
@@ -189,6 +205,13 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
 
   const left = await remaining(master, pass)
   const passComplete = left === 0 && (await closeIfComplete(master, pass))
+  // Once per pass, by the run that closed it. A failure costs only the space: the next pass retries.
+  const progressPruned = passComplete
+    ? await prunePasses(master, o.passesKept).catch((err: unknown) => {
+        o.logger.warn('pruning old maintenance passes failed', { code: sqlState(err) })
+        return 0
+      })
+    : 0
   const summary: MaintenanceSummary = {
     pass,
     runner: o.runner,
@@ -199,6 +222,7 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
     skipped: outOfTime ? left : 0,
     remaining: left,
     passComplete,
+    progressPruned,
     zombiesReaped,
     durationMs: Date.now() - started,
   }

@@ -8,6 +8,7 @@ import {
   claimNext,
   currentPass,
   finish,
+  prunePasses,
 } from '../../../../functions/jobs/maintenance/progress'
 import {
   type MaintenanceOptions,
@@ -246,6 +247,72 @@ describe('Job: maintenance', () => {
     expect(await finish(master, pass, 'a1', 'B', { ok: true })).toBe(true)
     expect(await w.run()).toMatchObject({ pass, processed: 0, passComplete: true })
   }, 60_000)
+
+  it('keeps the last passesKept closed passes when a pass closes, and deletes older ones with their rows', async () => {
+    // Prepare
+    const w = await world(['p1', 'p2'])
+    const job = w.jobPools()
+    const history = async () =>
+      withAdmin(async (admin) => {
+        const passes = await admin.query<{ id: string }>(
+          `SELECT id FROM ${w.master}.maintenance_passes ORDER BY id`,
+        )
+        const rows = await admin.query<{ n: string }>(
+          `SELECT count(*) AS n FROM ${w.master}.maintenance_progress`,
+        )
+        return { passes: passes.rows.map((r) => Number(r.id)), rows: Number(rows.rows[0]?.n) }
+      })
+
+    // Act: five passes, each done in one run
+    const summaries: MaintenanceSummary[] = []
+    for (let i = 0; i < 5; i++) summaries.push(await w.run({ pools: job, passesKept: 2 }))
+
+    // Assess: each run closed its pass; from the third on, the pass before the last two went
+    expect(summaries.map((s) => [s.processed, s.passComplete])).toEqual(Array(5).fill([2, true]))
+    expect(summaries.map((s) => s.progressPruned)).toEqual([0, 0, 2, 2, 2])
+    const passes = summaries.map((s) => s.pass)
+    expect(await history()).toEqual({ passes: passes.slice(3), rows: 4 })
+    // What the kept passes recorded is all there
+    for (const pass of passes.slice(3))
+      expect((await progressOf(w, pass)).map((r) => [r.tenant_id, r.status])).toEqual([
+        ['p1', 'done'],
+        ['p2', 'done'],
+      ])
+  }, 60_000)
+
+  it('prunes no row whose lease is live, and no open pass', async () => {
+    // Prepare: pass 1 closed under a slow runner still holding x1; y1 done in it; pass 2 closed, pass 3 open
+    const w = await world(['x1', 'y1'])
+    const master = w.pools.master
+    const first = await currentPass(master)
+    expect(await claimNext(master, first, 'slow', 60_000)).toBe('x1')
+    expect(await claimNext(master, first, 'A', 60_000)).toBe('y1')
+    expect(await finish(master, first, 'y1', 'A', { ok: true })).toBe(true)
+    await master.query('UPDATE maintenance_passes SET finished_at = now() WHERE id = $1', [first])
+    const second = await currentPass(master)
+    await master.query('UPDATE maintenance_passes SET finished_at = now() WHERE id = $1', [second])
+    const third = await currentPass(master)
+    const passes = async () =>
+      (await master.query<{ id: string }>('SELECT id FROM maintenance_passes ORDER BY id')).rows.map((r) =>
+        Number(r.id),
+      )
+
+    // Act + Assess: only the last closed pass is kept, but pass 1 keeps its live lease's row
+    expect(await prunePasses(master, 1)).toBe(1)
+    expect((await progressOf(w, first)).map((r) => [r.tenant_id, r.status, r.runner])).toEqual([
+      ['x1', 'running', 'slow'],
+    ])
+    expect(await passes()).toEqual([first, second, third])
+    // Once the lease has expired, the row and its pass go; the open pass stays whatever `kept` says
+    await master.query(`UPDATE maintenance_progress SET lease_until = now() - interval '1 second'`)
+    expect(await prunePasses(master, 1)).toBe(1)
+    expect(await passes()).toEqual([second, third])
+  }, 30_000)
+
+  it.each([0, 1.5, -1])('refuses passesKept %p', async (passesKept) => {
+    const w = await world([])
+    await expect(w.run({ passesKept })).rejects.toThrow(/passesKept must be an integer >= 1/)
+  })
 
   it('stops looking for work when the only tenant left is leased in an older pass', async () => {
     // Prepare: x1 leased by a slow runner in pass 1, which was then closed; pass 2 opens

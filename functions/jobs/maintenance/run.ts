@@ -186,10 +186,11 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
       } catch (err) {
         outcome = { ok: false, code: sqlState(err) ?? 'UNKNOWN' }
         o.logger.warn('tenant maintenance failed', { tenantId, code: outcome.code })
-      } finally {
-        // The tenant's pool goes as soon as the tenant is done: the job holds no idle connections.
-        await o.pools.evict(tenantId)
       }
+      // The tenant's connection goes back to the job's login and is rebound to the next tenant: a
+      // pass opens about concurrency + 1 connections, not one per tenant. Its backend's catalog
+      // cache, which every tenant touched grows, is bounded as the API's is (maxSchemasPerConnection),
+      // and the job's scopes by maxScopes.
       if (!(await record(tenantId, outcome))) continue
       if (!outcome.ok) failures.push({ tenantId, code: outcome.code })
       processed++

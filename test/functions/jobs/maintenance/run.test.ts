@@ -164,6 +164,22 @@ describe('Job: maintenance', () => {
     expect(peak).toBeLessThanOrEqual(5)
   }, 120_000)
 
+  it('rebinds its connections from tenant to tenant instead of opening one per tenant', async () => {
+    // Prepare
+    const ids = Array.from({ length: 30 }, (_, i) => `r${i}`)
+    const w = await world(ids)
+    const job = w.jobPools(2)
+
+    // Act
+    const summary = await w.run({ pools: job, concurrency: 2 })
+
+    // Assess: a connection per worker and the master's, whatever the number of tenants
+    expect(summary).toMatchObject({ processed: 30, failed: 0, passComplete: true })
+    const { connectionsOpened, connectionsRebound } = job.stats().counters
+    expect(connectionsOpened).toBeLessThanOrEqual(3)
+    expect(connectionsRebound).toBeGreaterThanOrEqual(28)
+  }, 120_000)
+
   it('two runs started together never work on the same tenant', async () => {
     const ids = Array.from({ length: 60 }, (_, i) => `o${i}`)
     const w = await world(ids)

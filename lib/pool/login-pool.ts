@@ -667,10 +667,10 @@ export class LoginPool implements BudgetClaimant {
     // With keepFullConnection, the first connection at the bound is kept, for the schemas its
     // backend's catalog cache holds: under a skewed load the busiest tenants are among the first it
     // met, and the bound would otherwise send each of them to a cold backend every
-    // maxSchemasPerConnection new schemas (a second one kept measured slower: requests spread over
-    // more backends). Unless callers wait for a budget slot to open a connection for schemas it
-    // cannot take: its slot is theirs. When the budget runs short later, the connection idle
-    // longest is closed, the kept one too.
+    // maxSchemasPerConnection new schemas (keeping every full one within the budget measured
+    // slower: requests spread over more backends). Unless callers wait for a budget slot to open a
+    // connection for schemas it cannot take: its slot is theirs. When the budget runs short later,
+    // the connection idle longest is closed, the kept one too.
     if (full) {
       if (this.#claims > 0) {
         this.#retire(conn)

@@ -75,6 +75,7 @@ describe('Module: tenant-id', () => {
       expect(() => assertSchemaName('')).toThrow(InvalidTenantError)
       expect(() => assertSchemaName('a\0b')).toThrow(InvalidTenantError)
       expect(() => assertSchemaName('é'.repeat(32))).toThrow(InvalidTenantError) // 64 bytes
+      expect(() => assertSchemaName(`${'é'.repeat(31)}a`)).not.toThrow() // 63 bytes, the most PostgreSQL keeps
       expect(() => assertSchemaName(42)).toThrow(InvalidTenantError)
       expect(() => assertSchemaName('')).toThrow(/schemaFor returned an unusable schema name/)
     })

@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda'
 import { bodyLimit } from '../../lib'
 
 const LIMIT = 64 * 1024
-const run = (body: string | undefined, isBase64Encoded = false, maxBytes?: number) =>
+const run = (body: string | null | undefined, isBase64Encoded = false, maxBytes?: number) =>
   middy<APIGatewayProxyEventV2>()
     .use(bodyLimit(maxBytes === undefined ? {} : { maxBytes }))
     .handler(async () => 'handled')({ body, isBase64Encoded } as APIGatewayProxyEventV2, {} as never)
@@ -27,5 +27,16 @@ describe('Middleware: bodyLimit', () => {
     await expect(run(undefined)).rejects.toMatchObject({ status: 400, code: 'BODY_REQUIRED' })
     await expect(run('')).rejects.toMatchObject({ status: 400, code: 'BODY_REQUIRED' })
     await expect(run('x'.repeat(11), false, 10)).rejects.toMatchObject({ status: 413 })
+  })
+
+  it('refuses a null body with 400 too (a test harness or another trigger may give null)', async () => {
+    await expect(run(null)).rejects.toMatchObject({ status: 400, code: 'BODY_REQUIRED' })
+  })
+
+  it('tells the caller what is wrong: no body, or its size and the limit', async () => {
+    await expect(run(undefined)).rejects.toMatchObject({ message: 'This request needs a JSON body' })
+    await expect(run('x'.repeat(11), false, 10)).rejects.toMatchObject({
+      message: 'The body is 11 bytes; the limit is 10',
+    })
   })
 })

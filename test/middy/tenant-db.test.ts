@@ -81,6 +81,24 @@ describe('Middleware: tenantDb', () => {
     expect(pools.stats().totals.active).toBe(0)
   })
 
+  it('fails a request that keeps a pg.Pool connection, even when a forgotten call was still running', async () => {
+    const { tenant, wrap, pools } = await setup(false)
+    let kept: { release: (err?: boolean) => void } | undefined
+    const leaks = wrap(async (_e, c) => {
+      kept = await c.pgPool.connect()
+      void c.db.query('SELECT pg_sleep(0.1)')
+      return { statusCode: 201, body: 'created' }
+    })
+    try {
+      expect(status(await leaks(event({ claim: tenant }), context('req-leak-busy')))).toBe(500)
+      await new Promise((r) => setTimeout(r, 50))
+      expect(pools.stats().totals.active).toBe(0)
+    } finally {
+      // Not reclaimed (the test failing): released here, so that ending the pools does not wait on it.
+      if (pools.stats().totals.active > 0) kept?.release(true)
+    }
+  })
+
   it('uses the header where it is trusted (serverless-offline), only for a request without a JWT', async () => {
     const { tenant, wrap } = await setup(true)
     const handler = wrap(async (_e, c) => ({ statusCode: 200, body: c.tenant.id }))
@@ -124,6 +142,14 @@ describe('Middleware: tenantDb', () => {
       delete process.env.IS_OFFLINE
       expect(build(trustHeader)).toThrow(InvalidOptionsError)
       expect(build(trustHeader)).toThrow(/TENANT_POOLS_TRUST_TENANT_HEADER/)
+      expect(build(trustHeader)).toThrow(/ is true in stage prod: /)
+    })
+
+    it('names no stage when none is set, and is still refused', () => {
+      Object.assign(process.env, { AWS_LAMBDA_FUNCTION_NAME: 'orders-list' })
+      delete process.env.TENANT_POOLS_STAGE
+      delete process.env.IS_OFFLINE
+      expect(build(true)).toThrow(/ is true in stage \(unset\): /)
     })
 
     it.each([
@@ -170,6 +196,61 @@ describe('Middleware: tenantDb', () => {
     expect(code(await wrap(async () => ({ statusCode: 200 }))(event({ claim: tenant }), context()))).toBe(
       'TENANT_SUSPENDED',
     )
+  })
+
+  it('answers 404 for a deleted tenant, and tells the caller why each refusal was made', async () => {
+    const { pools, tenant, catalog, wrap } = await setup()
+    const handler = wrap(async () => ({ statusCode: 200 }))
+    const error = async (claim?: string) => {
+      const res = await handler(event({ claim }), context())
+      return [status(res), JSON.parse((res as { body: string }).body).error.message]
+    }
+    expect(await error()).toEqual([401, 'No tenant: the request carries no tenant_id claim'])
+    expect(await error('ghost_tenant')).toEqual([404, 'Unknown tenant'])
+    await pools.master.query(`UPDATE tenants SET status = 'suspended' WHERE id = $1`, [tenant])
+    catalog.invalidate(tenant)
+    expect(await error(tenant)).toEqual([403, 'This tenant is suspended'])
+    await pools.master.query(`UPDATE tenants SET status = 'deleted' WHERE id = $1`, [tenant])
+    catalog.invalidate(tenant)
+    expect(await error(tenant)).toEqual([404, 'Unknown tenant'])
+  })
+
+  it('gives context.readDb read-only and context.db read-write', async () => {
+    const { tenant, wrap } = await setup()
+    const handler = wrap(async (_e, c) => {
+      const setting = async (db: TenantContext['db']) =>
+        (await db.query<{ ro: string }>("SELECT current_setting('transaction_read_only') AS ro")).rows[0]?.ro
+      return { statusCode: 200, body: `${await setting(c.db)} ${await setting(c.readDb)}` }
+    })
+    await expect(handler(event({ claim: tenant }), context())).resolves.toMatchObject({ body: 'off on' })
+  })
+
+  it('answers 401, not 500, for an event without the parts a JWT request has', async () => {
+    const { tenant, wrap } = await setup(true)
+    const handler = wrap(async (_e, c) => ({ statusCode: 200, body: c.tenant.id }))
+    const bare = (e: object) => handler(e as APIGatewayProxyEventV2WithJWTAuthorizer, context())
+    // Invoked directly: no requestContext, no headers.
+    expect(code(await bare({}))).toBe('TENANT_REQUIRED')
+    // Another kind of authorizer (a Lambda authorizer's context, no jwt): the trusted header is read.
+    await expect(
+      bare({ headers: { 'x-tenant-id': tenant }, requestContext: { authorizer: { lambda: {} } } }),
+    ).resolves.toMatchObject({ body: tenant })
+  })
+
+  it('answers from the cache without a promise, and ends a request with nothing in flight without one', async () => {
+    const { tenant, catalog, wrap, pools } = await setup()
+    // Caches the tenant's placement.
+    await wrap(async () => ({ statusCode: 200 }))(event({ claim: tenant }), context())
+    expect(catalog.cached(tenant)).toBeDefined()
+    const mw = tenantDb({ pools: () => pools, catalog })
+    const request = {
+      event: event({ claim: tenant }),
+      context: context(),
+      internal: {},
+    } as unknown as Parameters<NonNullable<typeof mw.before>>[0]
+    expect(mw.before?.(request)).toBeUndefined()
+    expect(request.context.tenant.id).toBe(tenant)
+    expect(mw.after?.(request)).toBeUndefined()
   })
 
   it('takes no tenant connection unless the handler uses context.db', async () => {

@@ -2,11 +2,14 @@ import {
   ConnectError,
   ConnectionLostError,
   CredentialsError,
+  DeadlineExceededError,
   HttpError,
   InvalidTenantError,
   PoolExhaustedError,
   PoolsEndedError,
   SecretUnreadableError,
+  StatementTimeoutError,
+  TenantMovingError,
   toHttp,
 } from '../../lib'
 
@@ -88,5 +91,148 @@ describe('Function: toHttp, a lost connection', () => {
   ]
   it.each(cases)('%p → %i %s with Retry-After, never a 500', (err, status, code) => {
     expect(toHttp(err)).toMatchObject({ status, code, headers: { 'retry-after': '1' } })
+  })
+})
+
+// The whole answer, message included: the caller reads the message, and a 503 or 504 tells it when
+// to retry.
+describe('Function: toHttp, the whole answer', () => {
+  const retry = { 'retry-after': '1' }
+  const unavailable = {
+    status: 503,
+    code: 'DATABASE_UNAVAILABLE',
+    message: 'The database is unavailable; retry shortly',
+    headers: retry,
+  }
+  it.each<[string, unknown, unknown]>([
+    [
+      'a statement timeout that may have run',
+      new StatementTimeoutError('x', true),
+      {
+        status: 504,
+        code: 'OUTCOME_UNKNOWN',
+        message: 'The database did not answer in time; the request may or may not have taken effect',
+        headers: retry,
+      },
+    ],
+    [
+      'a statement timeout that did not run',
+      new StatementTimeoutError('x', false),
+      {
+        status: 504,
+        code: 'DATABASE_TIMEOUT',
+        message: 'The database did not answer in time; the request did not take effect',
+        headers: retry,
+      },
+    ],
+    [
+      'a tenant being moved',
+      new TenantMovingError('acme is moving'),
+      {
+        status: 503,
+        code: 'TENANT_MOVING',
+        message: 'This tenant is being moved; writes resume shortly',
+        headers: retry,
+      },
+    ],
+    [
+      'a write refused by the move’s fence (SQLSTATE TPM01)',
+      pgError('TPM01', 'tenant acme is fenced'),
+      {
+        status: 503,
+        code: 'TENANT_MOVING',
+        message: 'This tenant is being moved; writes resume shortly',
+        headers: retry,
+      },
+    ],
+    ['a deadline exceeded', new DeadlineExceededError('x'), unavailable],
+    [
+      'an exhausted pool',
+      new PoolExhaustedError('all in use'),
+      {
+        status: 503,
+        code: 'POOL_EXHAUSTED',
+        message: 'Too many requests for this tenant; retry shortly',
+        headers: retry,
+      },
+    ],
+    [
+      'an unreadable secret',
+      new SecretUnreadableError('app/tenants/x', 'it does not exist'),
+      {
+        status: 503,
+        code: 'CREDENTIALS_UNAVAILABLE',
+        message: 'The database login is unavailable; retry shortly',
+        headers: retry,
+      },
+    ],
+    [
+      'a connection lost under a write',
+      new ConnectionLostError('lost', { mayHaveRun: true }),
+      {
+        status: 504,
+        code: 'OUTCOME_UNKNOWN',
+        message: 'The connection to the database was lost; the request may or may not have taken effect',
+        headers: retry,
+      },
+    ],
+    ['a refused connection', new ConnectError('refused'), unavailable],
+    [
+      'a unique violation',
+      pgError('23505'),
+      { status: 409, code: 'CONFLICT', message: 'A resource with these values already exists', headers: {} },
+    ],
+    [
+      'a cancelled statement',
+      pgError('57014', 'canceling statement due to statement timeout'),
+      { status: 504, code: 'STATEMENT_TIMEOUT', message: 'The database took too long', headers: {} },
+    ],
+    [
+      'a value out of range',
+      pgError('22003', 'value out of range for type integer'),
+      {
+        status: 400,
+        code: 'INVALID_VALUE',
+        message: 'A value in the request is out of range or malformed',
+        headers: {},
+      },
+    ],
+    ['too many connections', pgError('53300', 'sorry, too many clients already'), unavailable],
+    ['a deadlock', pgError('40P01', 'deadlock detected'), unavailable],
+  ])('%s', (_, err, answer) => {
+    expect(toHttp(err)).toEqual(answer)
+  })
+
+  it.each(['22P02', '22008', '22003', '22P05', '22021', '22007'])(
+    'answers SQLSTATE %s with 400 INVALID_VALUE',
+    (code) => {
+      expect(toHttp(pgError(code, 'bad value'))).toMatchObject({ status: 400, code: 'INVALID_VALUE' })
+    },
+  )
+})
+
+describe('Function: toHttp, what middy throws', () => {
+  const middyError = (statusCode: number, message = 'from middy') =>
+    Object.assign(new Error(message), { statusCode, expose: true })
+
+  it.each([
+    [400, 'BAD_REQUEST'],
+    [413, 'PAYLOAD_TOO_LARGE'],
+    [415, 'UNSUPPORTED_MEDIA_TYPE'],
+    [422, 'MALFORMED_JSON'],
+    // A 4xx without a code of its own
+    [405, 'BAD_REQUEST'],
+    [499, 'BAD_REQUEST'],
+  ])('answers an exposable %i with its status, %s and its message', (status, code) => {
+    expect(toHttp(middyError(status))).toEqual({ status, code, message: 'from middy', headers: {} })
+  })
+
+  it.each([399, 500, 503])('answers an exposable %i as a bare 500, its message untold', (status) => {
+    expect(toHttp(middyError(status, 'internal detail'))).toEqual({
+      status: 500,
+      code: 'INTERNAL',
+      message: 'Internal error',
+      headers: {},
+    })
   })
 })

@@ -42,6 +42,16 @@ describe('Module: tenant-id', () => {
       expect(() => assertTenantId('')).toThrow(InvalidTenantError)
     })
 
+    // The pattern anchored at both ends, one or more characters: a bad character first, last or
+    // alone is refused, and a valid id of many characters taken.
+    it.each(['acme;', ';acme', 'ac me', 'acme\n', '-', 'Acme'])('rejects %p', (id) => {
+      expect(() => assertTenantId(id)).toThrow(InvalidTenantError)
+    })
+
+    it('takes an id of several characters', () => {
+      expect(() => assertTenantId('acme_2')).not.toThrow()
+    })
+
     it.each([null, undefined, 1, {}, [], true])('rejects the non-string %p', (value) => {
       expect(() => assertTenantId(value)).toThrow(InvalidTenantError)
     })
@@ -53,6 +63,10 @@ describe('Module: tenant-id', () => {
       expect(() => assertApp('a'.repeat(33))).toThrow(InvalidTenantError)
       expect(() => assertApp('Web')).toThrow(InvalidTenantError)
     })
+
+    it('says what an app name may be (the message a caller gets with its 400)', () => {
+      expect(() => assertApp('web!')).toThrow('Invalid app name: use 1 to 32 characters from a-z, 0-9 and _')
+    })
   })
 
   describe('Function: assertSchemaName', () => {
@@ -61,7 +75,9 @@ describe('Module: tenant-id', () => {
       expect(() => assertSchemaName('')).toThrow(InvalidTenantError)
       expect(() => assertSchemaName('a\0b')).toThrow(InvalidTenantError)
       expect(() => assertSchemaName('é'.repeat(32))).toThrow(InvalidTenantError) // 64 bytes
+      expect(() => assertSchemaName(`${'é'.repeat(31)}a`)).not.toThrow() // 63 bytes, the most PostgreSQL keeps
       expect(() => assertSchemaName(42)).toThrow(InvalidTenantError)
+      expect(() => assertSchemaName('')).toThrow(/schemaFor returned an unusable schema name/)
     })
   })
 

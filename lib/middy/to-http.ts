@@ -102,7 +102,8 @@ export function toHttp(err: unknown): HttpAnswer {
   if (err instanceof ConnectError || err instanceof ConnectionLostError || err instanceof PoolsEndedError) {
     return unavailable('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly')
   }
-  const middy = err as { statusCode?: unknown; expose?: unknown; message?: unknown }
+  // `?? {}`: a handler may throw or reject with nothing at all, which is still a 500, not a TypeError.
+  const middy = (err ?? {}) as { statusCode?: unknown; expose?: unknown; message?: unknown }
   if (
     typeof middy.statusCode === 'number' &&
     middy.statusCode >= 400 &&

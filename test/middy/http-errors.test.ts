@@ -42,6 +42,18 @@ describe('Middleware: httpErrors', () => {
     })
   })
 
+  it.each([undefined, null])(
+    'answers a handler that throws %p with a JSON 500 and logs it',
+    async (thrown) => {
+      const { status, body, entries } = await answer(thrown, { awsRequestId: 'req-9' })
+      expect([status, body]).toEqual([
+        500,
+        { error: { code: 'INTERNAL', message: 'Internal error', requestId: 'req-9' } },
+      ])
+      expect(entries.map((e) => [e.level, e.message])).toEqual([['error', 'request failed']])
+    },
+  )
+
   it('logs a refusal (4xx) at info level with its status and code only', async () => {
     const { entries } = await answer(new HttpError(403, 'TENANT_SUSPENDED', 'This tenant is suspended'))
     expect(entries.map((e) => [e.level, e.extra[0]])).toEqual([

@@ -67,6 +67,18 @@ describe('Function: toHttp', () => {
     expect(toHttp(new TypeError('x is undefined'))).toMatchObject({ status: 500, message: 'Internal error' })
   })
 
+  it.each([undefined, null, 0, '', 'a string'])(
+    'answers a thrown %p with a bare 500, not a TypeError',
+    (thrown) => {
+      expect(toHttp(thrown)).toEqual({
+        status: 500,
+        code: 'INTERNAL',
+        message: 'Internal error',
+        headers: {},
+      })
+    },
+  )
+
   it('does not leak a database error’s detail in a mapped answer', () => {
     expect(JSON.stringify(toHttp(pgError('23505')))).not.toContain('secret-ref')
   })

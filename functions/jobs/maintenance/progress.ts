@@ -141,32 +141,6 @@ export async function finish(
  * Closes the pass when every active tenant is done or failed and no lease of the pass is live
  * (whatever its tenant's status now); the next run opens a new one.
  */
-/**
- * Forgets every closed pass but the `kept` most recent, with their progress rows: a pass writes one
- * row per tenant, and at thousands of tenants a daily pass would grow the master schema by that much
- * every day. What the kept passes recorded (which tenant failed, and why) stays. A row whose lease
- * is live stays too: a slow runner of an older pass still holds its tenant, and claims look for it.
- * Returns how many progress rows went.
- */
-export async function prunePasses(master: TenantDb, kept: number): Promise<number> {
-  return master.transaction(async (c) => {
-    const old = `SELECT id FROM maintenance_passes WHERE finished_at IS NOT NULL ORDER BY id DESC OFFSET $1`
-    const { rowCount } = await c.query(
-      `DELETE FROM maintenance_progress p
-        WHERE p.pass_id IN (${old})
-          AND NOT (p.status = 'running' AND p.lease_until > clock_timestamp())`,
-      [kept],
-    )
-    await c.query(
-      `DELETE FROM maintenance_passes m
-        WHERE m.id IN (${old})
-          AND NOT EXISTS (SELECT 1 FROM maintenance_progress p WHERE p.pass_id = m.id)`,
-      [kept],
-    )
-    return rowCount ?? 0
-  })
-}
-
 export async function closeIfComplete(master: TenantDb, pass: number): Promise<boolean> {
   return master.transaction(async (c) => {
     await c.query(`SELECT pg_advisory_xact_lock(hashtext('tenant-pools:maintenance:pass'))`)
@@ -182,5 +156,32 @@ export async function closeIfComplete(master: TenantDb, pass: number): Promise<b
       [pass],
     )
     return (rowCount ?? 0) > 0
+  })
+}
+
+/**
+ * Forgets every closed pass but the `kept` most recent, with their progress rows: a pass writes one
+ * row per tenant, and at thousands of tenants an hourly pass would grow the master schema by that
+ * much every hour. What the kept passes recorded (which tenant failed, and why) stays. A row whose
+ * lease is live stays too: a slow runner of an older pass still holds its tenant, and claims look for
+ * it. Serialised with the opening and closing of passes. Returns how many progress rows went.
+ */
+export async function prunePasses(master: TenantDb, kept: number): Promise<number> {
+  return master.transaction(async (c) => {
+    await c.query(`SELECT pg_advisory_xact_lock(hashtext('tenant-pools:maintenance:pass'))`)
+    const old = `SELECT id FROM maintenance_passes WHERE finished_at IS NOT NULL ORDER BY id DESC OFFSET $1`
+    const { rowCount } = await c.query(
+      `DELETE FROM maintenance_progress p
+        WHERE p.pass_id IN (${old})
+          AND NOT (p.status = 'running' AND p.lease_until > clock_timestamp())`,
+      [kept],
+    )
+    await c.query(
+      `DELETE FROM maintenance_passes m
+        WHERE m.id IN (${old})
+          AND NOT EXISTS (SELECT 1 FROM maintenance_progress p WHERE p.pass_id = m.id)`,
+      [kept],
+    )
+    return rowCount ?? 0
   })
 }

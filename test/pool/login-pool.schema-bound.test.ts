@@ -30,6 +30,34 @@ describe('LoginPool: maxSchemasPerConnection', () => {
   beforeAll(() => createTenants(tenants))
   afterEach(endTestPools)
 
+  // t1, then a transaction on t2 that reaches a bound of 2 and keeps working on the same backend:
+  // the backend before, the ones its statements saw, the connections and retirements right after
+  // it, and whether its row was committed.
+  async function transactionAtTheBound(pools: TenantPools) {
+    const before = await pidOf(pools, t1)
+    const inside = await pools.transaction(t2, async (client) => {
+      const pids: number[] = []
+      for (let i = 0; i < 3; i++) {
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+        pids.push(rows[0]?.pid as number)
+      }
+      await client.query('INSERT INTO whoami VALUES ($1)', ['in the transaction'])
+      // Still held and counted while the callback runs.
+      expect(connections(pools)).toEqual([[t2, 2, false]])
+      return pids
+    })
+    const after = {
+      connections: connections(pools),
+      retired: pools.stats().counters.connectionsRetiredBySchemas,
+    }
+    const { rows } = await pools.query<{ n: string }>(
+      t2,
+      `SELECT count(*) AS n FROM whoami WHERE tenant = 'in the transaction'`,
+    )
+    await pools.query(t2, `DELETE FROM whoami WHERE tenant = 'in the transaction'`)
+    return { before, inside, after, committed: rows[0]?.n }
+  }
+
   it('closes a connection at the release after its Nth distinct schema, and counts it', async () => {
     // Prepare
     const pools = onOneConnection(3)
@@ -53,33 +81,10 @@ describe('LoginPool: maxSchemasPerConnection', () => {
   })
 
   it('lets a transaction on a connection that reaches the bound finish, and closes it only after', async () => {
-    // Prepare
-    const pools = onOneConnection(2)
-    const before = await pidOf(pools, t1)
-
-    // Act: the second schema is a transaction's, which keeps working after it reached the bound.
-    const inside = await pools.transaction(t2, async (client) => {
-      const pids: number[] = []
-      for (let i = 0; i < 3; i++) {
-        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
-        pids.push(rows[0]?.pid as number)
-      }
-      await client.query('INSERT INTO whoami VALUES ($1)', ['in the transaction'])
-      // Still held and counted while the callback runs.
-      expect(connections(pools)).toEqual([[t2, 2, false]])
-      return pids
-    })
-
-    // Assess
+    const { before, inside, after, committed } = await transactionAtTheBound(onOneConnection(2))
     expect(inside).toEqual([before, before, before])
-    expect(connections(pools)).toEqual([])
-    expect(pools.stats().counters.connectionsRetiredBySchemas).toBe(1)
-    const { rows } = await pools.query<{ n: string }>(
-      t2,
-      `SELECT count(*) AS n FROM whoami WHERE tenant = 'in the transaction'`,
-    )
-    expect(rows[0]?.n).toBe('1')
-    await pools.query(t2, `DELETE FROM whoami WHERE tenant = 'in the transaction'`)
+    expect(after).toEqual({ connections: [], retired: 1 })
+    expect(committed).toBe('1')
   })
 
   it('with a bound of 1, gives withClient the whole callback, and each call a fresh connection', async () => {
@@ -204,32 +209,11 @@ describe('LoginPool: maxSchemasPerConnection', () => {
     })
 
     it('lets a transaction on a connection that reaches the bound finish, and keeps it after', async () => {
-      // Prepare
       const pools = kept(2)
-      const before = await pidOf(pools, t1)
-
-      // Act: the second schema is a transaction's, which keeps working after it reached the bound.
-      const inside = await pools.transaction(t2, async (client) => {
-        const pids: number[] = []
-        for (let i = 0; i < 3; i++) {
-          const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
-          pids.push(rows[0]?.pid as number)
-        }
-        await client.query('INSERT INTO whoami VALUES ($1)', ['in the transaction'])
-        // Still held and counted while the callback runs.
-        expect(connections(pools)).toEqual([[t2, 2, false]])
-        return pids
-      })
-
-      // Assess
+      const { before, inside, after, committed } = await transactionAtTheBound(pools)
       expect(inside).toEqual([before, before, before])
-      expect(connections(pools)).toEqual([[t2, 2, true]])
-      const { rows } = await pools.query<{ n: string }>(
-        t2,
-        `SELECT count(*) AS n FROM whoami WHERE tenant = 'in the transaction'`,
-      )
-      expect(rows[0]?.n).toBe('1')
-      await pools.query(t2, `DELETE FROM whoami WHERE tenant = 'in the transaction'`)
+      expect(after).toEqual({ connections: [[t2, 2, true]], retired: 0 })
+      expect(committed).toBe('1')
       expect(await pidOf(pools, t1)).toBe(before)
       expect(pools.stats().counters.connectionsRetiredBySchemas).toBe(0)
     })

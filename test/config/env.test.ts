@@ -1,5 +1,8 @@
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager'
 import { InvalidOptionsError, libraryVariables, optionsFromEnv, prewarmFromEnv } from '../../lib'
 import { readVariable, runtimeFromEnv, trustHeaderFromEnv } from '../../lib/config/env'
+import type { CredentialsRequest } from '../../lib/types'
+import { localSecrets, rdsSecret } from '../support/secrets'
 
 describe('Module: env', () => {
   describe('Function: readVariable', () => {
@@ -55,7 +58,8 @@ describe('Module: env', () => {
 
   describe('Function: optionsFromEnv, credentials', () => {
     it('gives no credentials without TENANT_POOLS_SECRET_ID or a pattern', () => {
-      expect(optionsFromEnv({}).credentials).toBeUndefined()
+      // Not even a key set to undefined: spread after options of one's own, it would wipe theirs.
+      expect('credentials' in optionsFromEnv({})).toBe(false)
     })
 
     it.each([
@@ -69,6 +73,51 @@ describe('Module: env', () => {
       expect(() => optionsFromEnv({ TENANT_POOLS_TENANT_SECRET_PATTERN: 'app/tenant' })).toThrow(
         new InvalidOptionsError('TENANT_POOLS_TENANT_SECRET_PATTERN must contain {tenantId}'),
       )
+    })
+  })
+
+  describe('Function: optionsFromEnv, a tenant secret that does not exist', () => {
+    const saved = { ...process.env }
+    let sm: Awaited<ReturnType<typeof localSecrets>>
+    const request = (tenantId: string) =>
+      ({
+        key: tenantId,
+        tenantId,
+        app: null,
+        cluster: 'main',
+        forceRefresh: false,
+        hasOwnRole: async () => false,
+      }) as CredentialsRequest
+    const env = {
+      TENANT_POOLS_SECRET_ID: 'env-test/master',
+      TENANT_POOLS_TENANT_SECRET_PATTERN: 'env-test/{tenantId}',
+    }
+
+    beforeAll(async () => {
+      sm = await localSecrets()
+      Object.assign(process.env, {
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.server.url,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+      })
+      await sm.client.send(
+        new CreateSecretCommand({ Name: 'env-test/master', SecretString: rdsSecret('master', 'pw') }),
+      )
+    })
+
+    afterAll(async () => {
+      process.env = { ...saved }
+      await sm.server.close()
+    })
+
+    it('is refused without TENANT_POOLS_TENANT_SECRET_FALLBACK: no fallback to the wider secret by default', async () => {
+      await expect(optionsFromEnv(env).credentials?.(request('acme'))).rejects.toThrow(/env-test\/acme/)
+    })
+
+    it('falls back to TENANT_POOLS_SECRET_ID with TENANT_POOLS_TENANT_SECRET_FALLBACK true', async () => {
+      const credentials = optionsFromEnv({ ...env, TENANT_POOLS_TENANT_SECRET_FALLBACK: 'true' }).credentials
+      await expect(credentials?.(request('acme'))).resolves.toMatchObject({ user: 'master' })
     })
   })
 

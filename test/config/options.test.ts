@@ -63,6 +63,86 @@ describe('Module: options', () => {
       )
     })
 
+    it('takes a per-scope max equal to the budget', () => {
+      expect(resolveOptions({ maxPerScope: 4, budget: 4 })).toMatchObject({ maxPerScope: 4, budget: 4 })
+    })
+
+    it('names both unknown keys, and says what is wrong with a bad value', () => {
+      expect(() => resolveOptions({ a: 1, b: 2 } as never)).toThrow(/^Invalid TenantPools option "a, b": /)
+      expect(() => resolveOptions({ budget: 0 })).toThrow(
+        new InvalidOptionsError('Invalid TenantPools option "budget": Too small: expected number to be >=1'),
+      )
+    })
+
+    it.each([
+      [{ budget: 10_000, maxPerScope: 1 }],
+      [{ idleTimeoutMs: 2_147_483_647 }],
+      [{ maxSchemasPerConnection: 1_000_000 }],
+      [{ masterSchema: 'm'.repeat(63) }],
+      [{ applicationNamePrefix: 'a'.repeat(30) }],
+      [{ applicationNamePrefix: 'Az09_.-' }],
+      [{ applicationNamePrefix: '' }],
+      [{ port: 1 }],
+      [{ port: 65_535 }],
+      [{ connectTimeoutMs: 1, sweepIntervalMs: 1, validationTimeoutMs: 1 }],
+      [{ leakDetectionMs: 0, readerRetryAfterMs: 0 }],
+      [{ mainCluster: 'a' }],
+      [{ mainCluster: `a${'b'.repeat(31)}` }],
+      [{ mainCluster: 'a-0_z' }],
+      [{ password: '' }],
+      [{ ssl: 'verify-full' }],
+      [{ ssl: false }],
+      [{ ssl: { rejectUnauthorized: true } }],
+      [{ clock: { now: () => 0 } }],
+      [{ logger: {} }],
+      [{ clusters: { b: { host: 'b.example', reader: { host: 'r', port: 5433 }, maxConnections: 1 } } }],
+    ])('takes %p, at the edge of what is allowed', (options) => {
+      expect(() => resolveOptions(options as never)).not.toThrow()
+    })
+
+    it.each([
+      [{ budget: 10_001 }, 'budget'],
+      [{ idleTimeoutMs: 2_147_483_648 }, 'idleTimeoutMs'],
+      [{ idleTimeoutMs: -1 }, 'idleTimeoutMs'],
+      [{ maxSchemasPerConnection: 1_000_001 }, 'maxSchemasPerConnection'],
+      [{ masterSchema: 'm'.repeat(64) }, 'masterSchema'],
+      [{ masterSchema: '' }, 'masterSchema'],
+      [{ host: 'h'.repeat(10_001) }, 'host'],
+      [{ applicationNamePrefix: 'a'.repeat(31) }, 'applicationNamePrefix'],
+      [{ port: 0 }, 'port'],
+      [{ sweepIntervalMs: 0 }, 'sweepIntervalMs'],
+      [{ validationTimeoutMs: 0 }, 'validationTimeoutMs'],
+      [{ maxLifetimeMs: 0 }, 'maxLifetimeMs'],
+      [{ mainCluster: '0a' }, 'mainCluster'],
+      [{ mainCluster: `a${'b'.repeat(32)}` }, 'mainCluster'],
+      [{ mainCluster: 'A' }, 'mainCluster'],
+      [{ mainCluster: 'x main' }, 'mainCluster'],
+      [{ ssl: 'prefer' }, 'ssl'],
+      [{ schemaFor: 'tenant_' }, 'schemaFor'],
+      [{ clock: { now: 1 } }, 'clock'],
+      [{ clock: null }, 'clock'],
+      [{ logger: null }, 'logger'],
+      [{ keepFullConnection: 1 }, 'keepFullConnection'],
+      [{ proxySafe: 'true' }, 'proxySafe'],
+      [{ clusters: { b: { reader: { port: 0 } } } }, 'clusters.b.reader.port'],
+      [{ clusters: { b: { maxConnections: 10_001 } } }, 'clusters.b.maxConnections'],
+    ])('refuses %p, naming %s', (options, key) => {
+      expect(() => resolveOptions(options as never)).toThrow(
+        new RegExp(`^Invalid TenantPools option "${key}": `),
+      )
+    })
+
+    it('says which option must be a function', () => {
+      expect(() => resolveOptions({ schemaFor: 'x' } as never)).toThrow(/expected schemaFor to be a function/)
+    })
+
+    it('keeps the login out of the merged options, and gives the system clock by default', () => {
+      const o = resolveOptions({ user: 'app', password: 'pw' }) as unknown as Record<string, unknown>
+      expect('user' in o).toBe(false)
+      expect('password' in o).toBe(false)
+      expect(typeof (o.clock as { now: () => number }).now()).toBe('number')
+    })
+
     it('is applied by the TenantPools constructor', () => {
       expect(() => new TenantPools({ budget: -1 })).toThrow(InvalidOptionsError)
     })

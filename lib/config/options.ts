@@ -246,8 +246,11 @@ export function resolveOptions(options: TenantPoolsOptions): Resolved {
   const parsed = schema().safeParse(options)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
+    // An unknown key is named with where it is: a misspelt key inside a cluster is not a top-level option.
     const key =
-      issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : (issue?.path.join('.') ?? 'options')
+      issue?.code === 'unrecognized_keys'
+        ? issue.keys.map((k) => [...issue.path, k].join('.')).join(', ')
+        : (issue?.path.join('.') ?? 'options')
     throw new InvalidOptionsError(`Invalid TenantPools option "${key}": ${issue?.message}`)
   }
   // The password stays with pool/connector.ts, out of the merged options.

@@ -13,6 +13,13 @@ describe('Module: options', () => {
       expect(() => resolveOptions({ maxConnections: 3 } as never)).toThrow(/"maxConnections"/)
     })
 
+    it('names an unknown key inside a cluster with its path, not as a top-level option', () => {
+      const misspelt = { clusters: { b: { host: 'b', reader: { host: 'r', usr: 'x' } } } } as never
+      expect(() => resolveOptions(misspelt)).toThrow(
+        /^Invalid TenantPools option "clusters\.b\.reader\.usr": /,
+      )
+    })
+
     it.each([
       [{ budget: 0 }, 'budget'],
       [{ maxPerPool: 1.5 }, 'maxPerPool'],

@@ -2,7 +2,7 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager'
 import { InvalidOptionsError, libraryVariables, optionsFromEnv, prewarmFromEnv } from '../../lib'
 import { readVariable, runtimeFromEnv, trustHeaderFromEnv } from '../../lib/config/env'
 import type { CredentialsRequest } from '../../lib/types'
-import { localSecrets, rdsSecret } from '../support/secrets'
+import { localSecrets, rdsSecret, sdkEnvFor } from '../support/secrets'
 
 describe('Module: env', () => {
   describe('Function: readVariable', () => {
@@ -96,10 +96,7 @@ describe('Module: env', () => {
     beforeAll(async () => {
       sm = await localSecrets()
       Object.assign(process.env, {
-        AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.server.url,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
+        ...sdkEnvFor(sm.server.url),
       })
       await sm.client.send(
         new CreateSecretCommand({ Name: 'env-test/master', SecretString: rdsSecret('master', 'pw') }),

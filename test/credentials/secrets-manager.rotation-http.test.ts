@@ -11,7 +11,7 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
 import { getTenantPools, resetTenantPools } from '../../lib'
 import { databaseUrl, sleep, uniqueTenant, withAdmin } from '../support/db'
 import { figure } from '../support/figures'
-import { localSecrets, rdsSecret } from '../support/secrets'
+import { localSecrets, rdsSecret, sdkEnvFor } from '../support/secrets'
 
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
 
@@ -39,10 +39,7 @@ beforeAll(async () => {
     TENANT_POOLS_MAX_LIFETIME_MS: '200',
     TENANT_POOLS_TRUST_TENANT_HEADER: 'true',
     TENANT_POOLS_APP_NAME_PREFIX: 'roth',
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.server.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
+    ...sdkEnvFor(sm.server.url),
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
   })

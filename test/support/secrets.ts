@@ -33,5 +33,17 @@ export const secretsClient = (url: string): SecretsManagerClient =>
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   })
 
+/**
+ * The variables that point a default SDK client (the library's own, built from the environment) at
+ * the local Secrets Manager at `url`.
+ */
+export const sdkEnvFor = (url: string) => ({
+  AWS_ENDPOINT_URL_SECRETS_MANAGER: url,
+  AWS_REGION: 'us-east-1',
+  // The local server checks no signature; the SDK still wants something to sign with.
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+})
+
 export const rdsSecret = (username: string, password: string) =>
   JSON.stringify({ engine: 'postgres', host: '127.0.0.1', port: 5432, dbname: 'app', username, password })

@@ -8,7 +8,7 @@ import { ensureTenantRole } from '../../../functions/admin/tenant-role'
 import { TenantPools } from '../../../lib'
 import { resetSecretsManagerClient } from '../../../lib/aws/secrets-manager-client'
 import { type ControlledServer, controlledServer } from '../../support/controlled-pg'
-import { localSecrets } from '../../support/secrets'
+import { localSecrets, sdkEnvFor } from '../../support/secrets'
 
 let server: ControlledServer
 let secrets: Awaited<ReturnType<typeof localSecrets>>
@@ -18,10 +18,7 @@ beforeAll(async () => {
   server = await controlledServer(['log_statement=ddl'])
   secrets = await localSecrets()
   Object.assign(process.env, {
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.server.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
+    ...sdkEnvFor(secrets.server.url),
     TENANT_POOLS_TENANT_SECRET_PATTERN: 'test/tenants/{tenantId}',
     TENANT_POOLS_STATEMENT_TIMEOUT_MS: '4321',
     TENANT_POOLS_IDLE_SESSION_TIMEOUT_MS: '54321',

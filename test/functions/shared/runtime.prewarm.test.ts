@@ -2,7 +2,7 @@
 // init; on, the secret is read and one connection opened, which the first query reuses.
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager'
 import { countBackends, databaseUrl, eventually, uniquePrefix, uniqueTenant } from '../../support/db'
-import { localSecrets, rdsSecret } from '../../support/secrets'
+import { localSecrets, rdsSecret, sdkEnvFor } from '../../support/secrets'
 
 type Lib = typeof import('../../../lib')
 type Runtime = typeof import('../../../functions/shared/runtime')
@@ -45,10 +45,7 @@ afterAll(async () => {
 
 const secretsEnv = () => ({
   TENANT_POOLS_SECRET_ID: secretId,
-  AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.server.url,
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'local',
-  AWS_SECRET_ACCESS_KEY: 'local',
+  ...sdkEnvFor(sm.server.url),
 })
 
 describe('Behaviour: prewarm at init (TENANT_POOLS_PREWARM)', () => {

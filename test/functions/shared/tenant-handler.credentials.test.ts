@@ -6,7 +6,7 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
 import { getTenantPools, resetTenantPools, TenantPools } from '../../../lib'
 import { databaseUrl, uniqueTenant, withAdmin } from '../../support/db'
 import { memoryLog } from '../../support/memory-log'
-import { localSecrets, rdsSecret } from '../../support/secrets'
+import { localSecrets, rdsSecret, sdkEnvFor } from '../../support/secrets'
 
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
 
@@ -55,10 +55,7 @@ beforeAll(async () => {
     TENANT_POOLS_MASTER_SCHEMA: masterSchema,
     TENANT_POOLS_TRUST_TENANT_HEADER: 'true',
     TENANT_POOLS_APP_NAME_PREFIX: prefix,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.server.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
+    ...sdkEnvFor(sm.server.url),
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
   })

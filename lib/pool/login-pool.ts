@@ -459,21 +459,6 @@ export class LoginPool implements BudgetClaimant {
     return true
   }
 
-  // Both run on every release: with nobody waiting (the warm path) they allocate nothing.
-  #firstEligible(): Waiter | undefined {
-    if (this.#waiters.length === 0) return undefined
-    const taken = new Map<ScopeUse, number>()
-    return this.#waiters.find((w) => this.#eligible(w, taken))
-  }
-
-  // The first waiter that may be served whose schema `conn` served before (a connection at the
-  // bound takes no other).
-  #firstEligibleServedBy(conn: PooledConnection): Waiter | undefined {
-    if (this.#waiters.length === 0) return undefined
-    const taken = new Map<ScopeUse, number>()
-    return this.#waiters.find((w) => this.#eligible(w, taken) && conn.schemasServed.has(w.scope.scope.schema))
-  }
-
   // Closed at its release for the bound, and counted so.
   #retire(conn: PooledConnection): void {
     this.#config.events.retiredBySchemas(conn.boundTo.key)
@@ -484,6 +469,19 @@ export class LoginPool implements BudgetClaimant {
   #full(conn: PooledConnection): boolean {
     const max = this.#config.maxSchemasPerConnection
     return max > 0 && conn.schemasServed.size >= max
+  }
+
+  // Both run on every release: with nobody waiting (the warm path) they allocate nothing.
+  // The first waiter that may be served; with `servedBy`, the first whose schema that connection
+  // served before (a connection at the bound takes no other).
+  #firstEligible(servedBy?: PooledConnection): Waiter | undefined {
+    if (this.#waiters.length === 0) return undefined
+    const taken = new Map<ScopeUse, number>()
+    return this.#waiters.find(
+      (w) =>
+        this.#eligible(w, taken) &&
+        (servedBy === undefined || servedBy.schemasServed.has(w.scope.scope.schema)),
+    )
   }
 
   #eligibleWaiters(): number {
@@ -644,7 +642,7 @@ export class LoginPool implements BudgetClaimant {
     }
     conn.idleSince = now
     conn.freedInInvocation = this.#config.invocation()
-    const waiter = full ? this.#firstEligibleServedBy(conn) : this.#firstEligible()
+    const waiter = this.#firstEligible(full ? conn : undefined)
     const starving = this.#config.budget.oldestClaimSince(this)
     // Fair across logins: when another login has waited for a slot longer than our first caller, and
     // for a while (so two busy logins don't trade a connection on every release), the slot goes there

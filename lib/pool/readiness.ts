@@ -15,8 +15,9 @@ import type { ScopeUse } from './scope-use'
 import { forgetPreparedStatements, PROXY_SAFE_RESET_SQL, searchPathSelects } from './session'
 import { within } from './within'
 
-// A connection idle at least this long, or freed in an earlier invocation, waits one full poll phase
-// for a pending server kill before it is handed out. Back-to-back calls within one invocation skip it.
+// A connection idle at least this long, or freed in an earlier invocation and handed to a caller
+// whose statement could not be sent again, waits one full poll phase for a pending server kill
+// before it is handed out. Back-to-back calls within one invocation skip it.
 const SETTLE_AFTER_IDLE_MS = 20
 
 /** Released with this, a connection is destroyed; it failed the liveness check. */
@@ -134,7 +135,11 @@ export class Readiness {
       ping = false
       probe = true
     }
-    const settle = idleFor >= SETTLE_AFTER_IDLE_MS || crossed
+    // A query() that the server can be asked again needs no settle for having crossed a possible
+    // freeze: a FATAL read before any answer to it sends it again on another connection (Calls'
+    // queryOn, which watches for exactly that). A callback's statements cannot be sent again.
+    const settle =
+      idleFor >= SETTLE_AFTER_IDLE_MS || (crossed && (text === undefined || !combinable(text, values)))
     // A session leaves its scope only through a full reset: nothing a caller left in it (a temporary
     // relation, a setting, a role, a cursor, a lock) reaches another scope's caller. Within the
     // scope, the search_path is verified (as the server reported it) or else asserted.

@@ -62,6 +62,19 @@ describe('Registry: a call’s measure', () => {
     expect(pools.stats().counters.connectionsRebound).toBe(1)
   })
 
+  // As during a freeze: the server kills the idle backend while this process reads nothing (a
+  // child does it, synchronously), so the kill waits unread in the socket when the next invocation
+  // takes the connection. pg_terminate_backend only signals the backend: with a timeout it also
+  // waits until the backend has exited, so its FATAL and FIN are in this process's socket before the
+  // checkout. Without it, a backend slow to act on the signal (a loaded machine) sent its FATAL
+  // after the checkout's settle turn, as the answer to a statement it may have been killed running.
+  const killedUnread = (pid: number | undefined): void => {
+    const killer = `const { Client } = require('pg'); const c = new Client(${JSON.stringify(databaseUrl())});
+      c.connect().then(() => c.query('SELECT pg_terminate_backend($1, 30000) AS gone', [${pid}]))
+        .then((r) => c.end().then(() => process.exit(r.rows[0].gone ? 0 : 3)))`
+    expect(spawnSync(process.execPath, ['-e', killer], { cwd: process.cwd() }).status).toBe(0)
+  }
+
   it('counts a connection found dead at checkout as replaced, once, in both places', async () => {
     const a = uniqueTenant('da')
     await createTenants([a])
@@ -69,21 +82,34 @@ describe('Registry: a call’s measure', () => {
     // invocation (invocationStarted) makes the checkout wait for what the socket holds.
     const { pools } = testPools({ clock: { now: () => 1_000_000 } })
     const pid = (await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid
-    // As during a freeze: the server kills the idle backend while this process reads nothing (a
-    // child does it, synchronously), so the kill waits unread until the checkout's settle turn.
-    // pg_terminate_backend only signals the backend: with a timeout it also waits until the backend
-    // has exited, so its FATAL and FIN are in this process's socket before the checkout. Without it,
-    // a backend slow to act on the signal (a loaded machine) sent its FATAL after the settle, as the
-    // answer to the statement, which the caller is rightly told of: it may have been killed running.
-    const killer = `const { Client } = require('pg'); const c = new Client(${JSON.stringify(databaseUrl())});
-      c.connect().then(() => c.query('SELECT pg_terminate_backend($1, 30000) AS gone', [${pid}]))
-        .then((r) => c.end().then(() => process.exit(r.rows[0].gone ? 0 : 3)))`
-    expect(spawnSync(process.execPath, ['-e', killer], { cwd: process.cwd() }).status).toBe(0)
+    killedUnread(pid)
     pools.invocationStarted()
     const measure = newCallMeasure()
-    await pools.query(a, 'SELECT 1', [], { measure })
+    // Two statements in one string could not be sent again after meeting the FATAL: the checkout
+    // reads the socket first.
+    await pools.query(a, 'SELECT 1; SELECT 2', undefined, { measure })
     expect(measure).toMatchObject({ checkouts: 1, connectionsReplaced: 1, connectionsOpened: 1 })
     expect(pools.stats().counters).toMatchObject({ connectionsReplaced: 1, connectionsOpened: 2 })
+  })
+
+  it('sends a statement that met a FATAL waiting since before the invocation again, counted as replaced', async () => {
+    const a = uniqueTenant('dq')
+    await createTenants([a])
+    const { pools } = testPools({ clock: { now: () => 1_000_000 } })
+    const pid = (await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid
+    killedUnread(pid)
+    pools.invocationStarted()
+    const measure = newCallMeasure()
+    // Sent at once, with no settle turn: the backend's FATAL comes before any answer, so it never
+    // read the statement, and the statement goes out again on a new connection.
+    const { rows } = await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid', [], { measure })
+    expect(rows[0]?.pid).not.toBe(pid)
+    expect(measure).toMatchObject({ checkouts: 2, connectionsReplaced: 1, connectionsOpened: 1 })
+    expect(pools.stats().counters).toMatchObject({
+      connectionsReplaced: 1,
+      connectionsOpened: 2,
+      serverKills: 1,
+    })
   })
 
   it('adds the time a call waited for a connection', async () => {

@@ -89,13 +89,16 @@ export class PlacedDb implements TenantDb {
 
   #run<T>(call: (db: TenantDb) => Promise<T>, repeatable: boolean): Promise<T> {
     this.#inFlight++
+    // Where this call went: calls running at once may each meet the old copy, and the first to
+    // look again moves the placement before the others do.
+    const ranOn = this.#placement
     let running: Promise<T>
     try {
       running = call(this.#current())
     } catch (err) {
       running = Promise.reject(err)
     }
-    return running.then(this.#ended, (err: unknown) => this.#sendOn(err, call, repeatable))
+    return running.then(this.#ended, (err: unknown) => this.#sendOn(err, call, repeatable, ranOn))
   }
 
   // A field, so that the warm path allocates no closure per call.
@@ -111,9 +114,14 @@ export class PlacedDb implements TenantDb {
     }
   }
 
-  async #sendOn<T>(err: unknown, call: (db: TenantDb) => Promise<T>, repeatable: boolean): Promise<T> {
+  async #sendOn<T>(
+    err: unknown,
+    call: (db: TenantDb) => Promise<T>,
+    repeatable: boolean,
+    ranOn: TenantPlacement,
+  ): Promise<T> {
     try {
-      return await call(await this.#relocated(err, repeatable))
+      return await call(await this.#relocated(err, repeatable, ranOn))
     } finally {
       this.#callEnded()
     }
@@ -128,16 +136,17 @@ export class PlacedDb implements TenantDb {
     return this.#db
   }
 
-  // After a misplaced call: where the tenant is now, or the error to throw.
-  async #relocated(err: unknown, repeatable: boolean): Promise<TenantDb> {
+  // After a call misplaced on `ranOn`: where the tenant is now, or the error to throw.
+  async #relocated(err: unknown, repeatable: boolean, ranOn: TenantPlacement): Promise<TenantDb> {
     const o = this.#o
     if (!MISPLACED.has(sqlState(err) ?? '')) throw err
     o.catalog.invalidate(o.tenantId)
     const fresh = await o.catalog.placement(o.tenantId, o.limits)
-    const moved = fresh.cluster !== this.#placement.cluster && fresh.status === 'active'
+    const moved = fresh.cluster !== ranOn.cluster && fresh.status === 'active'
     if (moved && fresh.movingTo === null && repeatable) {
+      // Another call of this request may have got there first: its handle is kept.
+      if (fresh.cluster !== this.#placement.cluster) this.#db = undefined
       this.#placement = fresh
-      this.#db = undefined
       return this.#current()
     }
     if (fresh.movingTo !== null || sqlState(err) === TENANT_FENCED || moved) {

@@ -186,6 +186,22 @@ describe('PlacedDb', () => {
     expect(await ordersOn(id, 'b')).toBe(2)
   })
 
+  it('sends on every query of a request that met the old copy at once, not only the first to look again', async () => {
+    const { catalog, tenant, staleOn, request, ordersOn } = await world()
+    const id = await tenant('pc', 'b')
+    const { db, measure } = request(id, await staleOn(id, 'main'))
+    // Three at once, each on main before any has looked again: the first to look moves the
+    // placement to b, and the others must still be sent on, for they too ran on main.
+    const sent = await Promise.allSettled(['c1', 'c2', 'c3'].map((r) => db.query(...insertOrder(r))))
+    expect(sent.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled'])
+    expect(db.inFlight).toBe(0)
+    expect(catalog.cached(id)?.cluster).toBe('b')
+    expect(await ordersOn(id, 'b')).toBe(3)
+    // Three on main, three on b, and at least one look-up (concurrent ones may share it).
+    expect(measure.checkouts).toBeGreaterThanOrEqual(7)
+    expect(measure.checkouts).toBeLessThanOrEqual(9)
+  })
+
   it("sends on a query that found the old copy's schema missing (3F000), not only its table (42P01)", async () => {
     const { pools, tenant, staleOn, request } = await world()
     const id = await tenant('ph', 'b')

@@ -1,0 +1,113 @@
+// tablesInLoadOrder (load-order.ts) on a real server: a schema's ordinary and partitioned tables,
+// parents before the tables that reference them, the tables of one rank by name. A table's
+// reference to itself or to another schema's table does not hold it back; the tables in `except`
+// are left out, and what references them still comes. A schema without tables, or none at all,
+// has none; foreign keys that form a cycle are an error (not one of the server's).
+import type { Client } from 'pg'
+import { tablesInLoadOrder } from '../../lib'
+import { uniqueTenant, withAdmin } from '../support/db'
+
+// Rank 1: audit, customers, zones; rank 2: orders; rank 3: lines and shipments (which references
+// two tables of different ranks). By name they would be audit, customers, lines, orders, …
+async function world(c: Client): Promise<string> {
+  const schema = `tenant_${uniqueTenant('lo')}`
+  await c.query(`CREATE SCHEMA ${schema}`)
+  await c.query(`SET search_path = ${schema}`)
+  await c.query(`
+    CREATE TABLE zones (id int PRIMARY KEY);
+    CREATE TABLE shipments (id int PRIMARY KEY, order_id int, zone int REFERENCES zones);
+    CREATE TABLE lines (order_id int, sku text);
+    CREATE TABLE orders (id int PRIMARY KEY, customer int);
+    CREATE TABLE customers (id int PRIMARY KEY);
+    CREATE TABLE audit (at timestamptz);
+    ALTER TABLE shipments ADD FOREIGN KEY (order_id) REFERENCES orders;
+    ALTER TABLE lines ADD FOREIGN KEY (order_id) REFERENCES orders;
+    ALTER TABLE orders ADD FOREIGN KEY (customer) REFERENCES customers;
+    CREATE VIEW order_view AS SELECT * FROM orders;
+    CREATE SEQUENCE counter;
+    RESET search_path`)
+  return schema
+}
+
+describe('Function: tablesInLoadOrder', () => {
+  it('puts parents before the tables that reference them, the tables of one rank by name', async () => {
+    await withAdmin(async (c) => {
+      const schema = await world(c)
+      expect(await tablesInLoadOrder(c, schema)).toEqual([
+        'audit',
+        'customers',
+        'zones',
+        'orders',
+        'lines',
+        'shipments',
+      ])
+    })
+  })
+
+  it('is not held back by a reference to the table itself or to another schema’s table; partitioned tables count', async () => {
+    await withAdmin(async (c) => {
+      const schema = await world(c)
+      await c.query(
+        `CREATE SCHEMA ${schema}_shared; CREATE TABLE ${schema}_shared.regions (id int PRIMARY KEY)`,
+      )
+      await c.query(`CREATE TABLE ${schema}.nodes (id int PRIMARY KEY, parent int REFERENCES ${schema}.nodes,
+        region int REFERENCES ${schema}_shared.regions)`)
+      await c.query(
+        `CREATE TABLE ${schema}.events (id int, zone int REFERENCES ${schema}.zones) PARTITION BY LIST (id)`,
+      )
+      expect(await tablesInLoadOrder(c, schema)).toEqual([
+        'audit',
+        'customers',
+        'nodes',
+        'zones',
+        'events',
+        'orders',
+        'lines',
+        'shipments',
+      ])
+    })
+  })
+
+  it('leaves out the tables in except, and what references them still comes', async () => {
+    await withAdmin(async (c) => {
+      const schema = await world(c)
+      expect(await tablesInLoadOrder(c, schema, ['orders', 'audit'])).toEqual([
+        'customers',
+        'lines',
+        'zones',
+        'shipments',
+      ])
+      expect(await tablesInLoadOrder(c, schema, [])).toHaveLength(6)
+    })
+  })
+
+  it('has no tables for a schema without any, nor for one that does not exist', async () => {
+    await withAdmin(async (c) => {
+      const schema = `tenant_${uniqueTenant('lo')}`
+      await c.query(`CREATE SCHEMA ${schema}; CREATE VIEW ${schema}.v AS SELECT 1 AS x`)
+      expect(await tablesInLoadOrder(c, schema)).toEqual([])
+      expect(await tablesInLoadOrder(c, `${schema}_missing`)).toEqual([])
+    })
+  })
+
+  it('throws on foreign keys that form a cycle, an error of its own', async () => {
+    await withAdmin(async (c) => {
+      const schema = await world(c)
+      await c.query(`ALTER TABLE ${schema}.customers ADD COLUMN first_order int REFERENCES ${schema}.orders`)
+      const err = await tablesInLoadOrder(c, schema).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(err).toBeInstanceOf(Error)
+      expect((err as { code?: string }).code).toBeUndefined()
+      // Leaving one of them out breaks the cycle.
+      expect(await tablesInLoadOrder(c, schema, ['customers'])).toEqual([
+        'audit',
+        'orders',
+        'zones',
+        'lines',
+        'shipments',
+      ])
+    })
+  })
+})

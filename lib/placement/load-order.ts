@@ -4,7 +4,9 @@
 import type { ClientBase } from 'pg'
 
 /**
- * The ordinary tables of `schema` but `except`, parents before the tables that reference them.
+ * The ordinary tables of `schema` but `except`, parents before the tables that reference them. A
+ * reference to another schema's table (a shared one, loaded by no move) does not count, whatever its
+ * name.
  *
  * @example
  * const tables = await tablesInLoadOrder(client, 'tenant_acme', [CHANGES]) // e.g. ['customers', 'orders', 'order_lines']
@@ -16,7 +18,7 @@ export async function tablesInLoadOrder(
 ): Promise<string[]> {
   const { rows } = await client.query<{ name: string; refs: string[] }>(
     `SELECT c.relname AS name,
-            coalesce(array_agg(r.relname::text) FILTER (WHERE r.relname IS NOT NULL AND r.oid <> c.oid), '{}'::text[]) AS refs
+            coalesce(array_agg(r.relname::text) FILTER (WHERE r.relname IS NOT NULL AND r.oid <> c.oid AND r.relnamespace = c.relnamespace), '{}'::text[]) AS refs
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'f'
      LEFT JOIN pg_class r ON r.oid = k.confrelid

@@ -68,6 +68,28 @@ describe('Function: tablesInLoadOrder', () => {
     })
   })
 
+  it('tells a table from another schema’s of the same name: a reference there is no cycle here', async () => {
+    await withAdmin(async (c) => {
+      const schema = await world(c)
+      // orders references shared.customers, and the schema's own customers references orders: by
+      // name alone, customers and orders would wait for each other.
+      await c.query(
+        `CREATE SCHEMA ${schema}_shared; CREATE TABLE ${schema}_shared.customers (id int PRIMARY KEY)`,
+      )
+      await c.query(`ALTER TABLE ${schema}.orders ADD COLUMN payer int REFERENCES ${schema}_shared.customers`)
+      await c.query(`ALTER TABLE ${schema}.orders DROP CONSTRAINT orders_customer_fkey`)
+      await c.query(`ALTER TABLE ${schema}.customers ADD COLUMN first_order int REFERENCES ${schema}.orders`)
+      expect(await tablesInLoadOrder(c, schema)).toEqual([
+        'audit',
+        'orders',
+        'zones',
+        'customers',
+        'lines',
+        'shipments',
+      ])
+    })
+  })
+
   it('leaves out the tables in except, and what references them still comes', async () => {
     await withAdmin(async (c) => {
       const schema = await world(c)

@@ -69,11 +69,13 @@ describe('Module: errors', () => {
     expect(err.name).toBe('HttpError')
   })
 
-  it('says a lost connection’s call may have run unless told otherwise', () => {
+  it('says whether the call may have run: a lost connection’s may unless told, a deadline’s not', () => {
     expect(new ConnectionLostError('m').mayHaveRun).toBe(true)
     expect(new ConnectionLostError('m', {}).mayHaveRun).toBe(true)
     expect(new ConnectionLostError('m', { mayHaveRun: false }).mayHaveRun).toBe(false)
     expect(new StatementTimeoutError('m', false).mayHaveRun).toBe(false)
     expect(new StatementTimeoutError('m', true).mayHaveRun).toBe(true)
+    // A deadline passed before any statement of the call was sent.
+    expect(new DeadlineExceededError('m').mayHaveRun).toBe(false)
   })
 })

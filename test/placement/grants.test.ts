@@ -106,6 +106,44 @@ describe.each([
     expect(await codeOf(`INSERT INTO schema_migrations (version) VALUES ('9999_fake')`)).toBe('42501')
   })
 
+  run(
+    'uses its tenant’s sequences, those of tables a later migration adds too, and reads the catalog',
+    async () => {
+      const { id, schema, pools, asOwner, codeOf, traffic } = await world()
+      // A sequence the owner made while no default privilege covered it, then the grant, and a table
+      // with a serial column made after it (as a later migration would): tenant traffic draws from both.
+      await asOwner(async (c) => {
+        await c.query(
+          `ALTER DEFAULT PRIVILEGES IN SCHEMA ${schema} REVOKE USAGE, SELECT ON SEQUENCES FROM ${traffic.user}`,
+        )
+        await c.query(`CREATE SEQUENCE ${schema}.tickets`)
+        await grantTenantTraffic(c, schema, traffic.user)
+        await c.query(`CREATE TABLE ${schema}.notes (id serial PRIMARY KEY, body text)`)
+      })
+      expect(await codeOf(`SELECT nextval('tickets')`)).toBe('done')
+      expect(await codeOf(`INSERT INTO notes (body) VALUES ('n')`)).toBe('done')
+      expect((await pools.query<{ n: number }>(id, 'SELECT count(*)::int AS n FROM notes')).rows[0]?.n).toBe(
+        1,
+      )
+      // The catalog: readable once granted, in a schema the owner made, and nothing else there.
+      const master = `catalog_${id}`
+      await asOwner(async (c) => {
+        await c.query(`CREATE SCHEMA ${master}`)
+        await c.query(`CREATE TABLE ${master}.tenants (id text PRIMARY KEY)`)
+        await c.query(`CREATE TABLE ${master}.secrets (id text PRIMARY KEY)`)
+      })
+      const read = (table: string) =>
+        pools.master.query(`SELECT count(*) FROM ${master}.${table}`).then(
+          () => 'done',
+          (e: { code?: string }) => e.code,
+        )
+      expect(await read('tenants')).toBe('42501')
+      await asOwner((c) => grantCatalogRead(c, master, traffic.user))
+      expect(await read('tenants')).toBe('done')
+      expect(await read('secrets')).toBe('42501')
+    },
+  )
+
   run('cannot get past the fence by any write path, nor take it down', async () => {
     const { id, schema, pools, asOwner, count, codeOf } = await world()
     await asOwner((c) => fence(c, schema))

@@ -17,11 +17,12 @@ describe('Behaviour: end()', () => {
     const [a, b] = [uniqueTenant('a'), uniqueTenant('b')]
     await createTenants([a, b])
     const { pools, prefix } = testPools()
-    await Promise.all([
-      pools.query(a, 'SELECT 1'),
-      pools.query(b, 'SELECT 1'),
-      pools.master.query('SELECT 1'),
-    ])
+    // Held at once, so that three connections are open whatever the machine's pace (three queries
+    // at once may finish before the last is checked out, and share a connection).
+    const held = await Promise.all([holdConnection(pools, a), holdConnection(pools, b)])
+    await pools.master.query('SELECT 1')
+    for (const h of held) h.release()
+    await Promise.all(held.map((h) => h.done))
     expect(await countBackends(prefix)).toBe(3)
 
     // Act

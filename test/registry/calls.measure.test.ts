@@ -75,15 +75,21 @@ describe('Registry: a call’s measure', () => {
     expect(spawnSync(process.execPath, ['-e', killer], { cwd: process.cwd() }).status).toBe(0)
   }
 
-  it('counts a connection found dead at checkout as replaced, once, in both places', async () => {
-    const a = uniqueTenant('da')
-    await createTenants([a])
-    // The registry's clock stands still: the connection was freed "just now", and only the new
-    // invocation (invocationStarted) makes the checkout wait for what the socket holds.
+  // A tenant's connection, freed "just now" by the registry's clock (which stands still), whose
+  // backend was then killed unread; and a new invocation. Only the invocation boundary makes the
+  // next call wary of what the socket holds.
+  const killedBeforeInvocation = async (label: string) => {
+    const tenant = uniqueTenant(label)
+    await createTenants([tenant])
     const { pools } = testPools({ clock: { now: () => 1_000_000 } })
-    const pid = (await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid
+    const pid = (await pools.query<{ pid: number }>(tenant, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid
     killedUnread(pid)
     pools.invocationStarted()
+    return { pools, tenant, pid }
+  }
+
+  it('counts a connection found dead at checkout as replaced, once, in both places', async () => {
+    const { pools, tenant: a } = await killedBeforeInvocation('da')
     const measure = newCallMeasure()
     // Two statements in one string could not be sent again after meeting the FATAL: the checkout
     // reads the socket first.
@@ -93,12 +99,7 @@ describe('Registry: a call’s measure', () => {
   })
 
   it('sends a statement that met a FATAL waiting since before the invocation again, counted as replaced', async () => {
-    const a = uniqueTenant('dq')
-    await createTenants([a])
-    const { pools } = testPools({ clock: { now: () => 1_000_000 } })
-    const pid = (await pools.query<{ pid: number }>(a, 'SELECT pg_backend_pid() AS pid')).rows[0]?.pid
-    killedUnread(pid)
-    pools.invocationStarted()
+    const { pools, tenant: a, pid } = await killedBeforeInvocation('dq')
     const measure = newCallMeasure()
     // Sent at once, with no settle turn: the backend's FATAL comes before any answer, so it never
     // read the statement, and the statement goes out again on a new connection.

@@ -17,7 +17,7 @@ const slow = [
 ]
 // test/repo reads the sources as text (TSDoc, layering, documented options): Stryker's instrumented
 // copy of a mutated file is not what they describe, and fails them before any mutant runs.
-const e2e = ['/node_modules/', '/test/e2e/', '/test/repo/']
+const notMutationTests = ['/node_modules/', '/test/e2e/', '/test/repo/']
 
 /** @type {import('jest').Config} */
 module.exports = {
@@ -27,10 +27,10 @@ module.exports = {
   testEnvironment: path.join(__dirname, 'test/support/mutate/environment.cjs'),
   testSequencer: path.join(__dirname, 'test/support/mutate/sequencer.cjs'),
   ...(process.env.MUTATE_TESTS
-    ? { testMatch: process.env.MUTATE_TESTS.split(','), testPathIgnorePatterns: e2e }
+    ? { testMatch: process.env.MUTATE_TESTS.split(','), testPathIgnorePatterns: notMutationTests }
     : {
         testPathIgnorePatterns: [
-          ...e2e,
+          ...notMutationTests,
           ...slow.map((name) => `/test/${name.replaceAll('.', '\\.')}\\.test\\.ts$`),
         ],
         // None of these tests takes more than 3 s unmutated (the first run's times, in the test map).

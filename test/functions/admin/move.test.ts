@@ -166,6 +166,31 @@ describe('Moving a tenant', () => {
     expect(await mover.catalog.placement(id)).toEqual({ status: 'active', cluster: 'main', movingTo: null })
   })
 
+  it('undoes a failed move of a tenant whose foreign keys form a cycle, and the tenant is not left moving', async () => {
+    const mover = env(30_000)
+    await migrateMaster(mover.pools)
+    const id = uniqueTenant('cy')
+    await provisionTenant(mover.pools, id, 'main')
+    // Two tables no migration made, referencing each other: the copy has nowhere to put them, so
+    // the move fails; its undo (the capture and the fence taken down) must still order the tables.
+    await onServer(databaseUrl(), (c) =>
+      c.query(`CREATE TABLE tenant_${id}.ca (id int PRIMARY KEY, cb int);
+        CREATE TABLE tenant_${id}.cb (id int PRIMARY KEY, ca int REFERENCES tenant_${id}.ca);
+        ALTER TABLE tenant_${id}.ca ADD FOREIGN KEY (cb) REFERENCES tenant_${id}.cb`),
+    )
+    const { log } = memoryLog()
+    await expect(moveTenant(mover.pools, mover.catalog, id, 'b', log as Log)).rejects.toMatchObject({
+      status: 503,
+      code: 'MOVE_FAILED',
+    })
+    expect(await mover.catalog.placement(id)).toEqual({ status: 'active', cluster: 'main', movingTo: null })
+    const after = await mover.request(id)
+    await after.query(`INSERT INTO orders (reference, customer, total_cents) VALUES ('after', 'c', 1)`)
+    await after.query('TRUNCATE ca, cb')
+    expect(await referencesOn(databaseUrl(), id)).toEqual(new Set(['after']))
+    expect(await referencesOn(clusterBUrl(), id)).toBeUndefined()
+  })
+
   it('undoes a move whose target connection dies mid-copy, without waiting on the broken stream', async () => {
     const mover = env(30_000)
     await migrateMaster(mover.pools)

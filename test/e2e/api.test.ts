@@ -3,6 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { localToken } from '../../scripts/local-jwt'
+import { codeOf } from '../support/db'
 import { type Stack, startStack } from '../support/stack'
 import { type Answer, stackApi } from '../support/stack-api'
 
@@ -523,7 +524,7 @@ describe('e2e: tenant admin', () => {
     // What an injected statement would try, as that role: each refused for want of the right.
     const tried = await superuser(async (c) => {
       await c.query('SET ROLE app_tenant')
-      const codes: string[] = []
+      const codes: Array<string | undefined> = []
       for (const q of [
         'ALTER TABLE tenant_acme.orders DISABLE TRIGGER USER',
         'CREATE TABLE tenant_acme.stray (x int)',
@@ -533,12 +534,7 @@ describe('e2e: tenant admin', () => {
         `INSERT INTO tenant_acme.schema_migrations (version) VALUES ('9999_fake')`,
         `UPDATE tenants SET cluster = 'main'`,
       ]) {
-        codes.push(
-          await c.query(q).then(
-            () => 'done',
-            (e: { code: string }) => e.code,
-          ),
-        )
+        codes.push(await codeOf(c.query(q)))
       }
       return codes
     })

@@ -10,13 +10,7 @@ import type { Client } from 'pg'
 import { CHANGES, capturedTables, fence, migrate, primaryKeyOf, startCapture, stopCapture } from '../../lib'
 import { FENCE } from '../../lib/placement/fence'
 import { tenantMigrations } from '../../migrations'
-import { uniqueTenant, withAdmin } from '../support/db'
-
-const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
-  p.then(
-    () => 'done',
-    (e: { code?: string }) => e.code,
-  )
+import { codeOf, uniqueTenant, withAdmin } from '../support/db'
 
 const CAPTURE = 'tenant_pools_capture'
 const NO_TRUNCATE = 'tenant_pools_no_truncate'

@@ -6,13 +6,7 @@
 // error is thrown.
 import type { Client } from 'pg'
 import { withLockRetries } from '../../lib'
-import { databaseUrl, onServer, uniqueTenant, withAdmin } from '../support/db'
-
-const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
-  p.then(
-    () => 'done',
-    (e: { code?: string }) => e.code,
-  )
+import { codeOf, databaseUrl, onServer, uniqueTenant, withAdmin } from '../support/db'
 
 /** Raises `code` from the server, as a lock timeout or a deadlock would. */
 const raise = (c: Client, code: string) =>

@@ -9,13 +9,7 @@
 import type { Client } from 'pg'
 import { fence, tablesOf, unfence } from '../../lib'
 import { CHANGES, FENCE, lockTables } from '../../lib/placement/fence'
-import { databaseUrl, eventually, onServer, uniqueTenant, withAdmin } from '../support/db'
-
-const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
-  p.then(
-    () => 'done',
-    (e: { code?: string }) => e.code,
-  )
+import { codeOf, databaseUrl, eventually, onServer, uniqueTenant, withAdmin } from '../support/db'
 
 // customers, orders referencing them, lines referencing orders (no primary key), the change log,
 // a view and a sequence; one row in each table.

@@ -18,7 +18,7 @@ import {
   unfence,
 } from '../../lib'
 import { tenantMigrations } from '../../migrations'
-import { onServer, uniqueTenant } from '../support/db'
+import { codeOf, onServer, uniqueTenant } from '../support/db'
 import { memoryLog } from '../support/memory-log'
 import { pg15Label } from '../support/skips'
 
@@ -79,16 +79,12 @@ describe.each([
         const { rows } = await su.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.orders`)
         return rows[0]?.n
       })
-    const codeOf = (sql: string) =>
-      pools.query(id, sql).then(
-        () => 'done',
-        (e: { code?: string }) => e.code,
-      )
-    return { id, schema, pools, asOwner, count, codeOf, traffic }
+    const sqlCode = (sql: string) => codeOf(pools.query(id, sql))
+    return { id, schema, pools, asOwner, count, sqlCode, traffic }
   }
 
   run('reads and writes its tenant’s rows while the schema is not fenced', async () => {
-    const { id, pools, count, codeOf } = await world()
+    const { id, pools, count, sqlCode } = await world()
     await pools.query(id, orderRow('a'))
     await pools.query(id, `UPDATE orders SET customer = 'd' WHERE reference = 'a'`)
     await pools.query(
@@ -97,19 +93,19 @@ describe.each([
        ON CONFLICT (order_id, line_no) DO UPDATE SET quantity = 2`,
     )
     expect(await count()).toBe(2)
-    expect(await codeOf(`DELETE FROM order_lines`)).toBe('done')
+    expect(await sqlCode(`DELETE FROM order_lines`)).toBe('done')
     // …but owns nothing there: no structure, no TRUNCATE, no trigger.
-    expect(await codeOf('CREATE TABLE stray (x int)')).toBe('42501')
-    expect(await codeOf('TRUNCATE order_lines')).toBe('42501')
-    expect(await codeOf('DROP TABLE order_lines')).toBe('42501')
-    expect(await codeOf('ALTER TABLE orders ADD COLUMN x int')).toBe('42501')
-    expect(await codeOf(`INSERT INTO schema_migrations (version) VALUES ('9999_fake')`)).toBe('42501')
+    expect(await sqlCode('CREATE TABLE stray (x int)')).toBe('42501')
+    expect(await sqlCode('TRUNCATE order_lines')).toBe('42501')
+    expect(await sqlCode('DROP TABLE order_lines')).toBe('42501')
+    expect(await sqlCode('ALTER TABLE orders ADD COLUMN x int')).toBe('42501')
+    expect(await sqlCode(`INSERT INTO schema_migrations (version) VALUES ('9999_fake')`)).toBe('42501')
   })
 
   run(
     'uses its tenant’s sequences, those of tables a later migration adds too, and reads the catalog',
     async () => {
-      const { id, schema, pools, asOwner, codeOf, traffic } = await world()
+      const { id, schema, pools, asOwner, sqlCode, traffic } = await world()
       // A sequence the owner made while no default privilege covered it, then the grant, and a table
       // with a serial column made after it (as a later migration would): tenant traffic draws from both.
       await asOwner(async (c) => {
@@ -120,8 +116,8 @@ describe.each([
         await grantTenantTraffic(c, schema, traffic.user)
         await c.query(`CREATE TABLE ${schema}.notes (id serial PRIMARY KEY, body text)`)
       })
-      expect(await codeOf(`SELECT nextval('tickets')`)).toBe('done')
-      expect(await codeOf(`INSERT INTO notes (body) VALUES ('n')`)).toBe('done')
+      expect(await sqlCode(`SELECT nextval('tickets')`)).toBe('done')
+      expect(await sqlCode(`INSERT INTO notes (body) VALUES ('n')`)).toBe('done')
       expect((await pools.query<{ n: number }>(id, 'SELECT count(*)::int AS n FROM notes')).rows[0]?.n).toBe(
         1,
       )
@@ -132,11 +128,7 @@ describe.each([
         await c.query(`CREATE TABLE ${master}.tenants (id text PRIMARY KEY)`)
         await c.query(`CREATE TABLE ${master}.secrets (id text PRIMARY KEY)`)
       })
-      const read = (table: string) =>
-        pools.master.query(`SELECT count(*) FROM ${master}.${table}`).then(
-          () => 'done',
-          (e: { code?: string }) => e.code,
-        )
+      const read = (table: string) => codeOf(pools.master.query(`SELECT count(*) FROM ${master}.${table}`))
       expect(await read('tenants')).toBe('42501')
       await asOwner((c) => grantCatalogRead(c, master, traffic.user))
       expect(await read('tenants')).toBe('done')
@@ -145,7 +137,7 @@ describe.each([
   )
 
   run('cannot get past the fence by any write path, nor take it down', async () => {
-    const { id, schema, pools, asOwner, count, codeOf } = await world()
+    const { id, schema, pools, asOwner, count, sqlCode } = await world()
     await asOwner((c) => fence(c, schema))
     const fenced = 'TPM01'
     const refusedWrites: Array<[string, string]> = [
@@ -164,22 +156,19 @@ describe.each([
       ['a writable CTE', `WITH w AS (${orderRow('w')} RETURNING id) SELECT count(*) FROM w`],
     ]
     for (const [what, sql] of refusedWrites) {
-      expect({ what, code: await codeOf(sql) }).toEqual({ what, code: fenced })
+      expect({ what, code: await sqlCode(sql) }).toEqual({ what, code: fenced })
     }
     // COPY FROM fires the INSERT trigger too.
-    const copied = await pools
-      .withClient(id, (c) =>
+    const copied = await codeOf(
+      pools.withClient(id, (c) =>
         pipeline(
           async function* () {
             yield 'copy-1\tc\t1\n'
           },
           c.query(copyFrom('COPY orders (reference, customer, total_cents) FROM STDIN')),
         ),
-      )
-      .then(
-        () => 'done',
-        (e: { code?: string }) => e.code,
-      )
+      ),
+    )
     expect(copied).toBe(fenced)
     // The fence itself, and the ways around a trigger: each needs a right the role does not have.
     const refusedChanges: Array<[string, string]> = [
@@ -197,17 +186,17 @@ describe.each([
       ['ALTER TABLE RENAME', 'ALTER TABLE orders RENAME TO old_orders'],
     ]
     for (const [what, sql] of refusedChanges) {
-      expect({ what, code: await codeOf(sql) }).toEqual({ what, code: '42501' })
+      expect({ what, code: await sqlCode(sql) }).toEqual({ what, code: '42501' })
     }
     // The rows are as they were, and the fence still stands.
     expect(await count()).toBe(1)
-    expect(await codeOf(orderRow('after'))).toBe(fenced)
+    expect(await sqlCode(orderRow('after'))).toBe(fenced)
     await asOwner((c) => unfence(c, schema))
-    expect(await codeOf(orderRow('after'))).toBe('done')
+    expect(await sqlCode(orderRow('after'))).toBe('done')
   })
 
   run('writes through a move’s change capture, and can neither read nor change the change log', async () => {
-    const { id, schema, pools, asOwner, codeOf } = await world()
+    const { id, schema, pools, asOwner, sqlCode } = await world()
     await asOwner(async (c) => {
       const keys = await capturedTables(c, schema)
       if (!keys) throw new Error('every table of the orders schema has a primary key')
@@ -224,10 +213,10 @@ describe.each([
       `SELECT set_config('session_replication_role', 'replica', false)`,
       'ALTER TABLE orders DISABLE TRIGGER tenant_pools_capture',
     ]) {
-      expect({ sql, code: await codeOf(sql) }).toEqual({ sql, code: '42501' })
+      expect({ sql, code: await sqlCode(sql) }).toEqual({ sql, code: '42501' })
     }
     await asOwner((c) => stopCapture(c, schema))
-    expect(await codeOf(orderRow('after'))).toBe('done')
+    expect(await sqlCode(orderRow('after'))).toBe('done')
   })
 
   run('grants from many callers at once, on one schema and on the catalog, all succeed', async () => {
@@ -252,7 +241,7 @@ describe.each([
   })
 
   run('gets the rows of a table a later migration adds, as the owner runs it', async () => {
-    const { id, schema, pools, asOwner, codeOf } = await world()
+    const { id, schema, pools, asOwner, sqlCode } = await world()
     await asOwner((c) =>
       migrate(c, schema, [
         ...tenantMigrations,
@@ -261,6 +250,6 @@ describe.each([
     )
     await pools.query(id, `INSERT INTO notes VALUES ('hello')`)
     expect((await pools.query(id, 'SELECT body FROM notes')).rows).toEqual([{ body: 'hello' }])
-    expect(await codeOf('ALTER TABLE notes DISABLE TRIGGER USER')).toBe('42501')
+    expect(await sqlCode('ALTER TABLE notes DISABLE TRIGGER USER')).toBe('42501')
   })
 })

@@ -7,13 +7,7 @@
 // migration once. A list naming one version twice is refused whole (23505).
 import type { Client } from 'pg'
 import { type Migration, migrate } from '../../lib'
-import { databaseUrl, eventually, onServer, uniqueTenant, withAdmin } from '../support/db'
-
-const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
-  p.then(
-    () => 'done',
-    (e: { code?: string }) => e.code,
-  )
+import { codeOf, databaseUrl, eventually, onServer, uniqueTenant, withAdmin } from '../support/db'
 
 const newSchema = () => `tenant_${uniqueTenant('mi')}`
 

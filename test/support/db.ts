@@ -176,6 +176,13 @@ export async function holdConnection<T = undefined>(
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** What a call came to: 'done', or the code (SQLSTATE or ours) it failed with. */
+export const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => 'done',
+    (e: { code?: string }) => e.code,
+  )
+
 /** Polls until `check` returns true or `timeoutMs` passes; returns the last result. */
 export async function eventually(
   check: () => Promise<boolean> | boolean,

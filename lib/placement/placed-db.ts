@@ -144,9 +144,8 @@ export class PlacedDb implements TenantDb {
     const fresh = await o.catalog.placement(o.tenantId, o.limits)
     const moved = fresh.cluster !== ranOn.cluster && fresh.status === 'active'
     if (moved && fresh.movingTo === null && repeatable) {
-      // Another call of this request may have got there first: its handle is kept.
-      if (fresh.cluster !== this.#placement.cluster) this.#db = undefined
       this.#placement = fresh
+      this.#db = undefined
       return this.#current()
     }
     if (fresh.movingTo !== null || sqlState(err) === TENANT_FENCED || moved) {

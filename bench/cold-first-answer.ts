@@ -12,6 +12,8 @@
 // require) and its first and second invocations apart; the parent times spawn to first answer (less
 // the gap). Medians. Targets (issue 31): ours ≤ 1.15× bare, spawn to first answer, no prewarm; with
 // prewarm, the first invocation ≤ 1.5× a warm one. BENCH_FIRST_ANSWER_RUNS: runs per arm (11).
+// BENCH_CPU_PROF_DIR: each child writes a CPU profile there (--cpu-prof, 100 µs samples), named by
+// its arm, to find where its init and first invocation go; the timings then carry the profiler's cost.
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, request } from 'node:http'
@@ -32,6 +34,7 @@ const RUNS = Number(process.env.BENCH_FIRST_ANSWER_RUNS ?? 11)
 const SM_DELAY_MS = Number(process.env.BENCH_SM_DELAY_MS ?? 40)
 const GAP_MS = Number(process.env.BENCH_PREWARM_GAP_MS ?? 1000)
 const node = process.env.BENCH_NODE ?? process.execPath
+const PROF_DIR = process.env.BENCH_CPU_PROF_DIR
 const TENANT = 'acme'
 const SECRET_ID = 'cold/traffic'
 const targets = { firstAnswer: 1.15, prewarmedFirst: 1.5 }
@@ -53,6 +56,8 @@ interface Sample {
   initMs: number
   firstMs: number
   warmMs: number
+  /** Init's start and end, the first invocation's start and answer, on the monotonic clock (µs). */
+  marksUs: number[]
   /** Absent when the first invocation read no secret (a prewarm read it during init). */
   parts?: Parts
 }
@@ -100,7 +105,10 @@ setTimeout(async () => {
     process.stderr.write('answered ' + first.statusCode + ' ' + first.body + '\\n')
     process.exit(1)
   }
-  process.stdout.write(JSON.stringify({ bootMs, initMs, firstMs, warmMs, parts }) + '\\n')
+  // The marks on the monotonic clock a CPU profile's timestamps use (µs), to cut it into parts.
+  const clockUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000
+  const marksUs = [t0, t0 + initMs, t1, answeredAt].map((ms) => Math.round(clockUs + ms * 1000))
+  process.stdout.write(JSON.stringify({ bootMs, initMs, firstMs, warmMs, parts, marksUs }) + '\\n')
   process.exit(0)
 }, Number(process.env.BENCH_GAP_MS))
 `
@@ -138,11 +146,28 @@ const median = (xs: number[]): number => {
   return s[s.length >> 1] as number
 }
 
-function runChild(bundle: string, exportName: string, env: Record<string, string>, gapMs: number) {
+let profiled = 0
+
+function runChild(
+  arm: string,
+  bundle: string,
+  exportName: string,
+  env: Record<string, string>,
+  gapMs: number,
+) {
+  const n = ++profiled
+  const profile = PROF_DIR
+    ? [
+        '--cpu-prof',
+        '--cpu-prof-interval=100',
+        `--cpu-prof-dir=${PROF_DIR}`,
+        `--cpu-prof-name=${arm}-${n}.cpuprofile`,
+      ]
+    : []
   return new Promise<Sample>((resolve, reject) => {
     const start = process.hrtime.bigint()
     let answeredAt: bigint | undefined
-    const child = spawn(node, ['-e', driver], {
+    const child = spawn(node, [...profile, '-e', driver], {
       env: { ...env, BENCH_BUNDLE: bundle, BENCH_EXPORT: exportName, BENCH_GAP_MS: String(gapMs) },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -159,6 +184,9 @@ function runChild(bundle: string, exportName: string, env: Record<string, string
       if (code !== 0 || !report || answeredAt === undefined) {
         reject(new Error(`${exportName} in ${bundle} failed (${code}):\n${stderr}`))
         return
+      }
+      if (profile.length > 0) {
+        writeFileSync(join(PROF_DIR as string, `${arm}-${n}.marks.json`), JSON.stringify(report.marksUs))
       }
       resolve({ ...report, spawnToAnswerMs: Number(answeredAt - start) / 1e6 - gapMs })
     })
@@ -261,9 +289,10 @@ async function main(): Promise<void> {
       AWS_LAMBDA_FUNCTION_NAME: 'tenant-pools-bench-cold',
     }
     const arms = {
-      ours: () => runChild(orders.bundlePath, 'list', env, 0),
-      bare: () => runChild(bare, 'list', env, 0),
-      prewarm: () => runChild(orders.bundlePath, 'list', { ...env, TENANT_POOLS_PREWARM: 'true' }, GAP_MS),
+      ours: () => runChild('ours', orders.bundlePath, 'list', env, 0),
+      bare: () => runChild('bare', bare, 'list', env, 0),
+      prewarm: () =>
+        runChild('prewarm', orders.bundlePath, 'list', { ...env, TENANT_POOLS_PREWARM: 'true' }, GAP_MS),
     }
     const names = Object.keys(arms) as (keyof typeof arms)[]
     const samples: Record<keyof typeof arms, Sample[]> = { ours: [], bare: [], prewarm: [] }
@@ -277,7 +306,7 @@ async function main(): Promise<void> {
     }
     const row = (name: keyof typeof arms) => {
       const s = samples[name]
-      const m = (k: Exclude<keyof Sample, 'parts'>) => +median(s.map((x) => x[k])).toFixed(1)
+      const m = (k: Exclude<keyof Sample, 'parts' | 'marksUs'>) => +median(s.map((x) => x[k])).toFixed(1)
       const withParts = s.flatMap((x) => (x.parts ? [x.parts] : []))
       const part = (k: keyof Parts) =>
         withParts.length ? +median(withParts.map((x) => x[k])).toFixed(1) : undefined

@@ -68,6 +68,7 @@ export type {
   CredentialsProvider,
   CredentialsRequest,
   Log,
+  PrewarmOptions,
   PrewarmOutcome,
   ScopeOptions,
 } from './types'

@@ -116,6 +116,23 @@ export interface PoolEvents {
 }
 
 /**
+ * What `prewarm()` is given: its bound and its warm-up.
+ *
+ * @example
+ * await pools.prewarm({ timeoutMs: 500, warmUp: (limits) => catalog.warmUp(limits) })
+ */
+export interface PrewarmOptions {
+  /** Its bound, in milliseconds: 1000 by default, at most 1000. */
+  timeoutMs?: number
+  /**
+   * Run once the connection is open, within the bound (`limits` carry its deadline): statements the
+   * first request would run, so that their code is compiled before it. One statement with a
+   * parameter on the master scope by default.
+   */
+  warmUp?: (limits: CallLimits) => Promise<unknown>
+}
+
+/**
  * What `prewarm()` came to. `opened`: a connection is open and idle in the pool (or was handed to a
  * call that came meanwhile). `skipped`: nothing to do (the login has a connection already, no budget
  * slot was free, or the registry has ended). `failed`: the credentials or the connection failed
@@ -132,6 +149,10 @@ export interface PrewarmOutcome {
   reason?: string
   /** The failure, when failed. */
   error?: Error
+  /** When opened: the connection went straight to a call that came meanwhile (no warm-up then). */
+  handedOver?: true
+  /** When opened: the warm-up's failure, if it failed (the connection stays). */
+  warmUpError?: Error
 }
 
 /**

@@ -26,7 +26,8 @@ export const catalog = new TenantCatalog(pools, {
  * TENANT_POOLS_PREWARM_TIMEOUT_MS, never failing init (see TenantPools.prewarm). Not awaited here: a
  * CommonJS init cannot wait, and the first request, if it comes first, takes the connection when it
  * is ready. An ES module handler may `await prewarming` at its top level to finish it within init.
+ * Its warm-up is the catalog's look-up, which every tenant request runs first, for no tenant.
  */
 export const prewarming: Promise<PrewarmOutcome> | undefined = env.prewarm
-  ? pools().prewarm(env.prewarm)
+  ? pools().prewarm({ ...env.prewarm, warmUp: (limits) => catalog.warmUp(limits) })
   : undefined

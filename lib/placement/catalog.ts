@@ -31,6 +31,8 @@ export interface TenantPlacement {
 // tenant provisioned elsewhere is served within a second.
 const defaults = { ttlMs: 30_000, unknownTtlMs: 1_000, maxEntries: 10_000 }
 
+const LOOK_UP_SQL = 'SELECT status, cluster, moving_to FROM tenants WHERE id = $1'
+
 /**
  * How long the catalog keeps a tenant's placement (`ttlMs`, 30 s) and an unknown id's
  * (`unknownTtlMs`, 1 s), and how many entries it keeps (`maxEntries`, 10,000).
@@ -119,10 +121,7 @@ export class TenantCatalog {
     const entry: Entry = { placement: Promise.resolve(unknown(pools.mainCluster)), at: now, ttl: this.#ttlMs }
     entry.placement = pools
       .forMaster(limits)
-      .query<{ status: TenantStatus; cluster: string; moving_to: string | null }>(
-        'SELECT status, cluster, moving_to FROM tenants WHERE id = $1',
-        [tenantId],
-      )
+      .query<{ status: TenantStatus; cluster: string; moving_to: string | null }>(LOOK_UP_SQL, [tenantId])
       .then(({ rows }) => {
         const row = rows[0]
         if (!row) entry.ttl = this.#unknownTtlMs
@@ -137,6 +136,19 @@ export class TenantCatalog {
       if (this.#entries.get(tenantId) === entry) this.#entries.delete(tenantId)
     })
     return placement
+  }
+
+  /**
+   * Runs the look-up's statement for an id no tenant has (the empty one, which no valid id is) and
+   * caches nothing: its code is compiled, and the catalog table read into the master connection's
+   * backend, before the first request looks a tenant up. For `prewarm()`'s warm-up; it reads no
+   * tenant's row.
+   *
+   * @example
+   * getTenantPools().prewarm({ warmUp: (limits) => catalog.warmUp(limits) })
+   */
+  async warmUp(limits: CallLimits = {}): Promise<void> {
+    await this.#pools().forMaster(limits).query(LOOK_UP_SQL, [''])
   }
 
   /**

@@ -73,6 +73,10 @@ const KILLED_AT_LOGIN_RETRIES = 1
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
+// A prewarm's connection, parked idle or handed straight to a caller who came meanwhile.
+const OPENED: PrewarmOutcome = Object.freeze({ outcome: 'opened' })
+const OPENED_HANDED_OVER: PrewarmOutcome = Object.freeze({ outcome: 'opened', handedOver: true })
+
 // A prewarm whose budget claim is being made: the slot it wins opens a connection for no caller.
 interface Prewarm {
   scope: ScopeUse
@@ -532,7 +536,7 @@ export class LoginPool implements BudgetClaimant {
         if (prewarmed) conn.prewarmed = true
         this.#offer(conn)
         this.#grow()
-        prewarmed?.({ outcome: 'opened' })
+        if (prewarmed) prewarmed(this.#idle.includes(conn) ? OPENED : OPENED_HANDED_OVER)
       },
       (err: unknown) => {
         clearTimeout(timer)

@@ -19,7 +19,7 @@ import { TenantPoolsError } from '../errors'
 import { ConnectionBudget } from '../pool/budget'
 import { Readiness } from '../pool/readiness'
 import { sqlState } from '../sqlstate'
-import type { CallLimits, PrewarmOutcome, Scope, ScopeOptions } from '../types'
+import type { CallLimits, PrewarmOptions, PrewarmOutcome, Scope, ScopeOptions } from '../types'
 import { Calls } from './calls'
 import { Checkout } from './checkout'
 import { RegistryContext } from './context'
@@ -114,11 +114,23 @@ export class TenantPools {
    * and the first call then connects as it would have. An attempt still running at the bound goes
    * on: a call that comes meanwhile takes its connection when it is ready rather than open another.
    *
+   * Once the connection is open and idle, `warmUp` runs within the same bound (its limits carry the
+   * deadline): by default one statement with a parameter on the master scope, counted as any call,
+   * so that the code a call runs (checkout, the session check, pg's extended protocol, the parsing of
+   * rows) is compiled before the first request rather than during it. Give a statement of your own
+   * the first request runs too (the tenant catalog's look-up), touching no tenant's data. Its failure
+   * leaves the connection as it is and is logged once; the outcome is still `opened`. A request that
+   * comes during the warm-up's round trip finds the connection busy and opens another, as it would
+   * while any call holds it; one that came before the connection was ready got it (`handedOver`),
+   * and then nothing is warmed up.
+   *
    * @example
    * // At module load (init), not awaited past its bound:
    * const prewarmed = getTenantPools().prewarm({ timeoutMs: 1000 })
+   * // With the catalog's own look-up as the warm-up:
+   * getTenantPools().prewarm({ warmUp: (limits) => catalog.warmUp(limits) })
    */
-  prewarm(options: { timeoutMs?: number } = {}): Promise<PrewarmOutcome> {
+  prewarm(options: PrewarmOptions = {}): Promise<PrewarmOutcome> {
     const timeoutMs = Math.min(
       PREWARM_MAX_TIMEOUT_MS,
       Math.max(0, Number.isFinite(options.timeoutMs) ? (options.timeoutMs as number) : PREWARM_TIMEOUT_MS),
@@ -126,8 +138,16 @@ export class TenantPools {
     const ctx = this.#ctx
     const scope = this.#masterScope()
     const startedAt = ctx.options.clock.now()
-    // The credentials provider gets what is left of the bound, as a call's deadline bounds it.
-    const settled = rejectThrown(() => this.#checkout.prewarm(scope, { deadline: startedAt + timeoutMs }))
+    // The credentials provider gets what is left of the bound, as a call's deadline bounds it; so
+    // does the warm-up.
+    const limits: CallLimits = { deadline: startedAt + timeoutMs }
+    const warmUp = options.warmUp ?? ((l: CallLimits) => this.forMaster(l).query(WARM_UP_SQL, ['prewarm']))
+    const settled = rejectThrown(() => this.#checkout.prewarm(scope, limits))
+      // Only on a connection parked idle: one handed to a caller is warming up already, and the
+      // warm-up must not open a second.
+      .then((outcome) =>
+        outcome.outcome === 'opened' && !outcome.handedOver ? warmedUp(outcome, warmUp, limits) : outcome,
+      )
       .catch(
         (err: unknown): PrewarmOutcome => ({
           outcome: 'failed',
@@ -146,15 +166,12 @@ export class TenantPools {
         done = true
         clearTimeout(timer)
         if (outcome.outcome === 'failed') {
-          const { error } = outcome
-          // Our error's own message and the codes: no credentials, no connection string.
-          ctx.log.warn('prewarm failed: the first request connects instead', {
-            error: error?.name,
-            // Ours say what failed, for which pool; another's might quote a connection string.
-            message: error instanceof TenantPoolsError ? error.message : undefined,
-            code: sqlState(error),
-            cause: sqlState(error?.cause) ?? (error?.cause as { code?: string } | undefined)?.code,
-          })
+          ctx.log.warn('prewarm failed: the first request connects instead', loggable(outcome.error))
+        } else if (outcome.warmUpError) {
+          ctx.log.warn(
+            'prewarm opened its connection, but its warm-up failed: the first request runs its code cold',
+            loggable(outcome.warmUpError),
+          )
         } else if (outcome.outcome === 'timedOut') {
           ctx.log.warn(
             'prewarm not done within its bound: the first request takes its connection or opens one',
@@ -395,6 +412,32 @@ export class TenantPools {
 }
 
 const NO_OPTIONS: ScopeOptions = Object.freeze({})
+
+// The default warm-up: the extended protocol (a parameter), a row of text and a timestamp to parse.
+const WARM_UP_SQL = 'SELECT $1::text AS warmed_up, now() AS at'
+
+// An opened prewarm, with its warm-up's failure if it failed: the connection is there either way.
+const warmedUp = async (
+  opened: PrewarmOutcome,
+  warmUp: (limits: CallLimits) => Promise<unknown>,
+  limits: CallLimits,
+): Promise<PrewarmOutcome> => {
+  try {
+    await warmUp(limits)
+    return opened
+  } catch (err) {
+    return { ...opened, warmUpError: err instanceof Error ? err : new Error(String(err)) }
+  }
+}
+
+// Our error's own message and the codes: no credentials, no connection string.
+const loggable = (error: Error | undefined) => ({
+  error: error?.name,
+  // Ours say what failed, for which pool; another's might quote a connection string.
+  message: error instanceof TenantPoolsError ? error.message : undefined,
+  code: sqlState(error),
+  cause: sqlState(error?.cause) ?? (error?.cause as { code?: string } | undefined)?.code,
+})
 
 // What `call` returns, or its throw as a rejection: a caller awaits one, never catches the other.
 const rejectThrown = <T>(call: () => Promise<T>): Promise<T> => {

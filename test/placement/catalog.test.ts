@@ -265,4 +265,42 @@ describe('TenantCatalog', () => {
     expect(catalog.placement(id)).toBe(fresh)
     expect(checkouts() - before).toBe(0)
   })
+
+  it("warmUp() runs the look-up's statement once, for no tenant, and caches nothing", async () => {
+    const { catalog, add, checkouts, pools } = await world()
+    const id = uniqueTenant('cw')
+    await add(id)
+    const empty = uniqueTenant('ce')
+    const seen: unknown[][] = []
+    const query = pools.forMaster.bind(pools)
+    pools.forMaster = (limits) => {
+      const db = query(limits)
+      return {
+        ...db,
+        query: (text: string, values?: unknown[]) => {
+          seen.push([text, values])
+          return db.query(text, values)
+        },
+      } as typeof db
+    }
+
+    const before = checkouts()
+    await catalog.warmUp({ deadline: Date.now() + 1000 })
+
+    // One statement, the look-up's own, with an id no tenant can have (an empty one)
+    expect(checkouts() - before).toBe(1)
+    expect(seen).toEqual([['SELECT status, cluster, moving_to FROM tenants WHERE id = $1', ['']]])
+    // Nothing cached: the next look-ups of a tenant and of an unknown id each ask the database
+    expect(catalog.cached(id)).toBeUndefined()
+    expect(catalog.cached('')).toBeUndefined()
+    await expect(catalog.status(id)).resolves.toBe('active')
+    await expect(catalog.status(empty)).resolves.toBe('unknown')
+    expect(checkouts() - before).toBe(3)
+  })
+
+  it('warmUp() rejects as the look-up would (a deadline past), and caches nothing', async () => {
+    const { catalog } = await world()
+    await expect(catalog.warmUp({ deadline: 0 })).rejects.toBeInstanceOf(DeadlineExceededError)
+    expect(catalog.cached('')).toBeUndefined()
+  })
 })

@@ -2,7 +2,7 @@
 // bounded, never failing. Outcomes and counts only: no assertion on how long anything took.
 import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { newCallMeasure, type TenantPools } from '../../lib'
+import { type CallLimits, newCallMeasure, type TenantPools } from '../../lib'
 import {
   countBackends,
   createTenants,
@@ -13,6 +13,7 @@ import {
   sleep,
   testPools,
   uniqueTenant,
+  withAdmin,
 } from '../support/db'
 import { freePort } from '../support/free-port'
 import type { LogEntry } from '../support/memory-log'
@@ -20,6 +21,17 @@ import type { LogEntry } from '../support/memory-log'
 const target = new URL(databaseUrl())
 const login = { user: decodeURIComponent(target.username), password: decodeURIComponent(target.password) }
 const prewarmLogs = (logs: LogEntry[]) => logs.filter((l) => l.message.startsWith('prewarm'))
+const WARM_UP_SQL = 'SELECT $1::text AS warmed_up, now() AS at'
+
+// The last statement of each backend of `prefix`, as the server saw it.
+const lastStatements = (prefix: string) =>
+  withAdmin(async (admin) => {
+    const { rows } = await admin.query<{ query: string }>(
+      'SELECT query FROM pg_stat_activity WHERE application_name LIKE $1',
+      [`${prefix}:%`],
+    )
+    return rows.map((r) => r.query)
+  })
 
 // A TCP server on `port` that, as `mode` says, accepts and never answers (a database that went
 // silent) or forwards to the test database (reachable again).
@@ -82,14 +94,16 @@ describe('Behaviour: prewarm', () => {
     // Act
     const outcome = await pools.prewarm({ timeoutMs: 1000 })
 
-    // Assess: one backend, idle, opened for no call
+    // Assess: one backend, idle, opened for no call; the warm-up statement ran on it, its one checkout
     expect(outcome).toEqual({ outcome: 'opened' })
     expect(await countBackends(prefix)).toBe(1)
-    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectionsReused: 0, checkouts: 0 })
+    expect(await lastStatements(prefix)).toEqual([WARM_UP_SQL])
+    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectionsReused: 1, checkouts: 1 })
     expect(pools.stats().totals).toMatchObject({ total: 1, idle: 1, active: 0 })
     expect(prewarmLogs(logs)).toEqual([])
-    // A second prewarm finds the connection there and opens none.
+    // A second prewarm finds the connection there and opens none, nor warms up again.
     expect((await pools.prewarm()).outcome).toBe('skipped')
+    expect(pools.counters().checkouts).toBe(1)
 
     // Act: the first request
     pools.invocationStarted()
@@ -98,9 +112,68 @@ describe('Behaviour: prewarm', () => {
 
     // Assess: served by the prewarmed connection
     expect(rows).toEqual([{ ok: 1 }])
-    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectionsReused: 1, checkouts: 1 })
+    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectionsReused: 2, checkouts: 2 })
     expect(measure).toMatchObject({ checkouts: 1, connectionsOpened: 0, connectionsReused: 1 })
     expect(await countBackends(prefix)).toBe(1)
+  })
+
+  it('runs the warm-up it is given once, within its bound, instead of its own statement', async () => {
+    // Prepare
+    const { pools, prefix, logs } = testPools()
+    const given: CallLimits[] = []
+    const before = Date.now()
+
+    // Act
+    const outcome = await pools.prewarm({
+      timeoutMs: 800,
+      warmUp: async (limits) => {
+        given.push(limits)
+        await pools.forMaster(limits).query('SELECT $1::int AS given_warm_up', [7])
+      },
+    })
+
+    // Assess: on the prewarmed connection, bounded by the prewarm's deadline
+    expect(outcome).toEqual({ outcome: 'opened' })
+    expect(given).toHaveLength(1)
+    expect(given[0]?.deadline).toBeGreaterThanOrEqual(before + 800)
+    expect(given[0]?.deadline).toBeLessThanOrEqual(Date.now() + 800)
+    expect(await lastStatements(prefix)).toEqual(['SELECT $1::int AS given_warm_up'])
+    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, checkouts: 1 })
+    expect(prewarmLogs(logs)).toEqual([])
+  })
+
+  it('a warm-up that fails: still opened, the connection kept idle, logged once with no secret; the first query reuses it', async () => {
+    // Prepare
+    const tenant = uniqueTenant('pw')
+    await createTenants([tenant])
+    const { pools, prefix, logs } = testPools()
+
+    // Act: a statement the server refuses (no such table)
+    const outcome = await pools.prewarm({
+      warmUp: (limits) => pools.forMaster(limits).query('SELECT * FROM no_such_table_pw'),
+    })
+
+    // Assess
+    expect(outcome.outcome).toBe('opened')
+    expect(outcome.warmUpError?.message).toMatch(/no_such_table_pw/)
+    const logged = prewarmLogs(logs)
+    expect(logged).toHaveLength(1)
+    expect(logged[0]?.message).toMatch(/warm-up failed/)
+    expect(logged[0]?.extra[0]).toMatchObject({ code: '42P01' })
+    expect(JSON.stringify(logs)).not.toContain(login.password)
+    expect(pools.stats().totals).toMatchObject({ total: 1, idle: 1, active: 0 })
+
+    // Act: the first request
+    pools.invocationStarted()
+    const measure = newCallMeasure()
+    const { rows } = await pools.query<{ ok: number }>(tenant, 'SELECT 1 AS ok', [], { measure })
+
+    // Assess
+    expect(rows).toEqual([{ ok: 1 }])
+    expect(measure).toMatchObject({ connectionsOpened: 0, connectionsReused: 1 })
+    expect(pools.counters().connectionsOpened).toBe(1)
+    expect(await countBackends(prefix)).toBe(1)
+    expect(prewarmLogs(logs)).toHaveLength(1)
   })
 
   it('a request that comes while the prewarm is still opening waits for that connection: one opened', async () => {
@@ -117,7 +190,13 @@ describe('Behaviour: prewarm', () => {
     })
 
     // Act: the prewarm's bound passes with its connection still on its way; then a request comes
-    const outcome = await pools.prewarm({ timeoutMs: 50 })
+    let warmUps = 0
+    const outcome = await pools.prewarm({
+      timeoutMs: 50,
+      warmUp: async () => {
+        warmUps++
+      },
+    })
     expect(outcome).toEqual({ outcome: 'timedOut' })
     pools.invocationStarted()
     const measure = newCallMeasure()
@@ -125,9 +204,11 @@ describe('Behaviour: prewarm', () => {
     await eventually(() => pools.stats().totals.waiting === 1)
     held.fire()
 
-    // Assess: the request got the prewarm's connection; no second one was asked for or opened
+    // Assess: the request got the prewarm's connection; no second one was asked for or opened, and
+    // no warm-up ran: the connection was the request's (handed over in the step that opened it)
     expect((await request).rows).toEqual([{ ok: 1 }])
-    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectFailures: 0 })
+    expect(warmUps).toBe(0)
+    expect(pools.counters()).toMatchObject({ connectionsOpened: 1, connectFailures: 0, checkouts: 1 })
     expect(measure).toMatchObject({ connectionsOpened: 0, connectionsReused: 1 })
     // Two asks for the login (the prewarm's and the request's scope), one for the one connection.
     expect(calls).toBe(3)

@@ -8,15 +8,20 @@ import { secretsManagerClient, secretsManagerSdk } from './secrets-manager-clien
 
 export type VersionStage = 'AWSCURRENT' | 'AWSPENDING'
 
-/** The fields of an RDS secret (as rotation lambdas write them). Only username and password are needed. */
-const rdsSecret = z.object({
-  username: z.string().check(z.minLength(1)),
-  password: z.string().check(z.minLength(1)),
-  host: z.optional(z.string()),
-  port: z.optional(z.union([z.number(), z.string()])),
-  dbname: z.optional(z.string()),
-  engine: z.optional(z.string()),
-})
+/**
+ * The fields of an RDS secret (as rotation lambdas write them). Only username and password are
+ * needed. Built on first use, as lib's other schemas: an init builds none.
+ */
+const rdsSecret = z.builtOnFirstUse(() =>
+  z.object({
+    username: z.string().check(z.minLength(1)),
+    password: z.string().check(z.minLength(1)),
+    host: z.optional(z.string()),
+    port: z.optional(z.union([z.number(), z.string()])),
+    dbname: z.optional(z.string()),
+    engine: z.optional(z.string()),
+  }),
+)
 
 const awsErrorName = (err: unknown): string => (err as { name?: string } | undefined)?.name ?? 'an error'
 
@@ -59,7 +64,7 @@ export async function readRdsSecret(
     // No cause: the parser's message quotes the secret's text.
     throw new SecretUnreadableError(secretId, 'its SecretString is not JSON')
   }
-  const parsed = rdsSecret.safeParse(json)
+  const parsed = rdsSecret().safeParse(json)
   if (!parsed.success) {
     const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ')
     throw new SecretUnreadableError(secretId, `missing or invalid field(s): ${fields}`)

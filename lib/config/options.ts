@@ -135,7 +135,7 @@ export interface TenantPoolsOptions extends ConnectionSettings {
 }
 
 export const ms = (min = 0) => z.optional(z.int().check(z.gte(min), z.lte(2_147_483_647)))
-export const positive = z.optional(z.int().check(z.gte(1), z.lte(10_000)))
+export const positive = () => z.optional(z.int().check(z.gte(1), z.lte(10_000)))
 // A count where 0 means no bound (Infinity is not an integer: give 0).
 const count = () => z.optional(z.int().check(z.gte(0), z.lte(1_000_000)))
 export const text = (max = 10_000) => z.optional(z.string().check(z.minLength(1), z.maxLength(max)))
@@ -164,7 +164,7 @@ export const clusterSchema = () =>
   z.strictObject({
     ...connectionShape(),
     reader: z.optional(z.strictObject({ connectionString: text(), host: text(), port: port() })),
-    maxConnections: positive,
+    maxConnections: positive(),
   })
 
 const schema = z.builtOnFirstUse(() =>
@@ -172,11 +172,11 @@ const schema = z.builtOnFirstUse(() =>
     ...connectionShape(),
     schemaFor: fn<(tenantId: string) => string>('schemaFor'),
     masterSchema: text(63),
-    maxPerScope: positive,
-    maxPerPool: positive,
-    budget: positive,
-    maxScopes: positive,
-    maxPools: positive,
+    maxPerScope: positive(),
+    maxPerPool: positive(),
+    budget: positive(),
+    maxScopes: positive(),
+    maxPools: positive(),
     idleTimeoutMs: ms(),
     scopeTtlMs: ms(),
     poolTtlMs: ms(),

@@ -142,65 +142,76 @@ export const text = (max = 10_000) => z.optional(z.string().check(z.minLength(1)
 const fn = <T>(what: string) =>
   z.optional(z.custom<T>((v) => typeof v === 'function', { message: `expected ${what} to be a function` }))
 
-// Built on first use, as the schema below: a function's init builds none of them.
+// Built on first use, as every schema here: a function's init builds none of them.
 export const clusterName = z.builtOnFirstUse(() => z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,31}$/)))
 export const port = () => z.optional(z.int().check(z.gte(1), z.lte(65_535)))
 
-/** ConnectionSettings, checked: the top level's and each cluster's. */
-const connectionShape = () => ({
-  connectionString: text(),
-  host: text(),
-  port: port(),
-  database: text(),
-  ssl: z.optional(z.union([z.enum(SSL_MODES), z.boolean(), z.looseObject({})])),
-  sslCaPath: text(),
-  user: text(),
-  password: z.optional(z.string()),
-  credentials: fn<CredentialsProvider>('credentials'),
-})
+/** ConnectionSettings, checked: the top level's and each cluster's. Each field's schema, built when asked for. */
+const connectionFields = {
+  connectionString: () => text(),
+  host: () => text(),
+  port: () => port(),
+  database: () => text(),
+  ssl: () => z.optional(z.union([z.enum(SSL_MODES), z.boolean(), z.looseObject({})])),
+  sslCaPath: () => text(),
+  user: () => text(),
+  password: () => z.optional(z.string()),
+  credentials: () => fn<CredentialsProvider>('credentials'),
+}
+
+const built = (fields: Record<string, () => z.ZodMiniType>) =>
+  Object.fromEntries(Object.entries(fields).map(([key, field]) => [key, field()]))
 
 /** ClusterOptions, checked: the one schema of a cluster, given as an option or in TENANT_POOLS_CLUSTERS. */
 export const clusterSchema = () =>
   z.strictObject({
-    ...connectionShape(),
+    ...built(connectionFields),
     reader: z.optional(z.strictObject({ connectionString: text(), host: text(), port: port() })),
     maxConnections: positive(),
   })
 
-const schema = z.builtOnFirstUse(() =>
-  z.strictObject({
-    ...connectionShape(),
-    schemaFor: fn<(tenantId: string) => string>('schemaFor'),
-    masterSchema: text(63),
-    maxPerScope: positive(),
-    maxPerPool: positive(),
-    budget: positive(),
-    maxScopes: positive(),
-    maxPools: positive(),
-    idleTimeoutMs: ms(),
-    scopeTtlMs: ms(),
-    poolTtlMs: ms(),
-    connectTimeoutMs: ms(1),
-    maxLifetimeMs: ms(1),
-    maxSchemasPerConnection: count(),
-    keepFullConnection: z.optional(z.boolean()),
-    statementTimeoutMs: ms(),
-    idleSessionTimeoutMs: ms(),
-    applicationNamePrefix: z.optional(z.string().check(z.maxLength(30), z.regex(/^[A-Za-z0-9_.-]*$/))),
-    proxySafe: z.optional(z.boolean()),
-    validateAfterIdleMs: ms(),
-    sweepIntervalMs: ms(1),
-    leakDetectionMs: ms(),
-    statementTimeoutMarginMs: ms(),
-    validationTimeoutMs: ms(1),
-    keepAliveInitialDelayMs: ms(),
-    mainCluster: z.optional(clusterName()),
-    clusters: z.optional(z.record(clusterName(), clusterSchema())),
-    readerRetryAfterMs: ms(),
-    logger: z.optional(z.custom<Log>((v) => typeof v === 'object' && v !== null)),
-    clock: z.optional(z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function')),
-  }),
-)
+// Every option's schema, in the order the errors are looked for; each one optional.
+const fields: Record<keyof TenantPoolsOptions, () => z.ZodMiniType> = {
+  ...connectionFields,
+  schemaFor: () => fn<(tenantId: string) => string>('schemaFor'),
+  masterSchema: () => text(63),
+  maxPerScope: () => positive(),
+  maxPerPool: () => positive(),
+  budget: () => positive(),
+  maxScopes: () => positive(),
+  maxPools: () => positive(),
+  idleTimeoutMs: () => ms(),
+  scopeTtlMs: () => ms(),
+  poolTtlMs: () => ms(),
+  connectTimeoutMs: () => ms(1),
+  maxLifetimeMs: () => ms(1),
+  maxSchemasPerConnection: () => count(),
+  keepFullConnection: () => z.optional(z.boolean()),
+  statementTimeoutMs: () => ms(),
+  idleSessionTimeoutMs: () => ms(),
+  applicationNamePrefix: () => z.optional(z.string().check(z.maxLength(30), z.regex(/^[A-Za-z0-9_.-]*$/))),
+  proxySafe: () => z.optional(z.boolean()),
+  validateAfterIdleMs: () => ms(),
+  sweepIntervalMs: () => ms(1),
+  leakDetectionMs: () => ms(),
+  statementTimeoutMarginMs: () => ms(),
+  validationTimeoutMs: () => ms(1),
+  keepAliveInitialDelayMs: () => ms(),
+  mainCluster: () => z.optional(clusterName()),
+  clusters: () => z.optional(z.record(clusterName(), clusterSchema())),
+  readerRetryAfterMs: () => ms(),
+  logger: () => z.optional(z.custom<Log>((v) => typeof v === 'object' && v !== null)),
+  clock: () => z.optional(z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function')),
+}
+
+// The options' schema, with only the fields `options` gives: every field is optional, so one not
+// given could fail nothing, and building all some forty of them for the handful an environment sets
+// was most of a registry's construction at a cold start (about 6 ms; zod/mini's objects are cheap to
+// use, not to build). A key of no option is still refused, as the strict object's own issue.
+const schemaOf = (options: TenantPoolsOptions) => {
+  const given = new Set(Object.keys(options))
+  return z.strictObject(built(Object.fromEntries(Object.entries(fields).filter(([key]) => given.has(key)))))
+}
 
 // Connection settings and credentials are turned into a client config by pool/connector.ts.
 type Passthrough =
@@ -243,7 +254,7 @@ function withoutAliases(options: TenantPoolsOptions): TenantPoolsOptions {
 
 /** Validates options (unknown keys included) and merges them over the defaults, once. */
 export function resolveOptions(options: TenantPoolsOptions): Resolved {
-  const parsed = schema().safeParse(options)
+  const parsed = schemaOf(options).safeParse(options)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     // An unknown key is named with where it is: a misspelt key inside a cluster is not a top-level option.

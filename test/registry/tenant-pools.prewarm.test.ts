@@ -9,11 +9,11 @@ import {
   databaseUrl,
   endTestPools,
   eventually,
+  lastStatements,
   signal,
   sleep,
   testPools,
   uniqueTenant,
-  withAdmin,
 } from '../support/db'
 import { freePort } from '../support/free-port'
 import type { LogEntry } from '../support/memory-log'
@@ -22,16 +22,6 @@ const target = new URL(databaseUrl())
 const login = { user: decodeURIComponent(target.username), password: decodeURIComponent(target.password) }
 const prewarmLogs = (logs: LogEntry[]) => logs.filter((l) => l.message.startsWith('prewarm'))
 const WARM_UP_SQL = 'SELECT $1::text AS warmed_up, now() AS at'
-
-// The last statement of each backend of `prefix`, as the server saw it.
-const lastStatements = (prefix: string) =>
-  withAdmin(async (admin) => {
-    const { rows } = await admin.query<{ query: string }>(
-      'SELECT query FROM pg_stat_activity WHERE application_name LIKE $1',
-      [`${prefix}:%`],
-    )
-    return rows.map((r) => r.query)
-  })
 
 // A TCP server on `port` that, as `mode` says, accepts and never answers (a database that went
 // silent) or forwards to the test database (reachable again).

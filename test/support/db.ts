@@ -32,6 +32,16 @@ export async function onServer<T>(url: string, fn: (client: Client) => Promise<T
 /** Runs `fn` on a connection of its own to the main test server (DATABASE_URL). */
 export const withAdmin = <T>(fn: (client: Client) => Promise<T>): Promise<T> => onServer(databaseUrl(), fn)
 
+/** The last statement of each backend whose application_name starts with `prefix:`, as the server saw it. */
+export const lastStatements = (prefix: string): Promise<string[]> =>
+  withAdmin(async (admin) => {
+    const { rows } = await admin.query<{ query: string }>(
+      'SELECT query FROM pg_stat_activity WHERE application_name LIKE $1',
+      [`${prefix}:%`],
+    )
+    return rows.map((r) => r.query)
+  })
+
 /** A prefix unique to one test, so its backends can be counted in pg_stat_activity. */
 export const uniquePrefix = (): string => `t${randomBytes(5).toString('hex')}`
 

@@ -7,10 +7,10 @@ import {
   databaseUrl,
   endTestPools,
   eventually,
+  lastStatements,
   testPools,
   uniquePrefix,
   uniqueTenant,
-  withAdmin,
 } from '../../support/db'
 import { localSecrets, rdsSecret, sdkEnvFor } from '../../support/secrets'
 
@@ -56,16 +56,6 @@ afterEach(async () => {
 afterAll(async () => {
   await sm.server.close()
 })
-
-// The last statement of each backend of `prefix`, as the server saw it.
-const lastStatements = (prefix: string) =>
-  withAdmin(async (admin) => {
-    const { rows } = await admin.query<{ query: string }>(
-      'SELECT query FROM pg_stat_activity WHERE application_name LIKE $1',
-      [`${prefix}:%`],
-    )
-    return rows.map((r) => r.query)
-  })
 
 const secretsEnv = () => ({
   TENANT_POOLS_SECRET_ID: secretId,

@@ -4,12 +4,12 @@
 import { createInterface } from 'node:readline'
 import { Client, escapeIdentifier, Pool } from 'pg'
 import { TenantPools } from '../lib'
+import { silent } from './silent-log'
 
 const [design, url, prefix, urlB] = process.argv.slice(2) as [string, string, string, string | undefined]
 // Two clusters: tenants with an odd number live on b, capped at CLUSTER_B_CAP connections per environment.
 const CLUSTER_B_CAP = 2
 const onB = (tenant: string) => Number(tenant.replace(/\D/g, '')) % 2 === 1
-const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
 type Run = (tenant: string) => Promise<unknown>
 

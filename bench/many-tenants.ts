@@ -17,6 +17,7 @@ import { bindStatements, resetStatements } from '../lib/pool/session'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { progress } from './progress'
+import { silent } from './silent-log'
 import { seededRandom, zipfTenants } from './zipf'
 
 const TENANTS = 200
@@ -24,7 +25,6 @@ const REQUESTS = 4_000
 const WARM_UP = 400
 const BLOCK = 100
 const SESSIONS_SAMPLE = 1_000
-const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
 // Every design and every run replays the same tenant sequence.
 const zipfSequence = (n: number): string[] =>

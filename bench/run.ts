@@ -8,13 +8,13 @@ import { TenantPools } from '../lib'
 // @ts-expect-error: an ESM helper without type declarations, shared with the jest setup
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { progress } from './progress'
+import { silent } from './silent-log'
 import { summarize, time } from './timing'
 
 const WARM_CALLS = 10_000
 const COLD_CLIENTS = 200
 const THAWS = 50
 const MEMORY_TENANTS = 1_000
-const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
 async function sample(n: number, fn: () => Promise<unknown>, into: number[]): Promise<void> {
   for (let i = 0; i < n; i++) into.push(await time(fn))

@@ -10,13 +10,13 @@ import { type Client, Pool } from 'pg'
 import { defaults, quoteIdent, TenantPools } from '../lib'
 import { backendsKb } from './backend-memory'
 import { progress } from './progress'
+import { silent } from './silent-log'
 import { seededRandom, zipfTenants } from './zipf'
 
 const BURST = 5
 const SAMPLE_EVERY_ROUNDS = 20
 const SELECT = 'SELECT customer FROM orders WHERE id = $1'
 const ORDER_ID = '00000000-0000-4000-8000-000000000001'
-const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
 export interface FleetDesign {
   design: string

@@ -13,6 +13,7 @@ import { tenantMigrations } from '../migrations'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs'
 import { count } from './env-count'
 import { progress } from './progress'
+import { silent } from './silent-log'
 
 export const TENANTS = count('BENCH_SCALE_TENANTS', 1_500)
 export const tenantId = (i: number) => `sc${i}`
@@ -24,7 +25,6 @@ export interface Answer {
   customer: string
   pid: number
 }
-const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
 /** The embedded server's version: a data folder is only good for the major version that made it. */
 export const serverVersion = (): string => {

@@ -24,6 +24,7 @@ import {
   TENANTS,
   tenantId,
 } from './scale-tenants'
+import { silent } from './silent-log'
 import { summarize } from './timing'
 import { seededRandom, zipfTenants } from './zipf'
 
@@ -35,7 +36,6 @@ const WARM_UP = 200
 const BLOCK = 100
 const SAMPLE_EVERY = 1_000
 const BUDGET = defaults.budget
-const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
 const TARGETS = { memoryRatio: 4, sessionsPer1000: 20, p50Ratio: 1.1, wrong: 0 }
 

@@ -15,7 +15,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Client } from 'pg'
-import { defaults, quoteIdent, TenantPools } from '../lib'
+import { defaults, optionsFromEnv, quoteIdent, TenantPools } from '../lib'
 import { freshBackendKb, privateKb } from './backend-memory'
 import { count } from './env-count'
 import { progress } from './progress'
@@ -24,7 +24,13 @@ import { summarize } from './timing'
 import { seededRandom, zipfTenants } from './zipf'
 
 const REQUESTS = count('BENCH_SCALE_REQUESTS', 12_000)
-const BOUND = count('TENANT_POOLS_MAX_SCHEMAS_PER_CONNECTION', defaults.maxSchemasPerConnection)
+// Read as the library reads it (the variable bench:scale's tenant-pools applies too); 0, no bound,
+// leaves nothing to compare.
+const BOUND = optionsFromEnv(process.env).maxSchemasPerConnection ?? defaults.maxSchemasPerConnection
+if (BOUND === 0)
+  throw new Error(
+    'bench:scale-limits compares designs under a bound: TENANT_POOLS_MAX_SCHEMAS_PER_CONNECTION must be at least 1',
+  )
 const BUDGET = defaults.budget
 const ZIPF_S = 1.0
 const WARM_UP = 200

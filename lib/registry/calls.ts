@@ -106,7 +106,7 @@ export class Calls {
     // Whatever the callback did to the session is undone before anyone, this scope included, uses
     // the connection again, and what it listened to on the client is no longer heard.
     forgetCallerListeners(conn.client)
-    this.#releaseWhenReady(login, conn, undefined, true)
+    await this.#releaseWhenReady(login, conn, undefined, true)
     return result
   }
 
@@ -150,7 +150,7 @@ export class Calls {
       if (err) login.release(conn, err instanceof Error ? err : new Error('released to be destroyed'))
       else {
         forgetCallerListeners(conn.client)
-        this.#releaseWhenReady(login, conn, undefined, true)
+        void this.#releaseWhenReady(login, conn, undefined, true)
       }
     }
     return client
@@ -249,6 +249,7 @@ export class Calls {
     } catch (err) {
       watch?.stop()
       this.#readiness.statementRan(conn)
+      let released: Promise<void> | undefined
       try {
         observer?.released(err instanceof Error ? err : undefined, conn.client as PoolClient)
       } finally {
@@ -261,8 +262,17 @@ export class Calls {
         // A failed statement leaves the session clean (we ran nothing else on it): keep the
         // connection unless the connection itself broke. `dirty` covers a statement that opened a
         // transaction, once the server has said so.
-        this.#releaseWhenReady(login, conn, isConnectionLost(err) || conn.lost ? err : undefined, reset)
+        released = this.#releaseWhenReady(
+          login,
+          conn,
+          isConnectionLost(err) || conn.lost ? err : undefined,
+          reset,
+        )
       }
+      // The caller hears of the failure once its connection is back (or destroyed), as it does of a
+      // success: pg reports the error before the ReadyForQuery that may arrive in a later chunk, and
+      // a caller that checks the stats, or prewarms, must not find the connection still held.
+      await released
       // The first statement on a connection since a possible freeze met a reset before any byte of
       // an answer: its backend was gone (a freeze lost its FATAL and FIN, and the server answers
       // the write with an RST), and no live backend read it. It runs on another connection; a few
@@ -292,7 +302,8 @@ export class Calls {
     try {
       observer?.released(undefined, conn.client as PoolClient)
     } finally {
-      this.#releaseWhenReady(login, conn, undefined, reset)
+      // Answered in full (pg settles a success at its ReadyForQuery): given back at once.
+      void this.#releaseWhenReady(login, conn, undefined, reset)
     }
     return result
   }
@@ -329,12 +340,13 @@ export class Calls {
   // statements would queue behind it, in whatever transaction it left open. It waits (within the
   // validation timeout, else the connection is destroyed); the usual case, already answered, costs
   // nothing.
-  #releaseWhenReady(login: LoginPool, conn: PooledConnection, err: unknown, reset: boolean): void {
+  // Settles once it is given back.
+  #releaseWhenReady(login: LoginPool, conn: PooledConnection, err: unknown, reset: boolean): Promise<void> {
     if (err !== undefined || conn.lost || readyForQuery(conn.client)) {
       login.release(conn, err, reset)
-      return
+      return Promise.resolve()
     }
-    void untilReady(conn.client, this.#options.validationTimeoutMs).then((ready) =>
+    return untilReady(conn.client, this.#options.validationTimeoutMs).then((ready) =>
       login.release(conn, ready ? undefined : STALE, reset),
     )
   }

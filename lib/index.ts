@@ -42,7 +42,7 @@ export { CHANGES, capturedTables, primaryKeyOf, startCapture, stopCapture } from
 export { type LockRetryOptions, withLockRetries } from './placement/ddl-locks'
 export { fence, tablesOf, unfence } from './placement/fence'
 export { grantCatalogRead, grantTenantTraffic, lockGrants } from './placement/grants'
-export { tablesInLoadOrder } from './placement/load-order'
+export { rowTablesInLoadOrder, tablesInLoadOrder } from './placement/load-order'
 export { type Migration, migrate } from './placement/migrate'
 export { type PlacedDbOptions, placedDb } from './placement/placed-db'
 export { type SslMode, sslFor } from './pool/tls'

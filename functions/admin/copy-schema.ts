@@ -11,7 +11,7 @@
 import { pipeline } from 'node:stream/promises'
 import { type ClientBase, escapeIdentifier } from 'pg'
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
-import { CHANGES, primaryKeyOf, tablesInLoadOrder } from '../../lib'
+import { CHANGES, primaryKeyOf, rowTablesInLoadOrder } from '../../lib'
 import { tenantMigrations } from '../../migrations'
 import { migrateTenant } from './provision'
 
@@ -26,13 +26,26 @@ export interface CopyHooks {
   verified?: () => void | Promise<void>
 }
 
+/** A foreign key of the target, dropped for the copy. */
+export interface ForeignKey {
+  table: string
+  name: string
+  definition: string
+  /**
+   * Added back checked at once, not NOT VALID: before 18, PostgreSQL refuses NOT VALID on a
+   * partitioned table, and a later VALIDATE of one that references a partitioned table leaves its
+   * parts, one per partition, marked unchecked.
+   */
+  validNow: boolean
+}
+
 /** What the phases share: the tables in load order, their columns and keys, the target's foreign keys. */
 export interface CopyPlan {
   schema: string
   tables: string[]
   columns: Map<string, string>
   keys: Map<string, Array<{ name: string; type: string }>>
-  foreignKeys: Array<{ table: string; name: string; definition: string }>
+  foreignKeys: ForeignKey[]
   /** Whether the source's changes are captured (catch-up passes apply). */
   captured: boolean
   /** Every key a catch-up pass copied again, per table: the last check compares those rows. */
@@ -82,18 +95,23 @@ export async function prepareTarget(
     schema,
     tenantMigrations.filter((m) => has.has(m.version)),
   )
-  // The migrations table is left out (migrate() filled it), and so is the change log.
-  const tables = await tablesInLoadOrder(src, schema, ['schema_migrations', CHANGES])
+  // The migrations table is left out (migrate() filled it), and so is the change log. A partitioned
+  // table's rows are copied partition by partition (COPY refuses the partitioned table itself).
+  const tables = await rowTablesInLoadOrder(src, schema, ['schema_migrations', CHANGES])
   const columns = new Map<string, string>()
   const keys = new Map<string, Array<{ name: string; type: string }>>()
   for (const table of tables) {
     columns.set(table, await copiedColumns(src, schema, table))
     keys.set(table, await primaryKeyOf(src, schema, table))
   }
-  const { rows: foreignKeys } = await dst.query<{ table: string; name: string; definition: string }>(
-    `SELECT r.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
+  // A partition's copies of its parent's foreign keys (and those cloned for each partition of a
+  // referenced partitioned table) go and come back with the parent's.
+  const { rows: foreignKeys } = await dst.query<ForeignKey>(
+    `SELECT r.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition,
+            'p' IN (r.relkind, f.relkind) AND current_setting('server_version_num')::int < 180000 AS "validNow"
      FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
-     WHERE n.nspname = $1 AND k.contype = 'f'`,
+     JOIN pg_class f ON f.oid = k.confrelid
+     WHERE n.nspname = $1 AND k.contype = 'f' AND k.conparentid = 0`,
     [schema],
   )
   for (const fk of foreignKeys) {
@@ -256,7 +274,7 @@ export async function finishCopy(
     await hooks.verified?.()
     for (const fk of plan.foreignKeys) {
       await dst.query(
-        `ALTER TABLE ${s}.${escapeIdentifier(fk.table)} ADD CONSTRAINT ${escapeIdentifier(fk.name)} ${fk.definition} NOT VALID`,
+        `ALTER TABLE ${s}.${escapeIdentifier(fk.table)} ADD CONSTRAINT ${escapeIdentifier(fk.name)} ${fk.definition}${fk.validNow ? '' : ' NOT VALID'}`,
       )
     }
     await dst.query('COMMIT')

@@ -7,7 +7,7 @@ import type { ClientBase } from 'pg'
 import { quoteIdent } from '../tenancy/tenant-id'
 import { withLockRetries } from './ddl-locks'
 import { CHANGES, FENCE, fenceFunction, lockTables } from './fence'
-import { tablesInLoadOrder } from './load-order'
+import { rowTablesInLoadOrder, tablesInLoadOrder } from './load-order'
 
 export { CHANGES }
 
@@ -41,7 +41,8 @@ export async function primaryKeyOf(
 
 /**
  * The tables whose changes are captured, in load order, with their primary key columns: every table
- * of `schema` but the log and the migrations table (the copy makes that one by migrating).
+ * of `schema` that holds rows (a partition, not its partitioned table) but the log and the
+ * migrations table (the copy makes that one by migrating).
  * Undefined if one of them has no primary key (its rows cannot be told apart: such a schema is moved
  * behind the fence for the whole copy).
  *
@@ -54,7 +55,7 @@ export async function capturedTables(
   schema: string,
 ): Promise<Map<string, string[]> | undefined> {
   const keys = new Map<string, string[]>()
-  for (const table of await tablesInLoadOrder(client, schema, [CHANGES, 'schema_migrations'])) {
+  for (const table of await rowTablesInLoadOrder(client, schema, [CHANGES, 'schema_migrations'])) {
     const key = await primaryKeyOf(client, schema, table)
     if (key.length === 0) return undefined
     keys.set(

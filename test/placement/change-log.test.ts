@@ -217,6 +217,91 @@ describe('Function: startCapture', () => {
   })
 })
 
+// A partitioned table (events, by year, a partition per year and a default one) and a table that
+// references it: the rows live in the partitions.
+async function partitioned(c: Client): Promise<string> {
+  const schema = await world(c)
+  await c.query(`
+    CREATE TABLE ${schema}.events (id int, at date, note text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+    CREATE TABLE ${schema}.events_2025 PARTITION OF ${schema}.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+    CREATE TABLE ${schema}.events_2026 PARTITION OF ${schema}.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+    CREATE TABLE ${schema}.events_other PARTITION OF ${schema}.events DEFAULT;
+    CREATE TABLE ${schema}.alerts (id int PRIMARY KEY, event_id int, event_at date,
+      FOREIGN KEY (event_id, event_at) REFERENCES ${schema}.events)`)
+  return schema
+}
+
+describe('Function: capture of a partitioned table', () => {
+  it('maps the partitions, not the partitioned table, to their keys, a table referencing them after them', async () => {
+    await withAdmin(async (c) => {
+      const schema = await partitioned(c)
+      expect([...((await capturedTables(c, schema)) ?? [])]).toEqual([
+        ['events_2025', ['id', 'at']],
+        ['events_2026', ['id', 'at']],
+        ['events_other', ['id', 'at']],
+        ['items', ['id']],
+        ['pairs', ['b', 'a']],
+        ['alerts', ['id']],
+      ])
+    })
+  })
+
+  it('logs each write under the partition that holds the row, through the partitioned table or straight to a partition', async () => {
+    await withAdmin(async (c) => {
+      // Prepare
+      const schema = await partitioned(c)
+      await c.query(`INSERT INTO ${schema}.events VALUES (1, '2025-03-01', 'a'), (2, '2026-03-01', 'b')`)
+      await capture(c, schema)
+      await capture(c, schema)
+
+      // Act: through the parent; straight to a partition; an update that moves a row to another
+      // partition; a delete; one into the default partition
+      await c.query(`INSERT INTO ${schema}.events VALUES (3, '2025-04-01', 'c')`)
+      await c.query(`INSERT INTO ${schema}.events_2026 VALUES (4, '2026-04-01', 'd')`)
+      await c.query(`UPDATE ${schema}.events SET at = '2026-05-01' WHERE id = 1`)
+      await c.query(`DELETE FROM ${schema}.events_2026 WHERE id = 2`)
+      await c.query(`INSERT INTO ${schema}.events VALUES (5, '1999-01-01', 'e')`)
+
+      // Assess: each once, though capture started twice
+      expect(await logged(c, schema)).toEqual([
+        { tbl: 'events_2025', key: { id: 3, at: '2025-04-01' } },
+        { tbl: 'events_2026', key: { id: 4, at: '2026-04-01' } },
+        { tbl: 'events_2025', key: { id: 1, at: '2025-03-01' } },
+        { tbl: 'events_2026', key: { id: 1, at: '2026-05-01' } },
+        { tbl: 'events_2026', key: { id: 2, at: '2026-03-01' } },
+        { tbl: 'events_other', key: { id: 5, at: '1999-01-01' } },
+      ])
+      expect(await triggered(c, schema, CAPTURE)).toEqual([
+        'alerts',
+        'events_2025',
+        'events_2026',
+        'events_other',
+        'items',
+        'pairs',
+      ])
+    })
+  })
+
+  it('refuses TRUNCATE of the partitioned table and of each partition with TPM01; stopCapture takes it all down', async () => {
+    await withAdmin(async (c) => {
+      // Prepare
+      const schema = await partitioned(c)
+      await c.query(`INSERT INTO ${schema}.events VALUES (1, '2025-03-01', 'a')`)
+      await capture(c, schema)
+
+      // Act / Assess: captured
+      expect(await codeOf(c.query(`TRUNCATE ${schema}.events, ${schema}.alerts`))).toBe('TPM01')
+      expect(await codeOf(c.query(`TRUNCATE ${schema}.events_2025, ${schema}.alerts`))).toBe('TPM01')
+
+      // Act / Assess: stopped
+      await stopCapture(c, schema)
+      expect(await triggered(c, schema, CAPTURE)).toEqual([])
+      expect(await triggered(c, schema, NO_TRUNCATE)).toEqual([])
+      expect(await codeOf(c.query(`TRUNCATE ${schema}.events, ${schema}.alerts`))).toBe('done')
+    })
+  })
+})
+
 describe('Function: stopCapture', () => {
   it('drops the triggers, their function and the log: writes are no longer logged, TRUNCATE goes through', async () => {
     await withAdmin(async (c) => {

@@ -4,7 +4,7 @@
 // are left out, and what references them still comes. A schema without tables, or none at all,
 // has none; a cycle of foreign keys is broken at its first table by name.
 import type { Client } from 'pg'
-import { tablesInLoadOrder } from '../../lib'
+import { rowTablesInLoadOrder, tablesInLoadOrder } from '../../lib'
 import { uniqueTenant, withAdmin } from '../support/db'
 
 // Rank 1: audit, customers, zones; rank 2: orders; rank 3: lines and shipments (which references
@@ -148,6 +148,45 @@ describe('Function: tablesInLoadOrder', () => {
         'lines',
         'shipments',
       ])
+    })
+  })
+})
+
+describe('Function: rowTablesInLoadOrder', () => {
+  it('gives the tables that hold rows: partitions in place of their partitioned table, after what their parent references', async () => {
+    await withAdmin(async (c) => {
+      // Prepare: events, partitioned, references zones; its partition a_events sorts before zones by
+      // name. tickets references events, so each of its partitions.
+      const schema = await world(c)
+      await c.query(`SET search_path = ${schema}`)
+      await c.query(`
+        CREATE TABLE events (id int PRIMARY KEY, zone int REFERENCES zones) PARTITION BY RANGE (id);
+        CREATE TABLE a_events PARTITION OF events FOR VALUES FROM (0) TO (100);
+        CREATE TABLE b_events PARTITION OF events FOR VALUES FROM (100) TO (200)
+          PARTITION BY RANGE (id);
+        CREATE TABLE b_events_low PARTITION OF b_events FOR VALUES FROM (100) TO (150);
+        CREATE TABLE b_events_high PARTITION OF b_events FOR VALUES FROM (150) TO (200);
+        CREATE TABLE tickets (id int PRIMARY KEY, event int REFERENCES events);
+        RESET search_path`)
+
+      // Act
+      const rows = await rowTablesInLoadOrder(c, schema, ['audit'])
+
+      // Assess: no partitioned table, nested or not; each partition after zones, tickets after them
+      expect(rows).toEqual([
+        'customers',
+        'zones',
+        'a_events',
+        'b_events_high',
+        'b_events_low',
+        'orders',
+        'lines',
+        'shipments',
+        'tickets',
+      ])
+      expect(await tablesInLoadOrder(c, schema, ['audit'])).toEqual(
+        expect.arrayContaining(['events', 'b_events']),
+      )
     })
   })
 })

@@ -2,8 +2,7 @@
 // that follows an ErrorResponse, and everything after it. pg settles a failed statement at its
 // ErrorResponse; when the ReadyForQuery comes in a later chunk, as it may from a busy or distant
 // server, the connection is not yet ready to be given back.
-import { once } from 'node:events'
-import { connect, createServer, type Socket } from 'node:net'
+import { tcpProxy } from './tcp-proxy'
 
 const ERROR_RESPONSE = 0x45 // 'E'
 const READY_FOR_QUERY = 0x5a // 'Z'
@@ -17,16 +16,7 @@ export interface LateReadyProxy {
 
 export async function lateReadyProxy(target: URL, holdMs: number): Promise<LateReadyProxy> {
   let held = 0
-  const sockets = new Set<Socket>()
-  const track = (s: Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-    s.on('error', () => s.destroy())
-  }
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname)
-    track(client)
-    track(upstream)
+  const proxy = await tcpProxy(target, (client, upstream) => {
     upstream.once('close', () => client.destroy())
     client.once('close', () => upstream.destroy())
     client.pipe(upstream)
@@ -61,17 +51,11 @@ export async function lateReadyProxy(target: URL, holdMs: number): Promise<LateR
       pending = pending.subarray(at)
     })
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
   return {
-    port: (server.address() as { port: number }).port,
+    port: proxy.port,
     get held() {
       return held
     },
-    close: async () => {
-      for (const s of sockets) s.destroy()
-      server.close()
-      await once(server, 'close')
-    },
+    close: proxy.close,
   }
 }

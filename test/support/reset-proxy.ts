@@ -2,8 +2,8 @@
 // sends with a reset, as a server whose backend died while the client was frozen does: `'drop'`
 // never forwards them (nothing reached a backend), `'after-forward'` forwards them and resets the
 // client before any answer gets back (the statement ran; the client learns nothing).
-import { once } from 'node:events'
-import { connect, createServer, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
+import { tcpProxy } from './tcp-proxy'
 
 export type ResetMode = 'drop' | 'after-forward'
 
@@ -23,19 +23,13 @@ export interface ResetProxy {
 }
 
 export async function resetProxy(target: URL): Promise<ResetProxy> {
-  const sockets = new Set<Socket>()
   const armed = new Map<Socket, ResetMode>()
+  const clients = new Set<Socket>()
   let resets = 0
   let clientWrites = 0
-  const track = (s: Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-    s.on('error', () => s.destroy())
-  }
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname)
-    track(client)
-    track(upstream)
+  const proxy = await tcpProxy(target, (client, upstream) => {
+    clients.add(client)
+    client.once('close', () => clients.delete(client))
     upstream.once('close', () => client.destroy())
     client.once('close', () => upstream.destroy())
     client.on('data', (chunk: Buffer) => {
@@ -58,9 +52,7 @@ export async function resetProxy(target: URL): Promise<ResetProxy> {
     })
     upstream.pipe(client)
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const port = (server.address() as { port: number }).port
+  const port = proxy.port
   const url = new URL(target)
   url.hostname = '127.0.0.1'
   url.port = String(port)
@@ -68,15 +60,12 @@ export async function resetProxy(target: URL): Promise<ResetProxy> {
     port,
     url: url.toString(),
     arm: (mode) => {
-      for (const s of sockets)
-        if (s.remotePort !== undefined && s.localPort === (server.address() as { port: number }).port)
-          armed.set(s, mode)
+      for (const client of clients) if (!client.destroyed) armed.set(client, mode)
     },
     cut: (how) => {
-      for (const s of sockets) {
-        if (s.localPort !== (server.address() as { port: number }).port) continue
-        if (how === 'reset') s.resetAndDestroy()
-        else s.end()
+      for (const client of clients) {
+        if (how === 'reset') client.resetAndDestroy()
+        else client.end()
       }
     },
     get resets() {
@@ -85,10 +74,6 @@ export async function resetProxy(target: URL): Promise<ResetProxy> {
     get clientWrites() {
       return clientWrites
     },
-    close: async () => {
-      for (const s of sockets) s.destroy()
-      server.close()
-      await once(server, 'close')
-    },
+    close: proxy.close,
   }
 }

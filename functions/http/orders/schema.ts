@@ -3,12 +3,17 @@ import * as z from '../../../lib/zod'
 
 export const ORDER_STATUSES = ['pending', 'paid', 'shipped', 'cancelled'] as const
 
-// PostgreSQL text cannot hold NUL; refuse it here rather than fail at the server.
+// PostgreSQL text cannot hold NUL; refuse it here rather than fail at the server. Nor can UTF-8
+// hold half of a UTF-16 surrogate pair (JSON's "\ud800" alone): pg would store U+FFFD in its
+// place, so what was acknowledged would not be what is read back, and two different references
+// would collide.
+const LONE_SURROGATE = /\p{Cs}/u
 const text = (max: number) =>
   z.string().check(
     z.minLength(1),
     z.maxLength(max),
     z.refine((v) => !v.includes('\u0000'), 'must not contain NUL characters'),
+    z.refine((v) => !LONE_SURROGATE.test(v), 'must be valid Unicode (no unpaired surrogate)'),
   )
 
 const intBetween = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max))

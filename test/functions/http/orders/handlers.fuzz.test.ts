@@ -151,4 +151,39 @@ describe('Fuzz: the orders handlers', () => {
     const valid = /^[a-z0-9_]{1,48}(@[a-z][a-z0-9_-]{0,31})?(\/(read-only|reader))?$/
     expect(keys.filter((k) => k !== '$master' && !valid.test(k))).toEqual([])
   }, 60_000)
+
+  it('reads back exactly the text a create acknowledged, whatever UTF-16 it was sent as; a lone surrogate is a 400', async () => {
+    // Any UTF-16 code unit, lone surrogates included (JSON can carry "\ud800" alone; UTF-8 cannot).
+    const unit = fc.integer({ min: 1, max: 0xffff }).map((c) => String.fromCharCode(c))
+    const texts = fc.string({ unit, minLength: 1, maxLength: 12 })
+    const lone = /\p{Cs}/u
+    const seen = { created: 0, refused: 0 }
+    await fc.assert(
+      fc.asyncProperty(texts, texts, async (customer, sku) => {
+        const event = (method: string, body?: string, id?: string) => ({
+          headers: { 'x-tenant-id': tenant, 'content-type': 'application/json' },
+          body,
+          isBase64Encoded: false,
+          pathParameters: id ? { id } : undefined,
+          requestContext: { http: { method, path: '/orders' } },
+        })
+        const body = JSON.stringify({ customer, lines: [{ sku, quantity: 1, unitCents: 1 }] })
+        const created = await handlers.create(event('POST', body), context())
+        if (lone.test(customer) || lone.test(sku) || customer.includes('\u0000') || sku.includes('\u0000')) {
+          expect(created.statusCode).toBe(400)
+          seen.refused++
+          return
+        }
+        expect(created.statusCode).toBe(201)
+        seen.created++
+        const { id } = JSON.parse(created.body ?? '') as { id: string }
+        const read = await handlers.get(event('GET', undefined, id), context())
+        expect(JSON.parse(read.body ?? '')).toMatchObject({ customer, lines: [{ sku }] })
+      }),
+      { numRuns: 200 },
+    )
+    // Both kinds were sent.
+    expect(seen.created).toBeGreaterThan(0)
+    expect(seen.refused).toBeGreaterThan(0)
+  }, 60_000)
 })

@@ -3,6 +3,7 @@
 // (context.pgPool): the registry's checkout, limits and clean sessions apply as to raw SQL.
 import { Kysely, PostgresDialect } from 'kysely'
 import { jsonResponse, type TenantPgPool } from '../../../lib'
+import { jsonInteger } from '../../shared/json-integer'
 import { tenantHandler } from '../../shared/tenant-handler'
 import type { TenantDatabase } from './db-types'
 
@@ -27,7 +28,7 @@ export const customers = tenantHandler(async (_event, { pgPool }) => {
     items: rows.map((r) => ({
       customer: r.customer,
       orders: Number(r.orders),
-      spentCents: Number(r.spentCents),
+      spentCents: jsonInteger(r.spentCents),
     })),
   })
 })

@@ -3,6 +3,7 @@
 import { HttpError, type TenantDb } from '../../../lib'
 import type * as z from '../../../lib/zod'
 import { decodeCursor, encodeCursor } from '../../shared/cursor'
+import { jsonInteger } from '../../shared/json-integer'
 import { type createOrderBody, orderId } from './schema'
 
 export interface OrderRow {
@@ -140,6 +141,6 @@ export async function orderStats(db: TenantDb) {
   return {
     byStatus: Object.fromEntries(byStatus.rows.map((r) => [r.status, Number(r.n)])),
     orders: Number(totals.rows[0]?.orders ?? 0),
-    revenueCents: Number(totals.rows[0]?.revenue ?? 0),
+    revenueCents: jsonInteger(totals.rows[0]?.revenue),
   }
 }

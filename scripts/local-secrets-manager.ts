@@ -28,6 +28,8 @@ interface Secret {
   createdDate: number
   lastChangedDate: number
   versions: Record<string, Version>
+  /** Set by DeleteSecret with a recovery window: the secret is kept, and refused, until restored. */
+  deletedDate?: number
 }
 
 type Store = Record<string, Secret>
@@ -43,6 +45,14 @@ class ServiceError extends Error {
 
 const notFound = (id: string) =>
   new ServiceError('ResourceNotFoundException', `Secrets Manager can't find the specified secret: ${id}`)
+
+// As AWS: a secret scheduled for deletion is still there (DescribeSecret shows its DeletedDate, and
+// RestoreSecret brings it back), but its value can be neither read nor written.
+const markedForDeletion = () =>
+  new ServiceError(
+    'InvalidRequestException',
+    "You can't perform this operation on the secret because it was marked for deletion.",
+  )
 
 export interface LocalSecretsManager {
   url: string
@@ -72,6 +82,13 @@ export async function startLocalSecretsManager(
       throw new ServiceError('InvalidParameterException', 'SecretId is required')
     const secret = Object.hasOwn(store, id) ? store[id] : Object.values(store).find((s) => s.arn === id)
     if (!secret) throw notFound(id)
+    return secret
+  }
+
+  // A secret that is not scheduled for deletion.
+  const live = (id: unknown): Secret => {
+    const secret = find(id)
+    if (secret.deletedDate !== undefined) throw markedForDeletion()
     return secret
   }
 
@@ -122,6 +139,12 @@ export async function startLocalSecretsManager(
         )
       }
       if (Object.hasOwn(store, name)) {
+        if (store[name]?.deletedDate !== undefined) {
+          throw new ServiceError(
+            'InvalidRequestException',
+            "You can't create this secret because a secret with this name is already scheduled for deletion.",
+          )
+        }
         throw new ServiceError('ResourceExistsException', `The secret ${name} already exists.`)
       }
       const now = Date.now() / 1000
@@ -142,7 +165,7 @@ export async function startLocalSecretsManager(
       return { ARN: secret.arn, Name: name, VersionId: versionId }
     },
     GetSecretValue(input) {
-      const secret = find(input.SecretId)
+      const secret = live(input.SecretId)
       let found: [string, Version] | undefined
       if (typeof input.VersionId === 'string') {
         const v = secret.versions[input.VersionId]
@@ -170,7 +193,7 @@ export async function startLocalSecretsManager(
       }
     },
     PutSecretValue(input) {
-      const secret = find(input.SecretId)
+      const secret = live(input.SecretId)
       const versionId = addVersion(secret, input.SecretString, input.ClientRequestToken, input.VersionStages)
       save()
       return {
@@ -183,7 +206,7 @@ export async function startLocalSecretsManager(
     // As AWS: moving a label that is on another version needs RemoveFromVersionId naming that
     // version; RemoveFromVersionId alone takes the label off.
     UpdateSecretVersionStage(input) {
-      const secret = find(input.SecretId)
+      const secret = live(input.SecretId)
       const stage = input.VersionStage
       const to = input.MoveToVersionId
       const from = input.RemoveFromVersionId
@@ -227,26 +250,47 @@ export async function startLocalSecretsManager(
         Name: secret.name,
         CreatedDate: secret.createdDate,
         LastChangedDate: secret.lastChangedDate,
+        DeletedDate: secret.deletedDate,
         VersionIdsToStages: Object.fromEntries(
           Object.entries(secret.versions).map(([id, v]) => [id, v.stages]),
         ),
       }
     },
-    ListSecrets() {
+    ListSecrets(input) {
       return {
-        SecretList: Object.values(store).map((s) => ({
-          ARN: s.arn,
-          Name: s.name,
-          LastChangedDate: s.lastChangedDate,
-        })),
+        SecretList: Object.values(store)
+          .filter((s) => s.deletedDate === undefined || input.IncludePlannedDeletion === true)
+          .map((s) => ({
+            ARN: s.arn,
+            Name: s.name,
+            LastChangedDate: s.lastChangedDate,
+          })),
       }
     },
-    // Deletes at once, whatever RecoveryWindowInDays says: a local store needs no recovery window.
+    // As AWS: scheduled for deletion after the recovery window (7 to 30 days, 30 by default), and
+    // refused a second time; ForceDeleteWithoutRecovery deletes at once, scheduled or not. The
+    // window never ends here: a local store keeps the secret until it is restored or forced out.
     DeleteSecret(input) {
       const secret = find(input.SecretId)
-      delete store[secret.name]
+      if (input.ForceDeleteWithoutRecovery === true) {
+        delete store[secret.name]
+        save()
+        return { ARN: secret.arn, Name: secret.name, DeletionDate: Date.now() / 1000 }
+      }
+      if (secret.deletedDate !== undefined) throw markedForDeletion()
+      const days = input.RecoveryWindowInDays === undefined ? 30 : Number(input.RecoveryWindowInDays)
+      if (!Number.isInteger(days) || days < 7 || days > 30) {
+        throw new ServiceError('InvalidParameterException', 'RecoveryWindowInDays must be between 7 and 30')
+      }
+      secret.deletedDate = Date.now() / 1000
       save()
-      return { ARN: secret.arn, Name: secret.name, DeletionDate: Date.now() / 1000 }
+      return { ARN: secret.arn, Name: secret.name, DeletionDate: secret.deletedDate + days * 86_400 }
+    },
+    RestoreSecret(input) {
+      const secret = find(input.SecretId)
+      delete secret.deletedDate
+      save()
+      return { ARN: secret.arn, Name: secret.name }
     },
   }
 

@@ -4,7 +4,15 @@
 import { randomBytes } from 'node:crypto'
 import { escapeIdentifier, escapeLiteral } from 'pg'
 import { defaults, HttpError, lockGrants, SecretUnreadableError, type TenantPools } from '../../lib'
-import { createSecret, deleteSecret, isSecretMissing, readRdsSecret } from '../../lib/aws/secrets'
+import {
+  createSecret,
+  deleteSecret,
+  isRefusedRequest,
+  isScheduledForDeletion,
+  isSecretMissing,
+  readRdsSecret,
+  restoreSecret,
+} from '../../lib/aws/secrets'
 import { config } from '../shared/config'
 import { scramVerifier } from './scram'
 
@@ -30,14 +38,17 @@ export function tenantSecretId(tenantId: string): string {
   return pattern.replaceAll('{tenantId}', tenantId)
 }
 
-// The password the tenant's secret holds, if it exists.
+// The password the tenant's secret holds, if it exists. A tenant deleted and created again within
+// its secret's recovery window finds the secret scheduled for deletion: it is restored.
 async function readPassword(secretId: string): Promise<string | undefined> {
   try {
     return (await readRdsSecret(secretId)).password
   } catch (err) {
     if (isSecretMissing(err)) return undefined
-    throw err
+    if (!isRefusedRequest(err) || !(await isScheduledForDeletion(secretId))) throw err
   }
+  await restoreSecret(secretId)
+  return (await readRdsSecret(secretId)).password
 }
 
 // The tenant's password: the one its secret holds, or a new one stored first. Two admin calls racing
@@ -90,9 +101,19 @@ export async function ensureTenantRole(
   return { role, secretId }
 }
 
+/** Whether the tenant has a role of its own (left behind, too, by a deprovisioning cut short). */
+export async function tenantRoleExists(pools: TenantPools, tenantId: string): Promise<boolean> {
+  const { rowCount } = await pools.master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [
+    pools.schemaOf(tenantId),
+  ])
+  return rowCount === 1
+}
+
 /**
- * Deprovisioning: ends the tenant role's sessions, revokes what it was granted and drops it, then
- * schedules its secret for deletion. A tenant without a role of its own is left as it is.
+ * Deprovisioning: schedules the tenant role's secret for deletion, revokes what the role was granted
+ * and drops it, then ends its sessions. A tenant without a role of its own has no more to do. The
+ * role goes last: until it has, a retry finds it and does it all again (each step can be repeated),
+ * so a deprovisioning cut short never leaves a role or a secret behind for good.
  */
 export async function dropTenantRole(
   pools: TenantPools,
@@ -102,6 +123,12 @@ export async function dropTenantRole(
   const role = schema
   const r = escapeIdentifier(role)
   const s = escapeIdentifier(schema)
+  const exists = await tenantRoleExists(pools, tenantId)
+  // Also without a role: a provisioning cut short between the secret and the role left one.
+  if (config().TENANT_POOLS_TENANT_SECRET_PATTERN) {
+    await deleteSecret(tenantSecretId(tenantId))
+  }
+  if (!exists) return undefined
   const dropped = await pools.master.transaction(async (c) => {
     await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenant-pools:role:${role}`])
     await lockGrants(c, schema)
@@ -118,9 +145,5 @@ export async function dropTenantRole(
   await pools.master
     .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role])
     .catch(() => undefined)
-  if (!dropped) return undefined
-  if (config().TENANT_POOLS_TENANT_SECRET_PATTERN) {
-    await deleteSecret(tenantSecretId(tenantId))
-  }
-  return { role }
+  return dropped ? { role } : undefined
 }

@@ -85,7 +85,11 @@ export async function createSecret(name: string, secretString: string): Promise<
   }
 }
 
-/** Schedules a secret for deletion; false when there was none. */
+/**
+ * Schedules a secret for deletion; false when there was none, or it was scheduled already (a retry):
+ * Secrets Manager refuses that with InvalidRequestException, which it also answers for other
+ * reasons, so the secret's DeletedDate decides.
+ */
 export async function deleteSecret(secretId: string, recoveryWindowInDays = 7): Promise<boolean> {
   const { DeleteSecretCommand } = await secretsManagerSdk()
   const sm = await secretsManagerClient()
@@ -94,6 +98,35 @@ export async function deleteSecret(secretId: string, recoveryWindowInDays = 7): 
     return true
   } catch (err) {
     if (isSecretMissing(err)) return false
+    if (isRefusedRequest(err) && (await isScheduledForDeletion(secretId))) return false
     throw err
   }
+}
+
+/**
+ * Whether `err` (a SecretUnreadableError's cause included) is Secrets Manager's
+ * InvalidRequestException: among other reasons, what it answers for a secret scheduled for deletion.
+ */
+export const isRefusedRequest = (err: unknown): boolean =>
+  awsErrorName(err) === 'InvalidRequestException' ||
+  awsErrorName((err as { cause?: unknown } | undefined)?.cause) === 'InvalidRequestException'
+
+/** Whether the secret exists and is scheduled for deletion (its DeletedDate is set). */
+export async function isScheduledForDeletion(secretId: string): Promise<boolean> {
+  const { DescribeSecretCommand } = await secretsManagerSdk()
+  const sm = await secretsManagerClient()
+  try {
+    const { DeletedDate } = await sm.send(new DescribeSecretCommand({ SecretId: secretId }))
+    return DeletedDate !== undefined && DeletedDate !== null
+  } catch (err) {
+    if (isSecretMissing(err)) return false
+    throw err
+  }
+}
+
+/** Cancels a secret's scheduled deletion: its value can be read again. */
+export async function restoreSecret(secretId: string): Promise<void> {
+  const { RestoreSecretCommand } = await secretsManagerSdk()
+  const sm = await secretsManagerClient()
+  await sm.send(new RestoreSecretCommand({ SecretId: secretId }))
 }

@@ -584,9 +584,10 @@ describe('e2e: tenant admin', () => {
     expect(res.body).toMatchObject({ status: 'deleted', roleDropped: 'tenant_stark' })
     const { rows } = await superuser((c) => c.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tenant_stark'`))
     expect(rows).toEqual([])
+    // Scheduled for deletion, as AWS does: its value refused until it is restored.
     const secret = await readLocalSecret('tenant-pools/local/tenants/stark')
     expect(secret.status).toBe(400)
-    expect(((await secret.json()) as { __type: string }).__type).toBe('ResourceNotFoundException')
+    expect(((await secret.json()) as { __type: string }).__type).toBe('InvalidRequestException')
   })
 
   it('rejects an invalid tenant id with 400', async () => {

@@ -206,7 +206,15 @@ describe('serverless package', () => {
     // Creating and deleting tenants: and the tenants' own secrets, which only they write (and delete).
     expect(statementsOf('AdminTenantsRole')).toEqual([
       read(owner, adminKey, tenants),
-      { actions: ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret'], resources: [tenants] },
+      {
+        actions: [
+          'secretsmanager:CreateSecret',
+          'secretsmanager:DeleteSecret',
+          'secretsmanager:DescribeSecret',
+          'secretsmanager:RestoreSecret',
+        ],
+        resources: [tenants],
+      },
     ])
     expect(statementsOf('MaintenanceRole')).toEqual([read(owner)])
     expect(JSON.stringify(ofType('AWS::IAM::Role'))).not.toContain('"*"')

@@ -3,11 +3,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   CreateSecretCommand,
+  DeleteSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  InvalidParameterException,
+  InvalidRequestException,
+  ListSecretsCommand,
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
+  RestoreSecretCommand,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager'
@@ -92,6 +97,54 @@ describe('Tool: local Secrets Manager', () => {
 
     expect([before.SecretString, after.SecretString, previous.SecretString]).toEqual(['old', 'new', 'old'])
     expect(after.VersionStages).toEqual(['AWSCURRENT'])
+  })
+
+  it('schedules a deleted secret for deletion, as AWS does: refused until restored, or deleted at once when forced', async () => {
+    // Prepare
+    const { client } = await setup()
+    await client.send(new CreateSecretCommand({ Name: 'gone', SecretString: 'v1' }))
+
+    // Act: scheduled (the default window is 30 days)
+    const deleted = await client.send(new DeleteSecretCommand({ SecretId: 'gone' }))
+
+    // Assess: described with its DeletedDate; its value, a new value, the same name and a second
+    // deletion refused; left out of the list unless asked for
+    const described = await client.send(new DescribeSecretCommand({ SecretId: 'gone' }))
+    expect(described.DeletedDate).toBeInstanceOf(Date)
+    expect(deleted.DeletionDate?.getTime()).toBeCloseTo(
+      (described.DeletedDate as Date).getTime() + 30 * 86_400_000,
+      -4,
+    )
+    for (const refused of [
+      new GetSecretValueCommand({ SecretId: 'gone' }),
+      new PutSecretValueCommand({ SecretId: 'gone', SecretString: 'v2' }),
+      new CreateSecretCommand({ Name: 'gone', SecretString: 'v2' }),
+      new DeleteSecretCommand({ SecretId: 'gone', RecoveryWindowInDays: 7 }),
+    ]) {
+      // biome-ignore lint/suspicious/noExplicitAny: the commands' input and output types differ; send takes each.
+      await expect(client.send(refused as any)).rejects.toBeInstanceOf(InvalidRequestException)
+    }
+    expect((await client.send(new ListSecretsCommand({}))).SecretList).toEqual([])
+    expect(
+      (await client.send(new ListSecretsCommand({ IncludePlannedDeletion: true }))).SecretList,
+    ).toHaveLength(1)
+
+    // Act / Assess: restored, it answers its value again
+    await client.send(new RestoreSecretCommand({ SecretId: 'gone' }))
+    expect((await client.send(new GetSecretValueCommand({ SecretId: 'gone' }))).SecretString).toBe('v1')
+    expect((await client.send(new DescribeSecretCommand({ SecretId: 'gone' }))).DeletedDate).toBeUndefined()
+
+    // Act / Assess: a window out of 7 to 30 days is refused; forced, it is gone, scheduled or not
+    await expect(
+      client.send(new DeleteSecretCommand({ SecretId: 'gone', RecoveryWindowInDays: 3 })),
+    ).rejects.toBeInstanceOf(InvalidParameterException)
+    await client.send(new DeleteSecretCommand({ SecretId: 'gone', RecoveryWindowInDays: 7 }))
+    await client.send(new DeleteSecretCommand({ SecretId: 'gone', ForceDeleteWithoutRecovery: true }))
+    await expect(client.send(new DescribeSecretCommand({ SecretId: 'gone' }))).rejects.toBeInstanceOf(
+      ResourceNotFoundException,
+    )
+    await client.send(new CreateSecretCommand({ Name: 'gone', SecretString: 'v3' }))
+    expect((await client.send(new GetSecretValueCommand({ SecretId: 'gone' }))).SecretString).toBe('v3')
   })
 
   it('treats names like constructor or toString as plain secret names', async () => {

@@ -2,7 +2,7 @@
 import { HttpError, jsonResponse, MAX_TENANT_ID_LENGTH } from '../../lib'
 import * as z from '../../lib/zod'
 import { adminHandler } from '../shared/admin-handler'
-import { decodeCursor, encodeCursor } from '../shared/cursor'
+import { decodeCursor, encodeCursor, pageQuery } from '../shared/cursor'
 import { catalog, logger, pools } from '../shared/runtime'
 import { validate } from '../shared/validate'
 import { moveTenant } from './move'
@@ -23,12 +23,7 @@ const clusterSchema = z.builtOnFirstUse(() => z.string().check(z.regex(/^[a-z][a
 const moveBody = z.builtOnFirstUse(() => z.strictObject({ cluster: clusterSchema() }))
 const patchBody = z.builtOnFirstUse(() => z.strictObject({ status: z.enum(['active', 'suspended']) }))
 // A page of the catalog: thousands of tenants are never read, sent or held at once.
-const listQuery = z.builtOnFirstUse(() =>
-  z.strictObject({
-    limit: z._default(z.pipe(z.coerce.number(), z.int().check(z.gte(1), z.lte(200))), 50),
-    cursor: z.optional(z.string().check(z.maxLength(200), z.regex(/^[A-Za-z0-9_-]+$/))),
-  }),
-)
+const listQuery = z.builtOnFirstUse(() => pageQuery(200, 50))
 
 interface TenantRow {
   id: string

@@ -1,5 +1,6 @@
 // What callers may send to the orders API.
 import * as z from '../../../lib/zod'
+import { pageQuery } from '../../shared/cursor'
 
 export const ORDER_STATUSES = ['pending', 'paid', 'shipped', 'cancelled'] as const
 
@@ -41,11 +42,6 @@ export const patchOrderBody = z.builtOnFirstUse(() =>
   }),
 )
 
-export const listQuery = z.builtOnFirstUse(() =>
-  z.strictObject({
-    limit: z._default(z.pipe(z.coerce.number(), intBetween(1, 100)), 20),
-    cursor: z.optional(z.string().check(z.maxLength(200), z.regex(/^[A-Za-z0-9_-]+$/))),
-  }),
-)
+export const listQuery = z.builtOnFirstUse(() => pageQuery(100, 20))
 
 export const orderId = z.builtOnFirstUse(() => z.uuid())

@@ -15,10 +15,11 @@ export const create = tenantHandler(
 )
 
 // The list and the stats read from the tenant's reader, if its cluster has one: they may lag a write
-// by the replica's delay (docs/clusters.md, "Readers").
-export const list = tenantHandler(async (event, { readDb }) => {
-  const { limit, cursor } = validate(listQuery(), event.queryStringParameters ?? {}, 'query')
-  return jsonResponse(200, await listOrders(readDb, limit, cursor))
+// by the replica's delay (docs/clusters.md, "Readers"). Not a look-up by reference: it checks for a
+// create whose answer was lost, and must see it once committed.
+export const list = tenantHandler(async (event, { db, readDb }) => {
+  const { limit, cursor, reference } = validate(listQuery(), event.queryStringParameters ?? {}, 'query')
+  return jsonResponse(200, await listOrders(reference === undefined ? readDb : db, limit, cursor, reference))
 })
 
 export const get = tenantHandler(async (event, { db }) =>

@@ -82,15 +82,16 @@ const cursorKey = (decoded: unknown): [string, string] | undefined => {
     : undefined
 }
 
-export async function listOrders(db: TenantDb, limit: number, cursor?: string) {
+export async function listOrders(db: TenantDb, limit: number, cursor?: string, reference?: string) {
   const after = cursor ? decodeCursor(cursor, cursorKey) : undefined
   const { rows } = await db.query<OrderRow & { cursor_at: string }>(
     `SELECT ${COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
        FROM orders
       WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) < ($1::timestamptz, $2::uuid))
+        AND ($4::text IS NULL OR reference = $4)
       ORDER BY created_at DESC, id DESC
       LIMIT $3`,
-    [after?.[0] ?? null, after?.[1] ?? null, limit + 1],
+    [after?.[0] ?? null, after?.[1] ?? null, limit + 1, reference ?? null],
   )
   const page = rows.slice(0, limit)
   const last = page[page.length - 1]

@@ -42,6 +42,10 @@ export const patchOrderBody = z.builtOnFirstUse(() =>
   }),
 )
 
-export const listQuery = z.builtOnFirstUse(() => pageQuery(100, 20))
+// `reference`: the order with that reference, if any (how a caller checks a create whose answer it
+// never got before sending it again).
+export const listQuery = z.builtOnFirstUse(() =>
+  z.extend(pageQuery(100, 20), { reference: z.optional(text(64)) }),
+)
 
 export const orderId = z.builtOnFirstUse(() => z.uuid())

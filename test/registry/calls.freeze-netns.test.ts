@@ -11,6 +11,7 @@ import {
   calls,
   type Environment,
   failureCodes,
+  failures,
   freezeCycle,
   type NetnsServer,
   netnsServer,
@@ -104,7 +105,7 @@ describeWhere(suiteName, () => {
       // Assess
       report(`terminated, ${label} freeze`, all)
       expect(await untruths(e.tenant, all)).toEqual([])
-      expect(failureCodes(all)).toEqual([])
+      expect(failures(all)).toEqual([])
       expect(e.stderr()).toBe('')
     },
     110_000,
@@ -128,7 +129,7 @@ describeWhere(suiteName, () => {
     // Assess
     report('idle_session_timeout (0.3 s) during a 1.5 s freeze', all)
     expect(await untruths(e.tenant, all)).toEqual([])
-    expect(failureCodes(all)).toEqual([])
+    expect(failures(all)).toEqual([])
   }, 60_000)
 
   it('the server restarted during a freeze: 0 caller-visible failures', async () => {
@@ -151,7 +152,7 @@ describeWhere(suiteName, () => {
     // Assess
     report('server restarted during a freeze', all)
     expect(await untruths(e.tenant, all)).toEqual([])
-    expect(failureCodes(all)).toEqual([])
+    expect(failures(all)).toEqual([])
   }, 90_000)
 
   it.each<[string, number, boolean]>([

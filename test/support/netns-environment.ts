@@ -227,6 +227,13 @@ export async function freezeCycle(
   return [...warm, ...thawed]
 }
 
+/**
+ * The failed calls in full (request, reply with message and timing): what an assertion that none
+ * failed prints when one did, since such a failure is rare and may not come back.
+ */
+export const failures = (all: Call[]) =>
+  all.filter((c) => !c.reply.ok).map((c) => ({ ...c.request, ...c.reply }))
+
 /** The failed calls, as `via:code/cause`. */
 export const failureCodes = (all: Call[]): string[] =>
   all

@@ -1,30 +1,22 @@
 // A tenant's revenue in cents passes 2^53 (each order may total 10^15 cents): /orders/stats and
 // /orders/customers answer the sum exactly, as JSON digits, not a JavaScript number rounded to the
 // nearest double. Below 2^53 they stay plain numbers.
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
-import { getTenantPools, resetTenantPools } from '../../../../lib'
 import { uniqueTenant, withAdmin } from '../../../support/db'
+import {
+  type Handler,
+  lambdaContext,
+  type OrdersInProcess,
+  ordersInProcess,
+} from '../../../support/orders-in-process'
 
-type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
-
-const saved = { ...process.env }
+let world: OrdersInProcess
 let stats: Handler
 let customers: Handler
 const [big, small] = [uniqueTenant('sum'), uniqueTenant('sum')]
 
 beforeAll(async () => {
-  Object.assign(process.env, {
-    TENANT_POOLS_TRUST_TENANT_HEADER: 'true',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-  })
-  const { migrateMaster, provisionTenant } = await import('../../../../functions/admin/provision')
-  ;({ stats } = (await import('../../../../functions/http/orders/handlers')) as unknown as { stats: Handler })
-  ;({ customers } = (await import('../../../../functions/http/orders/customers')) as unknown as {
-    customers: Handler
-  })
-  await migrateMaster(getTenantPools())
-  for (const t of [big, small]) await provisionTenant(getTenantPools(), t)
+  world = await ordersInProcess([big, small])
+  ;({ stats, customers } = world.handlers)
   // Nine orders of 10^15 cents and one of 7,199,254,740,995: 2^53 + 3 in all, which a double
   // cannot hold (it rounds to 2^53 + 4).
   await withAdmin((c) =>
@@ -37,10 +29,7 @@ beforeAll(async () => {
   )
 }, 60_000)
 
-afterAll(async () => {
-  await resetTenantPools()
-  process.env = saved
-})
+afterAll(() => world?.end())
 
 const call = async (handler: Handler, tenant: string) => {
   const res = await handler(
@@ -48,7 +37,7 @@ const call = async (handler: Handler, tenant: string) => {
       headers: { 'x-tenant-id': tenant },
       requestContext: { http: { method: 'GET', path: '/orders/stats' } },
     },
-    { awsRequestId: 'r', functionName: 'orders', getRemainingTimeInMillis: () => 10_000 },
+    lambdaContext(),
   )
   expect(res.statusCode).toBe(200)
   return res.body as string

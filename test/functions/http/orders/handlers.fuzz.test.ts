@@ -2,45 +2,27 @@
 // database: whatever a caller sends, the answer is a 2xx or a 4xx, never a 500, and an invalid
 // tenant id never reaches the server.
 
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
 import fc from 'fast-check'
-import { getTenantPools, resetTenantPools } from '../../../../lib'
+import { getTenantPools } from '../../../../lib'
 import { uniqueTenant } from '../../../support/db'
+import {
+  lambdaContext as context,
+  type OrdersInProcess,
+  ordersInProcess,
+} from '../../../support/orders-in-process'
 
-type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
-type Handlers = Record<'create' | 'list' | 'get' | 'patch' | 'remove' | 'stats', Handler>
+type Handlers = OrdersInProcess['handlers']
 
-const saved = { ...process.env }
+let world: OrdersInProcess
 let handlers: Handlers
 const tenant = uniqueTenant('fuzz')
 
 beforeAll(async () => {
-  // Set before the functions are loaded: they read these once, as a Lambda environment would.
-  Object.assign(process.env, {
-    TENANT_POOLS_TRUST_TENANT_HEADER: 'true',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    TENANT_POOLS_APP_NAME_PREFIX: 'fuzz',
-  })
-  const { migrateMaster, provisionTenant } = await import('../../../../functions/admin/provision')
-  handlers = (await import('../../../../functions/http/orders/handlers')) as unknown as Handlers
-  await migrateMaster(getTenantPools())
-  await provisionTenant(getTenantPools(), tenant)
+  world = await ordersInProcess([tenant], { TENANT_POOLS_APP_NAME_PREFIX: 'fuzz' })
+  handlers = world.handlers
 }, 60_000)
 
-afterAll(async () => {
-  await resetTenantPools()
-  process.env = saved
-})
-
-const context = () => ({
-  awsRequestId: 'fuzz-request',
-  functionName: 'fuzz',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:000000000000:function:fuzz',
-  memoryLimitInMB: '512',
-  getRemainingTimeInMillis: () => 30_000,
-})
+afterAll(() => world?.end())
 
 const tenantIds = fc.oneof(
   fc.constant(tenant),
@@ -92,7 +74,7 @@ const queries = fc.oneof(
 )
 
 const requests = fc.record({
-  handler: fc.constantFrom<keyof Handlers>('create', 'list', 'get', 'patch', 'remove', 'stats'),
+  handler: fc.constantFrom<keyof Handlers>('create', 'list', 'get', 'patch', 'remove', 'stats', 'customers'),
   tenantId: tenantIds,
   body: fc.option(bodies, { nil: undefined }),
   id: ids,

@@ -1,42 +1,26 @@
 // A create whose answer never came (lost, or 504 OUTCOME_UNKNOWN) is checked before it is sent
 // again: GET /orders?reference=R answers the live order with that reference, or none. Sent again
 // anyway, it is a 409 CONFLICT, never a second order.
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
-import { getTenantPools, resetTenantPools } from '../../../../lib'
 import { uniqueTenant } from '../../../support/db'
+import { lambdaContext, type OrdersInProcess, ordersInProcess } from '../../../support/orders-in-process'
 
-type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>
-
-const saved = { ...process.env }
-let handlers: Record<'create' | 'list' | 'remove', Handler>
+let world: OrdersInProcess
 const tenant = uniqueTenant('ref')
 
 beforeAll(async () => {
-  Object.assign(process.env, {
-    TENANT_POOLS_TRUST_TENANT_HEADER: 'true',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-  })
-  const { migrateMaster, provisionTenant } = await import('../../../../functions/admin/provision')
-  handlers = (await import('../../../../functions/http/orders/handlers')) as unknown as typeof handlers
-  await migrateMaster(getTenantPools())
-  await provisionTenant(getTenantPools(), tenant)
+  world = await ordersInProcess([tenant])
 }, 60_000)
 
-afterAll(async () => {
-  await resetTenantPools()
-  process.env = saved
-})
+afterAll(() => world?.end())
 
 interface Answer {
   status: number
   body: { id?: string; items?: Array<{ id: string; reference: string }>; error?: { code: string } }
 }
-const context = { awsRequestId: 'r', functionName: 'orders', getRemainingTimeInMillis: () => 10_000 }
-const call = async (name: keyof typeof handlers, event: object): Promise<Answer> => {
-  const res = await handlers[name](
+const call = async (name: 'create' | 'list' | 'remove', event: object): Promise<Answer> => {
+  const res = await world.handlers[name](
     { headers: { 'x-tenant-id': tenant, 'content-type': 'application/json' }, requestContext: {}, ...event },
-    context,
+    lambdaContext(),
   )
   return { status: res.statusCode as number, body: res.body ? JSON.parse(res.body) : {} }
 }

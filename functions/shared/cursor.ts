@@ -1,5 +1,5 @@
-// The opaque keyset cursors of the list routes (GET /orders, GET /admin/tenants): the sort key of a
-// page's last row, as JSON, base64url encoded. One that does not decode to a key this API made is the
+// The paging of the list routes (GET /orders, GET /admin/tenants): their query, and their opaque
+// keyset cursors: the sort key of a page's last row, as JSON, base64url encoded. One that does not decode to a key this API made is the
 // caller's mistake: a 400, never a 500.
 import { HttpError } from '../../lib'
 import * as z from '../../lib/zod'

@@ -15,8 +15,8 @@ export const create = tenantHandler(
 )
 
 // The list and the stats read from the tenant's reader, if its cluster has one: they may lag a write
-// by the replica's delay (docs/clusters.md, "Readers"). Not a look-up by reference: it checks for a
-// create whose answer was lost, and must see it once committed.
+// by the replica's delay (docs/clusters.md, "Readers"). A look-up by reference reads the primary
+// instead: it checks for a create whose answer was lost, and must see it once committed.
 export const list = tenantHandler(async (event, { db, readDb }) => {
   const { limit, cursor, reference } = validate(listQuery(), event.queryStringParameters ?? {}, 'query')
   return jsonResponse(200, await listOrders(reference === undefined ? readDb : db, limit, cursor, reference))

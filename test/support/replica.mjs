@@ -14,6 +14,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
+import { copyFile, lchown, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
@@ -21,6 +22,42 @@ import pg from 'pg'
 import { freePort } from '../../scripts/embedded-postgres.mjs'
 
 const execFile = promisify(execFileCallback)
+
+// `cp -a` of a running server's data folder, but a file removed meanwhile (a relation dropped, a
+// segment recycled, by the other tests using the primary during the backup) is skipped instead of
+// failing the copy: the WAL replayed from the backup's start removes it on the replica too, as
+// pg_basebackup skips such files. Modes and owners are kept; so are symbolic links. A file there
+// already is overwritten.
+async function copyLive(from, to) {
+  let stat
+  try {
+    stat = await lstat(from)
+  } catch (err) {
+    if (err.code === 'ENOENT') return
+    throw err
+  }
+  try {
+    if (stat.isDirectory()) {
+      // Recursive: there already when the WAL is copied again, over the first copy's.
+      await mkdir(to, { recursive: true, mode: stat.mode & 0o7777 })
+      const entries = await readdir(from).catch((err) => {
+        if (err.code === 'ENOENT') return []
+        throw err
+      })
+      for (const entry of entries) await copyLive(join(from, entry), join(to, entry))
+      chmodSync(to, stat.mode & 0o7777)
+    } else if (stat.isSymbolicLink()) {
+      await symlink(await readlink(from), to)
+    } else {
+      await copyFile(from, to)
+      chmodSync(to, stat.mode & 0o7777)
+    }
+  } catch (err) {
+    if (err.code === 'ENOENT') return
+    throw err
+  }
+  await lchown(to, stat.uid, stat.gid)
+}
 const isRoot = process.getuid?.() === 0
 // As root, the server's files and processes belong to the `postgres` user, as the primary's do.
 const owner = () =>
@@ -69,10 +106,10 @@ export async function startReplica(primary) {
     // A slot keeps the WAL the replica has not received, even while it is stopped.
     await admin.query('SELECT pg_create_physical_replication_slot($1, true)', [slot])
     await admin.query(`SELECT pg_backup_start('replica', true)`)
-    await execFile('cp', ['-a', primary.dataDir, dataDir])
+    await copyLive(primary.dataDir, dataDir)
     const { rows } = await admin.query('SELECT labelfile FROM pg_backup_stop(false)')
     // The WAL written during the copy, so that the replica becomes consistent at once.
-    await execFile('cp', ['-a', `${primary.dataDir}/pg_wal/.`, `${dataDir}/pg_wal/`])
+    await copyLive(join(primary.dataDir, 'pg_wal'), join(dataDir, 'pg_wal'))
     for (const f of ['postmaster.pid', 'postmaster.opts']) rmSync(join(dataDir, f), { force: true })
     for (const f of readdirSync(join(dataDir, 'pg_replslot')))
       rmSync(join(dataDir, 'pg_replslot', f), { recursive: true })

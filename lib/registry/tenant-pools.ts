@@ -151,7 +151,7 @@ export class TenantPools {
       .catch(
         (err: unknown): PrewarmOutcome => ({
           outcome: 'failed',
-          error: err instanceof Error ? err : new Error(String(err)),
+          error: asError(err),
         }),
       )
       .then((outcome) => {
@@ -426,9 +426,12 @@ const warmedUp = async (
     await warmUp(limits)
     return opened
   } catch (err) {
-    return { ...opened, warmUpError: err instanceof Error ? err : new Error(String(err)) }
+    return { ...opened, warmUpError: asError(err) }
   }
 }
+
+// A rejection's reason as an Error: what a PrewarmOutcome carries, whatever was thrown.
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)))
 
 // Our error's own message and the codes: no credentials, no connection string.
 const loggable = (error: Error | undefined) => ({

@@ -2,7 +2,7 @@
 // succeeds does. pg reports the error at the ErrorResponse; the ReadyForQuery may come in a later
 // chunk, and until it does the connection is held: a caller that then looks at the stats, or a
 // prewarm whose warm-up failed, would find it still taken.
-import { ConnectionLostError } from '../../lib'
+import { ConnectionLostError, type TenantPoolsOptions } from '../../lib'
 import { clusterBUrl, endTestPools, testPools } from '../support/db'
 import { type LateReadyProxy, lateReadyProxy } from '../support/late-ready-proxy'
 
@@ -17,13 +17,15 @@ afterEach(async () => {
   await proxy.close()
 })
 
-const throughProxy = () =>
+// One connection, through the proxy (`options` on top).
+const throughProxy = (options: TenantPoolsOptions = {}) =>
   testPools({
     connectionString: clusterBUrl(),
     host: '127.0.0.1',
     port: proxy.port,
     budget: 1,
     maxPerPool: 1,
+    ...options,
   })
 
 describe('Behaviour: a failed call settles after its connection is given back', () => {
@@ -99,14 +101,7 @@ describe('Behaviour: a failed call settles after its connection is given back', 
     // Prepare: longer than the validation timeout
     await proxy.close()
     proxy = await lateReadyProxy(new URL(clusterBUrl()), 5_000)
-    const { pools } = testPools({
-      connectionString: clusterBUrl(),
-      host: '127.0.0.1',
-      port: proxy.port,
-      budget: 1,
-      maxPerPool: 1,
-      validationTimeoutMs: 200,
-    })
+    const { pools } = throughProxy({ validationTimeoutMs: 200 })
     const db = pools.forMaster()
     await db.query('SELECT 1')
 
